@@ -1,0 +1,139 @@
+#!/bin/sh
+# build.sh: install what is missing, build the static ./im, run the tests.
+#   ./build.sh          build ./im and its im-MODE links
+#   ./build.sh test     build, then run every test; last line "N passed, N failed"
+#   ./build.sh bench    build, then print the benchmark figures
+#   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
+#   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
+#   ./build.sh clean    remove build outputs
+# Knobs: CC (default cc), MBEDTLS_PREFIX and INIH_PREFIX (a tree with
+# include/ and lib/, for another mbedTLS or a cross build), EXTRA_CFLAGS.
+set -eu
+cd "$(dirname "$0")"
+
+CC=${CC:-cc}
+JOBS=$(nproc 2>/dev/null || echo 2)
+WARN="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+-Wpointer-arith -Wformat=2 -Wvla -Wcast-qual -Wno-unused-parameter"
+BASE_CFLAGS="-std=c11 -D_GNU_SOURCE $WARN ${EXTRA_CFLAGS:-}"
+INC=""
+LIBDIRS=""
+for p in ${MBEDTLS_PREFIX:-} ${INIH_PREFIX:-}; do
+	INC="$INC -I$p/include"
+	LIBDIRS="$LIBDIRS -L$p/lib"
+done
+LIBS="-linih -lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
+
+need_pkgs() {
+	missing=""
+	if [ -z "${MBEDTLS_PREFIX:-}" ]; then
+		[ -f /usr/include/mbedtls/ssl.h ] || missing="$missing libmbedtls-dev"
+	fi
+	if [ -z "${INIH_PREFIX:-}" ]; then
+		[ -f /usr/include/ini.h ] || missing="$missing libinih-dev"
+	fi
+	command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
+	command -v "$CC" >/dev/null 2>&1 || missing="$missing gcc"
+	command -v clang >/dev/null 2>&1 || missing="$missing clang"
+	# the sanitizer and fuzzer runtimes
+	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
+		[ "$(uname -m)" != x86_64 ] || missing="$missing libclang-rt-14-dev"
+	command -v file >/dev/null 2>&1 || missing="$missing file"
+	echo "$missing"
+}
+
+install_deps() {
+	missing=$(need_pkgs)
+	[ -z "$missing" ] && return 0
+	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+		echo "build.sh: installing:$missing"
+		apt-get update -qq
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	else
+		echo "build.sh: missing:$missing" >&2
+		echo "build.sh: run as root: apt-get install -y$missing" >&2
+		exit 1
+	fi
+}
+
+# compile OUTDIR "CFLAGS" FILES...: objects into OUTDIR, two jobs per core.
+compile() {
+	out=$1 flags=$2
+	shift 2
+	mkdir -p "$out"
+	printf '%s\n' "$@" | xargs -P "$JOBS" -I{} sh -c \
+		'f={}; o="$0/$(echo "$f" | tr / _).o"; '"$CC"' $1 -c "$f" -o "$o"' "$out" "$flags $INC"
+}
+
+SRC_MODULES=$(ls modules/*.c)
+
+build_im() {
+	install_deps
+	compile build/obj "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections" main.c $SRC_MODULES
+	$CC -static -s -Wl,--gc-sections -o im build/obj/*.o $LIBDIRS $LIBS 2>build/link.log ||
+		{ cat build/link.log >&2; exit 1; }
+	for m in server client adduser deluser passwd users who; do
+		ln -sf im "im-$m"
+	done
+}
+
+# build_tools: the test programs, linked against the same modules.
+build_tools() {
+	flags="$BASE_CFLAGS -O1 -g -Imodules"
+	compile build/tobj "$flags" $SRC_MODULES
+	mkdir -p build/tests
+	for t in tests/*.c tests/bench/*.c; do
+		[ -f "$t" ] || continue
+		name=$(basename "$t" .c)
+		$CC $flags $INC -o "build/tests/$name" "$t" build/tobj/*.o $LIBDIRS $LIBS
+	done
+}
+
+case "${1:-build}" in
+build)
+	build_im
+	echo "built ./im ($(wc -c <im) bytes)"
+	;;
+test)
+	build_im
+	build_tools
+	exec sh tests/run.sh
+	;;
+asan)
+	install_deps
+	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined $INC"
+	rm -rf build/asan && mkdir -p build/asan
+	CC=clang compile build/asan/obj "$flags" main.c $SRC_MODULES
+	clang $flags -o build/asan/im build/asan/obj/*.o $LIBDIRS $LIBS
+	build_im
+	build_tools
+	IM=$PWD/build/asan/im exec sh tests/run.sh
+	;;
+fuzz)
+	install_deps
+	secs=${2:-20}
+	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Imodules $INC"
+	mkdir -p build/fuzz
+	for t in tests/fuzz/*.c; do
+		name=$(basename "$t" .c)
+		clang $flags -o "build/fuzz/$name" "$t" $SRC_MODULES $LIBDIRS $LIBS
+		mkdir -p "build/fuzz/corpus-$name"
+		echo "fuzz $name for ${secs}s"
+		"build/fuzz/$name" -max_total_time="$secs" -print_final_stats=1 "build/fuzz/corpus-$name" 2>&1 |
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || true
+		[ -z "$(ls build/fuzz/crash-* 2>/dev/null)" ] || { echo "fuzz: crash found" >&2; exit 1; }
+	done
+	;;
+bench)
+	build_im
+	build_tools
+	exec sh tests/bench/run.sh
+	;;
+clean)
+	rm -rf build im im-server im-client im-adduser im-deluser im-passwd im-users im-who
+	;;
+*)
+	echo "usage: ./build.sh [build|test|bench|asan|fuzz [SECONDS]|clean]" >&2
+	exit 2
+	;;
+esac

@@ -1,0 +1,71 @@
+/* im: one static executable for the server, the client and the admin
+ * tools. This file is the dispatch table and nothing else. */
+#include <stdio.h>
+#include <string.h>
+
+#include "modules/admin.h"
+#include "modules/cli.h"
+#include "modules/srv.h"
+#include "modules/version.h"
+
+static int help_main(int argc, char **argv);
+
+static const struct mode {
+	const char *name;
+	int (*main)(int argc, char **argv);
+	const char *summary;
+} modes[] = {
+	{"server", srv_main, "run the presence server (the map of who is online where)"},
+	{"client", cli_main, "log in, see contacts, talk to them directly over TLS"},
+	{"adduser", admin_adduser, "create an account in the users file"},
+	{"deluser", admin_deluser, "delete an account (an online user is kicked)"},
+	{"passwd", admin_passwd, "set an account's password"},
+	{"users", admin_users, "list the accounts, one name per line"},
+	{"who", admin_who, "list who is online now (the server's session files)"},
+	{"help", help_main, "this list"},
+};
+
+static int help_main(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	printf("im %s: a tiny instant messenger for small Linux boxes\n\n"
+	       "usage: im MODE [OPTIONS]   (or call the binary im-MODE)\n\n",
+	       IM_VERSION);
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+		printf("  %-8s %s\n", modes[i].name, modes[i].summary);
+	printf("\nEvery mode takes -c FILE (an INI config, see config/im.conf) and --help.\n"
+	       "im --version prints the version.\n");
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const char *self = strrchr(argv[0], '/');
+	self = self ? self + 1 : argv[0];
+	if (strncmp(self, "im-", 3) == 0)
+		self += 3;
+	else if (strcmp(self, "im") == 0 || argc < 2)
+		self = NULL;
+
+	if (self == NULL) {
+		if (argc < 2) {
+			fprintf(stderr, "im: no mode given; try 'im help'\n");
+			return 2;
+		}
+		if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+			printf("im %s\n", IM_VERSION);
+			return 0;
+		}
+		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)
+			return help_main(argc, argv);
+		self = argv[1];
+		argc--;
+		argv++;
+	}
+	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
+		if (strcmp(self, modes[i].name) == 0)
+			return modes[i].main(argc, argv);
+	fprintf(stderr, "im: unknown mode '%s'; try 'im help'\n", self);
+	return 2;
+}

@@ -1,0 +1,267 @@
+/* conf: the [server] and [client] settings, their defaults, and loading an
+ * INI file over them (inih). One table describes every key. */
+#include "conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL };
+
+struct conf_key {
+	const char *section;
+	const char *key;
+	enum conf_type type;
+	size_t offset;
+	size_t size; /* for strings: the field's capacity */
+	long min, max;
+};
+
+#define S(field, type, lo, hi)                                                 \
+	{"server", #field, type, offsetof(struct conf, srv.field),             \
+	 sizeof(((struct conf *)0)->srv.field), lo, hi}
+#define C(field, type, lo, hi)                                                 \
+	{"client", #field, type, offsetof(struct conf, cli.field),             \
+	 sizeof(((struct conf *)0)->cli.field), lo, hi}
+
+static const struct conf_key keys[] = {
+	S(listen, T_STR, 0, 0),
+	S(port, T_INT, 0, 65535),
+	S(data_dir, T_PATH, 0, 0),
+	S(run_dir, T_PATH, 0, 0),
+	S(allow_signup, T_BOOL, 0, 1),
+	S(pbkdf2_iterations, T_INT, 1000, 100000000),
+	S(min_password_length, T_INT, 1, 256),
+	S(key_file, T_PATH, 0, 0),
+	S(cert_file, T_PATH, 0, 0),
+	S(server_name, T_STR, 0, 0),
+	S(log, T_LOGDEST, 0, 0),
+	S(log_level, T_LEVEL, 0, 0),
+	S(keepalive_timeout, T_INT, 5, 86400),
+	S(max_contacts, T_INT, 1, 100000),
+	S(max_line, T_INT, 256, 1024),
+	S(max_connections, T_INT, 1, 1000000),
+	S(max_connections_per_ip, T_INT, 1, 1000000),
+	S(max_unauth, T_INT, 1, 1000000),
+	S(max_unauth_per_ip, T_INT, 1, 1000000),
+	S(login_timeout, T_INT, 1, 3600),
+	S(max_failures_per_ip, T_INT, 1, 1000000),
+	S(max_failures_per_name, T_INT, 1, 1000000),
+	S(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
+	S(workers, T_INT, 0, 64),
+	S(user, T_STR, 0, 0),
+	S(pid_file, T_PATH, 0, 0),
+	C(server, T_STR, 0, 0),
+	C(server_port, T_INT, 1, 65535),
+	C(server_key, T_STR, 0, 0),
+	C(state_dir, T_PATH, 0, 0),
+	C(peer_listen, T_STR, 0, 0),
+	C(peer_port, T_INT, 0, 65535),
+	C(lan_ip, T_STR, 0, 0),
+	C(user, T_STR, 0, 0),
+	C(password_file, T_PATH, 0, 0),
+	C(log, T_LOGDEST, 0, 0),
+	C(log_level, T_LEVEL, 0, 0),
+	C(ping_interval, T_INT, 1, 3600),
+	C(connect_timeout, T_INT, 1, 600),
+	C(max_line, T_INT, 256, 1024),
+	C(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
+};
+
+void conf_defaults(struct conf *c)
+{
+	memset(c, 0, sizeof *c);
+	struct conf_server *s = &c->srv;
+	strcpy(s->listen, "*");
+	s->port = 5190;
+	strcpy(s->data_dir, "./im-data");
+	s->allow_signup = 1;
+	s->pbkdf2_iterations = 100000;
+	s->min_password_length = 8;
+	strcpy(s->server_name, "im");
+	strcpy(s->log, "stderr");
+	s->log_level = LOG_LVL_INFO;
+	s->keepalive_timeout = 90;
+	s->max_contacts = 256;
+	s->max_line = 1024;
+	s->max_connections = 1024;
+	s->max_connections_per_ip = 64;
+	s->max_unauth = 128;
+	s->max_unauth_per_ip = 16;
+	s->login_timeout = 30;
+	s->max_failures_per_ip = 20;
+	s->max_failures_per_name = 5;
+	s->max_output_buffer = 256 * 1024;
+	s->workers = 0;
+
+	struct conf_client *k = &c->cli;
+	strcpy(k->server, "localhost");
+	k->server_port = 5190;
+	strcpy(k->peer_listen, "*");
+	strcpy(k->log, "stderr");
+	k->log_level = LOG_LVL_WARN;
+	k->ping_interval = 30;
+	k->connect_timeout = 10;
+	k->max_line = 1024;
+	k->max_output_buffer = 1024 * 1024;
+}
+
+struct load_state {
+	struct conf *c;
+	char *err;
+	size_t errlen;
+	int failed;
+};
+
+static int set_value(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t whylen)
+{
+	char *field = (char *)c + k->offset;
+	switch (k->type) {
+	case T_INT: {
+		char *end;
+		errno = 0;
+		long n = strtol(v, &end, 10);
+		if (*v == '\0' || *end != '\0' || errno != 0) {
+			snprintf(why, whylen, "'%s' is not a number", v);
+			return -1;
+		}
+		if (n < k->min || n > k->max) {
+			snprintf(why, whylen, "%ld is out of range %ld..%ld", n, k->min, k->max);
+			return -1;
+		}
+		*(int *)field = (int)n;
+		return 0;
+	}
+	case T_BOOL:
+		if (!strcmp(v, "yes") || !strcmp(v, "true") || !strcmp(v, "on") || !strcmp(v, "1"))
+			*(int *)field = 1;
+		else if (!strcmp(v, "no") || !strcmp(v, "false") || !strcmp(v, "off") || !strcmp(v, "0"))
+			*(int *)field = 0;
+		else {
+			snprintf(why, whylen, "'%s' is not yes or no", v);
+			return -1;
+		}
+		return 0;
+	case T_LOGDEST:
+		if (strcmp(v, "stderr") != 0 && strcmp(v, "syslog") != 0) {
+			snprintf(why, whylen, "'%s' is not stderr or syslog", v);
+			return -1;
+		}
+		break;
+	case T_LEVEL: {
+		int lvl = log_level_parse(v);
+		if (lvl < 0) {
+			snprintf(why, whylen, "'%s' is not error, warn, info or debug", v);
+			return -1;
+		}
+		*(int *)field = lvl;
+		return 0;
+	}
+	case T_PATH:
+		if (*v == '\0') {
+			snprintf(why, whylen, "empty path");
+			return -1;
+		}
+		break;
+	case T_STR:
+		break;
+	}
+	if (strlen(v) >= k->size) {
+		snprintf(why, whylen, "value is longer than %zu bytes", k->size - 1);
+		return -1;
+	}
+	strcpy(field, v);
+	return 0;
+}
+
+/* inih calls this per key; returning 0 makes ini_parse() report the line. */
+static int on_key(void *user, const char *section, const char *name, const char *value)
+{
+	struct load_state *st = user;
+	char why[160];
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+		if (strcmp(keys[i].section, section) != 0 || strcmp(keys[i].key, name) != 0)
+			continue;
+		if (set_value(st->c, &keys[i], value, why, sizeof why) == 0)
+			return 1;
+		if (!st->failed)
+			snprintf(st->err, st->errlen, "bad value for %s in [%s]: %s", name, section, why);
+		st->failed = 1;
+		return 0;
+	}
+	if (!st->failed) {
+		if (strcmp(section, "server") != 0 && strcmp(section, "client") != 0)
+			snprintf(st->err, st->errlen, "unknown section [%s] (key %s)", section, name);
+		else
+			snprintf(st->err, st->errlen, "unknown key %s in [%s]", name, section);
+	}
+	st->failed = 1;
+	return 0;
+}
+
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
+{
+	char msg[400] = "";
+	struct load_state st = {c, msg, sizeof msg, 0};
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	int rc = ini_parse_file(f, on_key, &st);
+	fclose(f);
+	if (rc == 0)
+		return 0;
+	if (rc < 0)
+		snprintf(err, errlen, "%s: cannot read", path);
+	else if (st.failed)
+		snprintf(err, errlen, "%s:%d: %s", path, rc, msg);
+	else
+		snprintf(err, errlen, "%s:%d: syntax error (expected [section] or key = value)", path, rc);
+	return -1;
+}
+
+static int join_path(char *dst, size_t dstlen, const char *dir, const char *name)
+{
+	int n = snprintf(dst, dstlen, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= dstlen ? -1 : 0;
+}
+
+int conf_finish(struct conf *c, char *err, size_t errlen)
+{
+	struct conf_server *s = &c->srv;
+	if ((s->run_dir[0] == '\0' && join_path(s->run_dir, sizeof s->run_dir, s->data_dir, "run") < 0) ||
+	    (s->key_file[0] == '\0' && join_path(s->key_file, sizeof s->key_file, s->data_dir, "server.key") < 0) ||
+	    (s->cert_file[0] == '\0' && join_path(s->cert_file, sizeof s->cert_file, s->data_dir, "server.crt") < 0)) {
+		snprintf(err, errlen, "data_dir is too long");
+		return -1;
+	}
+	if (s->max_unauth_per_ip > s->max_unauth)
+		s->max_unauth_per_ip = s->max_unauth;
+	if (s->max_connections_per_ip > s->max_connections)
+		s->max_connections_per_ip = s->max_connections;
+	struct conf_client *k = &c->cli;
+	if (k->state_dir[0] == '\0') {
+		const char *home = getenv("HOME");
+		if (home == NULL || *home == '\0') {
+			snprintf(err, errlen, "HOME is not set; set state_dir in [client]");
+			return -1;
+		}
+		if (join_path(k->state_dir, sizeof k->state_dir, home, ".im") < 0) {
+			snprintf(err, errlen, "HOME is too long for state_dir");
+			return -1;
+		}
+	}
+	return 0;
+}
+
+void conf_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg)
+{
+	for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+		fn(keys[i].section, keys[i].key, arg);
+}

@@ -1,0 +1,78 @@
+/* conf: the [server] and [client] settings, their defaults, and loading an
+ * INI file over them (inih). After conf_finish() the structs are read-only. */
+#ifndef IM_CONF_H
+#define IM_CONF_H
+
+#include <stddef.h>
+
+#define CONF_PATH_MAX 512
+#define CONF_STR_MAX 256
+
+struct conf_server {
+	char listen[CONF_STR_MAX]; /* "*" = every address, IPv4 and IPv6 */
+	int port;
+	char data_dir[CONF_PATH_MAX];
+	char run_dir[CONF_PATH_MAX]; /* "" until conf_finish: <data_dir>/run */
+	int allow_signup;
+	int pbkdf2_iterations;
+	int min_password_length;
+	char key_file[CONF_PATH_MAX];  /* "" = <data_dir>/server.key */
+	char cert_file[CONF_PATH_MAX]; /* "" = <data_dir>/server.crt */
+	char server_name[CONF_STR_MAX];
+	char log[16]; /* "stderr" or "syslog" */
+	int log_level; /* enum log_level */
+	int keepalive_timeout;
+	int max_contacts;
+	int max_line;
+	int max_connections;
+	int max_connections_per_ip;
+	int max_unauth;
+	int max_unauth_per_ip;
+	int login_timeout;
+	int max_failures_per_ip;
+	int max_failures_per_name;
+	int max_output_buffer;
+	int workers; /* 0 = number of cores */
+	char user[CONF_STR_MAX];
+	char pid_file[CONF_PATH_MAX];
+};
+
+struct conf_client {
+	char server[CONF_STR_MAX];
+	int server_port;
+	char server_key[CONF_STR_MAX]; /* "" = trust on first use */
+	char state_dir[CONF_PATH_MAX]; /* "" until conf_finish: ~/.im */
+	char peer_listen[CONF_STR_MAX];
+	int peer_port;
+	char lan_ip[CONF_STR_MAX]; /* "" = none announced */
+	char user[CONF_STR_MAX];
+	char password_file[CONF_PATH_MAX];
+	char log[16];
+	int log_level;
+	int ping_interval;
+	int connect_timeout;
+	int max_line;
+	int max_output_buffer;
+};
+
+struct conf {
+	struct conf_server srv;
+	struct conf_client cli;
+};
+
+/* Fills every field with its documented default. */
+void conf_defaults(struct conf *c);
+
+/* Loads the INI file at path over c. On error writes "path:line: message"
+ * into err and returns -1; a missing file is an error too. */
+int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
+
+/* Derives the fields whose defaults depend on others and checks them
+ * together. Returns 0, or -1 with a message in err. */
+int conf_finish(struct conf *c, char *err, size_t errlen);
+
+/* Calls fn(section, key) for every key the loader accepts; for the test
+ * that keeps config/im.conf complete. */
+void conf_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg);
+
+#endif

@@ -1,0 +1,163 @@
+/* proto: the pure, allocation-free pieces of both wire protocols: line
+ * framing, UTF-8, names, keys, token splitting and message escaping. */
+#include "proto.h"
+
+#include <string.h>
+
+enum proto_frame proto_frame(const char *buf, size_t len, size_t max, size_t *linelen, size_t *used)
+{
+	size_t scan = len < max ? len : max;
+	const char *nl = memchr(buf, '\n', scan);
+	if (nl == NULL)
+		return len >= max ? PROTO_TOOLONG : PROTO_MORE;
+	size_t n = (size_t)(nl - buf);
+	*used = n + 1;
+	if (n > 0 && buf[n - 1] == '\r')
+		n--;
+	*linelen = n;
+	if (memchr(buf, '\0', n) != NULL)
+		return PROTO_NUL;
+	if (!proto_utf8_valid(buf, n))
+		return PROTO_BADUTF8;
+	return PROTO_LINE;
+}
+
+int proto_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str;
+	size_t i = 0;
+	while (i < len) {
+		unsigned c = s[i];
+		size_t n;
+		unsigned cp;
+		if (c < 0x80) {
+			i++;
+			continue;
+		} else if (c >= 0xc2 && c <= 0xdf) {
+			n = 1;
+			cp = c & 0x1f;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 2;
+			cp = c & 0x0f;
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 3;
+			cp = c & 0x07;
+		} else {
+			return 0;
+		}
+		if (len - i <= n)
+			return 0;
+		for (size_t k = 1; k <= n; k++) {
+			if ((s[i + k] & 0xc0) != 0x80)
+				return 0;
+			cp = (cp << 6) | (s[i + k] & 0x3f);
+		}
+		if ((n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff))
+			return 0;
+		i += n + 1;
+	}
+	return 1;
+}
+
+int proto_name_fold(const char *in, char out[PROTO_NAME_MAX + 1])
+{
+	size_t n = strlen(in);
+	if (n == 0 || n > PROTO_NAME_MAX)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = in[i];
+		if (c >= 'A' && c <= 'Z')
+			c = (char)(c - 'A' + 'a');
+		int alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+		if (!alnum && (i == 0 || (c != '_' && c != '.' && c != '-')))
+			return -1;
+		out[i] = c;
+	}
+	out[n] = '\0';
+	return 0;
+}
+
+int proto_key_valid(const char *s)
+{
+	size_t i;
+	for (i = 0; i < PROTO_KEY_HEX; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return s[i] == '\0';
+}
+
+int proto_split(char *line, char **tok, int max)
+{
+	int n = 0;
+	char *p = line;
+	if (*p == '\0')
+		return 0;
+	while (n < max) {
+		if (*p == ' ' || *p == '\0')
+			return -1;
+		tok[n++] = p;
+		if (n == max)
+			break;
+		char *sp = strchr(p, ' ');
+		if (sp == NULL)
+			break;
+		*sp = '\0';
+		p = sp + 1;
+	}
+	return n;
+}
+
+int proto_escape(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+		const char *rep = NULL;
+		if (c == '\n')
+			rep = "\\n";
+		else if (c == '\\')
+			rep = "\\\\";
+		else if (c == '\r' && i + 1 < len && in[i + 1] == '\n')
+			continue;
+		size_t need = rep ? 2 : 1;
+		if (o + need >= cap)
+			return -1;
+		if (rep) {
+			out[o++] = rep[0];
+			out[o++] = rep[1];
+		} else {
+			out[o++] = c;
+		}
+	}
+	if (o >= cap)
+		return -1;
+	out[o] = '\0';
+	return (int)o;
+}
+
+int proto_unescape(const char *in, size_t len, char *out, size_t cap)
+{
+	size_t o = 0;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+		if (c == '\\') {
+			if (i + 1 >= len)
+				return -1;
+			char e = in[++i];
+			if (e == 'n')
+				c = '\n';
+			else if (e == '\\')
+				c = '\\';
+			else
+				return -1;
+		}
+		if (o + 1 >= cap)
+			return -1;
+		out[o++] = c;
+	}
+	if (o >= cap)
+		return -1;
+	out[o] = '\0';
+	return (int)o;
+}

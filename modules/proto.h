@@ -1,0 +1,50 @@
+/* proto: the pure, allocation-free pieces of both wire protocols: line
+ * framing with its hard limit, UTF-8 checks, names, keys, token splitting
+ * and the message text escaping. Every function works on a caller's buffer. */
+#ifndef IM_PROTO_H
+#define IM_PROTO_H
+
+#include <stddef.h>
+
+#define PROTO_NAME_MAX 32
+#define PROTO_KEY_HEX 64 /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+#define PROTO_LINE_MAX 1024 /* bytes, newline included */
+
+enum proto_frame {
+	PROTO_MORE = 0, /* no complete line yet */
+	PROTO_LINE,     /* a line: *linelen bytes (no \r\n), *used consumed */
+	PROTO_TOOLONG,  /* no newline within max bytes */
+	PROTO_NUL,      /* a NUL byte in the line */
+	PROTO_BADUTF8,  /* the line is not valid UTF-8 */
+};
+
+/* Finds the first line in buf[0..len). max counts the newline. A "\r"
+ * before the "\n" is not part of the line. */
+enum proto_frame proto_frame(const char *buf, size_t len, size_t max, size_t *linelen, size_t *used);
+
+/* 1 if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
+int proto_utf8_valid(const char *s, size_t len);
+
+/* Checks a user name (1-32 of a-z 0-9 _ . -, starting with a letter or
+ * digit; upper case folds) and writes the folded name to out (33 bytes).
+ * Returns 0, or -1 if invalid. */
+int proto_name_fold(const char *in, char out[PROTO_NAME_MAX + 1]);
+
+/* 1 if s is 64 lower-case hex digits. */
+int proto_key_valid(const char *s);
+
+/* Splits line in place at single spaces into at most max tokens; the last
+ * token keeps the rest of the line, spaces included. Returns the count;
+ * an empty token (two spaces in a row, a leading space) yields -1. */
+int proto_split(char *line, char **tok, int max);
+
+/* Escapes text for the wire: newline -> "\n", backslash -> "\\"; a "\r"
+ * right before a newline is dropped. Returns bytes written (NUL
+ * added), or -1 if out is too small. */
+int proto_escape(const char *in, size_t len, char *out, size_t cap);
+
+/* Reverses proto_escape. A backslash before anything but "n" or "\\", or
+ * at the end, is an error. Returns bytes written (NUL added) or -1. */
+int proto_unescape(const char *in, size_t len, char *out, size_t cap);
+
+#endif
