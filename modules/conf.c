@@ -81,7 +81,7 @@ void conf_defaults(struct conf *c)
 	s->port = 5190;
 	strcpy(s->data_dir, "./im-data");
 	s->allow_signup = 1;
-	s->pbkdf2_iterations = 100000;
+	s->pbkdf2_iterations = 310000;
 	s->min_password_length = 8;
 	strcpy(s->server_name, "im");
 	strcpy(s->log, "stderr");

@@ -1,0 +1,453 @@
+/* unit: known-answer tests for the codecs and parsers (config, users
+ * records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <mbedtls/base64.h>
+
+#include "conf.h"
+#include "proto.h"
+#include "users.h"
+
+static int failures, passes;
+
+static void result(const char *name, int ok, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* Prints PASS name, or FAIL name: why. */
+static void result(const char *name, int ok, const char *fmt, ...)
+{
+	if (ok) {
+		printf("PASS %s\n", name);
+		passes++;
+		return;
+	}
+	va_list ap;
+	va_start(ap, fmt);
+	printf("FAIL %s: ", name);
+	vprintf(fmt, ap);
+	printf("\n");
+	va_end(ap);
+	failures++;
+}
+
+static char tmpdir[256];
+
+/* Writes text to a fresh file in the temp dir and returns its path. */
+static const char *write_tmp(const char *file, const char *text)
+{
+	static char path[512];
+	snprintf(path, sizeof path, "%s/%s", tmpdir, file);
+	FILE *f = fopen(path, "w");
+	if (f == NULL || fputs(text, f) == EOF || fclose(f) != 0) {
+		perror(path);
+		exit(1);
+	}
+	return path;
+}
+
+static void test_conf_good(void)
+{
+	struct conf c;
+	char err[512] = "";
+	conf_defaults(&c);
+	const char *p = write_tmp("good.conf", "; comment\n[server]\nport = 6000\ndata_dir = /var/lib/im\n"
+					       "allow_signup = no\nlog_level = debug\n"
+					       "[client]\nserver = example.org\npeer_port = 7000\n");
+	int rc = conf_load(&c, p, err, sizeof err);
+	result("conf_good_loads", rc == 0, "conf_load: %s", err);
+	result("conf_good_values",
+	       c.srv.port == 6000 && strcmp(c.srv.data_dir, "/var/lib/im") == 0 && c.srv.allow_signup == 0 &&
+		       c.srv.log_level == 3 && strcmp(c.cli.server, "example.org") == 0 &&
+		       c.cli.peer_port == 7000 && c.srv.max_contacts == 256,
+	       "port %d data_dir %s signup %d", c.srv.port, c.srv.data_dir, c.srv.allow_signup);
+	rc = conf_finish(&c, err, sizeof err);
+	result("conf_finish_run_dir", rc == 0 && strcmp(c.srv.run_dir, "/var/lib/im/run") == 0 &&
+					      strcmp(c.srv.key_file, "/var/lib/im/server.key") == 0,
+	       "rc %d run_dir %s", rc, c.srv.run_dir);
+}
+
+/* Loads text and expects an error mentioning every needle. */
+static void conf_bad(const char *name, const char *text, const char *n1, const char *n2)
+{
+	struct conf c;
+	char err[512] = "", want[600];
+	conf_defaults(&c);
+	const char *p = write_tmp("bad.conf", text);
+	int rc = conf_load(&c, p, err, sizeof err);
+	snprintf(want, sizeof want, "%s:%s", p, n1);
+	result(name, rc == -1 && strstr(err, want) != NULL && strstr(err, n2) != NULL,
+	       "rc %d err '%s' wants '%s' and '%s'", rc, err, want, n2);
+}
+
+static void test_conf_bad(void)
+{
+	conf_bad("conf_unknown_key", "[server]\nport = 1\n\nbogus_key = 3\n", "4:", "bogus_key");
+	conf_bad("conf_bad_number", "[server]\nport = 12x\n", "2:", "port");
+	conf_bad("conf_out_of_range", "[client]\n\n\nserver_port = 70000\n", "4:", "server_port");
+	conf_bad("conf_bad_bool", "[server]\nallow_signup = maybe\n", "2:", "allow_signup");
+	conf_bad("conf_unknown_section", "[server]\nport = 1\n[nonsense]\nport = 2\n", "4:", "nonsense");
+	conf_bad("conf_syntax_error", "[server]\nthis is not a key\n", "2:", "syntax");
+	conf_bad("conf_client_key_in_server", "[server]\nserver_port = 1\n", "2:", "server_port");
+	struct conf c;
+	char err[512] = "";
+	conf_defaults(&c);
+	result("conf_missing_file", conf_load(&c, "/nonexistent/im.conf", err, sizeof err) == -1 &&
+					    strstr(err, "/nonexistent/im.conf") != NULL,
+	       "err '%s'", err);
+}
+
+struct sample {
+	char *text;
+	int missing;
+	char which[600];
+};
+
+/* Finds "\n<prefix><key> =" followed by a space or newline in [from, to). */
+static int has_key_line(const char *from, const char *to, const char *prefix, const char *key)
+{
+	char want[128];
+	snprintf(want, sizeof want, "\n%s%s =", prefix, key);
+	for (const char *hit = strstr(from, want); hit != NULL && (to == NULL || hit < to);
+	     hit = strstr(hit + 1, want)) {
+		char after = hit[strlen(want)];
+		if (after == ' ' || after == '\n')
+			return 1;
+	}
+	return 0;
+}
+
+/* Counts a key that has neither a "key = value" line nor a commented-out
+ * ";key = value" line (for defaults derived at run time) in its section. */
+static void sample_key(const char *section, const char *key, void *arg)
+{
+	struct sample *s = arg;
+	char head[64];
+	snprintf(head, sizeof head, "\n[%s]\n", section);
+	const char *sec = strstr(s->text, head);
+	const char *next = sec ? strstr(sec + 1, "\n[") : NULL;
+	if (sec == NULL || (!has_key_line(sec, next, "", key) && !has_key_line(sec, next, ";", key))) {
+		s->missing++;
+		size_t n = strlen(s->which);
+		snprintf(s->which + n, sizeof s->which - n, " [%s]%s", section, key);
+	}
+}
+
+static void test_conf_sample(void)
+{
+	const char *top = getenv("TOP");
+	char path[512], err[512] = "";
+	snprintf(path, sizeof path, "%s/config/im.conf", top ? top : ".");
+	struct conf c;
+	conf_defaults(&c);
+	int rc = conf_load(&c, path, err, sizeof err);
+	result("conf_sample_loads", rc == 0, "%s", err);
+	struct conf d;
+	conf_defaults(&d);
+	result("conf_sample_matches_defaults", memcmp(&c, &d, sizeof c) == 0,
+	       "values in %s differ from conf_defaults()", path);
+	FILE *f = fopen(path, "r");
+	struct sample s = {NULL, 0, ""};
+	size_t cap = 0;
+	if (f != NULL) {
+		/* one leading newline so "\nkey = " also matches the first line */
+		char *body = NULL;
+		ssize_t n = getdelim(&body, &cap, '\0', f);
+		fclose(f);
+		if (n > 0) {
+			s.text = malloc((size_t)n + 2);
+			if (s.text == NULL)
+				exit(1);
+			s.text[0] = '\n';
+			memcpy(s.text + 1, body, (size_t)n + 1);
+		}
+		free(body);
+	}
+	if (s.text == NULL) {
+		result("conf_sample_has_every_key", 0, "cannot read %s", path);
+		return;
+	}
+	conf_each_key(sample_key, &s);
+	result("conf_sample_has_every_key", s.missing == 0, "%d keys missing:%s", s.missing, s.which);
+	free(s.text);
+}
+
+static void test_users_codec(void)
+{
+	struct users_rec r, back;
+	char line[USERS_LINE_MAX + 1], again[USERS_LINE_MAX + 1];
+	memset(&r, 0, sizeof r);
+	strcpy(r.name, "alice.b-c_1");
+	r.iterations = 310000;
+	r.salt_len = 16;
+	for (int i = 0; i < 32; i++)
+		r.hash[i] = (unsigned char)(255 - i);
+	for (int i = 0; i < 16; i++)
+		r.salt[i] = (unsigned char)(i * 7);
+	int n = users_format_line(&r, line, sizeof line);
+	result("users_format", n > 0 && strcmp(line, "alice.b-c_1:pbkdf2-sha256:310000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+						    "//79/Pv6+fj39vX08/Lx8O/u7ezr6uno5+bl5OPi4eA=") == 0,
+	       "got '%s'", line);
+	int rc = users_parse_line(line, (size_t)n, &back);
+	result("users_round_trip", rc == 0 && memcmp(&r, &back, sizeof r) == 0, "parse rc %d", rc);
+	int n2 = users_format_line(&back, again, sizeof again);
+	result("users_reformat_identical", n2 == n && strcmp(line, again) == 0, "'%s' vs '%s'", line, again);
+	result("users_format_small_buffer", users_format_line(&r, line, 20) == -1, "did not fail");
+	strcpy(r.name, "Alice");
+	result("users_format_rejects_unfolded", users_format_line(&r, line, sizeof line) == -1, "accepted");
+
+	static const char *const bad[] = {
+		"",
+		"bob",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAAA:extra",
+		"Bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"-bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		":pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha1:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:0:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:01000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:-5:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:99999999999:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:1000:AAcO:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaR==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZN VFtiaQ=:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
+		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r",
+		" bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+		"a23456789012345678901234567890123:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	};
+	const char *good = "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+			   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+	result("users_parse_good", users_parse_line(good, strlen(good), &back) == 0 && back.iterations == 1000 &&
+					   back.salt_len == 16 && back.hash[31] == 31 && strcmp(back.name, "bob") == 0,
+	       "rejected '%s'", good);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char name[48];
+		snprintf(name, sizeof name, "users_parse_rejects_%zu", i);
+		result(name, users_parse_line(bad[i], strlen(bad[i]), &back) == -1, "accepted '%s'", bad[i]);
+	}
+	/* a NUL inside the line, which strlen-based code would miss */
+	char withnul[200];
+	size_t gl = strlen(good);
+	memcpy(withnul, good, gl);
+	withnul[3] = '\0';
+	result("users_parse_rejects_nul", users_parse_line(withnul, gl, &back) == -1, "accepted");
+}
+
+static void test_users_hash(void)
+{
+	struct users_rec a, b;
+	memset(&a, 0, sizeof a);
+	memset(&b, 0, sizeof b);
+	strcpy(a.name, "keep");
+	int rc = users_hash("correct horse", 13, 1000, &a);
+	result("users_hash_ok", rc == 0 && a.salt_len == USERS_SALT_LEN && a.iterations == 1000 &&
+					strcmp(a.name, "keep") == 0,
+	       "rc %d", rc);
+	users_hash("correct horse", 13, 1000, &b);
+	result("users_hash_fresh_salt", memcmp(a.salt, b.salt, USERS_SALT_LEN) != 0 &&
+						memcmp(a.hash, b.hash, USERS_HASH_LEN) != 0,
+	       "two hashes share salt or hash");
+	result("users_verify_good", users_verify(&a, "correct horse", 13) == 1, "rejected");
+	result("users_verify_bad", users_verify(&a, "correct horsf", 13) == 0 &&
+					   users_verify(&a, "correct hors", 12) == 0 && users_verify(&a, "", 0) == 0,
+	       "accepted a wrong password");
+}
+
+static int hex_is(const unsigned char *b, size_t n, const char *hex)
+{
+	char buf[256];
+	for (size_t i = 0; i < n; i++)
+		snprintf(buf + 2 * i, 3, "%02x", b[i]);
+	return strcmp(buf, hex) == 0;
+}
+
+static void test_pbkdf2(void)
+{
+	unsigned char dk[64];
+	/* RFC 7914 section 11 */
+	int rc = users_pbkdf2("passwd", 6, (const unsigned char *)"salt", 4, 1, dk, 64);
+	result("pbkdf2_rfc7914_c1",
+	       rc == 0 && hex_is(dk, 64, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+					  "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"),
+	       "rc %d, wrong output", rc);
+	rc = users_pbkdf2("Password", 8, (const unsigned char *)"NaCl", 4, 80000, dk, 64);
+	result("pbkdf2_rfc7914_c80000",
+	       rc == 0 && hex_is(dk, 64, "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+					  "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"),
+	       "rc %d, wrong output", rc);
+	result("pbkdf2_rejects_zero_iterations", users_pbkdf2("x", 1, dk, 4, 0, dk, 32) == -1, "accepted");
+}
+
+static void test_base64(void)
+{
+	/* RFC 4648 section 10 */
+	static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
+					     {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
+					     {"foobar", "Zm9vYmFy"}};
+	for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+		unsigned char enc[32], dec[32];
+		size_t elen = 0, dlen = 0;
+		char name[48];
+		int e = mbedtls_base64_encode(enc, sizeof enc, &elen, (const unsigned char *)vec[i][0],
+					      strlen(vec[i][0]));
+		snprintf(name, sizeof name, "base64_encode_%s", vec[i][0][0] ? vec[i][0] : "empty");
+		result(name, e == 0 && elen == strlen(vec[i][1]) && memcmp(enc, vec[i][1], elen) == 0,
+		       "got '%.*s'", (int)elen, enc);
+		int d = mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)vec[i][1],
+					      strlen(vec[i][1]));
+		snprintf(name, sizeof name, "base64_decode_%s", vec[i][0][0] ? vec[i][0] : "empty");
+		result(name, d == 0 && dlen == strlen(vec[i][0]) && memcmp(dec, vec[i][0], dlen) == 0,
+		       "got '%.*s'", (int)dlen, dec);
+	}
+	unsigned char dec[32];
+	size_t dlen;
+	result("base64_decode_rejects_bad_char",
+	       mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)"Zm9*", 4) != 0, "accepted");
+	result("base64_decode_rejects_bad_pad",
+	       mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)"Z===", 4) != 0, "accepted");
+}
+
+static void test_names(void)
+{
+	char out[PROTO_NAME_MAX + 1];
+	result("name_valid", proto_name_fold("alice_2.b-c", out) == 0 && strcmp(out, "alice_2.b-c") == 0,
+	       "got '%s'", out);
+	result("name_digit_start", proto_name_fold("7up", out) == 0 && strcmp(out, "7up") == 0, "rejected");
+	result("name_folds", proto_name_fold("AlIcE", out) == 0 && strcmp(out, "alice") == 0, "got '%s'", out);
+	result("name_32_ok", proto_name_fold("a2345678901234567890123456789012", out) == 0, "rejected");
+	result("name_33_too_long", proto_name_fold("a23456789012345678901234567890123", out) == -1, "accepted");
+	result("name_empty", proto_name_fold("", out) == -1, "accepted");
+	static const char *const bad_start[] = {"_a", ".a", "-a"};
+	for (size_t i = 0; i < 3; i++)
+		result("name_bad_start", proto_name_fold(bad_start[i], out) == -1, "accepted '%s'", bad_start[i]);
+	static const char *const bad_chars[] = {"a b", "a:b", "a/b", "a@b", "al\xc3\xa9", "a\tb", "a+b"};
+	for (size_t i = 0; i < sizeof bad_chars / sizeof bad_chars[0]; i++)
+		result("name_bad_char", proto_name_fold(bad_chars[i], out) == -1, "accepted '%s'", bad_chars[i]);
+}
+
+/* proto_frame on buf (n bytes) must give want, and for a line len/used. */
+static void frame_is(const char *name, const char *buf, size_t n, size_t max, enum proto_frame want,
+		     size_t wlen, size_t wused)
+{
+	size_t len = 999, used = 999;
+	enum proto_frame got = proto_frame(buf, n, max, &len, &used);
+	int ok = got == want && (want != PROTO_LINE || (len == wlen && used == wused));
+	result(name, ok, "got %d len %zu used %zu, wanted %d len %zu used %zu", got, len, used, want, wlen, wused);
+}
+
+static void test_frame(void)
+{
+	static char big[PROTO_LINE_MAX + 2];
+	frame_is("frame_line", "abc\nrest", 8, PROTO_LINE_MAX, PROTO_LINE, 3, 4);
+	frame_is("frame_crlf", "abc\r\n", 5, PROTO_LINE_MAX, PROTO_LINE, 3, 5);
+	frame_is("frame_empty_line", "\n", 1, PROTO_LINE_MAX, PROTO_LINE, 0, 1);
+	frame_is("frame_lone_cr_kept", "a\rb\n", 4, PROTO_LINE_MAX, PROTO_LINE, 3, 4);
+	frame_is("frame_more", "abc", 3, PROTO_LINE_MAX, PROTO_MORE, 0, 0);
+	frame_is("frame_nothing", "", 0, PROTO_LINE_MAX, PROTO_MORE, 0, 0);
+	frame_is("frame_nul", "a\0b\n", 4, PROTO_LINE_MAX, PROTO_NUL, 0, 0);
+	frame_is("frame_bad_utf8", "a\xff\n", 3, PROTO_LINE_MAX, PROTO_BADUTF8, 0, 0);
+	memset(big, 'x', sizeof big);
+	big[PROTO_LINE_MAX - 1] = '\n';
+	frame_is("frame_max_fits", big, PROTO_LINE_MAX, PROTO_LINE_MAX, PROTO_LINE, PROTO_LINE_MAX - 1,
+		 PROTO_LINE_MAX);
+	big[PROTO_LINE_MAX - 1] = 'x';
+	big[PROTO_LINE_MAX] = '\n';
+	frame_is("frame_too_long", big, PROTO_LINE_MAX + 1, PROTO_LINE_MAX, PROTO_TOOLONG, 0, 0);
+	frame_is("frame_too_long_no_nl", big, PROTO_LINE_MAX, PROTO_LINE_MAX, PROTO_TOOLONG, 0, 0);
+	frame_is("frame_under_max_waits", big, PROTO_LINE_MAX - 1, PROTO_LINE_MAX, PROTO_MORE, 0, 0);
+}
+
+static void test_utf8(void)
+{
+	static const char *const good[] = {"", "plain", "h\xc3\xa9llo", "\xe2\x82\xac", "\xf0\x9d\x84\x9e",
+					   "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
+	static const char *const bad[] = {"\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+					  "\xe2\x82", "\x80", "\xf5\x80\x80\x80", "a\xff", "\xf0\x9d\x84"};
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+		result("utf8_valid", proto_utf8_valid(good[i], strlen(good[i])) == 1, "rejected case %zu", i);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		result("utf8_invalid", proto_utf8_valid(bad[i], strlen(bad[i])) == 0, "accepted case %zu", i);
+}
+
+static void test_split(void)
+{
+	char line[64];
+	char *tok[8];
+	strcpy(line, "LOGIN bob my secret pass");
+	int n = proto_split(line, tok, 3);
+	result("split_rest_of_line", n == 3 && !strcmp(tok[0], "LOGIN") && !strcmp(tok[1], "bob") &&
+					     !strcmp(tok[2], "my secret pass"),
+	       "n %d", n);
+	strcpy(line, "a b c");
+	n = proto_split(line, tok, 8);
+	result("split_fewer_than_max", n == 3 && !strcmp(tok[2], "c"), "n %d", n);
+	strcpy(line, "PING");
+	n = proto_split(line, tok, 2);
+	result("split_one", n == 1 && !strcmp(tok[0], "PING"), "n %d", n);
+	strcpy(line, "");
+	result("split_empty", proto_split(line, tok, 4) == 0, "not 0");
+	strcpy(line, "a  b");
+	result("split_double_space", proto_split(line, tok, 4) == -1, "accepted");
+	strcpy(line, " a");
+	result("split_leading_space", proto_split(line, tok, 4) == -1, "accepted");
+	strcpy(line, "a b ");
+	result("split_trailing_space", proto_split(line, tok, 4) == -1, "accepted");
+}
+
+static void test_escape(void)
+{
+	char out[64];
+	int n = proto_escape("a\nb\\c", 5, out, sizeof out);
+	result("escape_basic", n == 7 && strcmp(out, "a\\nb\\\\c") == 0, "n %d '%s'", n, out);
+	n = proto_escape("x\r\ny", 4, out, sizeof out);
+	result("escape_crlf", n == 4 && strcmp(out, "x\\ny") == 0, "n %d '%s'", n, out);
+	n = proto_escape("x\ry", 3, out, sizeof out);
+	result("escape_lone_cr_kept", n == 3 && strcmp(out, "x\ry") == 0, "n %d", n);
+	result("escape_exact_fit", proto_escape("ab\n", 3, out, 5) == 4, "wrong");
+	result("escape_too_small", proto_escape("ab\n", 3, out, 4) == -1, "accepted");
+	n = proto_unescape("a\\nb\\\\c", 7, out, sizeof out);
+	result("unescape_basic", n == 5 && memcmp(out, "a\nb\\c", 6) == 0, "n %d", n);
+	result("unescape_bad_escape", proto_unescape("a\\tb", 4, out, sizeof out) == -1, "accepted");
+	result("unescape_trailing_backslash", proto_unescape("ab\\", 3, out, sizeof out) == -1, "accepted");
+	result("unescape_too_small", proto_unescape("abcd", 4, out, 4) == -1, "accepted");
+	result("unescape_exact_fit", proto_unescape("abc", 3, out, 4) == 3, "wrong");
+	const char *orig = "multi\nline \\ text\n";
+	char esc[64], back[64];
+	int e = proto_escape(orig, strlen(orig), esc, sizeof esc);
+	int u = e < 0 ? -1 : proto_unescape(esc, (size_t)e, back, sizeof back);
+	result("escape_round_trip", u == (int)strlen(orig) && strcmp(back, orig) == 0 && !strchr(esc, '\n'),
+	       "e %d u %d", e, u);
+}
+
+int main(void)
+{
+	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
+	if (mkdtemp(tmpdir) == NULL) {
+		perror("mkdtemp");
+		return 1;
+	}
+	test_conf_good();
+	test_conf_bad();
+	test_conf_sample();
+	test_users_codec();
+	test_users_hash();
+	test_pbkdf2();
+	test_base64();
+	test_names();
+	test_frame();
+	test_utf8();
+	test_split();
+	test_escape();
+	char cmd[300];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "unit: could not remove %s\n", tmpdir);
+	printf("unit: %d passed, %d failed\n", passes, failures);
+	return failures ? 1 : 0;
+}
