@@ -122,7 +122,7 @@ void conn_abort(struct conn *c, const char *why)
 static void set_interest(struct conn *c, int want_write)
 {
 	short ev = 0;
-	if (!c->reading_paused && c->state != CONN_CLOSING)
+	if (!c->reading_paused && !c->held && c->state != CONN_CLOSING)
 		ev |= POLLIN;
 	if (want_write || c->state == CONN_CONNECTING)
 		ev |= POLLOUT;
@@ -176,9 +176,23 @@ static void flush_later(struct loop *l, void *arg)
 		flush(c);
 }
 
+static void deadline_passed(struct loop *l, void *arg);
+
+/* The sender may be walking a list that the close would change (presence
+ * fan-out), so the connection ends from a timer, not inside the call. */
+static int overflow(struct conn *c, const char *why)
+{
+	if (!c->overflow) {
+		c->overflow = 1;
+		c->deadline_why = why;
+		loop_timer_set(c->loop, &c->deadline, 0, deadline_passed, c);
+	}
+	return -1;
+}
+
 int conn_send(struct conn *c, const char *fmt, ...)
 {
-	if (c->state != CONN_OPEN)
+	if (c->state != CONN_OPEN || c->overflow)
 		return -1;
 	char line[PROTO_LINE_MAX * 2];
 	va_list ap;
@@ -189,10 +203,8 @@ int conn_send(struct conn *c, const char *fmt, ...)
 		return -1;
 	line[n++] = '\n';
 	size_t need = c->outlen + (size_t)n;
-	if (need - c->outoff > c->max_out) {
-		conn_abort(c, "output buffer full (peer is not reading)");
-		return -1;
-	}
+	if (need - c->outoff > c->max_out)
+		return overflow(c, "output buffer full (peer is not reading)");
 	if (need > c->outcap) {
 		if (c->outoff > 0 && c->pending == 0) {
 			memmove(c->out, c->out + c->outoff, c->outlen - c->outoff);
@@ -205,10 +217,8 @@ int conn_send(struct conn *c, const char *fmt, ...)
 			cap *= 2;
 		if (cap != c->outcap) {
 			char *p = realloc(c->out, cap);
-			if (p == NULL) {
-				conn_abort(c, "out of memory");
-				return -1;
-			}
+			if (p == NULL)
+				return overflow(c, "out of memory");
 			c->out = p;
 			c->outcap = cap;
 		}
@@ -226,6 +236,23 @@ int conn_send(struct conn *c, const char *fmt, ...)
 		}
 	}
 	return 0;
+}
+
+static void resume_later(struct loop *l, void *arg)
+{
+	struct conn *c = arg;
+	if (c->state == CONN_OPEN && !c->held)
+		on_io(l, c->fd, POLLIN, c);
+}
+
+void conn_hold(struct conn *c, int hold)
+{
+	if (c->state != CONN_OPEN || c->held == (unsigned)!!hold)
+		return;
+	c->held = !!hold;
+	set_interest(c, conn_queued(c) > 0);
+	if (!hold && loop_defer(c->loop, resume_later, c) < 0)
+		conn_abort(c, "out of memory");
 }
 
 static void close_grace_over(struct loop *l, void *arg)
@@ -275,7 +302,7 @@ static void deadline_passed(struct loop *l, void *arg)
 
 void conn_deadline(struct conn *c, unsigned ms, const char *why)
 {
-	if (c->state == CONN_DEAD || c->state == CONN_CLOSING)
+	if (c->state == CONN_DEAD || c->state == CONN_CLOSING || c->overflow)
 		return;
 	if (ms == 0) {
 		loop_timer_stop(c->loop, &c->deadline);
@@ -297,7 +324,7 @@ static void bad_line(struct conn *c, enum proto_frame why)
 static void dispatch(struct conn *c, char *buf, size_t len)
 {
 	size_t off = 0;
-	while (c->state == CONN_OPEN && !c->reading_paused) {
+	while (c->state == CONN_OPEN && !c->reading_paused && !c->held) {
 		size_t linelen, used;
 		enum proto_frame r = proto_frame(buf + off, len - off, c->max_line, &linelen, &used);
 		if (r == PROTO_MORE)
@@ -336,7 +363,7 @@ static void do_read(struct conn *c)
 		/* Lines already complete in the kept bytes go first (after a
 		 * pause there may be several). */
 		ssize_t n = 0;
-		if (c->reading_paused)
+		if (c->reading_paused || c->held)
 			return;
 		if (have < sizeof scratch && memchr(scratch, '\n', have) == NULL) {
 			n = tls_read(c->tls, scratch + have, sizeof scratch - have);
@@ -409,6 +436,12 @@ static void on_io(struct loop *l, int fd, int revents, void *arg)
 		handshake(c);
 		return;
 	case CONN_OPEN:
+		/* An error is reported even when POLLIN is off; not reading
+		 * would leave it firing, so end here. */
+		if ((revents & (POLLERR | POLLHUP)) && (c->held || c->reading_paused)) {
+			conn_abort(c, "connection lost");
+			return;
+		}
 		if ((revents & POLLOUT) && flush(c) < 0)
 			return;
 		if (c->state == CONN_OPEN && (revents & (POLLIN | POLLHUP | POLLERR)))

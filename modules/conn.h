@@ -51,7 +51,7 @@ struct conn {
 	size_t pending; /* length of a TLS write that must be retried */
 	struct loop_timer deadline;
 	const char *deadline_why;
-	unsigned reading_paused : 1, flush_queued : 1, in_dispatch : 1;
+	unsigned reading_paused : 1, flush_queued : 1, held : 1, overflow : 1;
 };
 
 /* Takes ownership of connected (or, with connecting set, connecting)
@@ -61,8 +61,9 @@ struct conn *conn_new(struct loop *l, int fd, struct tls_cfg *cfg, int connectin
 		      void *owner, size_t max_line, size_t max_out);
 
 /* Queues one line (the newline is added). A queue that would pass max_out
- * aborts the connection ("output buffer full"). Returns 0, or -1 if the
- * connection is not open for output. */
+ * drops the line and aborts the connection from a timer
+ * ("output buffer full"), never inside this call. Returns 0, or -1 if the
+ * line was not queued. */
 int conn_send(struct conn *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* Ends the connection: on_close(why) now, then what is queued is flushed
@@ -74,6 +75,10 @@ void conn_abort(struct conn *c, const char *why);
 
 /* Aborts the connection with why after ms milliseconds; 0 disarms. */
 void conn_deadline(struct conn *c, unsigned ms, const char *why);
+
+/* Holds (1) or resumes (0) the delivery of lines, e.g. while a password
+ * is checked; lines that arrive meanwhile wait, in order. */
+void conn_hold(struct conn *c, int hold);
 
 /* Bytes queued and not yet written. */
 size_t conn_queued(const struct conn *c);

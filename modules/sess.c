@@ -1,0 +1,367 @@
+/* sess: the server's session records, who lists whom, the mutual presence
+ * rule, and the mirror of each record as a file in the run directory. */
+#include "sess.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* Who lists a name: the reverse of every contact list, so that presence
+ * work is proportional to a user's contacts, never to all sessions. */
+struct sess_watch {
+	sess_name name;
+	struct sess **v;
+	size_t n, cap;
+};
+
+int sess_init(struct sess_table *t, const char *run_dir)
+{
+	memset(t, 0, sizeof *t);
+	if (snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir) >= (int)sizeof t->run_dir) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (mkdir(run_dir, 0700) < 0 && errno != EEXIST)
+		return -1;
+	DIR *d = opendir(run_dir);
+	if (d == NULL)
+		return -1;
+	struct dirent *e;
+	int dfd = dirfd(d);
+	/* Whatever is here belongs to a server that is gone. */
+	while ((e = readdir(d)) != NULL)
+		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
+			if (unlinkat(dfd, e->d_name, 0) < 0)
+				log_warn("cannot remove stale session file %s/%s: %s", run_dir, e->d_name,
+					 strerror(errno));
+	closedir(d);
+	return 0;
+}
+
+struct sess *sess_find(const struct sess_table *t, const char *name)
+{
+	return hmap_get(&t->by_name, name);
+}
+
+int sess_lists(const struct sess *s, const char *name)
+{
+	size_t lo = 0, hi = s->ncontacts;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		int c = strcmp(s->contacts[mid], name);
+		if (c == 0)
+			return 1;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return 0;
+}
+
+/* The run directory holds what is live, not what must survive a crash
+ * (it is cleared at start), so files are renamed into place for atomicity
+ * but not fsynced: 10,000 logins must not cost 20,000 disk flushes. */
+static void write_file(struct sess_table *t, const struct sess *s)
+{
+	char path[600], tmp[640];
+	size_t cap = 512 + s->ncontacts * (PROTO_NAME_MAX + 1);
+	char *buf = malloc(cap);
+	if (buf == NULL)
+		return;
+	int n = snprintf(buf, cap, "name=%s\nip=%s\nport=%u\nkey=%s\nlan_ip=%s\nlogin=%lld\ncontacts=", s->name,
+			 s->ip, s->port, s->key, s->lan, (long long)s->login);
+	for (size_t i = 0; i < s->ncontacts; i++)
+		n += snprintf(buf + n, cap - (size_t)n, "%s%s", i ? " " : "", s->contacts[i]);
+	n += snprintf(buf + n, cap - (size_t)n, "\n");
+	snprintf(path, sizeof path, "%s/%s", t->run_dir, s->name);
+	snprintf(tmp, sizeof tmp, "%s/.%s.tmp", t->run_dir, s->name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0 || rename(tmp, path) < 0) {
+		log_warn("cannot write session file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			unlink(tmp);
+	}
+	free(buf);
+}
+
+static void remove_file(struct sess_table *t, const struct sess *s)
+{
+	char path[600];
+	snprintf(path, sizeof path, "%s/%s", t->run_dir, s->name);
+	if (unlink(path) < 0 && errno != ENOENT)
+		log_warn("cannot remove session file %s: %s", path, strerror(errno));
+}
+
+static int visible(const struct sess *s)
+{
+	return s != NULL && s->port != 0;
+}
+
+static void send_online(struct sess *to, const struct sess *about)
+{
+	if (about->lan[0])
+		conn_send(to->c, "ONLINE %s %s %u %s %s", about->name, about->ip, about->port, about->key, about->lan);
+	else
+		conn_send(to->c, "ONLINE %s %s %u %s", about->name, about->ip, about->port, about->key);
+}
+
+static int watch_add(struct sess_table *t, const char *name, struct sess *s)
+{
+	struct sess_watch *w = hmap_get(&t->listed_by, name);
+	if (w == NULL) {
+		if ((w = calloc(1, sizeof *w)) == NULL)
+			return -1;
+		strcpy(w->name, name);
+		if (hmap_put(&t->listed_by, w->name, w) < 0) {
+			free(w);
+			return -1;
+		}
+	}
+	if (w->n == w->cap) {
+		size_t cap = w->cap ? w->cap * 2 : 4;
+		struct sess **v = realloc(w->v, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		w->v = v;
+		w->cap = cap;
+	}
+	w->v[w->n++] = s;
+	return 0;
+}
+
+static void watch_del(struct sess_table *t, const char *name, const struct sess *s)
+{
+	struct sess_watch *w = hmap_get(&t->listed_by, name);
+	if (w == NULL)
+		return;
+	for (size_t i = 0; i < w->n; i++)
+		if (w->v[i] == s) {
+			w->v[i] = w->v[--w->n];
+			break;
+		}
+	if (w->n == 0) {
+		hmap_del(&t->listed_by, name);
+		free(w->v);
+		free(w);
+	}
+}
+
+/* s now lists name (or no longer does): tell both sides what changed. */
+static void edge_added(struct sess_table *t, struct sess *s, const char *name)
+{
+	struct sess *o = sess_find(t, name);
+	if (o == NULL)
+		return;
+	if (sess_lists(o, s->name)) {
+		if (visible(s) && visible(o)) {
+			send_online(s, o);
+			send_online(o, s);
+		}
+	} else if (visible(o)) {
+		conn_send(o->c, "ASKED %s", s->name);
+	}
+}
+
+static void edge_removed(struct sess_table *t, struct sess *s, const char *name)
+{
+	struct sess *o = sess_find(t, name);
+	if (o && sess_lists(o, s->name) && visible(s) && visible(o)) {
+		conn_send(s->c, "OFFLINE %s", o->name);
+		conn_send(o->c, "OFFLINE %s", s->name);
+	}
+}
+
+struct sess *sess_login(struct sess_table *t, const char *name, struct conn *c)
+{
+	struct sess *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	strcpy(s->name, name);
+	s->c = c;
+	snprintf(s->ip, sizeof s->ip, "%s", c->ip);
+	s->login = time(NULL);
+	if (hmap_put(&t->by_name, s->name, s) < 0) {
+		free(s);
+		return NULL;
+	}
+	write_file(t, s);
+	return s;
+}
+
+void sess_logout(struct sess_table *t, struct sess *s)
+{
+	if (visible(s))
+		for (size_t i = 0; i < s->ncontacts; i++) {
+			struct sess *o = sess_find(t, s->contacts[i]);
+			if (visible(o) && sess_lists(o, s->name))
+				conn_send(o->c, "OFFLINE %s", s->name);
+		}
+	for (size_t i = 0; i < s->ncontacts; i++)
+		watch_del(t, s->contacts[i], s);
+	hmap_del(&t->by_name, s->name);
+	remove_file(t, s);
+	free(s->contacts);
+	free(s);
+}
+
+void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const char *key, const char *lan)
+{
+	int first = !visible(s);
+	if (!first && s->port == port && strcmp(s->key, key) == 0 && strcmp(s->lan, lan) == 0)
+		return;
+	s->port = port;
+	snprintf(s->key, sizeof s->key, "%s", key);
+	snprintf(s->lan, sizeof s->lan, "%s", lan);
+	write_file(t, s);
+	for (size_t i = 0; i < s->ncontacts; i++) {
+		struct sess *o = sess_find(t, s->contacts[i]);
+		if (!visible(o))
+			continue;
+		if (sess_lists(o, s->name)) {
+			send_online(o, s);
+			if (first)
+				send_online(s, o);
+		} else if (first) {
+			conn_send(o->c, "ASKED %s", s->name);
+		}
+	}
+	/* Who asked for s while it could not be told, or before it came. */
+	struct sess_watch *w = first ? hmap_get(&t->listed_by, s->name) : NULL;
+	for (size_t i = 0; w && i < w->n; i++)
+		if (!sess_lists(s, w->v[i]->name))
+			conn_send(s->c, "ASKED %s", w->v[i]->name);
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n)
+{
+	qsort(names, n, sizeof *names, cmp_name);
+	size_t m = 0;
+	for (size_t i = 0; i < n; i++)
+		if ((m == 0 || strcmp(names[m - 1], names[i]) != 0) && strcmp(names[i], s->name) != 0)
+			memmove(names[m++], names[i], sizeof *names);
+	sess_name *old = s->contacts;
+	size_t nold = s->ncontacts;
+	sess_name *fresh = m ? malloc(m * sizeof *fresh) : NULL;
+	if (m && fresh == NULL)
+		return -1;
+	if (m)
+		memcpy(fresh, names, m * sizeof *fresh);
+	s->contacts = fresh;
+	s->ncontacts = s->capcontacts = m;
+	/* Walk both sorted lists once: the differences are the news. */
+	size_t i = 0, j = 0;
+	while (i < nold || j < m) {
+		int c = i == nold ? 1 : j == m ? -1 : strcmp(old[i], fresh[j]);
+		if (c < 0) {
+			watch_del(t, old[i], s);
+			edge_removed(t, s, old[i]);
+			i++;
+		} else if (c > 0) {
+			if (watch_add(t, fresh[j], s) < 0)
+				log_warn("out of memory indexing %s's contacts", s->name);
+			edge_added(t, s, fresh[j]);
+			j++;
+		} else {
+			i++;
+			j++;
+		}
+	}
+	free(old);
+	write_file(t, s);
+	return 0;
+}
+
+int sess_add(struct sess_table *t, struct sess *s, const char *name)
+{
+	if (sess_lists(s, name) || strcmp(name, s->name) == 0)
+		return 0;
+	if (s->ncontacts == s->capcontacts) {
+		size_t cap = s->capcontacts ? s->capcontacts * 2 : 8;
+		sess_name *v = realloc(s->contacts, cap * sizeof *v);
+		if (v == NULL)
+			return -1;
+		s->contacts = v;
+		s->capcontacts = cap;
+	}
+	size_t i = s->ncontacts;
+	while (i > 0 && strcmp(s->contacts[i - 1], name) > 0) {
+		memcpy(s->contacts[i], s->contacts[i - 1], sizeof *s->contacts);
+		i--;
+	}
+	strcpy(s->contacts[i], name);
+	s->ncontacts++;
+	if (watch_add(t, s->contacts[i], s) < 0)
+		log_warn("out of memory indexing %s's contacts", s->name);
+	edge_added(t, s, name);
+	write_file(t, s);
+	return 0;
+}
+
+void sess_del(struct sess_table *t, struct sess *s, const char *name)
+{
+	size_t i;
+	for (i = 0; i < s->ncontacts; i++)
+		if (strcmp(s->contacts[i], name) == 0)
+			break;
+	if (i == s->ncontacts)
+		return;
+	memmove(s->contacts[i], s->contacts[i + 1], (s->ncontacts - i - 1) * sizeof *s->contacts);
+	s->ncontacts--;
+	watch_del(t, name, s);
+	edge_removed(t, s, name);
+	write_file(t, s);
+}
+
+struct each_arg {
+	void (*fn)(struct sess *s, void *arg);
+	void *arg;
+};
+
+static void each_one(void *val, void *arg)
+{
+	struct each_arg *ea = arg;
+	ea->fn(val, ea->arg);
+}
+
+void sess_each(struct sess_table *t, void (*fn)(struct sess *s, void *arg), void *arg)
+{
+	struct each_arg ea = {fn, arg};
+	hmap_each(&t->by_name, each_one, &ea);
+}
+
+static void free_watch(void *val, void *arg)
+{
+	struct sess_watch *w = val;
+	(void)arg;
+	free(w->v);
+	free(w);
+}
+
+static void free_sess(void *val, void *arg)
+{
+	struct sess *s = val;
+	remove_file(arg, s);
+	free(s->contacts);
+	free(s);
+}
+
+void sess_free(struct sess_table *t)
+{
+	hmap_each(&t->by_name, free_sess, t);
+	hmap_each(&t->listed_by, free_watch, NULL);
+	hmap_free(&t->by_name);
+	hmap_free(&t->listed_by);
+}
