@@ -1,10 +1,1014 @@
-/* srv: the presence server (not built yet). */
+/* srv: the presence server: listening sockets, the login channel protocol
+ * (version 1), password checks on the worker pool, limits, signals. */
 #include "srv.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "conf.h"
+#include "conn.h"
+#include "hmap.h"
+#include "log.h"
+#include "loop.h"
+#include "pool.h"
+#include "proto.h"
+#include "sess.h"
+#include "tls.h"
+#include "users.h"
+#include "version.h"
+
+#define SRV_MAX_LISTEN 8
+#define SRV_USERS_POLL_MS 1000 /* how soon admin changes are noticed */
+#define SRV_WINDOW_MS 60000    /* failed-login counting window */
+#define SRV_ACCEPT_BURST 64
+
+enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
+
+struct ipcount {
+	char ip[48];
+	int conns, unauth;
+};
+
+struct failcount {
+	char key[PROTO_NAME_MAX + 56]; /* "ip " + address, or "name " + name */
+	int n;
+	uint64_t start;
+};
+
+struct auth_job;
+
+struct client {
+	struct client *prev, *next;
+	struct srv *srv;
+	struct conn *c;
+	enum client_state state;
+	struct sess *sess;
+	struct auth_job *job;
+	struct ipcount *ipc;
+	int unauth;
+};
+
+struct srv {
+	const struct conf_server *cf;
+	struct loop *loop;
+	struct tls_cfg *tls;
+	struct pool *pool;
+	struct sess_table sessions;
+	struct hmap per_ip, failures;
+	struct client *clients;
+	int nconns, nunauth;
+	int lfd[SRV_MAX_LISTEN], nlisten;
+	char users_path[CONF_PATH_MAX + 8];
+	struct stat users_st;
+	struct loop_timer users_timer, sweep_timer;
+	int stopping;
+};
+
+enum auth_result { AUTH_OK, AUTH_BAD, AUTH_EXISTS, AUTH_IOERR };
+
+struct auth_job {
+	struct pool_job base;
+	struct client *cl; /* NULL once the client has gone */
+	struct srv *srv;
+	int signup, iterations;
+	enum auth_result result;
+	int err;
+	char name[PROTO_NAME_MAX + 1];
+	char pw[PROTO_LINE_MAX];
+	size_t pwlen;
+};
+
+/* ---- password work, in a worker thread ---- */
+
+static void auth_work(struct pool_job *pj)
+{
+	struct auth_job *j = (struct auth_job *)pj;
+	struct users_rec rec;
+	memset(&rec, 0, sizeof rec);
+	if (j->signup) {
+		strcpy(rec.name, j->name);
+		if (users_hash(j->pw, j->pwlen, j->iterations, &rec) < 0) {
+			j->result = AUTH_IOERR;
+			j->err = EIO;
+		} else {
+			enum users_status st = users_add(j->srv->users_path, &rec);
+			j->err = errno;
+			j->result = st == USERS_OK ? AUTH_OK : st == USERS_EXISTS ? AUTH_EXISTS : AUTH_IOERR;
+		}
+	} else {
+		enum users_status st = users_find(j->srv->users_path, j->name, &rec);
+		if (st == USERS_OK) {
+			j->result = users_verify(&rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
+		} else {
+			/* Spend the same time on an unknown name, so timing does
+			 * not tell which names exist. */
+			users_hash(j->pw, j->pwlen, j->iterations, &rec);
+			j->result = st == USERS_NOENT ? AUTH_BAD : AUTH_IOERR;
+			j->err = errno;
+		}
+	}
+	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
+	mbedtls_platform_zeroize(&rec, sizeof rec);
+}
+
+/* ---- limits ---- */
+
+static struct failcount *failures_of(struct srv *s, const char *kind, const char *what)
+{
+	char key[sizeof((struct failcount *)0)->key];
+	snprintf(key, sizeof key, "%s %s", kind, what);
+	struct failcount *f = hmap_get(&s->failures, key);
+	if (f && loop_now(s->loop) - f->start >= SRV_WINDOW_MS) {
+		f->n = 0;
+		f->start = loop_now(s->loop);
+	}
+	return f;
+}
+
+static void count_failure(struct srv *s, const char *kind, const char *what)
+{
+	struct failcount *f = failures_of(s, kind, what);
+	if (f == NULL) {
+		if ((f = calloc(1, sizeof *f)) == NULL)
+			return;
+		snprintf(f->key, sizeof f->key, "%s %s", kind, what);
+		f->start = loop_now(s->loop);
+		if (hmap_put(&s->failures, f->key, f) < 0) {
+			free(f);
+			return;
+		}
+	}
+	f->n++;
+}
+
+static int too_many_failures(struct srv *s, const char *ip, const char *name)
+{
+	struct failcount *fi = failures_of(s, "ip", ip), *fn = failures_of(s, "name", name);
+	return (fi && fi->n >= s->cf->max_failures_per_ip) || (fn && fn->n >= s->cf->max_failures_per_name);
+}
+
+struct sweep {
+	struct failcount **old;
+	size_t n, cap;
+	uint64_t now;
+};
+
+static void collect_old(void *val, void *arg)
+{
+	struct failcount *f = val;
+	struct sweep *sw = arg;
+	if (sw->now - f->start < SRV_WINDOW_MS || sw->n == sw->cap)
+		return;
+	sw->old[sw->n++] = f;
+}
+
+/* Forgets counters whose window has passed, so memory stays bounded. */
+static void sweep_failures(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	struct sweep sw = {NULL, 0, s->failures.n, loop_now(l)};
+	if (sw.cap && (sw.old = malloc(sw.cap * sizeof *sw.old)) != NULL) {
+		hmap_each(&s->failures, collect_old, &sw);
+		for (size_t i = 0; i < sw.n; i++) {
+			hmap_del(&s->failures, sw.old[i]->key);
+			free(sw.old[i]);
+		}
+		free(sw.old);
+	}
+	loop_timer_set(l, &s->sweep_timer, SRV_WINDOW_MS, sweep_failures, s);
+}
+
+static void unauth_done(struct client *cl)
+{
+	if (cl->unauth) {
+		cl->unauth = 0;
+		cl->srv->nunauth--;
+		cl->ipc->unauth--;
+	}
+}
+
+/* ---- the connection's life ---- */
+
+static void client_free(struct client *cl)
+{
+	struct srv *s = cl->srv;
+	unauth_done(cl);
+	s->nconns--;
+	if (--cl->ipc->conns == 0) {
+		hmap_del(&s->per_ip, cl->ipc->ip);
+		free(cl->ipc);
+	}
+	if (cl->prev)
+		cl->prev->next = cl->next;
+	else
+		s->clients = cl->next;
+	if (cl->next)
+		cl->next->prev = cl->prev;
+	free(cl);
+}
+
+static void on_close(struct conn *c, const char *why)
+{
+	struct client *cl = c->owner;
+	if (cl->job)
+		cl->job->cl = NULL; /* the job frees itself when it returns */
+	if (cl->sess) {
+		if (strcmp(why, "logout") == 0)
+			log_info("logout %s from %s", cl->sess->name, c->peer);
+		else
+			log_info("drop %s from %s: %s", cl->sess->name, c->peer, why);
+		sess_logout(&cl->srv->sessions, cl->sess);
+		cl->sess = NULL;
+	} else {
+		log_debug("closed %s: %s", c->peer, why);
+	}
+	client_free(cl);
+}
+
+static void on_open(struct conn *c)
+{
+	struct client *cl = c->owner;
+	struct srv *s = cl->srv;
+	log_debug("handshake done with %s (%s)", c->peer, tls_describe(c->tls));
+	if (s->nconns > s->cf->max_connections || cl->ipc->conns > s->cf->max_connections_per_ip) {
+		log_warn("refusing %s: server full (%d connections, %d from this address)", c->peer, s->nconns,
+			 cl->ipc->conns);
+		conn_send(c, "ERR 503 server full");
+		conn_close(c, "server full");
+		return;
+	}
+	conn_send(c, "IM 1 %s", s->cf->server_name);
+}
+
+static void on_bad_line(struct conn *c, enum proto_frame why)
+{
+	static const char *const text[] = {"", "", "line too long", "NUL byte in line", "line is not valid UTF-8"};
+	conn_send(c, "ERR 400 %s", text[why]);
+}
+
+static void auth_done(struct pool_job *pj)
+{
+	struct auth_job *j = (struct auth_job *)pj;
+	struct client *cl = j->cl;
+	if (cl == NULL) {
+		free(j);
+		return;
+	}
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	cl->job = NULL;
+	cl->state = CL_AUTH;
+	const char *what = j->signup ? "signup" : "login";
+	switch (j->result) {
+	case AUTH_OK: {
+		struct sess *old = sess_find(&s->sessions, j->name);
+		if (old) {
+			conn_send(old->c, "KICKED logged in again from %s", c->ip);
+			conn_close(old->c, "replaced by a newer login");
+		}
+		cl->sess = sess_login(&s->sessions, j->name, c);
+		if (cl->sess == NULL) {
+			conn_send(c, "ERR 503 server out of memory");
+			break;
+		}
+		cl->state = CL_READY;
+		unauth_done(cl);
+		log_info("%s %s from %s", what, j->name, c->peer);
+		conn_send(c, "OK %s", j->name);
+		conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
+		break;
+	}
+	case AUTH_BAD:
+		count_failure(s, "ip", c->ip);
+		count_failure(s, "name", j->name);
+		log_warn("failed login for %s from %s: bad name or password", j->name, c->peer);
+		conn_send(c, "ERR 401 bad name or password");
+		break;
+	case AUTH_EXISTS:
+		conn_send(c, "ERR 409 name taken");
+		break;
+	case AUTH_IOERR:
+		log_err("%s for %s from %s: users file %s: %s", what, j->name, c->peer, s->users_path,
+			strerror(j->err));
+		conn_send(c, "ERR 503 cannot %s now: the server cannot use its users file", what);
+		break;
+	}
+	free(j);
+	conn_hold(c, 0);
+}
+
+static void start_auth(struct client *cl, int signup, const char *name, const char *pw)
+{
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	if (too_many_failures(s, c->ip, name)) {
+		log_warn("too many failed logins: refusing %s for %s from %s", signup ? "signup" : "login", name,
+			 c->peer);
+		conn_send(c, "ERR 429 too many attempts, wait a minute");
+		return;
+	}
+	struct auth_job *j = calloc(1, sizeof *j);
+	if (j == NULL) {
+		conn_send(c, "ERR 503 server out of memory");
+		return;
+	}
+	j->base.work = auth_work;
+	j->base.done = auth_done;
+	j->cl = cl;
+	j->srv = s;
+	j->signup = signup;
+	j->iterations = s->cf->pbkdf2_iterations;
+	strcpy(j->name, name);
+	j->pwlen = strlen(pw);
+	memcpy(j->pw, pw, j->pwlen);
+	cl->job = j;
+	cl->state = CL_CHECKING;
+	/* Lines sent behind the login wait until it is decided. */
+	conn_hold(c, 1);
+	pool_submit(s->pool, &j->base);
+}
+
+/* ---- the protocol ---- */
+
+static int parse_port(const char *s, unsigned *port)
+{
+	unsigned long v = 0;
+	if (*s == '\0' || strlen(s) > 5)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+static int valid_ip(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+static void cmd_login(struct client *cl, char *args, int signup)
+{
+	struct conn *c = cl->c;
+	const struct conf_server *cf = cl->srv->cf;
+	char *tok[2];
+	char name[PROTO_NAME_MAX + 1];
+	const char *cmd = signup ? "SIGNUP" : "LOGIN";
+	if (cl->state == CL_READY) {
+		conn_send(c, "ERR 403 already logged in");
+		return;
+	}
+	if (args == NULL || proto_split(args, tok, 2) != 2) {
+		conn_send(c, "ERR 400 usage: %s <name> <password>", cmd);
+		return;
+	}
+	if (proto_name_fold(tok[0], name) < 0) {
+		conn_send(c, signup ? "ERR 401 invalid name (1-32 of a-z 0-9 _ . -, starting with a letter or digit)"
+				    : "ERR 401 bad name or password");
+		goto out;
+	}
+	if (signup && !cf->allow_signup) {
+		conn_send(c, "ERR 403 sign-up is disabled on this server");
+		goto out;
+	}
+	if (signup && strlen(tok[1]) < (size_t)cf->min_password_length) {
+		conn_send(c, "ERR 401 password too short (at least %d characters)", cf->min_password_length);
+		goto out;
+	}
+	start_auth(cl, signup, name, tok[1]);
+out:
+	mbedtls_platform_zeroize(tok[1], strlen(tok[1]));
+}
+
+static void cmd_peer(struct client *cl, char *args)
+{
+	struct conn *c = cl->c;
+	char *tok[4];
+	unsigned port;
+	int n = args ? proto_split(args, tok, 4) : 0;
+	if (n < 2 || n > 3 || (n == 3 && strchr(tok[2], ' '))) {
+		conn_send(c, "ERR 400 usage: PEER <port> <key> [<lan-ip>]");
+		return;
+	}
+	if (parse_port(tok[0], &port) < 0) {
+		conn_send(c, "ERR 400 bad port: %s", tok[0]);
+		return;
+	}
+	if (!proto_key_valid(tok[1])) {
+		conn_send(c, "ERR 400 bad key: want 64 lower-case hex digits");
+		return;
+	}
+	if (n == 3 && !valid_ip(tok[2])) {
+		conn_send(c, "ERR 400 bad lan address: %s", tok[2]);
+		return;
+	}
+	conn_send(c, "OK");
+	sess_set_peer(&cl->srv->sessions, cl->sess, port, tok[1], n == 3 ? tok[2] : "");
+}
+
+static void cmd_contacts(struct client *cl, char *args)
+{
+	struct conn *c = cl->c;
+	size_t n = 0;
+	for (char *p = args; p && *p; p++)
+		n += *p == ' ';
+	n = args && *args ? n + 1 : 0;
+	if (n > (size_t)cl->srv->cf->max_contacts) {
+		conn_send(c, "ERR 413 too many contacts (at most %d)", cl->srv->cf->max_contacts);
+		return;
+	}
+	sess_name *names = n ? malloc(n * sizeof *names) : NULL;
+	if (n && names == NULL) {
+		conn_send(c, "ERR 503 server out of memory");
+		return;
+	}
+	char *save = NULL;
+	size_t i = 0;
+	for (char *t = args ? strtok_r(args, " ", &save) : NULL; t; t = strtok_r(NULL, " ", &save)) {
+		if (proto_name_fold(t, names[i]) < 0) {
+			conn_send(c, "ERR 400 bad name: %s", t);
+			free(names);
+			return;
+		}
+		i++;
+	}
+	if (i != n) {
+		conn_send(c, "ERR 400 names are separated by one space");
+		free(names);
+		return;
+	}
+	conn_send(c, "OK");
+	if (sess_set_contacts(&cl->srv->sessions, cl->sess, names, n) < 0)
+		log_warn("out of memory setting the contacts of %s", cl->sess->name);
+	free(names);
+}
+
+static void cmd_add_del(struct client *cl, char *args, int add)
+{
+	struct conn *c = cl->c;
+	char name[PROTO_NAME_MAX + 1];
+	if (args == NULL || strchr(args, ' ')) {
+		conn_send(c, "ERR 400 usage: %s <name>", add ? "ADD" : "DEL");
+		return;
+	}
+	if (proto_name_fold(args, name) < 0) {
+		conn_send(c, "ERR 400 bad name: %s", args);
+		return;
+	}
+	struct sess *me = cl->sess;
+	if (!add) {
+		conn_send(c, "OK");
+		sess_del(&cl->srv->sessions, me, name);
+		return;
+	}
+	if (!sess_lists(me, name) && me->ncontacts >= (size_t)cl->srv->cf->max_contacts) {
+		conn_send(c, "ERR 413 too many contacts (at most %d)", cl->srv->cf->max_contacts);
+		return;
+	}
+	conn_send(c, "OK");
+	if (sess_add(&cl->srv->sessions, me, name) < 0)
+		log_warn("out of memory adding a contact for %s", me->name);
+}
+
+static void on_line(struct conn *c, char *line, size_t len)
+{
+	struct client *cl = c->owner;
+	struct srv *s = cl->srv;
+	(void)len;
+	if (cl->state == CL_READY)
+		conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
+	char *args = strchr(line, ' ');
+	if (args)
+		*args++ = '\0';
+	if (strcmp(line, "PING") == 0) {
+		if (args)
+			conn_send(c, "PONG %s", args);
+		else
+			conn_send(c, "PONG");
+	} else if (strcmp(line, "LOGIN") == 0) {
+		cmd_login(cl, args, 0);
+	} else if (strcmp(line, "SIGNUP") == 0) {
+		cmd_login(cl, args, 1);
+	} else if (strcmp(line, "LOGOUT") == 0) {
+		conn_send(c, "BYE");
+		conn_close(c, "logout");
+	} else if (strcmp(line, "PEER") == 0 || strcmp(line, "CONTACTS") == 0 || strcmp(line, "ADD") == 0 ||
+		   strcmp(line, "DEL") == 0) {
+		if (cl->state != CL_READY)
+			conn_send(c, "ERR 403 not logged in");
+		else if (line[0] == 'P')
+			cmd_peer(cl, args);
+		else if (line[0] == 'C')
+			cmd_contacts(cl, args);
+		else
+			cmd_add_del(cl, args, line[0] == 'A');
+	} else if (line[0] == '\0') {
+		conn_send(c, "ERR 400 empty line");
+	} else {
+		conn_send(c, "ERR 400 unknown command: %.40s", line);
+	}
+}
+
+static const struct conn_ops client_ops = {on_open, on_line, on_bad_line, on_close};
+
+/* ---- sockets ---- */
+
+static void on_accept(struct loop *l, int lfd, int revents, void *arg)
+{
+	struct srv *s = arg;
+	(void)revents;
+	for (int k = 0; k < SRV_ACCEPT_BURST; k++) {
+		struct sockaddr_storage ss;
+		socklen_t sl = sizeof ss;
+		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+				log_warn("accept: %s", strerror(errno));
+			return;
+		}
+		char ip[48] = "?";
+		if (ss.ss_family == AF_INET6) {
+			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+			if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+				inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof ip);
+			else
+				inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
+		} else if (ss.ss_family == AF_INET) {
+			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
+		}
+		struct ipcount *ipc = hmap_get(&s->per_ip, ip);
+		if (s->nunauth >= s->cf->max_unauth || (ipc && ipc->unauth >= s->cf->max_unauth_per_ip)) {
+			log_warn("refusing %s: too many connections not logged in (%d in all, %d from it)", ip,
+				 s->nunauth, ipc ? ipc->unauth : 0);
+			close(fd);
+			continue;
+		}
+		struct client *cl = calloc(1, sizeof *cl);
+		if (ipc == NULL && (ipc = calloc(1, sizeof *ipc)) != NULL) {
+			strcpy(ipc->ip, ip);
+			if (hmap_put(&s->per_ip, ipc->ip, ipc) < 0) {
+				free(ipc);
+				ipc = NULL;
+			}
+		}
+		if (cl == NULL || ipc == NULL) {
+			log_err("out of memory accepting %s", ip);
+			free(cl);
+			close(fd);
+			return;
+		}
+		int one = 1, idle = 60, intvl = 10, cnt = 3;
+		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
+		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		cl->srv = s;
+		cl->ipc = ipc;
+		cl->unauth = 1;
+		ipc->conns++;
+		ipc->unauth++;
+		s->nconns++;
+		s->nunauth++;
+		cl->next = s->clients;
+		if (s->clients)
+			s->clients->prev = cl;
+		s->clients = cl;
+		cl->c = conn_new(l, fd, s->tls, 0, &client_ops, cl, (size_t)s->cf->max_line,
+				 (size_t)s->cf->max_output_buffer);
+		if (cl->c == NULL) {
+			log_err("out of memory accepting %s", ip);
+			client_free(cl);
+			continue;
+		}
+		conn_deadline(cl->c, (unsigned)s->cf->login_timeout * 1000, "login timeout");
+	}
+}
+
+static int listen_on(struct srv *s, const char *addr, int port)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	int any = strcmp(addr, "*") == 0;
+	struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+	char a[64];
+	snprintf(a, sizeof a, "%s", addr);
+	if (a[0] == '[' && a[strlen(a) - 1] == ']') {
+		memmove(a, a + 1, strlen(a));
+		a[strlen(a) - 1] = '\0';
+	}
+	if (any || inet_pton(AF_INET6, a, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		s6->sin6_port = htons((unsigned short)port);
+		if (any)
+			s6->sin6_addr = in6addr_any;
+		sl = sizeof *s6;
+	} else if (inet_pton(AF_INET, a, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		sl = sizeof *s4;
+	} else {
+		log_err("listen: '%s' is not an IP address (use * for every address)", addr);
+		return -1;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && any && errno == EAFNOSUPPORT) {
+		/* No IPv6 on this box: every IPv4 address then. */
+		memset(&ss, 0, sizeof ss);
+		s4->sin_family = AF_INET;
+		s4->sin_port = htons((unsigned short)port);
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		sl = sizeof *s4;
+		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0) {
+		log_err("socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1, zero = 0;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? &zero : &one, sizeof one);
+	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0) {
+		log_err("cannot listen on %s port %d: %s", addr, port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	sl = sizeof ss;
+	getsockname(fd, (struct sockaddr *)&ss, &sl);
+	char text[64];
+	if (ss.ss_family == AF_INET6) {
+		inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
+		log_info("listening on [%s]:%u%s", text, ntohs(s6->sin6_port), any ? " (IPv6 and IPv4)" : "");
+	} else {
+		inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
+		log_info("listening on %s:%u", text, ntohs(s4->sin_port));
+	}
+	if (loop_add(s->loop, fd, POLLIN, on_accept, s) < 0) {
+		close(fd);
+		return -1;
+	}
+	s->lfd[s->nlisten++] = fd;
+	return 0;
+}
+
+static int listen_all(struct srv *s)
+{
+	char list[CONF_STR_MAX];
+	char *save = NULL;
+	snprintf(list, sizeof list, "%s", s->cf->listen);
+	for (char *a = strtok_r(list, " ,", &save); a; a = strtok_r(NULL, " ,", &save)) {
+		if (s->nlisten == SRV_MAX_LISTEN) {
+			log_err("listen: at most %d addresses", SRV_MAX_LISTEN);
+			return -1;
+		}
+		if (listen_on(s, a, s->cf->port) < 0)
+			return -1;
+	}
+	if (s->nlisten == 0) {
+		log_err("listen: no address given");
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- admin changes, signals ---- */
+
+static void note_name(const char *name, void *arg)
+{
+	/* The map only needs keys; each value points at its own key. */
+	char *copy = strdup(name);
+	if (copy && hmap_put(arg, copy, copy) < 0)
+		free(copy);
+}
+
+static void free_val(void *val, void *arg)
+{
+	(void)arg;
+	free(val);
+}
+
+struct kick {
+	struct hmap *names;
+	struct sess **gone;
+	size_t n, cap;
+};
+
+static void find_deleted(struct sess *se, void *arg)
+{
+	struct kick *k = arg;
+	if (hmap_get(k->names, se->name) == NULL && k->n < k->cap)
+		k->gone[k->n++] = se;
+}
+
+/* Kicks online users who are no longer in the users file. */
+static void reload_users(struct srv *s)
+{
+	struct hmap names = {0};
+	if (users_each(s->users_path, note_name, &names) < 0) {
+		log_err("cannot read %s: %s", s->users_path, strerror(errno));
+		hmap_each(&names, free_val, NULL);
+		hmap_free(&names);
+		return;
+	}
+	struct kick k = {&names, NULL, 0, s->sessions.by_name.n};
+	if (k.cap && (k.gone = malloc(k.cap * sizeof *k.gone)) != NULL)
+		sess_each(&s->sessions, find_deleted, &k);
+	for (size_t i = 0; i < k.n; i++) {
+		log_info("kicking %s: account deleted", k.gone[i]->name);
+		conn_send(k.gone[i]->c, "KICKED account deleted");
+		conn_close(k.gone[i]->c, "account deleted");
+	}
+	free(k.gone);
+	hmap_each(&names, free_val, NULL);
+	hmap_free(&names);
+}
+
+static void watch_users(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	struct stat st;
+	if (stat(s->users_path, &st) < 0)
+		memset(&st, 0, sizeof st);
+	if (st.st_ino != s->users_st.st_ino || st.st_size != s->users_st.st_size ||
+	    st.st_mtim.tv_sec != s->users_st.st_mtim.tv_sec || st.st_mtim.tv_nsec != s->users_st.st_mtim.tv_nsec) {
+		s->users_st = st;
+		reload_users(s);
+	}
+	loop_timer_set(l, &s->users_timer, SRV_USERS_POLL_MS, watch_users, s);
+}
+
+static void on_hup(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	char err[256];
+	(void)l;
+	log_info("SIGHUP: reloading the users file and the certificate");
+	reload_users(s);
+	if (tls_cfg_reload(s->tls, s->cf->key_file, s->cf->cert_file, err, sizeof err) < 0)
+		log_err("keeping the old certificate: %s", err);
+}
+
+static void on_term(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	log_info("shutting down");
+	s->stopping = 1;
+	loop_stop(l);
+}
+
+/* ---- start-up ---- */
+
+static int ensure_identity(const struct conf_server *cf)
+{
+	char err[300], fp[PROTO_KEY_HEX + 1];
+	int have_key = access(cf->key_file, F_OK) == 0, have_cert = access(cf->cert_file, F_OK) == 0;
+	if (!have_key && !have_cert) {
+		if (tls_keygen(cf->key_file, cf->cert_file, cf->server_name, err, sizeof err) < 0) {
+			log_err("cannot create the server key: %s", err);
+			return -1;
+		}
+		log_info("generated a new server key %s and certificate %s", cf->key_file, cf->cert_file);
+	} else if (!have_key || !have_cert) {
+		log_err("%s exists but %s does not; restore it, or remove both to generate a new key",
+			have_key ? cf->key_file : cf->cert_file, have_key ? cf->cert_file : cf->key_file);
+		return -1;
+	}
+	if (tls_key_fingerprint(cf->key_file, fp, err, sizeof err) < 0) {
+		log_err("%s", err);
+		return -1;
+	}
+	log_info("server key fingerprint %s", fp);
+	return 0;
+}
+
+static int drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	if (pw == NULL) {
+		log_err("user %s: no such user", user);
+		return -1;
+	}
+	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
+		log_err("cannot become user %s: %s", user, strerror(errno));
+		return -1;
+	}
+	log_info("running as user %s", user);
+	return 0;
+}
+
+static int write_pid_file(const char *path)
+{
+	char buf[32];
+	int n = snprintf(buf, sizeof buf, "%ld\n", (long)getpid());
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0 || write(fd, buf, (size_t)n) != n || close(fd) < 0) {
+		log_err("pid_file %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char buf[CONF_PATH_MAX];
+	snprintf(buf, sizeof buf, "%s", path);
+	for (char *p = buf + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		if (mkdir(buf, mode) < 0 && errno != EEXIST)
+			return -1;
+		*p = '/';
+	}
+	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: im server [-c FILE] [-p PORT] [-l ADDRESSES] [-n] [--fingerprint]\n"
+		   "\n"
+		   "Runs the presence server in the foreground: the TLS login channel (default\n"
+		   "port 5190 on every address), sign-up, session records in the run directory\n"
+		   "and presence between mutual contacts. It never sees a message.\n"
+		   "\n"
+		   "  -c FILE         read the [server] section of FILE (see config/im.conf);\n"
+		   "                  without it the defaults run: ./im-data, port 5190\n"
+		   "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
+		   "  -l ADDRESSES    listen on these addresses (space or comma separated, * = all)\n"
+		   "  -n              check the configuration and exit\n"
+		   "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
+		   "  -h, --help      this text\n"
+		   "\n"
+		   "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file and the\n"
+		   "key and certificate. A readiness line \"listening on ADDRESS:PORT\" is logged.\n");
+}
+
+static int run(struct srv *s)
+{
+	const struct conf_server *cf = s->cf;
+	if (mkdir_p(cf->data_dir, 0700) < 0) {
+		log_err("cannot create data_dir %s: %s", cf->data_dir, strerror(errno));
+		return 1;
+	}
+	if (ensure_identity(cf) < 0)
+		return 1;
+	char err[300];
+	s->tls = tls_cfg_new(TLS_SERVER_LOGIN, cf->key_file, cf->cert_file, err, sizeof err);
+	if (s->tls == NULL) {
+		log_err("%s", err);
+		return 1;
+	}
+	if (sess_init(&s->sessions, cf->run_dir) < 0) {
+		log_err("run_dir %s: %s", cf->run_dir, strerror(errno));
+		return 1;
+	}
+	if ((s->loop = loop_new()) == NULL || listen_all(s) < 0)
+		return 1;
+	if (cf->user[0] && drop_privileges(cf->user) < 0)
+		return 1;
+	if ((s->pool = pool_new(s->loop, cf->workers)) == NULL) {
+		log_err("cannot start the worker threads");
+		return 1;
+	}
+	if (cf->pid_file[0] && write_pid_file(cf->pid_file) < 0)
+		return 1;
+	signal(SIGPIPE, SIG_IGN);
+	if (loop_signal(s->loop, SIGTERM, on_term, s) < 0 || loop_signal(s->loop, SIGINT, on_term, s) < 0 ||
+	    loop_signal(s->loop, SIGHUP, on_hup, s) < 0) {
+		log_err("cannot set up signals: %s", strerror(errno));
+		return 1;
+	}
+	stat(s->users_path, &s->users_st);
+	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, watch_users, s);
+	loop_timer_set(s->loop, &s->sweep_timer, SRV_WINDOW_MS, sweep_failures, s);
+	log_info("im %s server ready (sign-up %s)", IM_VERSION, cf->allow_signup ? "allowed" : "disabled");
+	if (loop_run(s->loop) < 0) {
+		log_err("poll: %s", strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
+static void shutdown_all(struct srv *s)
+{
+	struct client *cl = s->clients, *next;
+	for (; cl; cl = next) {
+		next = cl->next;
+		/* A logged-in client's session goes in on_close. */
+		conn_close(cl->c, "server shutting down");
+	}
+	sess_free(&s->sessions);
+	pool_free(s->pool);
+	for (int i = 0; i < s->nlisten; i++)
+		close(s->lfd[i]);
+	if (s->cf->pid_file[0])
+		unlink(s->cf->pid_file);
+	hmap_each(&s->per_ip, free_val, NULL);
+	hmap_free(&s->per_ip);
+	hmap_each(&s->failures, free_val, NULL);
+	hmap_free(&s->failures);
+	loop_free(s->loop);
+	tls_cfg_free(s->tls);
+}
+
 int srv_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "im server: not built yet\n");
-	return 1;
+	static struct conf conf;
+	const char *cfile = NULL, *port = NULL, *listen = NULL;
+	int check = 0, fingerprint = 0;
+	char err[600];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "-n")) {
+			check = 1;
+		} else if (!strcmp(a, "--fingerprint")) {
+			fingerprint = 1;
+		} else if ((!strcmp(a, "-c") || !strcmp(a, "-p") || !strcmp(a, "-l")) && i + 1 < argc) {
+			const char **dst = a[1] == 'c' ? &cfile : a[1] == 'p' ? &port : &listen;
+			*dst = argv[++i];
+		} else {
+			fprintf(stderr, "im server: bad argument '%s'; try 'im server --help'\n", a);
+			return 2;
+		}
+	}
+	conf_defaults(&conf);
+	if (cfile && conf_load(&conf, cfile, err, sizeof err) < 0) {
+		fprintf(stderr, "im server: %s\n", err);
+		return 2;
+	}
+	if (port) {
+		char *end;
+		long p = strtol(port, &end, 10);
+		if (*port == '\0' || *end || p < 0 || p > 65535) {
+			fprintf(stderr, "im server: -p: '%s' is not a port number\n", port);
+			return 2;
+		}
+		conf.srv.port = (int)p;
+	}
+	if (listen)
+		snprintf(conf.srv.listen, sizeof conf.srv.listen, "%s", listen);
+	if (conf_finish(&conf, err, sizeof err) < 0) {
+		fprintf(stderr, "im server: %s\n", err);
+		return 2;
+	}
+	const struct conf_server *cf = &conf.srv;
+	if (check) {
+		printf("%s: configuration ok\n", cfile ? cfile : "(defaults)");
+		return 0;
+	}
+	if (fingerprint) {
+		char fp[PROTO_KEY_HEX + 1];
+		if (access(cf->key_file, F_OK) < 0) {
+			fprintf(stderr, "im server: no server key at %s yet; start the server once to create it\n",
+				cf->key_file);
+			return 1;
+		}
+		if (tls_key_fingerprint(cf->key_file, fp, err, sizeof err) < 0) {
+			fprintf(stderr, "im server: %s\n", err);
+			return 1;
+		}
+		printf("%s\n", fp);
+		return 0;
+	}
+	if (log_init("im-server", cf->log, (enum log_level)cf->log_level) < 0) {
+		fprintf(stderr, "im server: bad log destination %s\n", cf->log);
+		return 2;
+	}
+	static struct srv s;
+	s.cf = cf;
+	snprintf(s.users_path, sizeof s.users_path, "%s/users", cf->data_dir);
+	int rc = run(&s);
+	if (s.loop)
+		shutdown_all(&s);
+	if (rc == 0)
+		log_info("stopped");
+	return rc;
 }
