@@ -76,10 +76,13 @@ struct loop *loop_new(void)
 	return l;
 }
 
+static void run_deferred(struct loop *l);
+
 void loop_free(struct loop *l)
 {
 	if (l == NULL)
 		return;
+	run_deferred(l); /* frees what the last pass closed */
 	if (l->sigpipe[0] >= 0) {
 		close(l->sigpipe[0]);
 		close(l->sigpipe[1]);

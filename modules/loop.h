@@ -21,7 +21,8 @@ struct loop_timer {
 
 /* Returns a new loop, or NULL when out of memory. */
 struct loop *loop_new(void);
-/* Frees the loop; descriptors are not closed. Safe on NULL. */
+/* Runs deferred work, then frees the loop; descriptors are not closed.
+ * Safe on NULL. */
 void loop_free(struct loop *l);
 
 /* Watches fd for events (POLLIN/POLLOUT); one registration per fd.
