@@ -123,6 +123,9 @@ void pool_free(struct pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
+	/* Hand back what finished while nobody polled, so owners free it. */
+	if (p->efd >= 0)
+		on_done(p->loop, p->efd, POLLIN, p);
 	if (p->efd >= 0) {
 		loop_del(p->loop, p->efd);
 		close(p->efd);

@@ -20,7 +20,8 @@ struct pool *pool_new(struct loop *l, int n);
 int pool_submit(struct pool *p, struct pool_job *j);
 /* Jobs queued or running. */
 int pool_busy(const struct pool *p);
-/* Stops the workers (finishing running jobs) and frees. Safe on NULL. */
+/* Stops the workers after the queued jobs, runs their done callbacks, and
+ * frees. Safe on NULL. */
 void pool_free(struct pool *p);
 
 #endif

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -75,7 +76,7 @@ struct srv {
 	int lfd[SRV_MAX_LISTEN], nlisten;
 	char users_path[CONF_PATH_MAX + 8];
 	struct stat users_st;
-	struct loop_timer users_timer, sweep_timer;
+	struct loop_timer users_timer, sweep_timer, accept_timer;
 	int stopping;
 };
 
@@ -533,6 +534,13 @@ static const struct conn_ops client_ops = {on_open, on_line, on_bad_line, on_clo
 
 /* ---- sockets ---- */
 
+static void resume_accept(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	for (int i = 0; i < s->nlisten; i++)
+		loop_mod(l, s->lfd[i], POLLIN);
+}
+
 static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 {
 	struct srv *s = arg;
@@ -542,8 +550,16 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		socklen_t sl = sizeof ss;
 		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE) {
+				/* The backlog would keep the listener readable and
+				 * the loop spinning: pause accepting for a while. */
+				log_warn("accept: %s; pausing new connections for a second", strerror(errno));
+				for (int i = 0; i < s->nlisten; i++)
+					loop_mod(l, s->lfd[i], 0);
+				loop_timer_set(l, &s->accept_timer, 1000, resume_accept, s);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
 				log_warn("accept: %s", strerror(errno));
+			}
 			return;
 		}
 		char ip[48] = "?";
@@ -868,9 +884,27 @@ static void usage(FILE *f)
 		   "key and certificate. A readiness line \"listening on ADDRESS:PORT\" is logged.\n");
 }
 
+/* Every connection is a descriptor: raise the soft limit as far as the
+ * hard one allows and say so if max_connections still cannot fit. */
+static void fit_fd_limit(const struct conf_server *cf)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)cf->max_connections + cf->max_unauth + 64;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+		log_warn("open file limit %lu is below max_connections + max_unauth; raise ulimit -n",
+			 (unsigned long)rl.rlim_cur);
+}
+
 static int run(struct srv *s)
 {
 	const struct conf_server *cf = s->cf;
+	fit_fd_limit(cf);
 	if (mkdir_p(cf->data_dir, 0700) < 0) {
 		log_err("cannot create data_dir %s: %s", cf->data_dir, strerror(errno));
 		return 1;
