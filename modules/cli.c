@@ -1,10 +1,967 @@
-/* cli: the client (not built yet). */
+/* cli: the client core: the server link (login, PEER, CONTACTS, presence,
+ * keepalive, reconnect with backoff), contact keys, and cli_main. */
 #include "cli.h"
+
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "conn.h"
+#include "log.h"
+#include "peer.h"
+#include "proto.h"
+#include "tls.h"
+#include "ui.h"
+#include "version.h"
+
+#define CLI_BACKOFF_MIN_MS 1000
+#define CLI_BACKOFF_MAX_MS 30000
+#define CLI_LOGOUT_WAIT_MS 2000
+#define CLI_PENDING_MAX 64     /* server commands awaiting their reply */
+#define CLI_PASSWORD_MAX 256
+
+enum srv_state {
+	S_IDLE,       /* no credentials, or given up (bad password, kicked) */
+	S_CONNECTING, /* TCP + TLS */
+	S_GREETING,   /* waiting for "IM 1 <server>" */
+	S_AUTH,       /* LOGIN/SIGNUP sent */
+	S_SETUP,      /* PEER, CONTACTS and the sync PING sent */
+	S_READY,
+	S_RETRY,   /* waiting for the backoff timer */
+	S_REFUSED, /* the server's key is not the pinned one: no retries */
+	S_LOGOUT,  /* LOGOUT sent, waiting for BYE */
+};
+
+enum want { W_LOGIN, W_PEER, W_CONTACTS, W_ADD, W_DEL, W_PING, W_SYNC, W_LOGOUT };
+
+struct pending {
+	enum want what;
+	char name[PROTO_NAME_MAX + 1];
+};
+
+struct contact {
+	char name[PROTO_NAME_MAX + 1];
+	int listed, online, stale, asked, keychange;
+	char ip[48], lan_ip[48];
+	unsigned port;
+	char key[PROTO_KEY_HEX + 1];
+	char newkey[PROTO_KEY_HEX + 1]; /* the announced key awaiting trust */
+};
+
+struct cli {
+	struct loop *loop;
+	const struct conf_client *cfg;
+	struct store *st;
+	cli_emit_fn emit;
+	void *emit_arg;
+	struct peer *peer;
+	struct tls_cfg *srv_tls;
+	char hostport[CONF_STR_MAX + 16];
+
+	char user[PROTO_NAME_MAX + 1];
+	char password[CLI_PASSWORD_MAX];
+	int have_creds, signup;
+	char name[PROTO_NAME_MAX + 1];
+
+	enum srv_state state;
+	struct conn *sc;
+	struct addrinfo *ai_list, *ai_cur;
+	struct loop_timer retry_t, ping_t, quit_t;
+	unsigned backoff_ms;
+	int failures; /* connection attempts failed in a row */
+	uint64_t last_rx;
+	struct pending pend[CLI_PENDING_MAX];
+	size_t phead, plen;
+
+	struct contact *ct;
+	size_t nct, ctcap;
+
+	unsigned long next_id;
+	int quitting, quit_done, status;
+};
+
+/* ---- events ---- */
+
+static void emit(struct cli *c, enum cli_ev_type type, const char *name, const char *text)
+{
+	struct cli_event ev = {.type = type, .name = name, .text = text};
+	c->emit(c->emit_arg, &ev);
+}
+
+static void emitf(struct cli *c, enum cli_ev_type type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void emitf(struct cli *c, enum cli_ev_type type, const char *fmt, ...)
+{
+	char buf[1024];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	emit(c, type, NULL, buf);
+}
+
+/* ---- contacts ---- */
+
+static struct contact *ct_find(struct cli *c, const char *name)
+{
+	for (size_t i = 0; i < c->nct; i++)
+		if (strcmp(c->ct[i].name, name) == 0)
+			return &c->ct[i];
+	return NULL;
+}
+
+static struct contact *ct_get(struct cli *c, const char *name)
+{
+	struct contact *k = ct_find(c, name);
+	if (k != NULL)
+		return k;
+	if (c->nct >= STORE_MAX_ENTRIES * 2)
+		return NULL;
+	if (c->nct == c->ctcap) {
+		size_t cap = c->ctcap ? c->ctcap * 2 : 16;
+		struct contact *p = realloc(c->ct, cap * sizeof *p);
+		if (p == NULL)
+			return NULL;
+		c->ct = p;
+		c->ctcap = cap;
+	}
+	k = &c->ct[c->nct++];
+	memset(k, 0, sizeof *k);
+	snprintf(k->name, sizeof k->name, "%s", name);
+	return k;
+}
+
+static int peer_lookup(void *arg, const char *name, struct peer_contact *pc, const char **why)
+{
+	struct cli *c = arg;
+	struct contact *k = ct_find(c, name);
+	if (k == NULL || !k->listed) {
+		*why = PEER_NOTCONTACT;
+		return -1;
+	}
+	if (!k->online) {
+		*why = PEER_OFFLINE;
+		return -1;
+	}
+	if (k->keychange) {
+		*why = PEER_UNTRUSTED;
+		return -1;
+	}
+	snprintf(pc->ip, sizeof pc->ip, "%s", k->ip);
+	snprintf(pc->lan_ip, sizeof pc->lan_ip, "%s", k->lan_ip);
+	snprintf(pc->key, sizeof pc->key, "%s", k->key);
+	pc->port = k->port;
+	return 0;
+}
+
+static void peer_msg(void *arg, const char *name, const char *id, const char *text)
+{
+	struct cli *c = arg;
+	struct cli_event ev = {.type = CLI_EV_MSG, .name = name, .id = id, .text = text};
+	c->emit(c->emit_arg, &ev);
+}
+
+static void peer_sent(void *arg, const char *name, unsigned long id)
+{
+	struct cli *c = arg;
+	struct cli_event ev = {.type = CLI_EV_SENT, .name = name, .num = id};
+	c->emit(c->emit_arg, &ev);
+}
+
+static void peer_failed(void *arg, const char *name, unsigned long id, const char *reason)
+{
+	struct cli *c = arg;
+	struct cli_event ev = {.type = CLI_EV_FAILED, .name = name, .num = id, .text = reason};
+	c->emit(c->emit_arg, &ev);
+}
+
+static void peer_typing_cb(void *arg, const char *name)
+{
+	struct cli *c = arg;
+	emit(c, CLI_EV_TYPING, name, NULL);
+}
+
+static const struct peer_ops cli_peer_ops = {peer_lookup, peer_msg, peer_sent, peer_failed, peer_typing_cb};
+
+/* ---- the server link ---- */
+
+static void srv_open(struct conn *sc);
+static void srv_line(struct conn *sc, char *line, size_t len);
+static void srv_close(struct conn *sc, const char *why);
+static const struct conn_ops srv_ops = {srv_open, srv_line, NULL, srv_close};
+static void start_connect(struct cli *c);
+static void finish_quit(struct cli *c);
+
+static int logged_in(const struct cli *c)
+{
+	return c->sc && (c->state == S_SETUP || c->state == S_READY);
+}
+
+/* Sends a command whose reply we will match in order. 0/-1. */
+static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
+{
+	if (c->sc == NULL || c->plen >= CLI_PENDING_MAX)
+		return -1;
+	char line[PROTO_LINE_MAX * 2];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	int rc = -1;
+	if (n >= 0 && (size_t)n < sizeof line) {
+		struct pending *p = &c->pend[(c->phead + c->plen) % CLI_PENDING_MAX];
+		p->what = what;
+		snprintf(p->name, sizeof p->name, "%s", name ? name : "");
+		c->plen++;
+		rc = conn_send(c->sc, "%s", line);
+		if (rc < 0)
+			c->plen--;
+	}
+	mbedtls_platform_zeroize(line, sizeof line);
+	return rc;
+}
+
+static void ping_tick(struct loop *l, void *arg)
+{
+	struct cli *c = arg;
+	uint64_t iv = (uint64_t)c->cfg->ping_interval * 1000;
+	if (!logged_in(c) && c->state != S_LOGOUT)
+		return;
+	if (loop_now(l) - c->last_rx > 2 * iv + 1000) {
+		conn_abort(c->sc, "the server stopped answering PINGs");
+		return;
+	}
+	srv_cmd(c, W_PING, NULL, "PING");
+	loop_timer_set(l, &c->ping_t, iv, ping_tick, c);
+}
+
+static void retry_now(struct loop *l, void *arg)
+{
+	(void)l;
+	start_connect(arg);
+}
+
+static void schedule_retry(struct cli *c)
+{
+	if (c->backoff_ms == 0)
+		c->backoff_ms = CLI_BACKOFF_MIN_MS;
+	c->state = S_RETRY;
+	loop_timer_set(c->loop, &c->retry_t, c->backoff_ms, retry_now, c);
+	log_info("server %s: retrying in %u ms", c->hostport, c->backoff_ms);
+	c->backoff_ms = c->backoff_ms * 2 > CLI_BACKOFF_MAX_MS ? CLI_BACKOFF_MAX_MS : c->backoff_ms * 2;
+}
+
+/* Starts a non-blocking connect to the current address. 0/-1. */
+static int connect_ai(struct cli *c)
+{
+	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+		struct addrinfo *ai = c->ai_cur;
+		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+			log_info("server %s: connect: %s", c->hostport, strerror(errno));
+			close(fd);
+			continue;
+		}
+		c->sc = conn_new(c->loop, fd, c->srv_tls, 1, &srv_ops, c, (size_t)c->cfg->max_line,
+				 (size_t)c->cfg->max_output_buffer);
+		if (c->sc == NULL)
+			continue;
+		conn_deadline(c->sc, (unsigned)c->cfg->connect_timeout * 1000, "the server did not answer in time");
+		return 0;
+	}
+	return -1;
+}
+
+static void start_connect(struct cli *c)
+{
+	if (c->sc != NULL || c->quitting || !c->have_creds)
+		return;
+	loop_timer_stop(c->loop, &c->retry_t);
+	c->state = S_CONNECTING;
+	c->plen = 0;
+	if (c->ai_list) {
+		freeaddrinfo(c->ai_list);
+		c->ai_list = NULL;
+	}
+	struct addrinfo hints;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_ADDRCONFIG;
+	char port[8];
+	snprintf(port, sizeof port, "%d", c->cfg->server_port);
+	/* The one blocking call in the loop: resolving the server's name. */
+	int rc = getaddrinfo(c->cfg->server, port, &hints, &c->ai_list);
+	if (rc != 0) {
+		if (c->failures++ == 0)
+			emitf(c, CLI_EV_ERROR, "cannot resolve server %s: %s; retrying", c->cfg->server,
+			      gai_strerror(rc));
+		c->ai_list = NULL;
+		schedule_retry(c);
+		return;
+	}
+	c->ai_cur = c->ai_list;
+	if (connect_ai(c) < 0) {
+		if (c->failures++ == 0)
+			emitf(c, CLI_EV_ERROR, "cannot connect to server %s: %s; retrying", c->hostport,
+			      strerror(errno));
+		schedule_retry(c);
+	}
+}
+
+static void srv_open(struct conn *sc)
+{
+	struct cli *c = sc->owner;
+	char key[PROTO_KEY_HEX + 1];
+	if (tls_peer_key(sc->tls, key) < 0) {
+		c->state = S_REFUSED;
+		conn_abort(sc, "the server presented no certificate");
+		return;
+	}
+	const char *want = c->cfg->server_key[0] ? c->cfg->server_key : store_server_key(c->st, c->hostport);
+	if (want == NULL) {
+		if (store_set_server_key(c->st, c->hostport, key) < 0)
+			emitf(c, CLI_EV_ERROR, "cannot remember the server key in %s/known_servers: %s", c->st->dir,
+			      strerror(errno));
+		log_warn("server %s: trusting its key %s on first use", c->hostport, key);
+		emitf(c, CLI_EV_NOTICE, "trusting the key of server %s on first use: %s", c->hostport, key);
+	} else if (strcmp(want, key) != 0) {
+		c->state = S_REFUSED;
+		emitf(c, CLI_EV_ERROR,
+		      "server %s presented key %s but %s is expected: refusing to log in. Someone may be "
+		      "impersonating the server. Ask its operator for the fingerprint ('im server "
+		      "--fingerprint'); if the key was changed on purpose, set server_key = %s in [client]%s",
+		      c->hostport, key, want, key,
+		      c->cfg->server_key[0] ? "" : " or delete the server's line in the state directory's known_servers");
+		conn_abort(sc, "server key mismatch");
+		return;
+	}
+	c->state = S_GREETING;
+}
+
+/* Sends the contact list: CONTACTS with what fits a line, ADD for the
+ * rest. */
+static void send_contacts(struct cli *c)
+{
+	char line[PROTO_LINE_MAX];
+	size_t max = (size_t)c->cfg->max_line - 1, len = (size_t)snprintf(line, sizeof line, "CONTACTS"), i;
+	for (i = 0; i < c->st->ncontacts; i++) {
+		size_t n = strlen(c->st->contacts[i]);
+		if (len + 1 + n > max)
+			break;
+		line[len++] = ' ';
+		memcpy(line + len, c->st->contacts[i], n + 1);
+		len += n;
+	}
+	srv_cmd(c, W_CONTACTS, NULL, "%s", line);
+	for (; i < c->st->ncontacts; i++)
+		srv_cmd(c, W_ADD, c->st->contacts[i], "ADD %s", c->st->contacts[i]);
+}
+
+static void logged_in_as(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (proto_name_fold(name, folded) < 0)
+		snprintf(folded, sizeof folded, "%s", c->user);
+	snprintf(c->name, sizeof c->name, "%s", folded);
+	peer_set_name(c->peer, c->name);
+	c->signup = 0; /* the account exists now: reconnects log in */
+	c->state = S_SETUP;
+	c->failures = 0;
+	c->backoff_ms = 0;
+	conn_deadline(c->sc, 0, NULL);
+	if (c->cfg->lan_ip[0])
+		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint, c->cfg->lan_ip);
+	else
+		srv_cmd(c, W_PEER, NULL, "PEER %u %s", peer_port(c->peer), c->st->fingerprint);
+	send_contacts(c);
+	/* Replies come in order: once this PONG is back, every presence line
+	 * about who is online already has arrived. */
+	srv_cmd(c, W_SYNC, NULL, "PING sync");
+	loop_timer_set(c->loop, &c->ping_t, (uint64_t)c->cfg->ping_interval * 1000, ping_tick, c);
+}
+
+static void synced(struct cli *c)
+{
+	c->state = S_READY;
+	for (size_t i = 0; i < c->nct; i++) {
+		struct contact *k = &c->ct[i];
+		if (k->online && k->stale) {
+			k->online = k->stale = 0;
+			emit(c, CLI_EV_OFFLINE, k->name, NULL);
+			peer_close(c->peer, k->name, PEER_OFFLINE);
+		}
+	}
+	emit(c, CLI_EV_READY, c->name, NULL);
+}
+
+static void on_online(struct cli *c, char **tok, int n)
+{
+	char name[PROTO_NAME_MAX + 1];
+	char *end;
+	unsigned long port = n >= 5 ? strtoul(tok[3], &end, 10) : 0;
+	if (n < 5 || proto_name_fold(tok[1], name) < 0 || *end != '\0' || port == 0 || port > 65535 ||
+	    !proto_key_valid(tok[4]) || strlen(tok[2]) >= sizeof c->ct->ip ||
+	    (n == 6 && strlen(tok[5]) >= sizeof c->ct->lan_ip)) {
+		log_warn("server %s: malformed ONLINE line", c->hostport);
+		return;
+	}
+	struct contact *k = ct_find(c, name);
+	if (k == NULL || !k->listed) {
+		log_info("server %s: ONLINE for %s, who is not a contact; ignored", c->hostport, name);
+		return;
+	}
+	const char *known = store_contact_key(c->st, name);
+	if (known == NULL) {
+		if (store_set_contact_key(c->st, name, tok[4]) < 0)
+			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", name, strerror(errno));
+		k->keychange = 0;
+	} else if (strcmp(known, tok[4]) != 0) {
+		if (!k->keychange || strcmp(k->newkey, tok[4]) != 0) {
+			k->keychange = 1;
+			snprintf(k->newkey, sizeof k->newkey, "%s", tok[4]);
+			log_warn("WARNING: the server announces a NEW KEY for %s: %s (remembered: %s). Someone "
+				 "may be impersonating %s. Check the key with %s in person; 'trust %s' accepts it.",
+				 name, tok[4], known, name, name, name);
+			emit(c, CLI_EV_KEYCHANGE, name, NULL);
+		}
+	} else {
+		k->keychange = 0;
+	}
+	snprintf(k->ip, sizeof k->ip, "%s", tok[2]);
+	snprintf(k->lan_ip, sizeof k->lan_ip, "%s", n == 6 ? tok[5] : "");
+	snprintf(k->key, sizeof k->key, "%s", tok[4]);
+	k->port = (unsigned)port;
+	k->online = 1;
+	k->stale = 0;
+	struct cli_event ev = {.type = CLI_EV_ONLINE, .name = name, .ip = k->ip, .port = k->port};
+	c->emit(c->emit_arg, &ev);
+}
+
+static void on_reply(struct cli *c, char **tok, int n)
+{
+	if (c->plen == 0) {
+		log_warn("server %s: unexpected reply '%s'", c->hostport, tok[0]);
+		return;
+	}
+	struct pending p = c->pend[c->phead];
+	c->phead = (c->phead + 1) % CLI_PENDING_MAX;
+	c->plen--;
+	int ok = strcmp(tok[0], "ERR") != 0;
+	const char *text = n > 1 ? tok[1] : "";
+	switch (p.what) {
+	case W_LOGIN:
+		if (ok && strcmp(tok[0], "OK") == 0 && n == 2) {
+			logged_in_as(c, tok[1]);
+			return;
+		}
+		if (strncmp(text, "429", 3) == 0 || strncmp(text, "503", 3) == 0) {
+			emitf(c, CLI_EV_ERROR, "the server is busy: %s; retrying", text);
+			conn_abort(c->sc, "server busy");
+			return;
+		}
+		emitf(c, CLI_EV_ERROR, "%s failed: %s", c->signup ? "signup" : "login", ok ? tok[0] : text);
+		c->have_creds = 0;
+		mbedtls_platform_zeroize(c->password, sizeof c->password);
+		c->state = S_IDLE;
+		conn_close(c->sc, "login refused");
+		return;
+	case W_SYNC:
+		synced(c);
+		return;
+	case W_LOGOUT:
+		conn_close(c->sc, "logged out");
+		return;
+	case W_PEER:
+	case W_CONTACTS:
+	case W_ADD:
+	case W_DEL:
+		if (!ok)
+			emitf(c, CLI_EV_ERROR, "the server refused %s%s%s: %s",
+			      p.what == W_PEER ? "PEER" : p.what == W_CONTACTS ? "CONTACTS" : p.what == W_ADD ? "ADD" : "DEL",
+			      p.name[0] ? " " : "", p.name, text);
+		return;
+	case W_PING:
+		return;
+	}
+}
+
+static void srv_line(struct conn *sc, char *line, size_t len)
+{
+	struct cli *c = sc->owner;
+	(void)len;
+	c->last_rx = loop_now(c->loop);
+	char *tok[6];
+	if (c->state == S_GREETING) {
+		if (proto_split(line, tok, 3) != 3 || strcmp(tok[0], "IM") != 0 || strcmp(tok[1], "1") != 0) {
+			emitf(c, CLI_EV_ERROR, "server %s does not speak im protocol 1", c->hostport);
+			c->state = S_REFUSED;
+			conn_abort(sc, "bad greeting");
+			return;
+		}
+		log_info("server %s: '%s', %s", c->hostport, tok[2], tls_describe(sc->tls));
+		c->state = S_AUTH;
+		srv_cmd(c, W_LOGIN, NULL, "%s %s %s", c->signup ? "SIGNUP" : "LOGIN", c->user, c->password);
+		return;
+	}
+	/* Split with room for the rest-of-line fields, then look closer. */
+	char first[16];
+	snprintf(first, sizeof first, "%.*s", (int)strcspn(line, " "), line);
+	int max = strcmp(first, "ONLINE") == 0 ? 6 : 2;
+	int n = proto_split(line, tok, max);
+	if (n < 1) {
+		log_warn("server %s: malformed line", c->hostport);
+		return;
+	}
+	if (strcmp(tok[0], "ONLINE") == 0) {
+		on_online(c, tok, n);
+	} else if (strcmp(tok[0], "OFFLINE") == 0 && n == 2) {
+		char name[PROTO_NAME_MAX + 1];
+		struct contact *k = proto_name_fold(tok[1], name) == 0 ? ct_find(c, name) : NULL;
+		if (k && k->online) {
+			k->online = k->stale = 0;
+			emit(c, CLI_EV_OFFLINE, name, NULL);
+			peer_close(c->peer, name, PEER_OFFLINE);
+		}
+	} else if (strcmp(tok[0], "ASKED") == 0 && n == 2) {
+		char name[PROTO_NAME_MAX + 1];
+		struct contact *k = proto_name_fold(tok[1], name) == 0 ? ct_get(c, name) : NULL;
+		if (k && !k->listed) {
+			k->asked = 1;
+			emit(c, CLI_EV_ASKED, name, NULL);
+		}
+	} else if (strcmp(tok[0], "KICKED") == 0) {
+		emitf(c, CLI_EV_ERROR, "kicked by the server: %s", n > 1 ? tok[1] : "no reason given");
+		c->state = S_IDLE;
+		c->status = 1;
+		conn_close(sc, "kicked");
+		cli_quit(c);
+	} else if (strcmp(tok[0], "OK") == 0 || strcmp(tok[0], "ERR") == 0 || strcmp(tok[0], "PONG") == 0 ||
+		   strcmp(tok[0], "BYE") == 0) {
+		on_reply(c, tok, n);
+	} else {
+		log_debug("server %s: ignoring '%s'", c->hostport, tok[0]);
+	}
+}
+
+static void srv_close(struct conn *sc, const char *why)
+{
+	struct cli *c = sc->owner;
+	enum srv_state was = c->state;
+	c->sc = NULL;
+	c->plen = 0;
+	loop_timer_stop(c->loop, &c->ping_t);
+	log_info("server %s: %s", c->hostport, why);
+	if (c->quitting) {
+		finish_quit(c);
+		return;
+	}
+	if (was == S_IDLE || was == S_REFUSED)
+		return;
+	if (was == S_CONNECTING && sc->state == CONN_CONNECTING && c->ai_cur && c->ai_cur->ai_next) {
+		c->ai_cur = c->ai_cur->ai_next;
+		if (connect_ai(c) == 0)
+			return;
+	}
+	/* Presence stays as last known while away (so conversations carry
+	 * on); the next login's sync says who really left. */
+	for (size_t i = 0; i < c->nct; i++)
+		if (c->ct[i].online)
+			c->ct[i].stale = 1;
+	if (was == S_READY || was == S_SETUP)
+		emitf(c, CLI_EV_ERROR, "lost the server connection (%s); reconnecting", why);
+	else if (c->failures++ == 0)
+		emitf(c, CLI_EV_ERROR, "cannot reach server %s (%s); retrying", c->hostport, why);
+	schedule_retry(c);
+}
+
+/* ---- commands ---- */
+
+void cli_login(struct cli *c, const char *name, const char *password, int signup)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	size_t pwlen = strlen(password);
+	if (proto_name_fold(name, folded) < 0) {
+		emitf(c, CLI_EV_ERROR, "'%s' is not a valid name (1-32 of a-z 0-9 _ . -)", name);
+		return;
+	}
+	if (pwlen == 0 || pwlen >= sizeof c->password || strpbrk(password, "\r\n")) {
+		emitf(c, CLI_EV_ERROR, "the password must be 1-%zu bytes on one line", sizeof c->password - 1);
+		return;
+	}
+	if (c->have_creds && c->state != S_IDLE && c->state != S_REFUSED) {
+		emitf(c, CLI_EV_ERROR, "already logged in as %s", c->name[0] ? c->name : c->user);
+		return;
+	}
+	snprintf(c->user, sizeof c->user, "%s", folded);
+	memcpy(c->password, password, pwlen + 1);
+	c->signup = signup;
+	c->have_creds = 1;
+	c->failures = 0;
+	c->backoff_ms = 0;
+	if (c->sc) {
+		c->state = S_IDLE;
+		conn_abort(c->sc, "new login");
+	}
+	start_connect(c);
+}
+
+unsigned long cli_msg(struct cli *c, const char *name, const char *text)
+{
+	unsigned long id = ++c->next_id;
+	char folded[PROTO_NAME_MAX + 1];
+	if (proto_name_fold(name, folded) < 0) {
+		peer_failed(c, name, id, PEER_NOTCONTACT);
+		return id;
+	}
+	if (c->name[0] == '\0') {
+		peer_failed(c, folded, id, PEER_OFFLINE);
+		return id;
+	}
+	peer_send(c->peer, folded, id, text);
+	return id;
+}
+
+static int fold_or_error(struct cli *c, const char *name, char out[PROTO_NAME_MAX + 1])
+{
+	if (proto_name_fold(name, out) == 0)
+		return 0;
+	emitf(c, CLI_EV_ERROR, "'%s' is not a valid name (1-32 of a-z 0-9 _ . -)", name);
+	return -1;
+}
+
+int cli_open(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (fold_or_error(c, name, folded) < 0)
+		return -1;
+	struct contact *k = ct_find(c, folded);
+	if (k == NULL || !k->listed) {
+		emitf(c, CLI_EV_ERROR, "%s is not a contact; add it first", folded);
+		return -1;
+	}
+	if (k->online && !k->keychange && c->name[0])
+		peer_open(c->peer, folded);
+	return 0;
+}
+
+void cli_close(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (proto_name_fold(name, folded) == 0)
+		peer_close(c->peer, folded, PEER_CLOSED);
+}
+
+void cli_typing(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (proto_name_fold(name, folded) == 0)
+		peer_typing(c->peer, folded);
+}
+
+int cli_add(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (fold_or_error(c, name, folded) < 0)
+		return -1;
+	struct contact *k = ct_get(c, folded);
+	if (k == NULL || store_add_contact(c->st, folded) < 0) {
+		emitf(c, CLI_EV_ERROR, "cannot add %s to %s/contacts: %s", folded, c->st->dir,
+		      k ? strerror(errno) : "too many contacts");
+		return -1;
+	}
+	k->listed = 1;
+	k->asked = 0;
+	if (logged_in(c))
+		srv_cmd(c, W_ADD, folded, "ADD %s", folded);
+	return 0;
+}
+
+int cli_del(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (fold_or_error(c, name, folded) < 0)
+		return -1;
+	if (store_del_contact(c->st, folded) < 0) {
+		emitf(c, CLI_EV_ERROR, "cannot remove %s from %s/contacts: %s", folded, c->st->dir, strerror(errno));
+		return -1;
+	}
+	struct contact *k = ct_find(c, folded);
+	if (k) {
+		int was_online = k->online;
+		k->listed = k->online = k->stale = 0;
+		peer_close(c->peer, folded, PEER_CLOSED);
+		if (was_online)
+			emit(c, CLI_EV_OFFLINE, folded, NULL);
+	}
+	if (logged_in(c))
+		srv_cmd(c, W_DEL, folded, "DEL %s", folded);
+	return 0;
+}
+
+int cli_trust(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (fold_or_error(c, name, folded) < 0)
+		return -1;
+	struct contact *k = ct_find(c, folded);
+	if (k == NULL || !k->keychange) {
+		emitf(c, CLI_EV_ERROR, "no changed key of %s waits to be trusted", folded);
+		return -1;
+	}
+	if (store_set_contact_key(c->st, folded, k->newkey) < 0) {
+		emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", folded, strerror(errno));
+		return -1;
+	}
+	log_warn("trusting the new key of %s: %s", folded, k->newkey);
+	k->keychange = 0;
+	return 0;
+}
+
+static int cmp_ct(const void *a, const void *b)
+{
+	return strcmp(((const struct contact *)a)->name, ((const struct contact *)b)->name);
+}
+
+void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_contact *ct), void *arg)
+{
+	if (c->nct > 0)
+		qsort(c->ct, c->nct, sizeof *c->ct, cmp_ct);
+	for (size_t i = 0; i < c->nct; i++) {
+		const struct contact *k = &c->ct[i];
+		if (!k->listed && !k->asked)
+			continue;
+		struct cli_contact row = {k->name, k->listed, k->online, k->asked, k->keychange, k->ip, k->port};
+		fn(arg, &row);
+	}
+}
+
+static void finish_quit(struct cli *c)
+{
+	if (c->quit_done)
+		return;
+	c->quit_done = 1;
+	loop_timer_stop(c->loop, &c->quit_t);
+	loop_timer_stop(c->loop, &c->ping_t);
+	loop_timer_stop(c->loop, &c->retry_t);
+	if (c->sc) {
+		struct conn *sc = c->sc;
+		c->sc = NULL;
+		conn_abort(sc, "quitting");
+	}
+	peer_shutdown(c->peer);
+	emit(c, CLI_EV_BYE, NULL, NULL);
+	/* The loop ends after this pass, which frees what was closed. */
+	loop_stop(c->loop);
+}
+
+static void logout_wait_over(struct loop *l, void *arg)
+{
+	(void)l;
+	finish_quit(arg);
+}
+
+void cli_quit(struct cli *c)
+{
+	if (c->quitting)
+		return;
+	c->quitting = 1;
+	if (logged_in(c)) {
+		c->state = S_LOGOUT;
+		/* Peers hear BYE first: a conversation ends before presence does. */
+		peer_shutdown(c->peer);
+		if (srv_cmd(c, W_LOGOUT, NULL, "LOGOUT") == 0) {
+			loop_timer_set(c->loop, &c->quit_t, CLI_LOGOUT_WAIT_MS, logout_wait_over, c);
+			return;
+		}
+	}
+	finish_quit(c);
+}
+
+const char *cli_name(const struct cli *c)
+{
+	return c->name;
+}
+
+int cli_status(const struct cli *c)
+{
+	return c->status;
+}
+
+struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit_fn, void *arg,
+		    char *err, size_t errlen)
+{
+	if (cfg->server_key[0] && !proto_key_valid(cfg->server_key)) {
+		snprintf(err, errlen, "server_key must be 64 lower-case hex digits (im server --fingerprint)");
+		return NULL;
+	}
+	struct cli *c = calloc(1, sizeof *c);
+	if (c == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	c->loop = l;
+	c->cfg = cfg;
+	c->st = st;
+	c->emit = emit_fn;
+	c->emit_arg = arg;
+	snprintf(c->hostport, sizeof c->hostport, strchr(cfg->server, ':') ? "[%s]:%d" : "%s:%d", cfg->server,
+		 cfg->server_port);
+	struct peer_cfg pcfg = {
+		.listen = cfg->peer_listen,
+		.port = (unsigned)cfg->peer_port,
+		.key_file = st->key_file,
+		.cert_file = st->cert_file,
+		.timeout_ms = (unsigned)cfg->connect_timeout * 1000,
+		.max_line = (size_t)cfg->max_line,
+		.max_out = (size_t)cfg->max_output_buffer,
+		.max_unidentified = 32,
+	};
+	c->srv_tls = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, errlen);
+	if (c->srv_tls == NULL || (c->peer = peer_new(l, &pcfg, &cli_peer_ops, c, err, errlen)) == NULL) {
+		cli_free(c);
+		return NULL;
+	}
+	for (size_t i = 0; i < st->ncontacts; i++) {
+		struct contact *k = ct_get(c, st->contacts[i]);
+		if (k)
+			k->listed = 1;
+	}
+	return c;
+}
+
+void cli_free(struct cli *c)
+{
+	if (c == NULL)
+		return;
+	peer_free(c->peer);
+	tls_cfg_free(c->srv_tls);
+	if (c->ai_list)
+		freeaddrinfo(c->ai_list);
+	mbedtls_platform_zeroize(c->password, sizeof c->password);
+	free(c->ct);
+	free(c);
+}
+
+/* ---- im client ---- */
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: im client [-c FILE] [--batch] [-u NAME] [--fingerprint]\n"
+		   "  -c FILE         config file ([client] section; see config/im.conf)\n"
+		   "  -b, --batch     script mode: commands on stdin, events on stdout\n"
+		   "                  (the default when stdin is not a terminal)\n"
+		   "  -u NAME         log in as NAME at start (password from password_file,\n"
+		   "                  or asked for without echo)\n"
+		   "  --fingerprint   print this client's key (DESIGN's <key>) and exit\n"
+		   "  -h, --help      this text\n"
+		   "Batch commands: login NAME PASSWORD, signup NAME PASSWORD, msg NAME TEXT,\n"
+		   "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n");
+}
+
+static void on_quit_signal(struct loop *l, void *arg)
+{
+	(void)l;
+	cli_quit(arg);
+}
+
 int cli_main(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "im client: not built yet\n");
-	return 1;
+	const char *conf_path = NULL, *user = NULL;
+	int batch = 0, fingerprint = 0;
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
+			conf_path = argv[++i];
+		else if (strcmp(argv[i], "-u") == 0 && i + 1 < argc)
+			user = argv[++i];
+		else if (strcmp(argv[i], "-b") == 0 || strcmp(argv[i], "--batch") == 0)
+			batch = 1;
+		else if (strcmp(argv[i], "--fingerprint") == 0)
+			fingerprint = 1;
+		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "im client: bad argument '%s'; try 'im client --help'\n", argv[i]);
+			return 2;
+		}
+	}
+	static struct conf conf;
+	char err[512];
+	conf_defaults(&conf);
+	if ((conf_path && conf_load(&conf, conf_path, err, sizeof err) < 0) || conf_finish(&conf, err, sizeof err) < 0) {
+		fprintf(stderr, "im client: %s\n", err);
+		return 1;
+	}
+	if (user)
+		snprintf(conf.cli.user, sizeof conf.cli.user, "%s", user);
+	if (log_init("im-client", conf.cli.log, (enum log_level)conf.cli.log_level) < 0) {
+		fprintf(stderr, "im client: bad log destination '%s'\n", conf.cli.log);
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	struct store st;
+	if (tls_init() < 0 || store_open(&st, conf.cli.state_dir, err, sizeof err) < 0) {
+		fprintf(stderr, "im client: %s\n", tls_init() < 0 ? "no entropy" : err);
+		return 1;
+	}
+	if (fingerprint) {
+		printf("%s\n", st.fingerprint);
+		store_close(&st);
+		return 0;
+	}
+	if (!batch && !isatty(STDIN_FILENO))
+		batch = 1;
+	int status = 1;
+	struct loop *l = loop_new();
+	struct ui *ui = NULL;
+	struct cli *c = NULL;
+	if (l == NULL || (ui = ui_new(l, batch)) == NULL) {
+		fprintf(stderr, "im client: out of memory\n");
+		goto out;
+	}
+	if ((c = cli_new(l, &conf.cli, &st, ui_emit, ui, err, sizeof err)) == NULL) {
+		fprintf(stderr, "im client: %s\n", err);
+		goto out;
+	}
+	if (loop_signal(l, SIGINT, on_quit_signal, c) < 0 || loop_signal(l, SIGTERM, on_quit_signal, c) < 0 ||
+	    loop_signal(l, SIGHUP, on_quit_signal, c) < 0 || ui_start(ui, c) < 0) {
+		fprintf(stderr, "im client: cannot set up the loop: %s\n", strerror(errno));
+		goto out;
+	}
+	log_info("im client %s: state %s, key %s, peer port %u", IM_VERSION, st.dir, st.fingerprint,
+		 peer_port(c->peer));
+	if (conf.cli.user[0]) {
+		if (conf.cli.password_file[0]) {
+			char pw[CLI_PASSWORD_MAX];
+			if (store_read_password(conf.cli.password_file, pw, sizeof pw, err, sizeof err) < 0) {
+				fprintf(stderr, "im client: %s\n", err);
+				goto out;
+			}
+			cli_login(c, conf.cli.user, pw, 0);
+			mbedtls_platform_zeroize(pw, sizeof pw);
+		} else {
+			ui_ask_password(ui, conf.cli.user, 0);
+		}
+	}
+	if (loop_run(l) < 0)
+		log_err("poll: %s", strerror(errno));
+	status = cli_status(c);
+out:
+	cli_free(c);
+	ui_free(ui);
+	loop_free(l);
+	store_close(&st);
+	return status;
 }

@@ -1,6 +1,87 @@
-/* cli: the client. */
+/* cli: the client core: session state, the server link (login, presence,
+ * contacts, keepalive, reconnect) and the glue to the peer channel. It
+ * prints nothing: it reports typed events to a sink (the ui module). */
 #ifndef IM_CLI_H
 #define IM_CLI_H
+
+#include "conf.h"
+#include "loop.h"
+#include "store.h"
+
+enum cli_ev_type {
+	CLI_EV_READY,     /* name: we are logged in, presence is complete */
+	CLI_EV_ONLINE,    /* name, ip, port */
+	CLI_EV_OFFLINE,   /* name */
+	CLI_EV_ASKED,     /* name lists us; we do not list it */
+	CLI_EV_MSG,       /* name, id (the sender's), text (escaped) */
+	CLI_EV_SENT,      /* name, num: our message was acknowledged */
+	CLI_EV_FAILED,    /* name, num, text: a PEER_* reason word */
+	CLI_EV_KEYCHANGE, /* name: the server announced another key */
+	CLI_EV_ERROR,     /* text */
+	CLI_EV_BYE,       /* the client is leaving */
+	CLI_EV_TYPING,    /* name */
+	CLI_EV_NOTICE,    /* text: for people, not scripts */
+};
+
+struct cli_event {
+	enum cli_ev_type type;
+	const char *name;
+	const char *ip;
+	unsigned port;
+	const char *id;
+	unsigned long num;
+	const char *text;
+};
+
+typedef void (*cli_emit_fn)(void *arg, const struct cli_event *ev);
+
+/* One row of the contact view. */
+struct cli_contact {
+	const char *name;
+	int listed;    /* in our contacts file */
+	int online;    /* announced online (last known, while the server is away) */
+	int asked;     /* lists us, not listed by us */
+	int keychange; /* waiting for trust */
+	const char *ip;
+	unsigned port;
+};
+
+struct cli;
+
+/* Makes the client core on loop l with its peer listener; cfg and st must
+ * outlive it. Returns NULL with err set. */
+struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit, void *arg,
+		    char *err, size_t errlen);
+/* Frees it; call after the loop stopped. Safe on NULL. */
+void cli_free(struct cli *c);
+
+/* Logs in (or signs up) as name, connecting to the server; the password is
+ * kept (for reconnects) until cli_free wipes it. Outcome: READY or ERROR. */
+void cli_login(struct cli *c, const char *name, const char *password, int signup);
+/* Sends text (escaped) to name; returns its id (1, 2, 3... per run). The
+ * outcome is SENT or FAILED with that id, exactly once. */
+unsigned long cli_msg(struct cli *c, const char *name, const char *text);
+/* Dials name ahead of a message. 0, or -1 with an ERROR event. */
+int cli_open(struct cli *c, const char *name);
+/* Ends the conversation with name (BYE). */
+void cli_close(struct cli *c, const char *name);
+/* Tells an open conversation we are typing. */
+void cli_typing(struct cli *c, const char *name);
+/* Adds or removes a contact (file and server). 0, or -1 with an ERROR. */
+int cli_add(struct cli *c, const char *name);
+int cli_del(struct cli *c, const char *name);
+/* Accepts the changed key of name. 0, or -1 with an ERROR event. */
+int cli_trust(struct cli *c, const char *name);
+/* Calls fn for each listed contact and each asker, in name order. */
+void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_contact *ct), void *arg);
+/* Logs out (LOGOUT, BYE to peers), emits BYE and stops the loop. */
+void cli_quit(struct cli *c);
+/* Our logged-in name, or "" before the first login. */
+const char *cli_name(const struct cli *c);
+/* The exit status for cli_main: 0, or 1 after a kick or a refusal. */
+int cli_status(const struct cli *c);
+
 /* Runs "im client"; argv[0] is the mode name. Returns the exit status. */
 int cli_main(int argc, char **argv);
+
 #endif

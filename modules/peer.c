@@ -1,0 +1,741 @@
+/* peer: the peer channel: one listener, one connection per contact used
+ * both ways, the IM 1 hello with both key checks, MSG/ACK and timeouts. */
+#include "peer.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "conn.h"
+#include "log.h"
+#include "tls.h"
+
+/* Messages on the wire without an ACK yet; more wait in the conversation,
+ * so a burst never overflows the connection's output bound. */
+#define PEER_WINDOW 64
+#define PEER_ID_MAX 32
+
+struct msg {
+	struct msg *next;
+	unsigned long id;
+	uint64_t sent_at; /* loop ms; 0 = not on the wire yet */
+	char text[];
+};
+
+enum link_state { LINK_TLS, LINK_HELLO, LINK_OPEN };
+
+struct conv;
+
+/* One connection with a peer. An incoming one belongs to no conversation
+ * until its hello names a contact. */
+struct link {
+	struct peer *p;
+	struct conv *cv;
+	struct conn *c;
+	int outgoing;
+	enum link_state st;
+	int detached;       /* its conversation has let go of it */
+	const char *reason; /* what its pending messages fail with */
+	char addr[2][48];   /* outgoing: announced address, then LAN address */
+	int naddr, ai;
+	unsigned port;
+	char key[PROTO_KEY_HEX + 1]; /* outgoing: the key the server announced */
+	struct link *prev, *next;    /* incoming, before hello */
+};
+
+struct conv {
+	struct conv *next;
+	struct peer *p;
+	char name[PROTO_NAME_MAX + 1];
+	struct link *link;
+	struct msg *head, *tail, *unsent; /* one queue; the sent ones first */
+	size_t inflight;
+	struct loop_timer ack_t;  /* the oldest message on the wire */
+	struct loop_timer wait_t; /* our dial lost a tie-break: theirs comes */
+};
+
+struct peer {
+	struct loop *loop;
+	struct peer_cfg cfg;
+	const struct peer_ops *ops;
+	void *arg;
+	int lfd;
+	unsigned port;
+	struct tls_cfg *dial_cfg, *accept_cfg;
+	char name[PROTO_NAME_MAX + 1];
+	struct conv *convs;
+	struct link *incoming; /* not through hello yet */
+	size_t nincoming;
+};
+
+static const char dial_timeout_why[] = "no answer in time";
+static const char ack_timeout_why[] = "no acknowledgement in time";
+
+static void on_open(struct conn *c);
+static void on_line(struct conn *c, char *line, size_t len);
+static void on_close(struct conn *c, const char *why);
+static const struct conn_ops link_ops = {on_open, on_line, NULL, on_close};
+
+static struct conv *conv_find(const struct peer *p, const char *name)
+{
+	for (struct conv *cv = p->convs; cv; cv = cv->next)
+		if (strcmp(cv->name, name) == 0)
+			return cv;
+	return NULL;
+}
+
+static struct conv *conv_get(struct peer *p, const char *name)
+{
+	struct conv *cv = conv_find(p, name);
+	if (cv != NULL)
+		return cv;
+	cv = calloc(1, sizeof *cv);
+	if (cv == NULL)
+		return NULL;
+	cv->p = p;
+	snprintf(cv->name, sizeof cv->name, "%s", name);
+	cv->next = p->convs;
+	p->convs = cv;
+	return cv;
+}
+
+/* Fails messages of cv: the ones on the wire only, or all of them. */
+static void fail_msgs(struct conv *cv, const char *reason, int only_sent)
+{
+	struct peer *p = cv->p;
+	loop_timer_stop(p->loop, &cv->ack_t);
+	while (cv->head && (!only_sent || cv->head != cv->unsent)) {
+		struct msg *m = cv->head;
+		cv->head = m->next;
+		if (cv->head == NULL)
+			cv->tail = NULL;
+		if (cv->unsent == m)
+			cv->unsent = m->next;
+		unsigned long id = m->id;
+		free(m);
+		p->ops->failed(p->arg, cv->name, id, reason);
+	}
+	cv->inflight = 0;
+	if (cv->head == NULL)
+		loop_timer_stop(p->loop, &cv->wait_t);
+}
+
+static void ack_timeout(struct loop *l, void *arg)
+{
+	struct conv *cv = arg;
+	(void)l;
+	if (cv->link && cv->link->st == LINK_OPEN) {
+		log_warn("peer %s (%s): %s", cv->name, cv->link->c->peer, ack_timeout_why);
+		cv->link->reason = PEER_TIMEOUT;
+		conn_abort(cv->link->c, ack_timeout_why);
+	} else {
+		fail_msgs(cv, PEER_TIMEOUT, 1);
+	}
+}
+
+/* Puts queued messages on the wire, up to the window. */
+static void pump(struct conv *cv)
+{
+	struct peer *p = cv->p;
+	while (cv->link && cv->link->st == LINK_OPEN && cv->unsent && cv->inflight < PEER_WINDOW) {
+		struct msg *m = cv->unsent;
+		cv->unsent = m->next;
+		cv->inflight++;
+		m->sent_at = loop_now(p->loop);
+		if (cv->ack_t.slot == 0)
+			loop_timer_set(p->loop, &cv->ack_t, p->cfg.timeout_ms, ack_timeout, cv);
+		/* A full output queue aborts the link, which fails m too. */
+		if (conn_send(cv->link->c, "MSG %lu %s", m->id, m->text) < 0)
+			return;
+	}
+}
+
+static void wait_over(struct loop *l, void *arg)
+{
+	struct conv *cv = arg;
+	(void)l;
+	if (cv->link == NULL)
+		fail_msgs(cv, PEER_REFUSED, 0);
+}
+
+/* Takes an incoming link off the list of those before their hello. */
+static void unlink_incoming(struct link *k)
+{
+	struct peer *p = k->p;
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		p->incoming = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	k->prev = k->next = NULL;
+	p->nincoming--;
+}
+
+static void link_free(struct link *k)
+{
+	if (k->cv == NULL && !k->outgoing)
+		unlink_incoming(k);
+	free(k);
+}
+
+static int dial(struct link *k);
+
+static void on_close(struct conn *c, const char *why)
+{
+	struct link *k = c->owner;
+	struct peer *p = k->p;
+	struct conv *cv = k->cv;
+	if (k->detached || cv == NULL) {
+		if (cv == NULL)
+			log_info("peer connection from %s closed: %s", c->peer, why);
+		link_free(k);
+		return;
+	}
+	log_info("peer %s (%s): %s", cv->name, c->peer, why);
+	if (k->outgoing && k->st != LINK_OPEN) {
+		/* The announced address failed at TCP level: try the LAN one. */
+		if (c->state == CONN_CONNECTING && k->ai + 1 < k->naddr) {
+			k->ai++;
+			if (dial(k) == 0)
+				return;
+		}
+		const char *reason = k->reason;
+		if (reason == NULL)
+			reason = why == dial_timeout_why ? PEER_TIMEOUT
+				 : c->state == CONN_CONNECTING ? PEER_UNREACHABLE
+							       : PEER_REFUSED;
+		cv->link = NULL;
+		link_free(k);
+		/* Both of us may have dialed at once; the larger name yields and
+		 * the other's connection is on its way, so wait for it. */
+		if (strcmp(reason, PEER_REFUSED) == 0 && strcmp(p->name, cv->name) > 0 && cv->head) {
+			loop_timer_set(p->loop, &cv->wait_t, p->cfg.timeout_ms, wait_over, cv);
+			return;
+		}
+		fail_msgs(cv, reason, 0);
+		return;
+	}
+	const char *reason = k->reason ? k->reason : PEER_LOST;
+	cv->link = NULL;
+	link_free(k);
+	fail_msgs(cv, reason, 0);
+}
+
+/* Starts a TCP connect to k's current address. 0, or -1 (logged). */
+static int dial(struct link *k)
+{
+	struct peer *p = k->p;
+	struct addrinfo hints, *ai = NULL;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	char port[8];
+	snprintf(port, sizeof port, "%u", k->port);
+	int rc = getaddrinfo(k->addr[k->ai], port, &hints, &ai);
+	if (rc != 0) {
+		log_warn("peer %s: bad address %s: %s", k->cv->name, k->addr[k->ai], gai_strerror(rc));
+		return -1;
+	}
+	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		log_warn("peer %s: socket: %s", k->cv->name, strerror(errno));
+		freeaddrinfo(ai);
+		return -1;
+	}
+	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
+		log_info("peer %s: connect to %s port %u: %s", k->cv->name, k->addr[k->ai], k->port, strerror(errno));
+		close(fd);
+		freeaddrinfo(ai);
+		return -1;
+	}
+	freeaddrinfo(ai);
+	k->c = conn_new(p->loop, fd, p->dial_cfg, 1, &link_ops, k, p->cfg.max_line, p->cfg.max_out);
+	if (k->c == NULL)
+		return -1;
+	k->st = LINK_TLS;
+	conn_deadline(k->c, p->cfg.timeout_ms, dial_timeout_why);
+	return 0;
+}
+
+/* Dials cv's contact. 0, or -1 after failing its messages. */
+static int dial_conv(struct conv *cv)
+{
+	struct peer *p = cv->p;
+	struct peer_contact pc;
+	const char *why = PEER_OFFLINE;
+	if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0) {
+		fail_msgs(cv, why, 0);
+		return -1;
+	}
+	struct link *k = calloc(1, sizeof *k);
+	if (k == NULL) {
+		fail_msgs(cv, PEER_UNREACHABLE, 0);
+		return -1;
+	}
+	k->p = p;
+	k->cv = cv;
+	k->outgoing = 1;
+	k->port = pc.port;
+	snprintf(k->key, sizeof k->key, "%s", pc.key);
+	snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc.ip);
+	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0)
+		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc.lan_ip);
+	cv->link = k;
+	loop_timer_stop(p->loop, &cv->wait_t);
+	while (dial(k) < 0) {
+		if (++k->ai >= k->naddr) {
+			cv->link = NULL;
+			free(k);
+			fail_msgs(cv, PEER_UNREACHABLE, 0);
+			return -1;
+		}
+	}
+	log_debug("peer %s: dialing %s port %u", cv->name, k->addr[k->ai], k->port);
+	return 0;
+}
+
+static void on_open(struct conn *c)
+{
+	struct link *k = c->owner;
+	struct peer *p = k->p;
+	k->st = LINK_HELLO;
+	if (!k->outgoing)
+		return; /* the key is checked against the name its hello claims */
+	char key[PROTO_KEY_HEX + 1];
+	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, k->key) != 0) {
+		log_warn("peer %s (%s) presented key %s, but the server announced %s: refusing", k->cv->name, c->peer,
+			 key, k->key);
+		k->reason = PEER_KEYMISMATCH;
+		conn_abort(c, "key mismatch");
+		return;
+	}
+	conn_send(c, "IM 1 %s", p->name);
+}
+
+/* Takes an incoming link whose hello named a contact, or refuses it. */
+static void hello_in(struct link *k, char *line)
+{
+	struct peer *p = k->p;
+	struct conn *c = k->c;
+	char *tok[3];
+	char name[PROTO_NAME_MAX + 1], key[PROTO_KEY_HEX + 1];
+	struct peer_contact pc;
+	const char *why = PEER_OFFLINE;
+	if (proto_split(line, tok, 3) != 3 || strcmp(tok[0], "IM") != 0 || strcmp(tok[1], "1") != 0 ||
+	    proto_name_fold(tok[2], name) < 0) {
+		log_info("peer connection from %s: bad hello; closing", c->peer);
+		conn_close(c, "bad hello");
+		return;
+	}
+	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
+		log_info("peer connection from %s claiming %s refused: %s", c->peer, name,
+			 p->name[0] ? why : "not logged in");
+		conn_close(c, "refused");
+		return;
+	}
+	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, pc.key) != 0) {
+		log_warn("peer connection from %s claiming %s presented key %s, but the server announced %s: "
+			 "refused",
+			 c->peer, name, key, pc.key);
+		conn_close(c, "key mismatch");
+		return;
+	}
+	struct conv *cv = conv_get(p, name);
+	if (cv == NULL) {
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (cv->link) {
+		struct link *old = cv->link;
+		/* One connection per pair: when both dialed, the smaller name's
+		 * dial wins on both sides. A new dial from the peer replaces
+		 * its old connection, which it has given up. */
+		if (old->outgoing && strcmp(p->name, name) < 0) {
+			log_debug("peer %s: both dialed; keeping ours", name);
+			conn_close(c, "both dialed");
+			return;
+		}
+		old->detached = 1;
+		cv->link = NULL;
+		conn_abort(old->c, "replaced by a new connection");
+		fail_msgs(cv, PEER_LOST, 1);
+	}
+	unlink_incoming(k);
+	k->cv = cv;
+	k->st = LINK_OPEN;
+	cv->link = k;
+	loop_timer_stop(p->loop, &cv->wait_t);
+	conn_deadline(c, 0, NULL);
+	log_info("peer %s (%s): conversation open (incoming, %s)", name, c->peer, tls_describe(c->tls));
+	if (conn_send(c, "IM 1 %s", p->name) == 0)
+		pump(cv);
+}
+
+static struct msg *take_acked(struct conv *cv, unsigned long id)
+{
+	struct msg *prev = NULL;
+	for (struct msg *m = cv->head; m && m != cv->unsent; prev = m, m = m->next) {
+		if (m->id != id)
+			continue;
+		if (prev)
+			prev->next = m->next;
+		else
+			cv->head = m->next;
+		if (cv->tail == m)
+			cv->tail = prev;
+		cv->inflight--;
+		return m;
+	}
+	return NULL;
+}
+
+static void on_ack(struct conv *cv, unsigned long id)
+{
+	struct peer *p = cv->p;
+	struct msg *m = take_acked(cv, id);
+	if (m == NULL) {
+		log_debug("peer %s: ACK for unknown id %lu", cv->name, id);
+		return;
+	}
+	free(m);
+	if (cv->inflight == 0) {
+		loop_timer_stop(p->loop, &cv->ack_t);
+	} else {
+		uint64_t due = cv->head->sent_at + p->cfg.timeout_ms, now = loop_now(p->loop);
+		loop_timer_set(p->loop, &cv->ack_t, due > now ? due - now : 0, ack_timeout, cv);
+	}
+	p->ops->sent(p->arg, cv->name, id);
+	pump(cv);
+}
+
+static void on_line(struct conn *c, char *line, size_t len)
+{
+	struct link *k = c->owner;
+	struct peer *p = k->p;
+	(void)len;
+	if (k->st != LINK_OPEN && !k->outgoing) {
+		hello_in(k, line);
+		return;
+	}
+	struct conv *cv = k->cv;
+	char *tok[3];
+	int n = proto_split(line, tok, 3);
+	if (k->st != LINK_OPEN) {
+		char name[PROTO_NAME_MAX + 1];
+		if (n != 3 || strcmp(tok[0], "IM") != 0 || strcmp(tok[1], "1") != 0 ||
+		    proto_name_fold(tok[2], name) < 0 || strcmp(name, cv->name) != 0) {
+			log_warn("peer %s (%s): bad or foreign hello; closing", cv->name, c->peer);
+			k->reason = PEER_REFUSED;
+			conn_close(c, "bad hello");
+			return;
+		}
+		k->st = LINK_OPEN;
+		conn_deadline(c, 0, NULL);
+		log_info("peer %s (%s): conversation open (outgoing, %s)", cv->name, c->peer, tls_describe(c->tls));
+		pump(cv);
+		return;
+	}
+	if (n == 3 && strcmp(tok[0], "MSG") == 0) {
+		static char text[PROTO_LINE_MAX];
+		size_t idlen = strlen(tok[1]);
+		if (idlen > PEER_ID_MAX || proto_unescape(tok[2], strlen(tok[2]), text, sizeof text) < 0) {
+			log_warn("peer %s (%s): malformed MSG; closing", cv->name, c->peer);
+			conn_close(c, "protocol error");
+			return;
+		}
+		p->ops->msg(p->arg, cv->name, tok[1], tok[2]);
+		conn_send(c, "ACK %s", tok[1]);
+	} else if (n == 2 && strcmp(tok[0], "ACK") == 0) {
+		char *end;
+		errno = 0;
+		unsigned long id = strtoul(tok[1], &end, 10);
+		if (*end == '\0' && errno == 0)
+			on_ack(cv, id);
+	} else if (n == 1 && strcmp(tok[0], "TYPING") == 0) {
+		if (p->ops->typing)
+			p->ops->typing(p->arg, cv->name);
+	} else if (n == 1 && strcmp(tok[0], "BYE") == 0) {
+		k->reason = PEER_CLOSED;
+		conn_close(c, "peer said BYE");
+	} else {
+		log_debug("peer %s (%s): ignoring unknown line", cv->name, c->peer);
+	}
+}
+
+static void on_accept(struct loop *l, int fd, int revents, void *arg)
+{
+	struct peer *p = arg;
+	(void)revents;
+	for (;;) {
+		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (cfd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+				log_warn("peer listener: accept: %s", strerror(errno));
+			return;
+		}
+		if (p->nincoming >= p->cfg.max_unidentified) {
+			log_warn("peer listener: %zu connections still in their hello; dropping a new one",
+				 p->nincoming);
+			close(cfd);
+			continue;
+		}
+		struct link *k = calloc(1, sizeof *k);
+		if (k == NULL) {
+			close(cfd);
+			continue;
+		}
+		k->p = p;
+		k->st = LINK_TLS;
+		k->c = conn_new(l, cfd, p->accept_cfg, 0, &link_ops, k, p->cfg.max_line, p->cfg.max_out);
+		if (k->c == NULL) {
+			free(k);
+			continue;
+		}
+		k->next = p->incoming;
+		if (p->incoming)
+			p->incoming->prev = k;
+		p->incoming = k;
+		p->nincoming++;
+		log_debug("peer connection from %s", k->c->peer);
+		conn_deadline(k->c, p->cfg.timeout_ms, "no hello in time");
+	}
+}
+
+static int listen_on(struct peer *p, char *err, size_t errlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	memset(&ss, 0, sizeof ss);
+	int any = strcmp(p->cfg.listen, "*") == 0;
+	int family = AF_INET6;
+	if (any) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+		s6->sin6_family = AF_INET6;
+		s6->sin6_addr = in6addr_any;
+		s6->sin6_port = htons((uint16_t)p->cfg.port);
+		sl = sizeof *s6;
+	} else {
+		struct addrinfo hints, *ai;
+		memset(&hints, 0, sizeof hints);
+		hints.ai_socktype = SOCK_STREAM;
+		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+		int rc = getaddrinfo(p->cfg.listen, NULL, &hints, &ai);
+		if (rc != 0) {
+			snprintf(err, errlen, "peer_listen '%s': %s", p->cfg.listen, gai_strerror(rc));
+			return -1;
+		}
+		memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
+		sl = ai->ai_addrlen;
+		family = ai->ai_family;
+		freeaddrinfo(ai);
+		if (family == AF_INET)
+			((struct sockaddr_in *)&ss)->sin_port = htons((uint16_t)p->cfg.port);
+		else
+			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p->cfg.port);
+	}
+	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 && any && errno == EAFNOSUPPORT) {
+		/* No IPv6 on this box: every IPv4 address will do. */
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+		memset(&ss, 0, sizeof ss);
+		s4->sin_family = AF_INET;
+		s4->sin_addr.s_addr = htonl(INADDR_ANY);
+		s4->sin_port = htons((uint16_t)p->cfg.port);
+		sl = sizeof *s4;
+		family = AF_INET;
+		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	}
+	if (fd < 0) {
+		snprintf(err, errlen, "peer listener: socket: %s", strerror(errno));
+		return -1;
+	}
+	int one = 1, zero = 0;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    (family == AF_INET6 && any && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
+	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
+		snprintf(err, errlen, "peer listener on %s port %u: %s", p->cfg.listen, p->cfg.port, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	sl = sizeof ss;
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
+		snprintf(err, errlen, "peer listener: getsockname: %s", strerror(errno));
+		close(fd);
+		return -1;
+	}
+	p->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
+						: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	if (loop_add(p->loop, fd, POLLIN, on_accept, p) < 0) {
+		snprintf(err, errlen, "peer listener: out of memory");
+		close(fd);
+		return -1;
+	}
+	p->lfd = fd;
+	return 0;
+}
+
+struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg, char *err,
+		      size_t errlen)
+{
+	struct peer *p = calloc(1, sizeof *p);
+	if (p == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	p->loop = l;
+	p->cfg = *cfg;
+	p->ops = ops;
+	p->arg = arg;
+	p->lfd = -1;
+	p->dial_cfg = tls_cfg_new(TLS_CLIENT, cfg->key_file, cfg->cert_file, err, errlen);
+	if (p->dial_cfg == NULL)
+		goto fail;
+	p->accept_cfg = tls_cfg_new(TLS_SERVER_PEER, cfg->key_file, cfg->cert_file, err, errlen);
+	if (p->accept_cfg == NULL || listen_on(p, err, errlen) < 0)
+		goto fail;
+	return p;
+fail:
+	peer_free(p);
+	return NULL;
+}
+
+unsigned peer_port(const struct peer *p)
+{
+	return p->port;
+}
+
+void peer_set_name(struct peer *p, const char *name)
+{
+	snprintf(p->name, sizeof p->name, "%s", name);
+}
+
+void peer_send(struct peer *p, const char *name, unsigned long id, const char *text)
+{
+	size_t len = strlen(text);
+	/* "MSG " id " " text "\n" must fit the line limit. */
+	if (len + 4 + 20 + 2 > p->cfg.max_line) {
+		p->ops->failed(p->arg, name, id, PEER_TOOLONG);
+		return;
+	}
+	struct peer_contact pc;
+	const char *why = PEER_OFFLINE;
+	struct conv *cv = conv_find(p, name);
+	int have_link = cv && cv->link;
+	if (!have_link && p->ops->lookup(p->arg, name, &pc, &why) < 0) {
+		p->ops->failed(p->arg, name, id, why);
+		return;
+	}
+	struct msg *m = malloc(sizeof *m + len + 1);
+	if (cv == NULL)
+		cv = conv_get(p, name);
+	if (m == NULL || cv == NULL) {
+		free(m);
+		p->ops->failed(p->arg, name, id, PEER_LOST);
+		return;
+	}
+	m->next = NULL;
+	m->id = id;
+	m->sent_at = 0;
+	memcpy(m->text, text, len + 1);
+	if (cv->tail)
+		cv->tail->next = m;
+	else
+		cv->head = m;
+	cv->tail = m;
+	if (cv->unsent == NULL)
+		cv->unsent = m;
+	if (cv->link)
+		pump(cv);
+	else if (cv->wait_t.slot == 0)
+		dial_conv(cv);
+}
+
+void peer_open(struct peer *p, const char *name)
+{
+	struct peer_contact pc;
+	const char *why = PEER_OFFLINE;
+	struct conv *cv = conv_find(p, name);
+	if ((cv && cv->link) || p->ops->lookup(p->arg, name, &pc, &why) < 0)
+		return;
+	if (cv == NULL && (cv = conv_get(p, name)) == NULL)
+		return;
+	dial_conv(cv);
+}
+
+void peer_typing(struct peer *p, const char *name)
+{
+	struct conv *cv = conv_find(p, name);
+	if (cv && cv->link && cv->link->st == LINK_OPEN)
+		conn_send(cv->link->c, "TYPING");
+}
+
+int peer_is_open(const struct peer *p, const char *name)
+{
+	const struct conv *cv = conv_find(p, name);
+	return cv && cv->link && cv->link->st == LINK_OPEN;
+}
+
+void peer_close(struct peer *p, const char *name, const char *reason)
+{
+	struct conv *cv = conv_find(p, name);
+	if (cv == NULL)
+		return;
+	struct link *k = cv->link;
+	if (k) {
+		struct conn *c = k->c; /* valid until the pass ends; k is not */
+		k->detached = 1;
+		cv->link = NULL;
+		if (k->st == LINK_OPEN)
+			conn_send(c, "BYE");
+		conn_close(c, reason);
+		/* Whatever cannot be flushed at once is dropped, not waited on. */
+		if (c->state == CONN_CLOSING)
+			conn_abort(c, reason);
+	}
+	loop_timer_stop(p->loop, &cv->wait_t);
+	fail_msgs(cv, reason, 0);
+}
+
+void peer_shutdown(struct peer *p)
+{
+	if (p == NULL)
+		return;
+	for (struct conv *cv = p->convs; cv; cv = cv->next)
+		peer_close(p, cv->name, PEER_CLOSED);
+	while (p->incoming) {
+		struct conn *c = p->incoming->c;
+		conn_abort(c, "shutting down");
+	}
+	if (p->lfd >= 0) {
+		loop_del(p->loop, p->lfd);
+		close(p->lfd);
+		p->lfd = -1;
+	}
+}
+
+void peer_free(struct peer *p)
+{
+	if (p == NULL)
+		return;
+	peer_shutdown(p);
+	while (p->convs) {
+		struct conv *cv = p->convs;
+		p->convs = cv->next;
+		loop_timer_stop(p->loop, &cv->ack_t);
+		loop_timer_stop(p->loop, &cv->wait_t);
+		free(cv);
+	}
+	tls_cfg_free(p->dial_cfg);
+	tls_cfg_free(p->accept_cfg);
+	free(p);
+}

@@ -1,0 +1,85 @@
+/* peer: the peer channel: the listener, dialing a contact, the IM 1 hello
+ * with its key checks, MSG/ACK/TYPING/BYE, message ids and their timeouts. */
+#ifndef IM_PEER_H
+#define IM_PEER_H
+
+#include <stddef.h>
+
+#include "loop.h"
+#include "proto.h"
+
+/* Where a contact is, as the server announced it. */
+struct peer_contact {
+	char ip[48];
+	unsigned port;
+	char lan_ip[48]; /* "" = none announced */
+	char key[PROTO_KEY_HEX + 1];
+};
+
+/* Failure reasons given to ops->failed; also the words of batch mode. */
+#define PEER_OFFLINE "offline"         /* not announced online */
+#define PEER_NOTCONTACT "notcontact"   /* not a mutual contact */
+#define PEER_UNTRUSTED "untrusted"     /* its key changed; waiting for trust */
+#define PEER_UNREACHABLE "unreachable" /* no TCP connection to its address */
+#define PEER_REFUSED "refused"         /* it closed before accepting us */
+#define PEER_KEYMISMATCH "keymismatch" /* it presented another key */
+#define PEER_TIMEOUT "timeout"         /* no answer within connect_timeout */
+#define PEER_LOST "lost"               /* the connection broke */
+#define PEER_CLOSED "closed"           /* the conversation was closed */
+#define PEER_TOOLONG "toolong"         /* the message does not fit a line */
+
+struct peer_ops {
+	/* Fills *pc for a contact we may talk to (mutual, announced online,
+	 * key trusted): 0, or -1 with *why set to a PEER_* reason. */
+	int (*lookup)(void *arg, const char *name, struct peer_contact *pc, const char **why);
+	/* A message arrived: its sender's id and its text, still escaped. */
+	void (*msg)(void *arg, const char *name, const char *id, const char *text);
+	/* The peer acknowledged message id. */
+	void (*sent)(void *arg, const char *name, unsigned long id);
+	/* Message id will never be acknowledged, for reason (a PEER_* word). */
+	void (*failed)(void *arg, const char *name, unsigned long id, const char *reason);
+	/* The peer is typing (optional; may be NULL). */
+	void (*typing)(void *arg, const char *name);
+};
+
+struct peer_cfg {
+	const char *listen; /* "*" = every address */
+	unsigned port;      /* 0 = ephemeral */
+	const char *key_file, *cert_file;
+	unsigned timeout_ms; /* dial + hello, and each message's ACK */
+	size_t max_line, max_out;
+	size_t max_unidentified; /* incoming connections not yet through hello */
+};
+
+struct peer;
+
+/* Opens the listener and the TLS configurations. Returns NULL with err
+ * set. The ops may be called from inside any peer_* call. */
+struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg, char *err,
+		      size_t errlen);
+/* Sends BYE on every conversation and fails what is pending ("closed");
+ * the connections are gone when the current loop pass ends. */
+void peer_shutdown(struct peer *p);
+/* Frees what peer_shutdown() left: call after the loop stopped. Safe on
+ * NULL. */
+void peer_free(struct peer *p);
+
+/* The port the listener really got. */
+unsigned peer_port(const struct peer *p);
+/* Sets the name we say in "IM 1 <name>" (after login). */
+void peer_set_name(struct peer *p, const char *name);
+
+/* Queues message id (text escaped, without newlines) to name, dialing if
+ * needed; the outcome is ops->sent or ops->failed, exactly once. */
+void peer_send(struct peer *p, const char *name, unsigned long id, const char *text);
+/* Dials name ahead of a first message, if not connected yet. */
+void peer_open(struct peer *p, const char *name);
+/* Tells name we are typing, if a conversation is open. */
+void peer_typing(struct peer *p, const char *name);
+/* Ends the conversation with name (BYE) and fails its pending messages
+ * with reason. */
+void peer_close(struct peer *p, const char *name, const char *reason);
+/* 1 if a conversation with name is open (hello done). */
+int peer_is_open(const struct peer *p, const char *name);
+
+#endif

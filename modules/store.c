@@ -1,0 +1,399 @@
+/* store: the client's state directory: identity key and certificate,
+ * contacts, known_keys and known_servers, every rewrite through afile. */
+#include "store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "afile.h"
+#include "log.h"
+#include "tls.h"
+
+#define STORE_FILE_MAX (1024 * 1024) /* larger state files are refused */
+
+static int join(char *dst, size_t len, const char *dir, const char *name)
+{
+	int n = snprintf(dst, len, "%s/%s", dir, name);
+	return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+/* Reads a whole state file into a NUL-terminated buffer; a missing file is
+ * an empty one. Returns the buffer (caller frees) or NULL with err set. */
+static char *slurp(const char *path, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return calloc(1, 1);
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	for (;;) {
+		if (len + 4096 + 1 > cap) {
+			if (cap >= STORE_FILE_MAX) {
+				snprintf(err, errlen, "%s: larger than %d bytes", path, STORE_FILE_MAX);
+				goto fail;
+			}
+			cap = cap ? cap * 2 : 8192;
+			char *p = realloc(buf, cap);
+			if (p == NULL) {
+				snprintf(err, errlen, "%s: out of memory", path);
+				goto fail;
+			}
+			buf = p;
+		}
+		ssize_t n = read(fd, buf + len, cap - len - 1);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto fail;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	close(fd);
+	buf[len] = '\0';
+	return buf;
+fail:
+	close(fd);
+	free(buf);
+	return NULL;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Parses the contacts file: one name per line, '#' comments, blanks. */
+static int load_contacts(struct store *s, const char *path, char *err, size_t errlen)
+{
+	char *buf = slurp(path, err, errlen);
+	if (buf == NULL)
+		return -1;
+	int lineno = 0, rc = -1;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		line[strcspn(line, "\r")] = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		char name[PROTO_NAME_MAX + 1];
+		if (proto_name_fold(line, name) < 0) {
+			snprintf(err, errlen, "%s:%d: '%.40s' is not a valid name", path, lineno, line);
+			goto out;
+		}
+		if (store_has_contact(s, name))
+			continue;
+		if (s->ncontacts >= STORE_MAX_ENTRIES) {
+			snprintf(err, errlen, "%s:%d: more than %d contacts", path, lineno, STORE_MAX_ENTRIES);
+			goto out;
+		}
+		void *p = realloc(s->contacts, (s->ncontacts + 1) * sizeof *s->contacts);
+		if (p == NULL) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto out;
+		}
+		s->contacts = p;
+		memcpy(s->contacts[s->ncontacts++], name, sizeof name);
+		qsort(s->contacts, s->ncontacts, sizeof *s->contacts, cmp_name);
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+/* Parses "<name> <key>" lines into *list. */
+static int load_keys(const char *path, struct store_key **list, size_t *n, char *err, size_t errlen)
+{
+	char *buf = slurp(path, err, errlen);
+	if (buf == NULL)
+		return -1;
+	int lineno = 0, rc = -1;
+	for (char *line = buf, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next)
+			*next++ = '\0';
+		lineno++;
+		line[strcspn(line, "\r")] = '\0';
+		if (*line == '\0' || *line == '#')
+			continue;
+		char *sp = strchr(line, ' ');
+		if (sp == NULL || sp == line || (size_t)(sp - line) >= sizeof(*list)->name || !proto_key_valid(sp + 1)) {
+			snprintf(err, errlen, "%s:%d: expected '<name> <64 hex digits>'", path, lineno);
+			goto out;
+		}
+		if (*n >= STORE_MAX_ENTRIES) {
+			snprintf(err, errlen, "%s:%d: more than %d entries", path, lineno, STORE_MAX_ENTRIES);
+			goto out;
+		}
+		struct store_key *p = realloc(*list, (*n + 1) * sizeof **list);
+		if (p == NULL) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto out;
+		}
+		*list = p;
+		*sp = '\0';
+		snprintf(p[*n].name, sizeof p[*n].name, "%s", line);
+		snprintf(p[*n].key, sizeof p[*n].key, "%s", sp + 1);
+		(*n)++;
+	}
+	rc = 0;
+out:
+	free(buf);
+	return rc;
+}
+
+int store_open(struct store *s, const char *dir, char *err, size_t errlen)
+{
+	memset(s, 0, sizeof *s);
+	snprintf(s->dir, sizeof s->dir, "%s", dir);
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		snprintf(err, errlen, "state directory %s is not a directory", dir);
+		return -1;
+	}
+	if (st.st_mode & 077)
+		log_warn("state directory %s can be read by others (mode %03o); chmod 700 it", dir,
+			 (unsigned)(st.st_mode & 0777));
+	char contacts[CONF_PATH_MAX + 16], known[CONF_PATH_MAX + 16], servers[CONF_PATH_MAX + 16];
+	if (join(s->key_file, sizeof s->key_file, dir, "id.key") < 0 ||
+	    join(s->cert_file, sizeof s->cert_file, dir, "id.crt") < 0 ||
+	    join(contacts, sizeof contacts, dir, "contacts") < 0 || join(known, sizeof known, dir, "known_keys") < 0 ||
+	    join(servers, sizeof servers, dir, "known_servers") < 0) {
+		snprintf(err, errlen, "state directory path too long");
+		return -1;
+	}
+	if (access(s->key_file, F_OK) < 0) {
+		if (errno != ENOENT) {
+			snprintf(err, errlen, "%s: %s", s->key_file, strerror(errno));
+			return -1;
+		}
+		if (tls_keygen(s->key_file, s->cert_file, "im client", err, errlen) < 0)
+			return -1;
+		log_info("generated identity key %s", s->key_file);
+	}
+	if (tls_key_fingerprint(s->key_file, s->fingerprint, err, errlen) < 0)
+		return -1;
+	if (load_contacts(s, contacts, err, errlen) < 0 || load_keys(known, &s->keys, &s->nkeys, err, errlen) < 0 ||
+	    load_keys(servers, &s->servers, &s->nservers, err, errlen) < 0) {
+		store_close(s);
+		return -1;
+	}
+	return 0;
+}
+
+void store_close(struct store *s)
+{
+	free(s->contacts);
+	free(s->keys);
+	free(s->servers);
+	s->contacts = NULL;
+	s->keys = s->servers = NULL;
+	s->ncontacts = s->nkeys = s->nservers = 0;
+}
+
+static int find_contact(const struct store *s, const char *name)
+{
+	const char(*p)[PROTO_NAME_MAX + 1] = NULL;
+	if (s->ncontacts > 0)
+		p = bsearch(name, s->contacts, s->ncontacts, sizeof *s->contacts, cmp_name);
+	return p ? (int)(p - s->contacts) : -1;
+}
+
+int store_has_contact(const struct store *s, const char *name)
+{
+	return find_contact(s, name) >= 0;
+}
+
+static int save_contacts(const struct store *s)
+{
+	char path[CONF_PATH_MAX + 16];
+	if (join(path, sizeof path, s->dir, "contacts") < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	size_t cap = s->ncontacts * (PROTO_NAME_MAX + 1) + 1;
+	char *buf = malloc(cap), *p = buf;
+	if (buf == NULL)
+		return -1;
+	for (size_t i = 0; i < s->ncontacts; i++)
+		p += sprintf(p, "%s\n", s->contacts[i]);
+	int rc = afile_write(path, buf, (size_t)(p - buf), 0600);
+	free(buf);
+	return rc;
+}
+
+int store_add_contact(struct store *s, const char *name)
+{
+	if (store_has_contact(s, name))
+		return 0;
+	if (s->ncontacts >= STORE_MAX_ENTRIES) {
+		errno = ENOSPC;
+		return -1;
+	}
+	void *p = realloc(s->contacts, (s->ncontacts + 1) * sizeof *s->contacts);
+	if (p == NULL)
+		return -1;
+	s->contacts = p;
+	snprintf(s->contacts[s->ncontacts++], sizeof *s->contacts, "%s", name);
+	qsort(s->contacts, s->ncontacts, sizeof *s->contacts, cmp_name);
+	if (save_contacts(s) < 0) {
+		int e = errno;
+		store_del_contact(s, name);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+int store_del_contact(struct store *s, const char *name)
+{
+	int i = find_contact(s, name);
+	if (i < 0)
+		return 0;
+	char saved[PROTO_NAME_MAX + 1];
+	memcpy(saved, s->contacts[i], sizeof saved);
+	memmove(s->contacts[i], s->contacts[i + 1], (s->ncontacts - (size_t)i - 1) * sizeof *s->contacts);
+	s->ncontacts--;
+	if (save_contacts(s) < 0) {
+		int e = errno;
+		store_add_contact(s, saved);
+		errno = e;
+		return -1;
+	}
+	return 0;
+}
+
+static const char *key_lookup(const struct store_key *list, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(list[i].name, name) == 0)
+			return list[i].key;
+	return NULL;
+}
+
+/* Sets name's key in the list and rewrites file; the list is unchanged
+ * when the write fails. */
+static int key_set(const char *dir, const char *file, struct store_key **list, size_t *n, const char *name,
+		   const char *key)
+{
+	char path[CONF_PATH_MAX + 16];
+	if (join(path, sizeof path, dir, file) < 0 || strlen(name) >= sizeof(*list)->name) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	size_t i;
+	for (i = 0; i < *n; i++)
+		if (strcmp((*list)[i].name, name) == 0)
+			break;
+	char old[PROTO_KEY_HEX + 1] = "";
+	if (i == *n) {
+		if (*n >= STORE_MAX_ENTRIES) {
+			errno = ENOSPC;
+			return -1;
+		}
+		struct store_key *p = realloc(*list, (*n + 1) * sizeof **list);
+		if (p == NULL)
+			return -1;
+		*list = p;
+		snprintf(p[i].name, sizeof p[i].name, "%s", name);
+		(*n)++;
+	} else {
+		memcpy(old, (*list)[i].key, sizeof old);
+	}
+	snprintf((*list)[i].key, sizeof(*list)[i].key, "%s", key);
+	size_t cap = *n * (sizeof **list + 2) + 1;
+	char *buf = malloc(cap), *p = buf;
+	int rc = -1;
+	if (buf != NULL) {
+		for (size_t k = 0; k < *n; k++)
+			p += sprintf(p, "%s %s\n", (*list)[k].name, (*list)[k].key);
+		rc = afile_write(path, buf, (size_t)(p - buf), 0600);
+		free(buf);
+	}
+	if (rc < 0) {
+		int e = errno;
+		if (old[0])
+			memcpy((*list)[i].key, old, sizeof old);
+		else
+			(*n)--;
+		errno = e;
+	}
+	return rc;
+}
+
+const char *store_contact_key(const struct store *s, const char *name)
+{
+	return key_lookup(s->keys, s->nkeys, name);
+}
+
+int store_set_contact_key(struct store *s, const char *name, const char *key)
+{
+	return key_set(s->dir, "known_keys", &s->keys, &s->nkeys, name, key);
+}
+
+const char *store_server_key(const struct store *s, const char *hostport)
+{
+	return key_lookup(s->servers, s->nservers, hostport);
+}
+
+int store_set_server_key(struct store *s, const char *hostport, const char *key)
+{
+	return key_set(s->dir, "known_servers", &s->servers, &s->nservers, hostport, key);
+}
+
+int store_read_password(const char *path, char *out, size_t outlen, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "password_file %s: %s", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
+		log_warn("password_file %s can be read by others (mode %03o); chmod 600 it", path,
+			 (unsigned)(st.st_mode & 0777));
+	char buf[512];
+	ssize_t n;
+	do
+		n = read(fd, buf, sizeof buf - 1);
+	while (n < 0 && errno == EINTR);
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		snprintf(err, errlen, "password_file %s: %s", path, strerror(e));
+		return -1;
+	}
+	buf[n] = '\0';
+	size_t len = strcspn(buf, "\r\n");
+	int rc = 0;
+	if (len == 0 || len >= outlen) {
+		snprintf(err, errlen, "password_file %s: the first line must hold the password (1-%zu bytes)", path,
+			 outlen - 1);
+		rc = -1;
+	} else {
+		memcpy(out, buf, len);
+		out[len] = '\0';
+	}
+	mbedtls_platform_zeroize(buf, sizeof buf);
+	return rc;
+}

@@ -1,0 +1,559 @@
+/* ui: batch mode (commands in, one event line out each, flushed) and the
+ * interactive line mode (slash commands, a window per conversation). */
+#include "ui.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "proto.h"
+
+#define UI_LINE_MAX 4096 /* a stdin line, newline included */
+#define UI_HISTORY 200   /* lines kept per window */
+#define UI_WINDOWS_MAX 1024
+
+struct win {
+	struct win *next;
+	char name[PROTO_NAME_MAX + 1];
+	char *lines[UI_HISTORY];
+	size_t start, n;
+};
+
+struct ui {
+	struct loop *loop;
+	struct cli *cli;
+	int batch;
+	char in[UI_LINE_MAX];
+	size_t inlen;
+	int skipping; /* dropping the rest of an overlong line */
+	int reading;
+	struct termios saved;
+	int echo_off;
+	char pw_name[PROTO_NAME_MAX + 1]; /* non-empty: the next line is a password */
+	int pw_signup;
+	char cur[PROTO_NAME_MAX + 1]; /* the open window */
+	struct win *wins;
+	size_t nwins;
+};
+
+static const char *const help_lines[] = {
+	"login NAME PASSWORD   log in (interactive: /login NAME asks for the password)",
+	"signup NAME PASSWORD  create the account and log in",
+	"msg NAME TEXT         send TEXT (\\n = newline, \\\\ = backslash in batch mode)",
+	"open NAME             open the conversation with NAME",
+	"close [NAME]          end the conversation (default: the open one)",
+	"add NAME              add a contact",
+	"del NAME              remove a contact",
+	"trust NAME            accept the changed key of NAME",
+	"who                   list contacts and their status",
+	"help                  this list",
+	"quit                  log out and leave",
+};
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	/* Scripts read events through pipes: each line goes out at once. */
+	fflush(stdout);
+}
+
+/* ---- interactive windows ---- */
+
+static struct win *win_get(struct ui *u, const char *name)
+{
+	for (struct win *w = u->wins; w; w = w->next)
+		if (strcmp(w->name, name) == 0)
+			return w;
+	if (u->nwins >= UI_WINDOWS_MAX)
+		return NULL;
+	struct win *w = calloc(1, sizeof *w);
+	if (w == NULL)
+		return NULL;
+	snprintf(w->name, sizeof w->name, "%s", name);
+	w->next = u->wins;
+	u->wins = w;
+	u->nwins++;
+	return w;
+}
+
+static void win_add(struct win *w, const char *line)
+{
+	char *copy = strdup(line);
+	if (w == NULL || copy == NULL) {
+		free(copy);
+		return;
+	}
+	if (w->n == UI_HISTORY) {
+		free(w->lines[w->start]);
+		w->lines[w->start] = copy;
+		w->start = (w->start + 1) % UI_HISTORY;
+	} else {
+		w->lines[(w->start + w->n++) % UI_HISTORY] = copy;
+	}
+}
+
+static void stamp(char *buf, size_t len)
+{
+	time_t t = time(NULL);
+	struct tm tm;
+	if (localtime_r(&t, &tm) == NULL || strftime(buf, len, "%H:%M", &tm) == 0)
+		snprintf(buf, len, "--:--");
+}
+
+/* Adds a dialog line to name's window; shows it if that window is open. */
+static void dialog(struct ui *u, const char *name, const char *who, const char *text)
+{
+	char ts[8], line[UI_LINE_MAX + 64];
+	stamp(ts, sizeof ts);
+	snprintf(line, sizeof line, "[%s] %s: %s", ts, who, text);
+	win_add(win_get(u, name), line);
+	if (strcmp(u->cur, name) == 0)
+		out("%s", line);
+	else
+		out("* new message from %s (/open %s)", name, name);
+}
+
+static void show_window(struct ui *u, const char *name)
+{
+	struct win *w = win_get(u, name);
+	out("--- conversation with %s ---", name);
+	if (w)
+		for (size_t i = 0; i < w->n; i++)
+			out("%s", w->lines[(w->start + i) % UI_HISTORY]);
+}
+
+/* ---- events ---- */
+
+static void batch_event(const struct cli_event *ev)
+{
+	switch (ev->type) {
+	case CLI_EV_READY:
+		out("ready %s", ev->name);
+		break;
+	case CLI_EV_ONLINE:
+		out("online %s %s %u", ev->name, ev->ip, ev->port);
+		break;
+	case CLI_EV_OFFLINE:
+		out("offline %s", ev->name);
+		break;
+	case CLI_EV_ASKED:
+		out("asked %s", ev->name);
+		break;
+	case CLI_EV_MSG:
+		out("msg %s %s %s", ev->name, ev->id, ev->text);
+		break;
+	case CLI_EV_SENT:
+		out("sent %s %lu", ev->name, ev->num);
+		break;
+	case CLI_EV_FAILED:
+		out("failed %s %lu %s", ev->name, ev->num, ev->text);
+		break;
+	case CLI_EV_KEYCHANGE:
+		out("keychange %s", ev->name);
+		break;
+	case CLI_EV_ERROR:
+		out("error %s", ev->text);
+		break;
+	case CLI_EV_BYE:
+		out("bye");
+		break;
+	case CLI_EV_TYPING:
+	case CLI_EV_NOTICE:
+		break;
+	}
+}
+
+static const char *reason_text(const char *r)
+{
+	static const char *const map[][2] = {
+		{"offline", "not online"},
+		{"notcontact", "not a mutual contact"},
+		{"untrusted", "its key changed; check it, then /trust it"},
+		{"unreachable", "cannot connect to its address"},
+		{"refused", "it refused the connection"},
+		{"keymismatch", "it presented a key other than the one announced"},
+		{"timeout", "no answer in time"},
+		{"lost", "the connection broke"},
+		{"closed", "the conversation was closed"},
+		{"toolong", "the message is too long"},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i][0], r) == 0)
+			return map[i][1];
+	return r;
+}
+
+static void interactive_event(struct ui *u, const struct cli_event *ev)
+{
+	char text[UI_LINE_MAX];
+	switch (ev->type) {
+	case CLI_EV_READY:
+		out("* logged in as %s; /who lists your contacts, /help the commands", ev->name);
+		break;
+	case CLI_EV_ONLINE:
+		out("* %s is online", ev->name);
+		break;
+	case CLI_EV_OFFLINE:
+		out("* %s went offline", ev->name);
+		break;
+	case CLI_EV_ASKED:
+		out("* %s added you as a contact; /add %s to talk", ev->name, ev->name);
+		break;
+	case CLI_EV_MSG:
+		if (proto_unescape(ev->text, strlen(ev->text), text, sizeof text) < 0)
+			snprintf(text, sizeof text, "%s", ev->text);
+		dialog(u, ev->name, ev->name, text);
+		break;
+	case CLI_EV_SENT:
+		break;
+	case CLI_EV_FAILED:
+		out("! message %lu to %s was not delivered: %s", ev->num, ev->name, reason_text(ev->text));
+		break;
+	case CLI_EV_KEYCHANGE:
+		out("!!! WARNING: the server announced a NEW KEY for %s.", ev->name);
+		out("!!! Someone may be impersonating %s, or %s reinstalled. Check with %s by", ev->name, ev->name,
+		    ev->name);
+		out("!!! another way; '/trust %s' accepts the new key. Until then nothing is sent.", ev->name);
+		break;
+	case CLI_EV_ERROR:
+		out("! %s", ev->text);
+		break;
+	case CLI_EV_BYE:
+		out("* bye");
+		break;
+	case CLI_EV_TYPING:
+		break;
+	case CLI_EV_NOTICE:
+		out("* %s", ev->text);
+		break;
+	}
+}
+
+void ui_emit(void *arg, const struct cli_event *ev)
+{
+	struct ui *u = arg;
+	if (u->batch)
+		batch_event(ev);
+	else
+		interactive_event(u, ev);
+}
+
+/* ---- commands ---- */
+
+static void echo(struct ui *u, int on)
+{
+	if (u->batch || !isatty(STDIN_FILENO))
+		return;
+	if (!on && !u->echo_off && tcgetattr(STDIN_FILENO, &u->saved) == 0) {
+		struct termios t = u->saved;
+		t.c_lflag &= ~(tcflag_t)ECHO;
+		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
+			u->echo_off = 1;
+	} else if (on && u->echo_off) {
+		tcsetattr(STDIN_FILENO, TCSAFLUSH, &u->saved);
+		u->echo_off = 0;
+	}
+}
+
+void ui_ask_password(struct ui *u, const char *name, int signup)
+{
+	if (u->batch) {
+		struct cli_event ev = {.type = CLI_EV_ERROR,
+				       .text = "no password: set password_file, or send a login line"};
+		ui_emit(u, &ev);
+		return;
+	}
+	snprintf(u->pw_name, sizeof u->pw_name, "%.32s", name);
+	u->pw_signup = signup;
+	printf("%s password for %s: ", signup ? "new" : "", name);
+	fflush(stdout);
+	echo(u, 0);
+}
+
+static void error(struct ui *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void error(struct ui *u, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(buf, sizeof buf, fmt, ap);
+	va_end(ap);
+	struct cli_event ev = {.type = CLI_EV_ERROR, .text = buf};
+	ui_emit(u, &ev);
+}
+
+static void who_row(void *arg, const struct cli_contact *ct)
+{
+	struct ui *u = arg;
+	if (u->batch) {
+		if (!ct->listed)
+			out("asked %s", ct->name);
+		else if (ct->online)
+			out("online %s %s %u", ct->name, ct->ip, ct->port);
+		else
+			out("offline %s", ct->name);
+		if (ct->keychange)
+			out("keychange %s", ct->name);
+		return;
+	}
+	out("  %-32s %s%s", ct->name,
+	    !ct->listed   ? "asked you (not your contact)"
+	    : ct->online ? "online"
+			 : "offline",
+	    ct->keychange ? ", KEY CHANGED (see /trust)" : "");
+}
+
+/* Splits "word rest" in place: returns rest (maybe ""), word NUL-ended. */
+static char *next_word(char *s)
+{
+	char *sp = strchr(s, ' ');
+	if (sp == NULL)
+		return s + strlen(s);
+	*sp++ = '\0';
+	while (*sp == ' ')
+		sp++;
+	return sp;
+}
+
+static void send_text(struct ui *u, const char *name, const char *text)
+{
+	char wire[UI_LINE_MAX * 2];
+	char plain[UI_LINE_MAX];
+	if (u->batch) {
+		if (proto_unescape(text, strlen(text), plain, sizeof plain) < 0) {
+			error(u, "bad escape in message text (use \\n for a newline, \\\\ for a backslash)");
+			return;
+		}
+		cli_msg(u->cli, name, text);
+		return;
+	}
+	if (proto_escape(text, strlen(text), wire, sizeof wire) < 0) {
+		error(u, "message too long");
+		return;
+	}
+	char folded[PROTO_NAME_MAX + 1];
+	if (proto_name_fold(name, folded) == 0) {
+		char ts[8], line[UI_LINE_MAX + 64];
+		stamp(ts, sizeof ts);
+		snprintf(line, sizeof line, "[%s] %s: %s", ts, cli_name(u->cli)[0] ? cli_name(u->cli) : "me", text);
+		win_add(win_get(u, folded), line);
+		if (strcmp(u->cur, folded) == 0)
+			out("%s", line);
+	}
+	cli_msg(u->cli, name, wire);
+}
+
+static void stdin_done(struct ui *u);
+
+static void command(struct ui *u, char *line)
+{
+	if (u->pw_name[0]) {
+		echo(u, 1);
+		putchar('\n');
+		char name[PROTO_NAME_MAX + 1];
+		memcpy(name, u->pw_name, sizeof name);
+		u->pw_name[0] = '\0';
+		if (*line == '\0')
+			error(u, "no password given");
+		else
+			cli_login(u->cli, name, line, u->pw_signup);
+		mbedtls_platform_zeroize(line, strlen(line));
+		return;
+	}
+	if (!u->batch) {
+		if (*line == '\0')
+			return;
+		if (*line != '/') {
+			if (u->cur[0] == '\0')
+				error(u, "no conversation open: /open NAME first (/help lists the commands)");
+			else
+				send_text(u, u->cur, line);
+			return;
+		}
+		line++;
+	}
+	char *rest = next_word(line);
+	const char *cmd = line;
+	if (*cmd == '\0')
+		return;
+	if (strcmp(cmd, "login") == 0 || strcmp(cmd, "signup") == 0) {
+		int signup = cmd[0] == 's';
+		char *pw = next_word(rest);
+		if (*rest == '\0')
+			error(u, "usage: %s NAME PASSWORD", cmd);
+		else if (*pw == '\0')
+			ui_ask_password(u, rest, signup);
+		else
+			cli_login(u->cli, rest, pw, signup);
+		mbedtls_platform_zeroize(pw, strlen(pw));
+	} else if (strcmp(cmd, "msg") == 0) {
+		char *text = next_word(rest);
+		if (*rest == '\0' || *text == '\0')
+			error(u, "usage: msg NAME TEXT");
+		else
+			send_text(u, rest, text);
+	} else if (strcmp(cmd, "open") == 0) {
+		char name[PROTO_NAME_MAX + 1];
+		if (*rest == '\0' || proto_name_fold(rest, name) < 0) {
+			error(u, "usage: open NAME");
+		} else if (cli_open(u->cli, name) == 0) {
+			memcpy(u->cur, name, sizeof name);
+			if (!u->batch)
+				show_window(u, name);
+		}
+	} else if (strcmp(cmd, "close") == 0) {
+		char name[PROTO_NAME_MAX + 1];
+		if (*rest == '\0' && u->cur[0] == '\0')
+			error(u, "no conversation open");
+		else if (*rest && proto_name_fold(rest, name) < 0)
+			error(u, "usage: close [NAME]");
+		else {
+			if (*rest == '\0')
+				memcpy(name, u->cur, sizeof name);
+			cli_close(u->cli, name);
+			if (strcmp(name, u->cur) == 0)
+				u->cur[0] = '\0';
+			if (!u->batch)
+				out("* closed the conversation with %s", name);
+		}
+	} else if (strcmp(cmd, "add") == 0 || strcmp(cmd, "del") == 0 || strcmp(cmd, "trust") == 0) {
+		if (*rest == '\0' || strchr(rest, ' '))
+			error(u, "usage: %s NAME", cmd);
+		else if (cmd[0] == 'a')
+			cli_add(u->cli, rest);
+		else if (cmd[0] == 'd')
+			cli_del(u->cli, rest);
+		else if (cli_trust(u->cli, rest) == 0 && !u->batch)
+			out("* the new key of %s is now trusted", rest);
+	} else if (strcmp(cmd, "who") == 0) {
+		if (!u->batch)
+			out("contacts:");
+		cli_each_contact(u->cli, who_row, u);
+	} else if (strcmp(cmd, "help") == 0) {
+		for (size_t i = 0; i < sizeof help_lines / sizeof help_lines[0]; i++)
+			out(u->batch ? "help %s" : "  /%s", help_lines[i]);
+		if (!u->batch)
+			out("  plain text goes to the open conversation");
+	} else if (strcmp(cmd, "quit") == 0) {
+		stdin_done(u);
+	} else {
+		error(u, "unknown command '%.40s'; try %shelp", cmd, u->batch ? "" : "/");
+	}
+}
+
+static void stdin_done(struct ui *u)
+{
+	loop_del(u->loop, STDIN_FILENO);
+	u->reading = 0;
+	cli_quit(u->cli);
+}
+
+static void on_stdin(struct loop *l, int fd, int revents, void *arg)
+{
+	struct ui *u = arg;
+	(void)l;
+	(void)revents;
+	/* One read per wake-up: poll said there is data (or EOF), so this
+	 * never blocks, and stdin keeps its flags for the shell after us. */
+	ssize_t n = read(fd, u->in + u->inlen, sizeof u->in - u->inlen);
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN)
+			return;
+		error(u, "reading stdin: %s", strerror(errno));
+		stdin_done(u);
+		return;
+	}
+	if (n == 0) {
+		/* A last line without its newline still counts. */
+		if (u->inlen > 0 && !u->skipping && u->inlen < sizeof u->in) {
+			u->in[u->inlen] = '\0';
+			if (proto_utf8_valid(u->in, u->inlen) && memchr(u->in, '\0', u->inlen) == NULL)
+				command(u, u->in);
+		}
+		u->inlen = 0;
+		stdin_done(u);
+		return;
+	}
+	u->inlen += (size_t)n;
+	size_t off = 0;
+	while (u->reading) {
+		if (u->skipping) {
+			char *nl = memchr(u->in + off, '\n', u->inlen - off);
+			if (nl == NULL) {
+				off = u->inlen;
+				break;
+			}
+			off = (size_t)(nl - u->in) + 1;
+			u->skipping = 0;
+		}
+		size_t linelen, used;
+		enum proto_frame r = proto_frame(u->in + off, u->inlen - off, sizeof u->in, &linelen, &used);
+		if (r == PROTO_MORE)
+			break;
+		if (r == PROTO_TOOLONG) {
+			error(u, "input line longer than %zu bytes; ignored", sizeof u->in - 1);
+			u->skipping = 1;
+			continue;
+		}
+		if (r == PROTO_LINE) {
+			char *line = u->in + off;
+			line[linelen] = '\0';
+			command(u, line);
+		} else {
+			error(u, "input line %s; ignored", r == PROTO_NUL ? "holds a NUL byte" : "is not valid UTF-8");
+		}
+		off += used;
+	}
+	memmove(u->in, u->in + off, u->inlen - off);
+	u->inlen -= off;
+}
+
+struct ui *ui_new(struct loop *l, int batch)
+{
+	struct ui *u = calloc(1, sizeof *u);
+	if (u == NULL)
+		return NULL;
+	u->loop = l;
+	u->batch = batch;
+	return u;
+}
+
+int ui_start(struct ui *u, struct cli *c)
+{
+	u->cli = c;
+	if (loop_add(u->loop, STDIN_FILENO, POLLIN, on_stdin, u) < 0)
+		return -1;
+	u->reading = 1;
+	if (!u->batch)
+		out("im client: /login NAME or /signup NAME to start, /help for the commands");
+	return 0;
+}
+
+void ui_free(struct ui *u)
+{
+	if (u == NULL)
+		return;
+	echo(u, 1);
+	mbedtls_platform_zeroize(u->in, sizeof u->in);
+	while (u->wins) {
+		struct win *w = u->wins;
+		u->wins = w->next;
+		for (size_t i = 0; i < w->n; i++)
+			free(w->lines[(w->start + i) % UI_HISTORY]);
+		free(w);
+	}
+	free(u);
+}

@@ -1,0 +1,26 @@
+/* ui: how the client is shown and driven: batch mode (commands on stdin,
+ * event lines on stdout for scripts) and the line-oriented interactive mode
+ * with a window per conversation. It holds no client logic. */
+#ifndef IM_UI_H
+#define IM_UI_H
+
+#include "cli.h"
+#include "loop.h"
+
+struct ui;
+
+/* Makes the presentation for batch or interactive mode. NULL if out of
+ * memory. */
+struct ui *ui_new(struct loop *l, int batch);
+/* Starts reading commands from stdin into client c. 0/-1 (errno set). */
+int ui_start(struct ui *u, struct cli *c);
+/* Frees it and restores the terminal. Safe on NULL. */
+void ui_free(struct ui *u);
+
+/* The client core's event sink (arg is the struct ui). */
+void ui_emit(void *arg, const struct cli_event *ev);
+
+/* Asks for name's password without echo, then logs in (or signs up). */
+void ui_ask_password(struct ui *u, const char *name, int signup);
+
+#endif
