@@ -165,7 +165,8 @@ static void edge_added(struct sess_table *t, struct sess *s, const char *name)
 			send_online(s, o);
 			send_online(o, s);
 		}
-	} else if (visible(o)) {
+	} else if (visible(o) && visible(s)) {
+		/* Before s's PEER, sess_set_peer tells o, once. */
 		conn_send(o->c, "ASKED %s", s->name);
 	}
 }
