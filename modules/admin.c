@@ -35,31 +35,30 @@ struct mode_spec {
 };
 
 static const struct mode_spec spec_adduser = {
-	"adduser", "[-c FILE] [--password-stdin] NAME",
-	"Creates the account NAME in <data_dir>/users. The password is asked twice\n"
-	"without echo on a terminal, or read from one line of standard input with\n"
-	"--password-stdin or when standard input is not a terminal. It needs at least\n"
-	"min_password_length characters; new hashes use pbkdf2_iterations rounds.\n",
-	1, 1};
+    "adduser", "[-c FILE] [--password-stdin] NAME",
+    "Creates the account NAME in <data_dir>/users. The password is asked twice\n"
+    "without echo on a terminal, or read from one line of standard input with\n"
+    "--password-stdin or when standard input is not a terminal. It needs at least\n"
+    "min_password_length characters; new hashes use pbkdf2_iterations rounds.\n",
+    1, 1};
 static const struct mode_spec spec_passwd = {
-	"passwd", "[-c FILE] [--password-stdin] NAME",
-	"Sets a new password for the existing account NAME, asked and checked as for\n"
-	"adduser. A running server uses it from the next login on.\n",
-	1, 1};
-static const struct mode_spec spec_deluser = {
-	"deluser", "[-c FILE] NAME",
-	"Deletes the account NAME from <data_dir>/users.\n", 1, 0};
+    "passwd", "[-c FILE] [--password-stdin] NAME",
+    "Sets a new password for the existing account NAME, asked and checked as for\n"
+    "adduser. A running server uses it from the next login on.\n",
+    1, 1};
+static const struct mode_spec spec_deluser = {"deluser", "[-c FILE] NAME",
+                                              "Deletes the account NAME from <data_dir>/users.\n", 1, 0};
 static const struct mode_spec spec_users = {
-	"users", "[-c FILE]",
-	"Prints the name of every account in <data_dir>/users, one per line, in file\n"
-	"order. Nothing is printed while the file does not exist.\n",
-	0, 0};
+    "users", "[-c FILE]",
+    "Prints the name of every account in <data_dir>/users, one per line, in file\n"
+    "order. Nothing is printed while the file does not exist.\n",
+    0, 0};
 static const struct mode_spec spec_who = {
-	"who", "[-c FILE]",
-	"Lists who is online now, read from the server's session files in run_dir\n"
-	"(default <data_dir>/run): NAME ADDRESS PORT SINCE, sorted by name. Nothing\n"
-	"is printed while no server runs or nobody is online.\n",
-	0, 0};
+    "who", "[-c FILE]",
+    "Lists who is online now, read from the server's session files in run_dir\n"
+    "(default <data_dir>/run): NAME ADDRESS PORT SINCE, sorted by name. Nothing\n"
+    "is printed while no server runs or nobody is online.\n",
+    0, 0};
 
 struct opts {
 	const char *conf_path;
@@ -69,8 +68,8 @@ struct opts {
 
 static void usage_hint(const struct mode_spec *m, const char *why)
 {
-	fprintf(stderr, "im %s: %s; usage: im %s %s (try 'im %s --help')\n", m->mode, why, m->mode,
-		m->args, m->mode);
+	fprintf(stderr, "im %s: %s; usage: im %s %s (try 'im %s --help')\n", m->mode, why, m->mode, m->args,
+	        m->mode);
 }
 
 /* Returns -1 to go on, or the exit status (help printed or bad usage). */
@@ -150,8 +149,8 @@ static int fold_name(const struct mode_spec *m, const char *in, char out[PROTO_N
 	if (proto_name_fold(in, out) == 0)
 		return 0;
 	fprintf(stderr,
-		"im %s: invalid name '%.64s' (1-32 of a-z 0-9 _ . -, starting with a letter or digit)\n",
-		m->mode, in);
+	        "im %s: invalid name '%.64s' (1-32 of a-z 0-9 _ . -, starting with a letter or digit)\n",
+	        m->mode, in);
 	return -1;
 }
 
@@ -226,8 +225,8 @@ static size_t utf8_chars(const char *s, size_t len)
 
 /* Gets the new password into pw (PW_MAX + 1 bytes) and checks it. Returns
  * its length, or -1 after printing why. */
-static long get_password(const struct mode_spec *m, const struct opts *o, const char *name,
-			 int minlen, char *pw)
+static long get_password(const struct mode_spec *m, const struct opts *o, const char *name, int minlen,
+                         char *pw)
 {
 	char again[PW_MAX + 1], prompt[96];
 	long n;
@@ -241,7 +240,7 @@ static long get_password(const struct mode_spec *m, const struct opts *o, const 
 		close(tty);
 		if (n < 0 || n2 < 0) {
 			fprintf(stderr, "im %s: %s\n", m->mode,
-				got_signal ? "interrupted" : "cannot read the password from the terminal");
+			        got_signal ? "interrupted" : "cannot read the password from the terminal");
 			mbedtls_platform_zeroize(again, sizeof again);
 			return -1;
 		}
@@ -255,7 +254,7 @@ static long get_password(const struct mode_spec *m, const struct opts *o, const 
 		n = read_line(STDIN_FILENO, pw, PW_MAX + 1);
 		if (n < 0) {
 			fprintf(stderr, "im %s: cannot read the password from stdin: %s\n", m->mode,
-				strerror(errno));
+			        strerror(errno));
 			return -1;
 		}
 	}
@@ -506,8 +505,7 @@ int admin_who(int argc, char **argv)
 	if (d == NULL) {
 		if (errno == ENOENT)
 			return EXIT_OK;
-		fprintf(stderr, "im who: cannot read run directory %s: %s\n", c.srv.run_dir,
-			strerror(errno));
+		fprintf(stderr, "im who: cannot read run directory %s: %s\n", c.srv.run_dir, strerror(errno));
 		return EXIT_ERR;
 	}
 	struct dirent *e;
@@ -515,8 +513,8 @@ int admin_who(int argc, char **argv)
 	while ((e = readdir(d)) != NULL) {
 		struct stat sb;
 		/* Dot files are the server's temp files mid-rename. */
-		if (e->d_name[0] == '.' ||
-		    fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(sb.st_mode))
+		if (e->d_name[0] == '.' || fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) < 0 ||
+		    !S_ISREG(sb.st_mode))
 			continue;
 		if (nrows == cap) {
 			size_t ncap = cap ? cap * 2 : 16;

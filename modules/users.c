@@ -24,7 +24,7 @@
 #include "log.h"
 
 #define USERS_FILE_MAX (64 * 1024 * 1024) /* refuse to slurp anything bigger */
-#define B64_MAX 45                        /* base64 of 32 bytes, with NUL */
+#define B64_MAX        45                 /* base64 of 32 bytes, with NUL */
 
 /* Decodes canonical, padded base64 only: re-encoding must give s back, so
  * every record has exactly one spelling. Returns the byte count or -1. */
@@ -38,15 +38,14 @@ static int b64_decode(const char *s, size_t n, unsigned char *out, size_t cap)
 	for (size_t i = 0; i < n; i++) {
 		char c = s[i];
 		int ok = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-			 c == '+' || c == '/' || (c == '=' && i >= n - 2 && (i == n - 1 || s[n - 1] == '='));
+		         c == '+' || c == '/' || (c == '=' && i >= n - 2 && (i == n - 1 || s[n - 1] == '='));
 		if (!ok)
 			return -1;
 	}
-	if (mbedtls_base64_decode(tmp, sizeof tmp, &olen, (const unsigned char *)s, n) != 0 ||
-	    olen > cap)
+	if (mbedtls_base64_decode(tmp, sizeof tmp, &olen, (const unsigned char *)s, n) != 0 || olen > cap)
 		return -1;
-	if (mbedtls_base64_encode((unsigned char *)back, sizeof back, &blen, tmp, olen) != 0 ||
-	    blen != n || memcmp(back, s, n) != 0)
+	if (mbedtls_base64_encode((unsigned char *)back, sizeof back, &blen, tmp, olen) != 0 || blen != n ||
+	    memcmp(back, s, n) != 0)
 		return -1;
 	memcpy(out, tmp, olen);
 	return (int)olen;
@@ -129,16 +128,16 @@ int users_format_line(const struct users_rec *r, char *out, size_t cap)
 	return n < 0 || (size_t)n >= cap ? -1 : n;
 }
 
-int users_pbkdf2(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
-		 int iterations, unsigned char *out, size_t outlen)
+int users_pbkdf2(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen, int iterations,
+                 unsigned char *out, size_t outlen)
 {
 	if (iterations < 1 || outlen == 0 || outlen > UINT32_MAX)
 		return -1;
 #if MBEDTLS_VERSION_NUMBER >= 0x03030000
 	return mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA256, (const unsigned char *)pw, pwlen, salt,
-					     saltlen, (unsigned)iterations, (uint32_t)outlen, out) == 0
-		       ? 0
-		       : -1;
+	                                     saltlen, (unsigned)iterations, (uint32_t)outlen, out) == 0
+	           ? 0
+	           : -1;
 #else
 	mbedtls_md_context_t md;
 	const mbedtls_md_info_t *info = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
@@ -146,7 +145,7 @@ int users_pbkdf2(const char *pw, size_t pwlen, const unsigned char *salt, size_t
 	mbedtls_md_init(&md);
 	if (info != NULL && mbedtls_md_setup(&md, info, 1) == 0 &&
 	    mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)pw, pwlen, salt, saltlen,
-				      (unsigned)iterations, (uint32_t)outlen, out) == 0)
+	                              (unsigned)iterations, (uint32_t)outlen, out) == 0)
 		rc = 0;
 	mbedtls_md_free(&md);
 	return rc;
@@ -163,7 +162,7 @@ int users_hash(const char *pw, size_t pwlen, int iterations, struct users_rec *r
 	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)pers,
-				  sizeof pers - 1) != 0 ||
+	                          sizeof pers - 1) != 0 ||
 	    mbedtls_ctr_drbg_random(&drbg, r->salt, USERS_SALT_LEN) != 0)
 		goto out;
 	r->salt_len = USERS_SALT_LEN;
@@ -329,7 +328,7 @@ static int first_field_is(const char *line, size_t llen, const char *name)
 /* The one read-modify-write path: lock, read, edit, atomic replace. Lines
  * the parser does not understand are copied through untouched. */
 static enum users_status change(const char *path, enum users_op op, const char *name,
-				const struct users_rec *r)
+                                const struct users_rec *r)
 {
 	char lockpath[PATH_MAX], newline[USERS_LINE_MAX + 1];
 	char *buf = NULL, *out = NULL;

@@ -7,11 +7,11 @@
 
 #include "proto.h"
 
-#define USERS_SALT_LEN 16    /* bytes of fresh salt per hash */
-#define USERS_SALT_MIN 8     /* shortest salt a line may carry */
-#define USERS_HASH_LEN 32    /* PBKDF2-HMAC-SHA256 output */
-#define USERS_LINE_MAX 256   /* longest line users_format_line() writes */
-#define USERS_SCHEME "pbkdf2-sha256"
+#define USERS_SALT_LEN 16  /* bytes of fresh salt per hash */
+#define USERS_SALT_MIN 8   /* shortest salt a line may carry */
+#define USERS_HASH_LEN 32  /* PBKDF2-HMAC-SHA256 output */
+#define USERS_LINE_MAX 256 /* longest line users_format_line() writes */
+#define USERS_SCHEME   "pbkdf2-sha256"
 
 struct users_rec {
 	char name[PROTO_NAME_MAX + 1];
@@ -34,8 +34,8 @@ int users_parse_line(const char *line, size_t len, struct users_rec *r);
 int users_format_line(const struct users_rec *r, char *out, size_t cap);
 
 /* Derives outlen bytes of PBKDF2-HMAC-SHA256. Returns 0 or -1. */
-int users_pbkdf2(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen,
-		 int iterations, unsigned char *out, size_t outlen);
+int users_pbkdf2(const char *pw, size_t pwlen, const unsigned char *salt, size_t saltlen, int iterations,
+                 unsigned char *out, size_t outlen);
 
 /* Hashes pw with a fresh random salt (CTR-DRBG) and iterations into r,
  * leaving r->name as it is. Returns 0 or -1. Thread-safe. */

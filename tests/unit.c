@@ -54,18 +54,19 @@ static void test_conf_good(void)
 	char err[512] = "";
 	conf_defaults(&c);
 	const char *p = write_tmp("good.conf", "; comment\n[server]\nport = 6000\ndata_dir = /var/lib/im\n"
-					       "allow_signup = no\nlog_level = debug\n"
-					       "[client]\nserver = example.org\npeer_port = 7000\n");
+	                                       "allow_signup = no\nlog_level = debug\n"
+	                                       "[client]\nserver = example.org\npeer_port = 7000\n");
 	int rc = conf_load(&c, p, err, sizeof err);
 	result("conf_good_loads", rc == 0, "conf_load: %s", err);
 	result("conf_good_values",
 	       c.srv.port == 6000 && strcmp(c.srv.data_dir, "/var/lib/im") == 0 && c.srv.allow_signup == 0 &&
-		       c.srv.log_level == 3 && strcmp(c.cli.server, "example.org") == 0 &&
-		       c.cli.peer_port == 7000 && c.srv.max_contacts == 256,
+	           c.srv.log_level == 3 && strcmp(c.cli.server, "example.org") == 0 &&
+	           c.cli.peer_port == 7000 && c.srv.max_contacts == 256,
 	       "port %d data_dir %s signup %d", c.srv.port, c.srv.data_dir, c.srv.allow_signup);
 	rc = conf_finish(&c, err, sizeof err);
-	result("conf_finish_run_dir", rc == 0 && strcmp(c.srv.run_dir, "/var/lib/im/run") == 0 &&
-					      strcmp(c.srv.key_file, "/var/lib/im/server.key") == 0,
+	result("conf_finish_run_dir",
+	       rc == 0 && strcmp(c.srv.run_dir, "/var/lib/im/run") == 0 &&
+	           strcmp(c.srv.key_file, "/var/lib/im/server.key") == 0,
 	       "rc %d run_dir %s", rc, c.srv.run_dir);
 }
 
@@ -94,8 +95,9 @@ static void test_conf_bad(void)
 	struct conf c;
 	char err[512] = "";
 	conf_defaults(&c);
-	result("conf_missing_file", conf_load(&c, "/nonexistent/im.conf", err, sizeof err) == -1 &&
-					    strstr(err, "/nonexistent/im.conf") != NULL,
+	result("conf_missing_file",
+	       conf_load(&c, "/nonexistent/im.conf", err, sizeof err) == -1 &&
+	           strstr(err, "/nonexistent/im.conf") != NULL,
 	       "err '%s'", err);
 }
 
@@ -187,8 +189,9 @@ static void test_users_codec(void)
 	for (int i = 0; i < 16; i++)
 		r.salt[i] = (unsigned char)(i * 7);
 	int n = users_format_line(&r, line, sizeof line);
-	result("users_format", n > 0 && strcmp(line, "alice.b-c_1:pbkdf2-sha256:310000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
-						    "//79/Pv6+fj39vX08/Lx8O/u7ezr6uno5+bl5OPi4eA=") == 0,
+	result("users_format",
+	       n > 0 && strcmp(line, "alice.b-c_1:pbkdf2-sha256:310000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	                             "//79/Pv6+fj39vX08/Lx8O/u7ezr6uno5+bl5OPi4eA=") == 0,
 	       "got '%s'", line);
 	int rc = users_parse_line(line, (size_t)n, &back);
 	result("users_round_trip", rc == 0 && memcmp(&r, &back, sizeof r) == 0, "parse rc %d", rc);
@@ -199,32 +202,34 @@ static void test_users_codec(void)
 	result("users_format_rejects_unfolded", users_format_line(&r, line, sizeof line) == -1, "accepted");
 
 	static const char *const bad[] = {
-		"",
-		"bob",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAAA:extra",
-		"Bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"-bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		":pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha1:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:0:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:01000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:-5:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:99999999999:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:1000:AAcO:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaR==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZN VFtiaQ=:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
-		"bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r",
-		" bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-		"a23456789012345678901234567890123:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
-		"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "",
+	    "bob",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAAA:extra",
+	    "Bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "-bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    ":pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha1:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:0:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:01000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:-5:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:99999999999:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcO:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaR==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZN VFtiaQ=:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r",
+	    " bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "a23456789012345678901234567890123:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	};
 	const char *good = "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
-			   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-	result("users_parse_good", users_parse_line(good, strlen(good), &back) == 0 && back.iterations == 1000 &&
-					   back.salt_len == 16 && back.hash[31] == 31 && strcmp(back.name, "bob") == 0,
+	                   "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+	result("users_parse_good",
+	       users_parse_line(good, strlen(good), &back) == 0 && back.iterations == 1000 &&
+	           back.salt_len == 16 && back.hash[31] == 31 && strcmp(back.name, "bob") == 0,
 	       "rejected '%s'", good);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		char name[48];
@@ -246,16 +251,17 @@ static void test_users_hash(void)
 	memset(&b, 0, sizeof b);
 	strcpy(a.name, "keep");
 	int rc = users_hash("correct horse", 13, 1000, &a);
-	result("users_hash_ok", rc == 0 && a.salt_len == USERS_SALT_LEN && a.iterations == 1000 &&
-					strcmp(a.name, "keep") == 0,
+	result("users_hash_ok",
+	       rc == 0 && a.salt_len == USERS_SALT_LEN && a.iterations == 1000 && strcmp(a.name, "keep") == 0,
 	       "rc %d", rc);
 	users_hash("correct horse", 13, 1000, &b);
-	result("users_hash_fresh_salt", memcmp(a.salt, b.salt, USERS_SALT_LEN) != 0 &&
-						memcmp(a.hash, b.hash, USERS_HASH_LEN) != 0,
+	result("users_hash_fresh_salt",
+	       memcmp(a.salt, b.salt, USERS_SALT_LEN) != 0 && memcmp(a.hash, b.hash, USERS_HASH_LEN) != 0,
 	       "two hashes share salt or hash");
 	result("users_verify_good", users_verify(&a, "correct horse", 13) == 1, "rejected");
-	result("users_verify_bad", users_verify(&a, "correct horsf", 13) == 0 &&
-					   users_verify(&a, "correct hors", 12) == 0 && users_verify(&a, "", 0) == 0,
+	result("users_verify_bad",
+	       users_verify(&a, "correct horsf", 13) == 0 && users_verify(&a, "correct hors", 12) == 0 &&
+	           users_verify(&a, "", 0) == 0,
 	       "accepted a wrong password");
 }
 
@@ -273,13 +279,15 @@ static void test_pbkdf2(void)
 	/* RFC 7914 section 11 */
 	int rc = users_pbkdf2("passwd", 6, (const unsigned char *)"salt", 4, 1, dk, 64);
 	result("pbkdf2_rfc7914_c1",
-	       rc == 0 && hex_is(dk, 64, "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
-					  "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"),
+	       rc == 0 && hex_is(dk, 64,
+	                         "55ac046e56e3089fec1691c22544b605f94185216dde0465e68b9d57c20dacbc"
+	                         "49ca9cccf179b645991664b39d77ef317c71b845b1e30bd509112041d3a19783"),
 	       "rc %d, wrong output", rc);
 	rc = users_pbkdf2("Password", 8, (const unsigned char *)"NaCl", 4, 80000, dk, 64);
 	result("pbkdf2_rfc7914_c80000",
-	       rc == 0 && hex_is(dk, 64, "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
-					  "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"),
+	       rc == 0 && hex_is(dk, 64,
+	                         "4ddcd8f60b98be21830cee5ef22701f9641a4418d04c0414aeff08876b34ab56"
+	                         "a1d425a1225833549adb841b51c9b3176a272bdebba1d078478f62b397f33c8d"),
 	       "rc %d, wrong output", rc);
 	result("pbkdf2_rejects_zero_iterations", users_pbkdf2("x", 1, dk, 4, 0, dk, 32) == -1, "accepted");
 }
@@ -287,20 +295,24 @@ static void test_pbkdf2(void)
 static void test_base64(void)
 {
 	/* RFC 4648 section 10 */
-	static const char *const vec[][2] = {{"", ""},         {"f", "Zg=="},         {"fo", "Zm8="},
-					     {"foo", "Zm9v"},  {"foob", "Zm9vYg=="}, {"fooba", "Zm9vYmE="},
-					     {"foobar", "Zm9vYmFy"}};
+	static const char *const vec[][2] = {{"", ""},
+	                                     {"f", "Zg=="},
+	                                     {"fo", "Zm8="},
+	                                     {"foo", "Zm9v"},
+	                                     {"foob", "Zm9vYg=="},
+	                                     {"fooba", "Zm9vYmE="},
+	                                     {"foobar", "Zm9vYmFy"}};
 	for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
 		unsigned char enc[32], dec[32];
 		size_t elen = 0, dlen = 0;
 		char name[48];
 		int e = mbedtls_base64_encode(enc, sizeof enc, &elen, (const unsigned char *)vec[i][0],
-					      strlen(vec[i][0]));
+		                              strlen(vec[i][0]));
 		snprintf(name, sizeof name, "base64_encode_%s", vec[i][0][0] ? vec[i][0] : "empty");
 		result(name, e == 0 && elen == strlen(vec[i][1]) && memcmp(enc, vec[i][1], elen) == 0,
 		       "got '%.*s'", (int)elen, enc);
 		int d = mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)vec[i][1],
-					      strlen(vec[i][1]));
+		                              strlen(vec[i][1]));
 		snprintf(name, sizeof name, "base64_decode_%s", vec[i][0][0] ? vec[i][0] : "empty");
 		result(name, d == 0 && dlen == strlen(vec[i][0]) && memcmp(dec, vec[i][0], dlen) == 0,
 		       "got '%.*s'", (int)dlen, dec);
@@ -308,9 +320,11 @@ static void test_base64(void)
 	unsigned char dec[32];
 	size_t dlen;
 	result("base64_decode_rejects_bad_char",
-	       mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)"Zm9*", 4) != 0, "accepted");
+	       mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)"Zm9*", 4) != 0,
+	       "accepted");
 	result("base64_decode_rejects_bad_pad",
-	       mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)"Z===", 4) != 0, "accepted");
+	       mbedtls_base64_decode(dec, sizeof dec, &dlen, (const unsigned char *)"Z===", 4) != 0,
+	       "accepted");
 }
 
 static void test_names(void)
@@ -319,26 +333,31 @@ static void test_names(void)
 	result("name_valid", proto_name_fold("alice_2.b-c", out) == 0 && strcmp(out, "alice_2.b-c") == 0,
 	       "got '%s'", out);
 	result("name_digit_start", proto_name_fold("7up", out) == 0 && strcmp(out, "7up") == 0, "rejected");
-	result("name_folds", proto_name_fold("AlIcE", out) == 0 && strcmp(out, "alice") == 0, "got '%s'", out);
+	result("name_folds", proto_name_fold("AlIcE", out) == 0 && strcmp(out, "alice") == 0, "got '%s'",
+	       out);
 	result("name_32_ok", proto_name_fold("a2345678901234567890123456789012", out) == 0, "rejected");
-	result("name_33_too_long", proto_name_fold("a23456789012345678901234567890123", out) == -1, "accepted");
+	result("name_33_too_long", proto_name_fold("a23456789012345678901234567890123", out) == -1,
+	       "accepted");
 	result("name_empty", proto_name_fold("", out) == -1, "accepted");
 	static const char *const bad_start[] = {"_a", ".a", "-a"};
 	for (size_t i = 0; i < 3; i++)
-		result("name_bad_start", proto_name_fold(bad_start[i], out) == -1, "accepted '%s'", bad_start[i]);
+		result("name_bad_start", proto_name_fold(bad_start[i], out) == -1, "accepted '%s'",
+		       bad_start[i]);
 	static const char *const bad_chars[] = {"a b", "a:b", "a/b", "a@b", "al\xc3\xa9", "a\tb", "a+b"};
 	for (size_t i = 0; i < sizeof bad_chars / sizeof bad_chars[0]; i++)
-		result("name_bad_char", proto_name_fold(bad_chars[i], out) == -1, "accepted '%s'", bad_chars[i]);
+		result("name_bad_char", proto_name_fold(bad_chars[i], out) == -1, "accepted '%s'",
+		       bad_chars[i]);
 }
 
 /* proto_frame on buf (n bytes) must give want, and for a line len/used. */
 static void frame_is(const char *name, const char *buf, size_t n, size_t max, enum proto_frame want,
-		     size_t wlen, size_t wused)
+                     size_t wlen, size_t wused)
 {
 	size_t len = 999, used = 999;
 	enum proto_frame got = proto_frame(buf, n, max, &len, &used);
 	int ok = got == want && (want != PROTO_LINE || (len == wlen && used == wused));
-	result(name, ok, "got %d len %zu used %zu, wanted %d len %zu used %zu", got, len, used, want, wlen, wused);
+	result(name, ok, "got %d len %zu used %zu, wanted %d len %zu used %zu", got, len, used, want, wlen,
+	       wused);
 }
 
 static void test_frame(void)
@@ -355,7 +374,7 @@ static void test_frame(void)
 	memset(big, 'x', sizeof big);
 	big[PROTO_LINE_MAX - 1] = '\n';
 	frame_is("frame_max_fits", big, PROTO_LINE_MAX, PROTO_LINE_MAX, PROTO_LINE, PROTO_LINE_MAX - 1,
-		 PROTO_LINE_MAX);
+	         PROTO_LINE_MAX);
 	big[PROTO_LINE_MAX - 1] = 'x';
 	big[PROTO_LINE_MAX] = '\n';
 	frame_is("frame_too_long", big, PROTO_LINE_MAX + 1, PROTO_LINE_MAX, PROTO_TOOLONG, 0, 0);
@@ -365,10 +384,16 @@ static void test_frame(void)
 
 static void test_utf8(void)
 {
-	static const char *const good[] = {"", "plain", "h\xc3\xa9llo", "\xe2\x82\xac", "\xf0\x9d\x84\x9e",
-					   "\xed\x9f\xbf", "\xf4\x8f\xbf\xbf"};
-	static const char *const bad[] = {"\xc0\x80", "\xc1\xbf", "\xe0\x80\x80", "\xed\xa0\x80", "\xf4\x90\x80\x80",
-					  "\xe2\x82", "\x80", "\xf5\x80\x80\x80", "a\xff", "\xf0\x9d\x84"};
+	static const char *const good[] = {"",
+	                                   "plain",
+	                                   "h\xc3\xa9llo",
+	                                   "\xe2\x82\xac",
+	                                   "\xf0\x9d\x84\x9e",
+	                                   "\xed\x9f\xbf",
+	                                   "\xf4\x8f\xbf\xbf"};
+	static const char *const bad[] = {
+	    "\xc0\x80", "\xc1\xbf", "\xe0\x80\x80",     "\xed\xa0\x80", "\xf4\x90\x80\x80",
+	    "\xe2\x82", "\x80",     "\xf5\x80\x80\x80", "a\xff",        "\xf0\x9d\x84"};
 	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
 		result("utf8_valid", proto_utf8_valid(good[i], strlen(good[i])) == 1, "rejected case %zu", i);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -381,8 +406,9 @@ static void test_split(void)
 	char *tok[8];
 	strcpy(line, "LOGIN bob my secret pass");
 	int n = proto_split(line, tok, 3);
-	result("split_rest_of_line", n == 3 && !strcmp(tok[0], "LOGIN") && !strcmp(tok[1], "bob") &&
-					     !strcmp(tok[2], "my secret pass"),
+	result("split_rest_of_line",
+	       n == 3 && !strcmp(tok[0], "LOGIN") && !strcmp(tok[1], "bob") &&
+	           !strcmp(tok[2], "my secret pass"),
 	       "n %d", n);
 	strcpy(line, "a b c");
 	n = proto_split(line, tok, 8);

@@ -25,7 +25,8 @@ int main(int argc, char **argv)
 		double best = 0;
 		for (int r = 0; r < reps; r++) {
 			double t0 = now_ms();
-			if (users_pbkdf2("correct horse", 13, salt, sizeof salt, counts[i], out, sizeof out) < 0) {
+			if (users_pbkdf2("correct horse", 13, salt, sizeof salt, counts[i], out, sizeof out) <
+			    0) {
 				fprintf(stderr, "pbkdf2 failed\n");
 				return 1;
 			}
@@ -33,7 +34,8 @@ int main(int argc, char **argv)
 			if (r == 0 || t < best)
 				best = t;
 		}
-		printf("pbkdf2-sha256 %7d iterations: %8.1f ms per hash (best of %d)\n", counts[i], best, reps);
+		printf("pbkdf2-sha256 %7d iterations: %8.1f ms per hash (best of %d)\n", counts[i], best,
+		       reps);
 	}
 	return 0;
 }
