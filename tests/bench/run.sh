@@ -1,0 +1,227 @@
+#!/bin/sh
+# tests/bench/run.sh: the benchmarks that "./build.sh bench" prints, after
+# build.sh has built ./im and build/tests/*. Figures, not pass/fail tests.
+# Each part is a clearly marked block; add yours as another block.
+cd "$(dirname "$0")/../.." || exit 1
+TOP=$PWD
+mkdir -p tests/tmp
+
+# ==== server benchmark (issue 3): logins/s, RSS per session, fan-out, idle
+# CPU, bare mbedTLS and Mosquitto beside im. Knobs: BENCH_SESSIONS
+# (default 10000), BENCH_QUICK=1 (smaller counts, for trying the script).
+server_bench() {
+	B=$TOP/build/tests
+	IM=${IM:-$TOP/im}
+	BT=$(mktemp -d "$TOP/tests/tmp/bench-srv.XXXXXX")
+	BPIDS=""
+	trap 'for p in $BPIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
+	N2=${BENCH_SESSIONS:-10000}
+	N1=1000
+	R1=400 R64=1200 D1=10 D64=64 FK=1000 FREPS=10 IDLE=10
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		N2=2000 N1=500 R1=100 R64=200 D1=3 D64=16 FK=200 FREPS=5 IDLE=3
+	fi
+	# Every client comes from 127.0.0.1, and each needs a descriptor on
+	# both sides; raise the limit as far as the hard limit allows.
+	ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	nofile=$(ulimit -n)
+	if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((N2 + 200)) ]; then
+		N2=$((nofile - 200))
+		echo "bench: open file limit $nofile: holding $N2 sessions, not 10000"
+	fi
+	DEF_ITER=$(sed -n 's/.*s->pbkdf2_iterations = \([0-9]*\);.*/\1/p' modules/conf.c)
+	MBED=$(sed -n 's/.*MBEDTLS_VERSION_STRING *"\([^"]*\)".*/\1/p' /usr/include/mbedtls/version.h 2>/dev/null)
+
+	# im_conf DIR EXTRA...: a server config on 127.0.0.1, ephemeral port.
+	im_conf() {
+		d=$1
+		shift
+		mkdir -p "$d/data"
+		{
+			echo "[server]"
+			echo "listen = 127.0.0.1"
+			echo "port = 0"
+			echo "data_dir = $d/data"
+			echo "max_connections = $((N2 + 2000))"
+			echo "max_connections_per_ip = $((N2 + 2000))"
+			echo "max_unauth = 1000"
+			echo "max_unauth_per_ip = 1000"
+			echo "keepalive_timeout = 600"
+			for kv in "$@"; do echo "$kv"; done
+		} >"$d/im.conf"
+	}
+	# start_im DIR: starts im server; sets SPID and SPORT.
+	start_im() {
+		rm -f "$1/server.log"
+		"$IM" server -c "$1/im.conf" 2>"$1/server.log" &
+		SPID=$!
+		BPIDS="$BPIDS $SPID"
+		SPORT=""
+		i=0
+		while [ $i -lt 200 ] && [ -z "$SPORT" ]; do
+			SPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1/server.log" | head -1)
+			[ -n "$SPORT" ] || sleep 0.05
+			i=$((i + 1))
+		done
+		[ -n "$SPORT" ] || { echo "bench: im server did not start:"; cat "$1/server.log"; return 1; }
+	}
+	stop() {
+		kill "$1" 2>/dev/null
+		wait "$1" 2>/dev/null
+	}
+	# kv FILE KEY [LINE-PATTERN]: the value of KEY=... in FILE.
+	kv() {
+		grep -- "${3:-.}" "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+	}
+	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+	per_kib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
+	rate_row() { # LABEL FILE
+		printf '  %-34s %5s %6s %9s %8s %8s %9s\n' "$1" "$(kv "$2" conc)" "$(kv "$2" ok)" "$(kv "$2" rate)" \
+			"$(kv "$2" p50_ms)" "$(kv "$2" p99_ms)" "$(kv "$2" srv_cpu_ms_per_op)"
+	}
+
+	echo "== server benchmark: $(nproc) cores, mbedTLS ${MBED:-?}, loopback, $(date -u '+%Y-%m-%d %H:%M UTC') =="
+	echo "(load average at start: $(cut -d' ' -f1-3 /proc/loadavg); other work on the box skews wall-clock rates,"
+	echo " server CPU per operation does not)"
+
+	# ---- 1. logins per second, and the bare handshake loop ----
+	L=$BT/login
+	im_conf "$L"
+	"$B/load" mkusers "$L/data/users" 1 $((R1 + R64)) 1000 benchpass1 || return 1
+	"$B/load" mkusers "$L/data/users" 5001 $((D1 + D64)) "$DEF_ITER" benchpass1 || return 1
+	start_im "$L" || return 1
+	"$B/load" rate "$SPORT" login "$R1" 1 1 "$SPID" >"$L/i1k_c1" || echo "bench: failures, see above"
+	"$B/load" rate "$SPORT" login "$R64" 64 $((1 + R1)) "$SPID" >"$L/i1k_c64" || echo "bench: failures, see above"
+	"$B/load" rate "$SPORT" login "$D1" 1 5001 "$SPID" >"$L/idef_c1" || echo "bench: failures, see above"
+	"$B/load" rate "$SPORT" login "$D64" 64 $((5001 + D1)) "$SPID" >"$L/idef_c64" || echo "bench: failures, see above"
+	stop "$SPID"
+	"$B/baseline" "$L/data/server.key" "$L/data/server.crt" >"$L/baseline.out" 2>&1 &
+	BPID=$!
+	BPIDS="$BPIDS $BPID"
+	sleep 0.3
+	BPORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$L/baseline.out")
+	"$B/load" rate "$BPORT" hs "$R1" 1 1 "$BPID" >"$L/hs_c1"
+	"$B/load" rate "$BPORT" hs "$R64" 64 1 "$BPID" >"$L/hs_c64"
+	stop "$BPID"
+
+	echo
+	echo "Logins over TLS (fresh TCP + TLS handshake + greeting + LOGIN -> OK), one client process:"
+	printf '  %-34s %5s %6s %9s %8s %8s %9s\n' "" C n "per sec" "p50 ms" "p99 ms" "srv CPU"
+	printf '  %-34s %5s %6s %9s %8s %8s %9s\n' "" "" "" "" "" "" "ms/op"
+	rate_row "im, pbkdf2 $DEF_ITER (default)" "$L/idef_c1"
+	rate_row "im, pbkdf2 $DEF_ITER (default)" "$L/idef_c64"
+	rate_row "im, pbkdf2 1000" "$L/i1k_c1"
+	rate_row "im, pbkdf2 1000" "$L/i1k_c64"
+	rate_row "bare mbedTLS handshake (baseline)" "$L/hs_c1"
+	rate_row "bare mbedTLS handshake (baseline)" "$L/hs_c64"
+	echo "  im (pbkdf2 1000) against the bare loop, target >= 90%:"
+	echo "    logins/s vs handshakes/s:  C=1 $(ratio "$(kv "$L/i1k_c1" rate)" "$(kv "$L/hs_c1" rate)")," \
+		"C=64 $(ratio "$(kv "$L/i1k_c64" rate)" "$(kv "$L/hs_c64" rate)")"
+	echo "    by server CPU per op:      C=1 $(ratio "$(kv "$L/hs_c1" srv_cpu_ms_per_op)" "$(kv "$L/i1k_c1" srv_cpu_ms_per_op)")," \
+		"C=64 $(ratio "$(kv "$L/hs_c64" srv_cpu_ms_per_op)" "$(kv "$L/i1k_c64" srv_cpu_ms_per_op)")" \
+		"(the CPU figure counts the PBKDF2 threads too)"
+
+	# ---- 2. memory per idle session, idle CPU ----
+	M=$BT/mem
+	im_conf "$M"
+	"$B/load" mkusers "$M/data/users" 1 $((N2 + 2)) 1000 benchpass1 || return 1
+	start_im "$M" || return 1
+	"$B/load" hold "$SPORT" login "$N1,$N2" 64 1 "$SPID" "$IDLE" >"$M/im" || echo "bench: im hold failed"
+	stop "$SPID"
+	"$B/baseline" "$L/data/server.key" "$L/data/server.crt" >"$M/baseline.out" 2>&1 &
+	BPID=$!
+	BPIDS="$BPIDS $BPID"
+	sleep 0.3
+	BPORT=$(sed -n 's/.*127\.0\.0\.1:\([0-9]*\).*/\1/p' "$M/baseline.out")
+	"$B/load" hold "$BPORT" hs "$N1,$N2" 64 1 "$BPID" 2 >"$M/bare" || echo "bench: bare hold failed"
+	stop "$BPID"
+
+	MQ=""
+	if command -v mosquitto >/dev/null 2>&1 && command -v mosquitto_passwd >/dev/null 2>&1 &&
+		command -v openssl >/dev/null 2>&1; then
+		Q=$BT/mqtt
+		mkdir -p "$Q"
+		openssl ecparam -name prime256v1 -genkey -noout -out "$Q/key.pem" 2>/dev/null &&
+			openssl req -new -x509 -key "$Q/key.pem" -out "$Q/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null &&
+			mosquitto_passwd -c -b "$Q/passwd" bench benchpass1 >/dev/null 2>&1
+		QPORT=$((20000 + $$ % 10000))
+		QPID=""
+		for try in 1 2 3; do
+			{
+				echo "listener $QPORT 127.0.0.1"
+				echo "certfile $Q/cert.pem"
+				echo "keyfile $Q/key.pem"
+				echo "password_file $Q/passwd"
+				echo "allow_anonymous false"
+				echo "max_connections -1"
+				echo "persistence false"
+				echo "log_dest stderr"
+				echo "log_type error"
+				echo "log_type warning"
+				[ "$(id -u)" = 0 ] && echo "user root"
+			} >"$Q/mosquitto.conf"
+			mosquitto -c "$Q/mosquitto.conf" >"$Q/log" 2>&1 &
+			QPID=$!
+			BPIDS="$BPIDS $QPID"
+			sleep 0.5
+			kill -0 "$QPID" 2>/dev/null && break
+			QPID=""
+			QPORT=$((QPORT + 1))
+		done
+		if [ -n "$QPID" ]; then
+			"$B/load" hold "$QPORT" mqtt "$N1,$N2" 64 1 "$QPID" 2 >"$Q/res" && MQ=$Q/res ||
+				echo "bench: mosquitto hold failed: $(tail -2 "$Q/log")"
+			stop "$QPID"
+		else
+			echo "bench: mosquitto did not start: $(tail -2 "$Q/log")"
+		fi
+	fi
+
+	imb1=$(kv "$M/im" per_session_bytes "n=$N1 ")
+	imb2=$(kv "$M/im" per_session_bytes "n=$N2 ")
+	bb1=$(kv "$M/bare" per_session_bytes "n=$N1 ")
+	bb2=$(kv "$M/bare" per_session_bytes "n=$N2 ")
+	echo
+	echo "Server RSS per idle connection (VmRSS delta / connections; each im session logged in, PEER sent,"
+	echo "two mutual contacts):"
+	printf '  %-44s %12s %12s\n' "" "at $N1" "at $N2"
+	printf '  %-44s %8s KiB %8s KiB\n' "im server, per logged-in session" "$(per_kib "$imb1")" "$(per_kib "$imb2")"
+	printf '  %-44s %8s KiB %8s KiB\n' "bare mbedTLS server, per TLS connection" "$(per_kib "$bb1")" "$(per_kib "$bb2")"
+	printf '  %-44s %8s KiB %8s KiB   (target <= 4 KiB)\n' "im's own part (im - bare mbedTLS)" \
+		"$(per_kib $((imb1 - bb1)))" "$(per_kib $((imb2 - bb2)))"
+	if [ -n "$MQ" ]; then
+		printf '  %-44s %8s KiB %8s KiB\n' "Mosquitto $(mosquitto -h 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1), TLS + password, per connection" \
+			"$(per_kib "$(kv "$MQ" per_session_bytes "n=$N1 ")")" "$(per_kib "$(kv "$MQ" per_session_bytes "n=$N2 ")")"
+	else
+		echo "  Mosquitto: not installed (apt-get install mosquitto mosquitto-clients), skipped"
+	fi
+	echo "  mbedTLS by its build: $("$B/baseline" size) (bytes)"
+	echo "  sessions still connected after the idle period: im $(kv "$M/im" live) of $N2"
+	echo
+	echo "Server CPU while $N2 sessions sit idle (utime+stime delta):"
+	echo "  im: $(kv "$M/im" idle_cpu_ms) ms in $(kv "$M/im" idle_secs) s ($(kv "$M/im" idle_cpu_pct)% of one core)"
+	[ -n "$MQ" ] && echo "  Mosquitto: $(kv "$MQ" idle_cpu_ms) ms in $(kv "$MQ" idle_secs) s"
+
+	# ---- 3. presence fan-out ----
+	F=$BT/fanout
+	im_conf "$F" "max_contacts = $((FK + 10))"
+	"$B/load" mkusers "$F/data/users" 1 $((FK + 20)) 1000 benchpass1 || return 1
+	start_im "$F" || return 1
+	"$B/load" fanout "$SPORT" 10 20 1 >"$F/k10" || echo "bench: fan-out K=10 failed"
+	stop "$SPID"
+	start_im "$F" || return 1
+	"$B/load" fanout "$SPORT" "$FK" "$FREPS" 1 >"$F/kbig" || echo "bench: fan-out K=$FK failed"
+	stop "$SPID"
+	echo
+	echo "Presence fan-out: X sends PEER; until all K online mutual contacts have read 'ONLINE X ...':"
+	printf '  %-8s %5s %12s %12s %14s %14s %14s\n' K reps "all p50 ms" "all p99 ms" "each p50 ms" "each p99 ms" "X's K ADDs ms"
+	for f in "$F/k10" "$F/kbig"; do
+		printf '  %-8s %5s %12s %12s %14s %14s %14s\n' "$(kv "$f" k)" "$(kv "$f" reps)" "$(kv "$f" all_p50_ms)" \
+			"$(kv "$f" all_p99_ms)" "$(kv "$f" each_p50_ms)" "$(kv "$f" each_p99_ms)" "$(kv "$f" add_ms)"
+	done
+	echo "  (target: all p99 < 50 ms for K = 1000; 'all' = per repetition, the last contact to hear)"
+	echo
+	echo "raw figures: $BT"
+}
+server_bench
+# ==== end of server benchmark ====
