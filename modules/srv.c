@@ -235,8 +235,11 @@ static void on_close(struct conn *c, const char *why)
 			log_info("drop %s from %s: %s", cl->sess->name, c->peer, why);
 		sess_logout(&cl->srv->sessions, cl->sess);
 		cl->sess = NULL;
-	} else {
+	} else if (strcmp(why, "logout") == 0 || strcmp(why, "connection closed by peer") == 0) {
 		log_debug("closed %s: %s", c->peer, why);
+	} else {
+		/* A timeout, a refused handshake, a bad line: operators see it. */
+		log_info("drop %s before login: %s", c->peer, why);
 	}
 	client_free(cl);
 }
