@@ -119,7 +119,7 @@ fuzz)
 		clang $flags -o "build/fuzz/$name" "$t" $SRC_MODULES $LIBDIRS $LIBS
 		mkdir -p "build/fuzz/corpus-$name"
 		echo "fuzz $name for ${secs}s"
-		"build/fuzz/$name" -max_total_time="$secs" -print_final_stats=1 "build/fuzz/corpus-$name" 2>&1 |
+		"build/fuzz/$name" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix=build/fuzz/ "build/fuzz/corpus-$name" 2>&1 |
 			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || true
 		[ -z "$(ls build/fuzz/crash-* 2>/dev/null)" ] || { echo "fuzz: crash found" >&2; exit 1; }
 	done

@@ -246,16 +246,13 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 	if (s->max_connections_per_ip > s->max_connections)
 		s->max_connections_per_ip = s->max_connections;
 	struct conf_client *k = &c->cli;
-	if (k->state_dir[0] == '\0') {
-		const char *home = getenv("HOME");
-		if (home == NULL || *home == '\0') {
-			snprintf(err, errlen, "HOME is not set; set state_dir in [client]");
-			return -1;
-		}
-		if (join_path(k->state_dir, sizeof k->state_dir, home, ".im") < 0) {
-			snprintf(err, errlen, "HOME is too long for state_dir");
-			return -1;
-		}
+	/* Only the client needs a state directory; without HOME it stays
+	 * empty and the client says so, other modes run on. */
+	const char *home = getenv("HOME");
+	if (k->state_dir[0] == '\0' && home != NULL && *home != '\0' &&
+	    join_path(k->state_dir, sizeof k->state_dir, home, ".im") < 0) {
+		snprintf(err, errlen, "HOME is too long for state_dir");
+		return -1;
 	}
 	return 0;
 }

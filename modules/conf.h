@@ -41,7 +41,7 @@ struct conf_client {
 	char server[CONF_STR_MAX];
 	int server_port;
 	char server_key[CONF_STR_MAX]; /* "" = trust on first use */
-	char state_dir[CONF_PATH_MAX]; /* "" until conf_finish: ~/.im */
+	char state_dir[CONF_PATH_MAX]; /* conf_finish: ~/.im; "" without HOME */
 	char peer_listen[CONF_STR_MAX];
 	int peer_port;
 	char lan_ip[CONF_STR_MAX]; /* "" = none announced */

@@ -248,7 +248,8 @@ static int cmp_name(const void *a, const void *b)
 
 int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n)
 {
-	qsort(names, n, sizeof *names, cmp_name);
+	if (n > 0)
+		qsort(names, n, sizeof *names, cmp_name);
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++)
 		if ((m == 0 || strcmp(names[m - 1], names[i]) != 0) && strcmp(names[i], s->name) != 0)
