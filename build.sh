@@ -121,7 +121,7 @@ fuzz)
 		echo "fuzz $name for ${secs}s"
 		"build/fuzz/$name" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix=build/fuzz/ "build/fuzz/corpus-$name" 2>&1 |
 			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || true
-		[ -z "$(ls build/fuzz/crash-* 2>/dev/null)" ] || { echo "fuzz: crash found" >&2; exit 1; }
+		[ -z "$(ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* build/fuzz/oom-* 2>/dev/null)" ] || { echo "fuzz: $name found a failing input in build/fuzz/" >&2; exit 1; }
 	done
 	;;
 bench)
