@@ -418,6 +418,24 @@ static void on_ack(struct conv *cv, unsigned long id)
 	pump(cv);
 }
 
+/* "MSG <id> <text...>": the text is everything after the id's space,
+ * leading and trailing spaces included. */
+static void on_msg(struct link *k, char *rest)
+{
+	static char text[PROTO_LINE_MAX];
+	struct peer *p = k->p;
+	char *sp = strchr(rest, ' ');
+	if (sp == NULL || sp == rest || (size_t)(sp - rest) > PEER_ID_MAX || sp[1] == '\0' ||
+	    proto_unescape(sp + 1, strlen(sp + 1), text, sizeof text) < 0) {
+		log_warn("peer %s (%s): malformed MSG; closing", k->cv->name, k->c->peer);
+		conn_close(k->c, "protocol error");
+		return;
+	}
+	*sp = '\0';
+	p->ops->msg(p->arg, k->cv->name, rest, sp + 1);
+	conn_send(k->c, "ACK %s", rest);
+}
+
 static void on_line(struct conn *c, char *line, size_t len)
 {
 	struct link *k = c->owner;
@@ -428,6 +446,10 @@ static void on_line(struct conn *c, char *line, size_t len)
 		return;
 	}
 	struct conv *cv = k->cv;
+	if (k->st == LINK_OPEN && strncmp(line, "MSG ", 4) == 0) {
+		on_msg(k, line + 4);
+		return;
+	}
 	char *tok[3];
 	int n = proto_split(line, tok, 3);
 	if (k->st != LINK_OPEN) {
@@ -445,17 +467,7 @@ static void on_line(struct conn *c, char *line, size_t len)
 		pump(cv);
 		return;
 	}
-	if (n == 3 && strcmp(tok[0], "MSG") == 0) {
-		static char text[PROTO_LINE_MAX];
-		size_t idlen = strlen(tok[1]);
-		if (idlen > PEER_ID_MAX || proto_unescape(tok[2], strlen(tok[2]), text, sizeof text) < 0) {
-			log_warn("peer %s (%s): malformed MSG; closing", cv->name, c->peer);
-			conn_close(c, "protocol error");
-			return;
-		}
-		p->ops->msg(p->arg, cv->name, tok[1], tok[2]);
-		conn_send(c, "ACK %s", tok[1]);
-	} else if (n == 2 && strcmp(tok[0], "ACK") == 0) {
+	if (n == 2 && strcmp(tok[0], "ACK") == 0) {
 		char *end;
 		errno = 0;
 		unsigned long id = strtoul(tok[1], &end, 10);

@@ -323,8 +323,6 @@ static char *next_word(char *s)
 	if (sp == NULL)
 		return s + strlen(s);
 	*sp++ = '\0';
-	while (*sp == ' ')
-		sp++;
 	return sp;
 }
 
