@@ -70,7 +70,7 @@ say m "CONTACTS flo"
 seen v '^ONLINE flo ' && seen m '^ONLINE flo '
 say v '!noread'
 sleep 0.1
-say f "!repeat 30000 PEER %d $KEYA"
+say f "!repeat 6000 PEER %d $KEYA"
 if wait_for "$T/s.log" 'drop vic .*output buffer' 15; then pass limits_non_reader_dropped; else
 	fail limits_non_reader_dropped "no drop in the log: $(tail -n 2 "$T/s.log" | tr '\n' '|')"; fi
 expect limits_flooder_sees_non_reader_offline f '^OFFLINE vic$' 10
