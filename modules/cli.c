@@ -189,7 +189,20 @@ static void peer_typing_cb(void *arg, const char *name)
 	emit(c, CLI_EV_TYPING, name, NULL);
 }
 
-static const struct peer_ops cli_peer_ops = {peer_lookup, peer_msg, peer_sent, peer_failed, peer_typing_cb};
+/* A contact kept online only by its conversation while the server was
+ * away goes offline when that conversation ends. */
+static void peer_closed(void *arg, const char *name)
+{
+	struct cli *c = arg;
+	struct contact *k = ct_find(c, name);
+	if (k && k->online && k->stale && c->state == S_READY) {
+		k->online = k->stale = 0;
+		emit(c, CLI_EV_OFFLINE, k->name, NULL);
+	}
+}
+
+static const struct peer_ops cli_peer_ops = {peer_lookup, peer_msg, peer_sent, peer_failed, peer_typing_cb,
+					     peer_closed};
 
 /* ---- the server link ---- */
 
@@ -397,7 +410,9 @@ static void synced(struct cli *c)
 	c->state = S_READY;
 	for (size_t i = 0; i < c->nct; i++) {
 		struct contact *k = &c->ct[i];
-		if (k->online && k->stale) {
+		/* Not announced again, but a live conversation says it is
+		 * there (it may just be reconnecting more slowly than us). */
+		if (k->online && k->stale && !peer_is_open(c->peer, k->name)) {
 			k->online = k->stale = 0;
 			emit(c, CLI_EV_OFFLINE, k->name, NULL);
 			peer_close(c->peer, k->name, PEER_OFFLINE);

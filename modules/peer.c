@@ -229,6 +229,8 @@ static void on_close(struct conn *c, const char *why)
 	cv->link = NULL;
 	link_free(k);
 	fail_msgs(cv, reason, 0);
+	if (p->ops->closed)
+		p->ops->closed(p->arg, cv->name);
 }
 
 /* Starts a TCP connect to k's current address. 0, or -1 (logged). */

@@ -40,6 +40,8 @@ struct peer_ops {
 	void (*failed)(void *arg, const char *name, unsigned long id, const char *reason);
 	/* The peer is typing (optional; may be NULL). */
 	void (*typing)(void *arg, const char *name);
+	/* The conversation with name ended (optional; may be NULL). */
+	void (*closed)(void *arg, const char *name);
 };
 
 struct peer_cfg {

@@ -65,3 +65,15 @@ cli_wait() {
 peer_port_of() {
 	sed -n "s/^online $2 [^ ]* \([0-9]*\)\$/\1/p" "$T/$1.out" | tail -n 1
 }
+
+# got_n ID PATTERN N [SECONDS]: waits until client ID printed PATTERN at
+# least N times.
+got_n() {
+	i=0
+	lim=$((${4:-10} * 20))
+	while [ "$(grep -Ec -- "$2" "$T/$1.out")" -lt "$3" ] && [ $i -lt $lim ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	[ "$(grep -Ec -- "$2" "$T/$1.out")" -ge "$3" ]
+}

@@ -1,0 +1,55 @@
+#!/bin/sh
+# t_client_keys: a contact's key is remembered at first sight; when the
+# server announces another one the client says keychange, sends nothing and
+# accepts no connection from it until "trust".
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_client.sh"
+
+srv_conf "$T/s.conf"
+if ! srv_start "$T/s.conf" "$T/s.log" 3>&- 4>&-; then
+	fail keys_server_start "no readiness line"
+	exit 1
+fi
+cli_conf alice
+cli_conf bob
+cli_start alice 3
+cli_start bob 4
+tell alice "signup alice alice-pw" "add bob"
+tell bob "signup bob bob-pw" "add alice"
+got alice '^online bob ' && got bob '^online alice '
+bobkey=$("$IM" client -c "$T/bob.conf" --fingerprint 2>/dev/null)
+if grep -qx "bob $bobkey" "$T/alice/known_keys"; then pass keys_remembered_first_sight; else
+	fail keys_remembered_first_sight "$(cat "$T/alice/known_keys" 2>&1)"; fi
+tell alice "msg bob hi"
+want keys_talk_before alice '^sent bob 1$'
+
+# bob reinstalls: a new identity under the same name
+tell bob quit
+cli_wait bob 5
+got alice '^offline bob$'
+rm -f "$T/bob/id.key" "$T/bob/id.crt"
+cli_start bob 4
+tell bob "login bob bob-pw"
+got bob '^ready bob$'
+want keys_keychange_event alice '^keychange bob$'
+tell alice "msg bob are you really bob"
+want keys_untrusted_not_sent alice '^failed bob 2 untrusted$'
+tell bob "msg alice it is me"
+want keys_untrusted_incoming_refused bob '^failed alice 1 (refused|timeout)$' 15
+if grep -q 'it is me' "$T/alice.out"; then fail keys_untrusted_nothing_received "alice accepted a message"; else
+	pass keys_untrusted_nothing_received; fi
+grep -q 'NEW KEY for bob' "$T/alice.err" && pass keys_loud_warning || fail keys_loud_warning "no warning logged"
+tell alice "trust alice"
+want keys_trust_without_change alice '^error no changed key of alice'
+tell alice "trust bob" "msg bob now we talk"
+want keys_trusted_sends alice '^sent bob 3$'
+newkey=$("$IM" client -c "$T/bob.conf" --fingerprint 2>/dev/null)
+if grep -qx "bob $newkey" "$T/alice/known_keys"; then pass keys_trust_remembered; else
+	fail keys_trust_remembered "$(cat "$T/alice/known_keys")"; fi
+cli_eof alice
+cli_eof bob
+cli_wait alice 5
+cli_wait bob 5
+srv_stop keys_server_stops
+no_crash keys_no_crash "$T/s.log" "$T/alice.err" "$T/bob.err"
