@@ -177,7 +177,7 @@ srv_stop proto_sigterm_exit_0
 no_crash proto_no_crash "$T/s.log"
 
 C2=$T/s2.conf
-srv_conf "$C2" "allow_signup = no" "max_connections = 2"
+srv_conf "$C2" "allow_signup = no" "max_connections = 2" "max_failures_per_ip = 2"
 if srv_start "$C2" "$T/s2.log"; then
 	cl d1
 	say d1 "SIGNUP zed zed-pw" "LOGIN dave dave-pw"
@@ -185,6 +185,13 @@ if srv_start "$C2" "$T/s2.log"; then
 	expect proto_login_when_signup_disabled d1 '^OK dave$'
 	cl d2
 	seen d2 '^IM 1 '
+	say d2 "LOGIN zz bad-pw1" "LOGIN yy bad-pw2" "LOGIN dave dave-pw"
+	seen d2 '^ERR 429 ' && sync d2
+	if [ "$(count d2 '^ERR 401 ')" -eq 2 ] && [ "$(count d2 '^ERR 429 ')" -eq 1 ] && ! grep -q '^OK' "$T/d2.out"; then
+		pass proto_429_per_ip
+	else
+		fail proto_429_per_ip "$(grep -E '^(OK|ERR)' "$T/d2.out" | tr '\n' '|')"
+	fi
 	cl d3
 	if seen d3 '^ERR 503 ' && seen d3 '^\*closed$' && ! grep -q '^IM 1' "$T/d3.out"; then
 		pass proto_503_server_full
