@@ -190,7 +190,7 @@ server_bench() {
 	printf '  %-44s %8s KiB %8s KiB   (target <= 4 KiB)\n' "im's own part (im - bare mbedTLS)" \
 		"$(per_kib $((imb1 - bb1)))" "$(per_kib $((imb2 - bb2)))"
 	if [ -n "$MQ" ]; then
-		printf '  %-44s %8s KiB %8s KiB\n' "Mosquitto $(mosquitto -h 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1), TLS + password, per connection" \
+		printf '  %-44s %8s KiB %8s KiB\n' "Mosquitto $(mosquitto -h 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1), TLS+password, per conn" \
 			"$(per_kib "$(kv "$MQ" per_session_bytes "n=$N1 ")")" "$(per_kib "$(kv "$MQ" per_session_bytes "n=$N2 ")")"
 	else
 		echo "  Mosquitto: not installed (apt-get install mosquitto mosquitto-clients), skipped"
@@ -200,6 +200,7 @@ server_bench() {
 	echo
 	echo "Server CPU while $N2 sessions sit idle (utime+stime delta):"
 	echo "  im: $(kv "$M/im" idle_cpu_ms) ms in $(kv "$M/im" idle_secs) s ($(kv "$M/im" idle_cpu_pct)% of one core)"
+	echo "  bare mbedTLS server (poll over the same fds): $(kv "$M/bare" idle_cpu_ms) ms in $(kv "$M/bare" idle_secs) s"
 	[ -n "$MQ" ] && echo "  Mosquitto: $(kv "$MQ" idle_cpu_ms) ms in $(kv "$MQ" idle_secs) s"
 
 	# ---- 3. presence fan-out ----
