@@ -26,8 +26,8 @@
 #define CLI_BACKOFF_MIN_MS 1000
 #define CLI_BACKOFF_MAX_MS 30000
 #define CLI_LOGOUT_WAIT_MS 2000
-#define CLI_PENDING_MAX 64     /* server commands awaiting their reply */
-#define CLI_PASSWORD_MAX 256
+#define CLI_PENDING_MAX    64 /* server commands awaiting their reply */
+#define CLI_PASSWORD_MAX   256
 
 enum srv_state {
 	S_IDLE,       /* no credentials, or given up (bad password, kicked) */
@@ -97,7 +97,8 @@ static void emit(struct cli *c, enum cli_ev_type type, const char *name, const c
 	c->emit(c->emit_arg, &ev);
 }
 
-static void emitf(struct cli *c, enum cli_ev_type type, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void emitf(struct cli *c, enum cli_ev_type type, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void emitf(struct cli *c, enum cli_ev_type type, const char *fmt, ...)
 {
 	char buf[1024];
@@ -201,8 +202,8 @@ static void peer_closed(void *arg, const char *name)
 	}
 }
 
-static const struct peer_ops cli_peer_ops = {peer_lookup, peer_msg, peer_sent, peer_failed, peer_typing_cb,
-					     peer_closed};
+static const struct peer_ops cli_peer_ops = {peer_lookup, peer_msg,       peer_sent,
+                                             peer_failed, peer_typing_cb, peer_closed};
 
 /* ---- the server link ---- */
 
@@ -220,7 +221,7 @@ static int logged_in(const struct cli *c)
 
 /* Sends a command whose reply we will match in order. 0/-1. */
 static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
 {
 	if (c->sc == NULL || c->plen >= CLI_PENDING_MAX)
@@ -279,7 +280,8 @@ static int connect_ai(struct cli *c)
 {
 	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
 		struct addrinfo *ai = c->ai_cur;
-		int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+		int fd =
+		    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
 		if (fd < 0)
 			continue;
 		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
@@ -288,10 +290,11 @@ static int connect_ai(struct cli *c)
 			continue;
 		}
 		c->sc = conn_new(c->loop, fd, c->srv_tls, 1, &srv_ops, c, (size_t)c->cfg->max_line,
-				 (size_t)c->cfg->max_output_buffer);
+		                 (size_t)c->cfg->max_output_buffer);
 		if (c->sc == NULL)
 			continue;
-		conn_deadline(c->sc, (unsigned)c->cfg->connect_timeout * 1000, "the server did not answer in time");
+		conn_deadline(c->sc, (unsigned)c->cfg->connect_timeout * 1000,
+		              "the server did not answer in time");
 		return 0;
 	}
 	return -1;
@@ -345,8 +348,8 @@ static void srv_open(struct conn *sc)
 	const char *want = c->cfg->server_key[0] ? c->cfg->server_key : store_server_key(c->st, c->hostport);
 	if (want == NULL) {
 		if (store_set_server_key(c->st, c->hostport, key) < 0)
-			emitf(c, CLI_EV_ERROR, "cannot remember the server key in %s/known_servers: %s", c->st->dir,
-			      strerror(errno));
+			emitf(c, CLI_EV_ERROR, "cannot remember the server key in %s/known_servers: %s",
+			      c->st->dir, strerror(errno));
 		log_warn("server %s: trusting its key %s on first use", c->hostport, key);
 		emitf(c, CLI_EV_NOTICE, "trusting the key of server %s on first use: %s", c->hostport, key);
 	} else if (strcmp(want, key) != 0) {
@@ -356,7 +359,9 @@ static void srv_open(struct conn *sc)
 		      "impersonating the server. Ask its operator for the fingerprint ('im server "
 		      "--fingerprint'); if the key was changed on purpose, set server_key = %s in [client]%s",
 		      c->hostport, key, want, key,
-		      c->cfg->server_key[0] ? "" : " or delete the server's line in the state directory's known_servers");
+		      c->cfg->server_key[0]
+		          ? ""
+		          : " or delete the server's line in the state directory's known_servers");
 		conn_abort(sc, "server key mismatch");
 		return;
 	}
@@ -395,7 +400,8 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->backoff_ms = 0;
 	conn_deadline(c->sc, 0, NULL);
 	if (c->cfg->lan_ip[0])
-		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint, c->cfg->lan_ip);
+		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint,
+		        c->cfg->lan_ip);
 	else
 		srv_cmd(c, W_PEER, NULL, "PEER %u %s", peer_port(c->peer), c->st->fingerprint);
 	send_contacts(c);
@@ -446,9 +452,11 @@ static void on_online(struct cli *c, char **tok, int n)
 		if (!k->keychange || strcmp(k->newkey, tok[4]) != 0) {
 			k->keychange = 1;
 			snprintf(k->newkey, sizeof k->newkey, "%s", tok[4]);
-			log_warn("WARNING: the server announces a NEW KEY for %s: %s (remembered: %s). Someone "
-				 "may be impersonating %s. Check the key with %s in person; 'trust %s' accepts it.",
-				 name, tok[4], known, name, name, name);
+			log_warn(
+			    "WARNING: the server announces a NEW KEY for %s: %s (remembered: %s). Someone "
+			    "may be impersonating %s. Check the key with %s in person; 'trust %s' accepts "
+			    "it.",
+			    name, tok[4], known, name, name, name);
 			emit(c, CLI_EV_KEYCHANGE, name, NULL);
 		}
 	} else {
@@ -504,7 +512,10 @@ static void on_reply(struct cli *c, char **tok, int n)
 	case W_DEL:
 		if (!ok)
 			emitf(c, CLI_EV_ERROR, "the server refused %s%s%s: %s",
-			      p.what == W_PEER ? "PEER" : p.what == W_CONTACTS ? "CONTACTS" : p.what == W_ADD ? "ADD" : "DEL",
+			      p.what == W_PEER       ? "PEER"
+			      : p.what == W_CONTACTS ? "CONTACTS"
+			      : p.what == W_ADD      ? "ADD"
+			                             : "DEL",
 			      p.name[0] ? " " : "", p.name, text);
 		return;
 	case W_PING:
@@ -563,7 +574,7 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 		conn_close(sc, "kicked");
 		cli_quit(c);
 	} else if (strcmp(tok[0], "OK") == 0 || strcmp(tok[0], "ERR") == 0 || strcmp(tok[0], "PONG") == 0 ||
-		   strcmp(tok[0], "BYE") == 0) {
+	           strcmp(tok[0], "BYE") == 0) {
 		on_reply(c, tok, n);
 	} else {
 		log_debug("server %s: ignoring '%s'", c->hostport, tok[0]);
@@ -612,7 +623,8 @@ void cli_login(struct cli *c, const char *name, const char *password, int signup
 		return;
 	}
 	if (pwlen == 0 || pwlen >= sizeof c->password || strpbrk(password, "\r\n")) {
-		emitf(c, CLI_EV_ERROR, "the password must be 1-%zu bytes on one line", sizeof c->password - 1);
+		emitf(c, CLI_EV_ERROR, "the password must be 1-%zu bytes on one line",
+		      sizeof c->password - 1);
 		return;
 	}
 	if (c->have_creds && c->state != S_IDLE && c->state != S_REFUSED) {
@@ -709,7 +721,8 @@ int cli_del(struct cli *c, const char *name)
 	if (fold_or_error(c, name, folded) < 0)
 		return -1;
 	if (store_del_contact(c->st, folded) < 0) {
-		emitf(c, CLI_EV_ERROR, "cannot remove %s from %s/contacts: %s", folded, c->st->dir, strerror(errno));
+		emitf(c, CLI_EV_ERROR, "cannot remove %s from %s/contacts: %s", folded, c->st->dir,
+		      strerror(errno));
 		return -1;
 	}
 	struct contact *k = ct_find(c, folded);
@@ -757,7 +770,8 @@ void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_cont
 		const struct contact *k = &c->ct[i];
 		if (!k->listed && !k->asked)
 			continue;
-		struct cli_contact row = {k->name, k->listed, k->online, k->asked, k->keychange, k->ip, k->port};
+		struct cli_contact row = {k->name,      k->listed, k->online, k->asked,
+		                          k->keychange, k->ip,     k->port};
 		fn(arg, &row);
 	}
 }
@@ -814,11 +828,12 @@ int cli_status(const struct cli *c)
 	return c->status;
 }
 
-struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit_fn, void *arg,
-		    char *err, size_t errlen)
+struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit_fn,
+                    void *arg, char *err, size_t errlen)
 {
 	if (cfg->server_key[0] && !proto_key_valid(cfg->server_key)) {
-		snprintf(err, errlen, "server_key must be 64 lower-case hex digits (im server --fingerprint)");
+		snprintf(err, errlen,
+		         "server_key must be 64 lower-case hex digits (im server --fingerprint)");
 		return NULL;
 	}
 	struct cli *c = calloc(1, sizeof *c);
@@ -832,16 +847,16 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	c->emit = emit_fn;
 	c->emit_arg = arg;
 	snprintf(c->hostport, sizeof c->hostport, strchr(cfg->server, ':') ? "[%s]:%d" : "%s:%d", cfg->server,
-		 cfg->server_port);
+	         cfg->server_port);
 	struct peer_cfg pcfg = {
-		.listen = cfg->peer_listen,
-		.port = (unsigned)cfg->peer_port,
-		.key_file = st->key_file,
-		.cert_file = st->cert_file,
-		.timeout_ms = (unsigned)cfg->connect_timeout * 1000,
-		.max_line = (size_t)cfg->max_line,
-		.max_out = (size_t)cfg->max_output_buffer,
-		.max_unidentified = 32,
+	    .listen = cfg->peer_listen,
+	    .port = (unsigned)cfg->peer_port,
+	    .key_file = st->key_file,
+	    .cert_file = st->cert_file,
+	    .timeout_ms = (unsigned)cfg->connect_timeout * 1000,
+	    .max_line = (size_t)cfg->max_line,
+	    .max_out = (size_t)cfg->max_output_buffer,
+	    .max_unidentified = 32,
 	};
 	c->srv_tls = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, errlen);
 	if (c->srv_tls == NULL || (c->peer = peer_new(l, &pcfg, &cli_peer_ops, c, err, errlen)) == NULL) {
@@ -874,15 +889,15 @@ void cli_free(struct cli *c)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: im client [-c FILE] [--batch] [-u NAME] [--fingerprint]\n"
-		   "  -c FILE         config file ([client] section; see config/im.conf)\n"
-		   "  -b, --batch     script mode: commands on stdin, events on stdout\n"
-		   "                  (the default when stdin is not a terminal)\n"
-		   "  -u NAME         log in as NAME at start (password from password_file,\n"
-		   "                  or asked for without echo)\n"
-		   "  --fingerprint   print this client's key (DESIGN's <key>) and exit\n"
-		   "  -h, --help      this text\n"
-		   "Batch commands: login NAME PASSWORD, signup NAME PASSWORD, msg NAME TEXT,\n"
-		   "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n");
+	           "  -c FILE         config file ([client] section; see config/im.conf)\n"
+	           "  -b, --batch     script mode: commands on stdin, events on stdout\n"
+	           "                  (the default when stdin is not a terminal)\n"
+	           "  -u NAME         log in as NAME at start (password from password_file,\n"
+	           "                  or asked for without echo)\n"
+	           "  --fingerprint   print this client's key (DESIGN's <key>) and exit\n"
+	           "  -h, --help      this text\n"
+	           "Batch commands: login NAME PASSWORD, signup NAME PASSWORD, msg NAME TEXT,\n"
+	           "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n");
 }
 
 static void on_quit_signal(struct loop *l, void *arg)
@@ -915,7 +930,8 @@ int cli_main(int argc, char **argv)
 	static struct conf conf;
 	char err[512];
 	conf_defaults(&conf);
-	if ((conf_path && conf_load(&conf, conf_path, err, sizeof err) < 0) || conf_finish(&conf, err, sizeof err) < 0) {
+	if ((conf_path && conf_load(&conf, conf_path, err, sizeof err) < 0) ||
+	    conf_finish(&conf, err, sizeof err) < 0) {
 		fprintf(stderr, "im client: %s\n", err);
 		return 1;
 	}
@@ -956,7 +972,7 @@ int cli_main(int argc, char **argv)
 		goto out;
 	}
 	log_info("im client %s: state %s, key %s, peer port %u", IM_VERSION, st.dir, st.fingerprint,
-		 peer_port(c->peer));
+	         peer_port(c->peer));
 	if (conf.cli.user[0]) {
 		if (conf.cli.password_file[0]) {
 			char pw[CLI_PASSWORD_MAX];

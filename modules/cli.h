@@ -50,8 +50,8 @@ struct cli;
 
 /* Makes the client core on loop l with its peer listener; cfg and st must
  * outlive it. Returns NULL with err set. */
-struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit, void *arg,
-		    char *err, size_t errlen);
+struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit,
+                    void *arg, char *err, size_t errlen);
 /* Frees it; call after the loop stopped. Safe on NULL. */
 void cli_free(struct cli *c);
 

@@ -211,9 +211,9 @@ static void on_close(struct conn *c, const char *why)
 		}
 		const char *reason = k->reason;
 		if (reason == NULL)
-			reason = why == dial_timeout_why ? PEER_TIMEOUT
-				 : c->state == CONN_CONNECTING ? PEER_UNREACHABLE
-							       : PEER_REFUSED;
+			reason = why == dial_timeout_why       ? PEER_TIMEOUT
+			         : c->state == CONN_CONNECTING ? PEER_UNREACHABLE
+			                                       : PEER_REFUSED;
 		cv->link = NULL;
 		link_free(k);
 		/* Both of us may have dialed at once; the larger name yields and
@@ -255,7 +255,8 @@ static int dial(struct link *k)
 		return -1;
 	}
 	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-		log_info("peer %s: connect to %s port %u: %s", k->cv->name, k->addr[k->ai], k->port, strerror(errno));
+		log_info("peer %s: connect to %s port %u: %s", k->cv->name, k->addr[k->ai], k->port,
+		         strerror(errno));
 		close(fd);
 		freeaddrinfo(ai);
 		return -1;
@@ -315,8 +316,8 @@ static void on_open(struct conn *c)
 		return; /* the key is checked against the name its hello claims */
 	char key[PROTO_KEY_HEX + 1];
 	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, k->key) != 0) {
-		log_warn("peer %s (%s) presented key %s, but the server announced %s: refusing", k->cv->name, c->peer,
-			 key, k->key);
+		log_warn("peer %s (%s) presented key %s, but the server announced %s: refusing", k->cv->name,
+		         c->peer, key, k->key);
 		k->reason = PEER_KEYMISMATCH;
 		conn_abort(c, "key mismatch");
 		return;
@@ -341,14 +342,14 @@ static void hello_in(struct link *k, char *line)
 	}
 	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
 		log_info("peer connection from %s claiming %s refused: %s", c->peer, name,
-			 p->name[0] ? why : "not logged in");
+		         p->name[0] ? why : "not logged in");
 		conn_close(c, "refused");
 		return;
 	}
 	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, pc.key) != 0) {
 		log_warn("peer connection from %s claiming %s presented key %s, but the server announced %s: "
-			 "refused",
-			 c->peer, name, key, pc.key);
+		         "refused",
+		         c->peer, name, key, pc.key);
 		conn_close(c, "key mismatch");
 		return;
 	}
@@ -465,7 +466,8 @@ static void on_line(struct conn *c, char *line, size_t len)
 		}
 		k->st = LINK_OPEN;
 		conn_deadline(c, 0, NULL);
-		log_info("peer %s (%s): conversation open (outgoing, %s)", cv->name, c->peer, tls_describe(c->tls));
+		log_info("peer %s (%s): conversation open (outgoing, %s)", cv->name, c->peer,
+		         tls_describe(c->tls));
 		pump(cv);
 		return;
 	}
@@ -493,13 +495,14 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 	for (;;) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			    errno != ECONNABORTED)
 				log_warn("peer listener: accept: %s", strerror(errno));
 			return;
 		}
 		if (p->nincoming >= p->cfg.max_unidentified) {
 			log_warn("peer listener: %zu connections still in their hello; dropping a new one",
-				 p->nincoming);
+			         p->nincoming);
 			close(cfd);
 			continue;
 		}
@@ -575,9 +578,11 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 	}
 	int one = 1, zero = 0;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    (family == AF_INET6 && any && setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
+	    (family == AF_INET6 && any &&
+	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
 	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
-		snprintf(err, errlen, "peer listener on %s port %u: %s", p->cfg.listen, p->cfg.port, strerror(errno));
+		snprintf(err, errlen, "peer listener on %s port %u: %s", p->cfg.listen, p->cfg.port,
+		         strerror(errno));
 		close(fd);
 		return -1;
 	}
@@ -588,7 +593,7 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 		return -1;
 	}
 	p->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
-						: ((struct sockaddr_in6 *)&ss)->sin6_port);
+	                                        : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	if (loop_add(p->loop, fd, POLLIN, on_accept, p) < 0) {
 		snprintf(err, errlen, "peer listener: out of memory");
 		close(fd);
@@ -598,8 +603,8 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 	return 0;
 }
 
-struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg, char *err,
-		      size_t errlen)
+struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg,
+                      char *err, size_t errlen)
 {
 	struct peer *p = calloc(1, sizeof *p);
 	if (p == NULL) {

@@ -17,16 +17,16 @@ struct peer_contact {
 };
 
 /* Failure reasons given to ops->failed; also the words of batch mode. */
-#define PEER_OFFLINE "offline"         /* not announced online */
-#define PEER_NOTCONTACT "notcontact"   /* not a mutual contact */
-#define PEER_UNTRUSTED "untrusted"     /* its key changed; waiting for trust */
+#define PEER_OFFLINE     "offline"     /* not announced online */
+#define PEER_NOTCONTACT  "notcontact"  /* not a mutual contact */
+#define PEER_UNTRUSTED   "untrusted"   /* its key changed; waiting for trust */
 #define PEER_UNREACHABLE "unreachable" /* no TCP connection to its address */
-#define PEER_REFUSED "refused"         /* it closed before accepting us */
+#define PEER_REFUSED     "refused"     /* it closed before accepting us */
 #define PEER_KEYMISMATCH "keymismatch" /* it presented another key */
-#define PEER_TIMEOUT "timeout"         /* no answer within connect_timeout */
-#define PEER_LOST "lost"               /* the connection broke */
-#define PEER_CLOSED "closed"           /* the conversation was closed */
-#define PEER_TOOLONG "toolong"         /* the message does not fit a line */
+#define PEER_TIMEOUT     "timeout"     /* no answer within connect_timeout */
+#define PEER_LOST        "lost"        /* the connection broke */
+#define PEER_CLOSED      "closed"      /* the conversation was closed */
+#define PEER_TOOLONG     "toolong"     /* the message does not fit a line */
 
 struct peer_ops {
 	/* Fills *pc for a contact we may talk to (mutual, announced online,
@@ -57,8 +57,8 @@ struct peer;
 
 /* Opens the listener and the TLS configurations. Returns NULL with err
  * set. The ops may be called from inside any peer_* call. */
-struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg, char *err,
-		      size_t errlen);
+struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg,
+                      char *err, size_t errlen);
 /* Sends BYE on every conversation and fails what is pending ("closed");
  * the connections are gone when the current loop pass ends. */
 void peer_shutdown(struct peer *p);

@@ -99,7 +99,8 @@ static int load_contacts(struct store *s, const char *path, char *err, size_t er
 		if (store_has_contact(s, name))
 			continue;
 		if (s->ncontacts >= STORE_MAX_ENTRIES) {
-			snprintf(err, errlen, "%s:%d: more than %d contacts", path, lineno, STORE_MAX_ENTRIES);
+			snprintf(err, errlen, "%s:%d: more than %d contacts", path, lineno,
+			         STORE_MAX_ENTRIES);
 			goto out;
 		}
 		void *p = realloc(s->contacts, (s->ncontacts + 1) * sizeof *s->contacts);
@@ -133,7 +134,8 @@ static int load_keys(const char *path, struct store_key **list, size_t *n, char 
 		if (*line == '\0' || *line == '#')
 			continue;
 		char *sp = strchr(line, ' ');
-		if (sp == NULL || sp == line || (size_t)(sp - line) >= sizeof(*list)->name || !proto_key_valid(sp + 1)) {
+		if (sp == NULL || sp == line || (size_t)(sp - line) >= sizeof(*list)->name ||
+		    !proto_key_valid(sp + 1)) {
 			snprintf(err, errlen, "%s:%d: expected '<name> <64 hex digits>'", path, lineno);
 			goto out;
 		}
@@ -173,11 +175,12 @@ int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 	}
 	if (st.st_mode & 077)
 		log_warn("state directory %s can be read by others (mode %03o); chmod 700 it", dir,
-			 (unsigned)(st.st_mode & 0777));
+		         (unsigned)(st.st_mode & 0777));
 	char contacts[CONF_PATH_MAX + 16], known[CONF_PATH_MAX + 16], servers[CONF_PATH_MAX + 16];
 	if (join(s->key_file, sizeof s->key_file, dir, "id.key") < 0 ||
 	    join(s->cert_file, sizeof s->cert_file, dir, "id.crt") < 0 ||
-	    join(contacts, sizeof contacts, dir, "contacts") < 0 || join(known, sizeof known, dir, "known_keys") < 0 ||
+	    join(contacts, sizeof contacts, dir, "contacts") < 0 ||
+	    join(known, sizeof known, dir, "known_keys") < 0 ||
 	    join(servers, sizeof servers, dir, "known_servers") < 0) {
 		snprintf(err, errlen, "state directory path too long");
 		return -1;
@@ -193,7 +196,8 @@ int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 	}
 	if (tls_key_fingerprint(s->key_file, s->fingerprint, err, errlen) < 0)
 		return -1;
-	if (load_contacts(s, contacts, err, errlen) < 0 || load_keys(known, &s->keys, &s->nkeys, err, errlen) < 0 ||
+	if (load_contacts(s, contacts, err, errlen) < 0 ||
+	    load_keys(known, &s->keys, &s->nkeys, err, errlen) < 0 ||
 	    load_keys(servers, &s->servers, &s->nservers, err, errlen) < 0) {
 		store_close(s);
 		return -1;
@@ -294,7 +298,7 @@ static const char *key_lookup(const struct store_key *list, size_t n, const char
 /* Sets name's key in the list and rewrites file; the list is unchanged
  * when the write fails. */
 static int key_set(const char *dir, const char *file, struct store_key **list, size_t *n, const char *name,
-		   const char *key)
+                   const char *key)
 {
 	char path[CONF_PATH_MAX + 16];
 	if (join(path, sizeof path, dir, file) < 0 || strlen(name) >= sizeof(*list)->name) {
@@ -371,7 +375,7 @@ int store_read_password(const char *path, char *out, size_t outlen, char *err, s
 	struct stat st;
 	if (fstat(fd, &st) == 0 && (st.st_mode & 077))
 		log_warn("password_file %s can be read by others (mode %03o); chmod 600 it", path,
-			 (unsigned)(st.st_mode & 0777));
+		         (unsigned)(st.st_mode & 0777));
 	char buf[512];
 	ssize_t n;
 	do
@@ -387,8 +391,8 @@ int store_read_password(const char *path, char *out, size_t outlen, char *err, s
 	size_t len = strcspn(buf, "\r\n");
 	int rc = 0;
 	if (len == 0 || len >= outlen) {
-		snprintf(err, errlen, "password_file %s: the first line must hold the password (1-%zu bytes)", path,
-			 outlen - 1);
+		snprintf(err, errlen, "password_file %s: the first line must hold the password (1-%zu bytes)",
+		         path, outlen - 1);
 		rc = -1;
 	} else {
 		memcpy(out, buf, len);

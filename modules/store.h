@@ -20,7 +20,7 @@ struct store {
 	char dir[CONF_PATH_MAX];
 	char key_file[CONF_PATH_MAX + 16];
 	char cert_file[CONF_PATH_MAX + 16];
-	char fingerprint[PROTO_KEY_HEX + 1]; /* DESIGN's <key> of our identity */
+	char fingerprint[PROTO_KEY_HEX + 1];  /* DESIGN's <key> of our identity */
 	char (*contacts)[PROTO_NAME_MAX + 1]; /* sorted, folded, unique */
 	size_t ncontacts;
 	struct store_key *keys; /* remembered contact keys */

@@ -16,8 +16,8 @@
 
 #include "proto.h"
 
-#define UI_LINE_MAX 4096 /* a stdin line, newline included */
-#define UI_HISTORY 200   /* lines kept per window */
+#define UI_LINE_MAX    4096 /* a stdin line, newline included */
+#define UI_HISTORY     200  /* lines kept per window */
 #define UI_WINDOWS_MAX 1024
 
 struct win {
@@ -45,17 +45,17 @@ struct ui {
 };
 
 static const char *const help_lines[] = {
-	"login NAME PASSWORD   log in (interactive: /login NAME asks for the password)",
-	"signup NAME PASSWORD  create the account and log in",
-	"msg NAME TEXT         send TEXT (\\n = newline, \\\\ = backslash in batch mode)",
-	"open NAME             open the conversation with NAME",
-	"close [NAME]          end the conversation (default: the open one)",
-	"add NAME              add a contact",
-	"del NAME              remove a contact",
-	"trust NAME            accept the changed key of NAME",
-	"who                   list contacts and their status",
-	"help                  this list",
-	"quit                  log out and leave",
+    "login NAME PASSWORD   log in (interactive: /login NAME asks for the password)",
+    "signup NAME PASSWORD  create the account and log in",
+    "msg NAME TEXT         send TEXT (\\n = newline, \\\\ = backslash in batch mode)",
+    "open NAME             open the conversation with NAME",
+    "close [NAME]          end the conversation (default: the open one)",
+    "add NAME              add a contact",
+    "del NAME              remove a contact",
+    "trust NAME            accept the changed key of NAME",
+    "who                   list contacts and their status",
+    "help                  this list",
+    "quit                  log out and leave",
 };
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -179,16 +179,16 @@ static void batch_event(const struct cli_event *ev)
 static const char *reason_text(const char *r)
 {
 	static const char *const map[][2] = {
-		{"offline", "not online"},
-		{"notcontact", "not a mutual contact"},
-		{"untrusted", "its key changed; check it, then /trust it"},
-		{"unreachable", "cannot connect to its address"},
-		{"refused", "it refused the connection"},
-		{"keymismatch", "it presented a key other than the one announced"},
-		{"timeout", "no answer in time"},
-		{"lost", "the connection broke"},
-		{"closed", "the conversation was closed"},
-		{"toolong", "the message is too long"},
+	    {"offline", "not online"},
+	    {"notcontact", "not a mutual contact"},
+	    {"untrusted", "its key changed; check it, then /trust it"},
+	    {"unreachable", "cannot connect to its address"},
+	    {"refused", "it refused the connection"},
+	    {"keymismatch", "it presented a key other than the one announced"},
+	    {"timeout", "no answer in time"},
+	    {"lost", "the connection broke"},
+	    {"closed", "the conversation was closed"},
+	    {"toolong", "the message is too long"},
 	};
 	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
 		if (strcmp(map[i][0], r) == 0)
@@ -224,9 +224,10 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 		break;
 	case CLI_EV_KEYCHANGE:
 		out("!!! WARNING: the server announced a NEW KEY for %s.", ev->name);
-		out("!!! Someone may be impersonating %s, or %s reinstalled. Check with %s by", ev->name, ev->name,
+		out("!!! Someone may be impersonating %s, or %s reinstalled. Check with %s by", ev->name,
+		    ev->name, ev->name);
+		out("!!! another way; '/trust %s' accepts the new key. Until then nothing is sent.",
 		    ev->name);
-		out("!!! another way; '/trust %s' accepts the new key. Until then nothing is sent.", ev->name);
 		break;
 	case CLI_EV_ERROR:
 		out("! %s", ev->text);
@@ -272,7 +273,7 @@ void ui_ask_password(struct ui *u, const char *name, int signup)
 {
 	if (u->batch) {
 		struct cli_event ev = {.type = CLI_EV_ERROR,
-				       .text = "no password: set password_file, or send a login line"};
+		                       .text = "no password: set password_file, or send a login line"};
 		ui_emit(u, &ev);
 		return;
 	}
@@ -310,9 +311,9 @@ static void who_row(void *arg, const struct cli_contact *ct)
 		return;
 	}
 	out("  %-32s %s%s", ct->name,
-	    !ct->listed   ? "asked you (not your contact)"
+	    !ct->listed  ? "asked you (not your contact)"
 	    : ct->online ? "online"
-			 : "offline",
+	                 : "offline",
 	    ct->keychange ? ", KEY CHANGED (see /trust)" : "");
 }
 
@@ -346,7 +347,8 @@ static void send_text(struct ui *u, const char *name, const char *text)
 	if (proto_name_fold(name, folded) == 0) {
 		char ts[8], line[UI_LINE_MAX + 64];
 		stamp(ts, sizeof ts);
-		snprintf(line, sizeof line, "[%s] %s: %s", ts, cli_name(u->cli)[0] ? cli_name(u->cli) : "me", text);
+		snprintf(line, sizeof line, "[%s] %s: %s", ts, cli_name(u->cli)[0] ? cli_name(u->cli) : "me",
+		         text);
 		win_add(win_get(u, folded), line);
 		if (strcmp(u->cur, folded) == 0)
 			out("%s", line);
@@ -511,7 +513,8 @@ static void on_stdin(struct loop *l, int fd, int revents, void *arg)
 			line[linelen] = '\0';
 			command(u, line);
 		} else {
-			error(u, "input line %s; ignored", r == PROTO_NUL ? "holds a NUL byte" : "is not valid UTF-8");
+			error(u, "input line %s; ignored",
+			      r == PROTO_NUL ? "holds a NUL byte" : "is not valid UTF-8");
 		}
 		off += used;
 	}

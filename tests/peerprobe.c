@@ -100,7 +100,8 @@ int main(int argc, char **argv)
 		i += 2;
 	}
 	if (argc - i < 4) {
-		fprintf(stderr, "usage: peerprobe [-w S] dial KEY CERT HOST PORT NAME [LINE...] | listen KEY CERT NAME\n");
+		fprintf(stderr, "usage: peerprobe [-w S] dial KEY CERT HOST PORT NAME [LINE...] | listen KEY "
+		                "CERT NAME\n");
 		return 2;
 	}
 	listening = strcmp(argv[i], "listen") == 0;
@@ -124,7 +125,8 @@ int main(int argc, char **argv)
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4) < 0 ||
-		    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0 || loop_add(loop, lfd, POLLIN, on_accept, NULL) < 0) {
+		    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0 ||
+		    loop_add(loop, lfd, POLLIN, on_accept, NULL) < 0) {
 			perror("peerprobe: listen");
 			return 1;
 		}

@@ -226,3 +226,69 @@ server_bench() {
 }
 server_bench
 # ==== end of server benchmark ====
+
+# ==== client benchmark (issue 4): the peer channel's MSG -> ACK round trip
+# and one-way rate beside a plain TCP ping-pong (tests/bench/peer.c), and
+# the idle client's RSS with 100 contacts online (100 imtc sessions that
+# list it). Knob: BENCH_QUICK=1 for smaller counts.
+client_bench() {
+	B=$TOP/build/tests
+	IM=${IM:-$TOP/im}
+	CB=$(mktemp -d "$TOP/tests/tmp/bench-cli.XXXXXX")
+	CPIDS=""
+	trap 'for p in $CPIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
+	echo
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		"$B/peer" 1000 10000 100 || echo "bench: peer channel run failed"
+	else
+		"$B/peer" 10000 100000 100 || echo "bench: peer channel run failed"
+		"$B/peer" 5000 50000 900 || echo "bench: peer channel run failed"
+	fi
+
+	mkdir -p "$CB/data"
+	mkdir -m 700 "$CB/idle"
+	{
+		printf '[server]\nlisten = 127.0.0.1\nport = 0\ndata_dir = %s/data\n' "$CB"
+		printf 'pbkdf2_iterations = 1000\nmin_password_length = 4\nkeepalive_timeout = 600\n'
+		printf 'max_unauth_per_ip = 1000\nmax_unauth = 1000\nmax_connections_per_ip = 1000\n'
+		printf '[client]\nserver = 127.0.0.1\nstate_dir = %s/idle\npeer_listen = 127.0.0.1\n' "$CB"
+	} >"$CB/im.conf"
+	"$IM" server -c "$CB/im.conf" 2>"$CB/s.log" &
+	CPIDS="$CPIDS $!"
+	i=0
+	while ! grep -q 'listening on' "$CB/s.log" && [ $i -lt 200 ]; do sleep 0.05; i=$((i + 1)); done
+	port=$(sed -n 's/.*listening on [^ ]*:\([0-9][0-9]*\).*/\1/p' "$CB/s.log" | head -n 1)
+	if [ -z "$port" ]; then
+		echo "bench: client RSS: the server did not start"
+		return 1
+	fi
+	printf 'server_port = %s\n' "$port" >>"$CB/im.conf"
+	n=1
+	while [ $n -le 100 ]; do echo "u$n"; n=$((n + 1)); done >"$CB/idle/contacts"
+	mkfifo "$CB/idle.fifo"
+	"$IM" client -c "$CB/im.conf" --batch <"$CB/idle.fifo" >"$CB/idle.out" 2>"$CB/idle.err" &
+	cpid=$!
+	CPIDS="$CPIDS $cpid"
+	exec 7>"$CB/idle.fifo"
+	echo "signup idle idle-pw" >&7
+	key=$(printf '%064d' 7)
+	n=1
+	while [ $n -le 100 ]; do
+		printf 'SIGNUP u%d pw-u%d\nPEER %d %s\nCONTACTS idle\n' $n $n $((20000 + n)) "$key" >"$CB/u$n.in"
+		"$B/imtc" -w 600 -i "$CB/u$n.in" 127.0.0.1 "$port" >"$CB/u$n.out" 2>&1 &
+		CPIDS="$CPIDS $!"
+		n=$((n + 1))
+	done
+	i=0
+	while [ "$(grep -c '^online u' "$CB/idle.out")" -lt 100 ] && [ $i -lt 1200 ]; do sleep 0.05; i=$((i + 1)); done
+	online=$(grep -c '^online u' "$CB/idle.out")
+	sleep 2 # let the allocator settle: this is the idle figure
+	rss=$(sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\).*/\1/p' "/proc/$cpid/status")
+	echo "Idle client RSS with $online contacts online: $rss kB (im client --batch, static binary)"
+	exec 7>&-
+	for p in $CPIDS; do kill "$p" 2>/dev/null; done
+	wait 2>/dev/null
+	echo "raw figures: $CB"
+}
+client_bench
+# ==== end of client benchmark ====
