@@ -454,13 +454,6 @@ int main(int argc, char **argv)
 	} else {
 		char err[200];
 		struct tls_cfg *cfg = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, sizeof err);
-		/* tls.c's TLS_CLIENT asks VERIFY_REQUIRED with no CA chain,
-		 * which mbedTLS 2.28 refuses ("No CA Chain is set"). Until it
-		 * is fixed there, relax it here: the configuration starts
-		 * with its mbedtls_ssl_config, and trust is the pinned key
-		 * (tls_peer_key) anyway. */
-		if (cfg)
-			mbedtls_ssl_conf_authmode((mbedtls_ssl_config *)(void *)cfg, MBEDTLS_SSL_VERIFY_OPTIONAL);
 		if (cfg == NULL || (tls = tls_new(cfg, sock)) == NULL) {
 			say("*error %s", cfg ? "out of memory" : err);
 			return 1;
