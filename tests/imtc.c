@@ -47,7 +47,7 @@
 #include "tls.h"
 
 #define OUT_CAP (1024 * 1024)
-#define CHUNK 16384
+#define CHUNK   16384
 
 static int sock = -1;
 static struct tls *tls;
@@ -182,8 +182,8 @@ static void pump_commands(void)
 		if (repeat_left > 0) {
 			char line[2100], *pct = strstr(repeat_text, "%d");
 			if (pct)
-				snprintf(line, sizeof line, "%.*s%ld%s", (int)(pct - repeat_text), repeat_text,
-					 1000 + repeat_n, pct + 2);
+				snprintf(line, sizeof line, "%.*s%ld%s", (int)(pct - repeat_text),
+				         repeat_text, 1000 + repeat_n, pct + 2);
 			else
 				snprintf(line, sizeof line, "%s", repeat_text);
 			if (outlen + strlen(line) + 1 > OUT_CAP / 2)
@@ -358,7 +358,7 @@ static int old_handshake(int fd)
 	net.fd = fd;
 	if ((rc = mbedtls_ctr_drbg_seed(&rng, mbedtls_entropy_func, &ent, NULL, 0)) != 0 ||
 	    (rc = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
-					      MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
+	                                      MBEDTLS_SSL_PRESET_DEFAULT)) != 0) {
 		mbedtls_strerror(rc, err, sizeof err);
 		say("*error %s", err);
 		return 1;
