@@ -159,9 +159,13 @@ else
 fi
 
 # --- del / add ---
-tell alice "del dave" who
-if got alice '^offline dave$' 5 && ! grep -qx dave "$T/alice/contacts"; then pass client_del_contact; else
-	fail client_del_contact "$(cat "$T/alice/contacts" | tr '\n' ' ')"; fi
+AN=$((AN + 1))
+tell alice "del dave" "msg dave still there"
+if got alice "^failed dave $AN notcontact\$" 10 && ! grep -qx dave "$T/alice/contacts"; then
+	pass client_del_contact
+else
+	fail client_del_contact "contacts: $(tr '\n' ' ' <"$T/alice/contacts"); last: $(tail -n 2 "$T/alice.out" | tr '\n' '|')"
+fi
 
 # --- bob logs out: alice sees it, messages fail with a reason ---
 tell bob quit
