@@ -382,10 +382,10 @@ int admin_deluser(int argc, char **argv)
 	return EXIT_OK;
 }
 
-static void print_name(const char *name, void *arg)
+static void print_name(const struct users_rec *r, void *arg)
 {
 	(void)arg;
-	puts(name);
+	puts(r->name);
 }
 
 /* Flushes stdout; a full disk or closed pipe is an error, not silence. */

@@ -13,6 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <mbedtls/platform_util.h>
+
 #define CONN_CHUNK 16384        /* one TLS record's worth of plaintext */
 #define CONN_CLOSE_GRACE_MS 2000 /* to flush a last reply before closing */
 
@@ -79,12 +81,20 @@ size_t conn_queued(const struct conn *c)
 	return c->outlen - c->outoff;
 }
 
+/* Frees a buffer that may have held a password (a LOGIN line). */
+static void wipe_free(char *p, size_t n)
+{
+	if (p != NULL)
+		mbedtls_platform_zeroize(p, n);
+	free(p);
+}
+
 static void free_later(struct loop *l, void *arg)
 {
 	struct conn *c = arg;
 	(void)l;
-	free(c->in);
-	free(c->out);
+	wipe_free(c->in, c->inlen);
+	wipe_free(c->out, c->outcap);
 	free(c);
 }
 
@@ -152,7 +162,7 @@ static int flush(struct conn *c)
 		c->outoff += (size_t)n;
 		c->pending = 0;
 	}
-	free(c->out);
+	wipe_free(c->out, c->outcap);
 	c->out = NULL;
 	c->outoff = c->outlen = c->outcap = 0;
 	if (c->reading_paused) {
@@ -340,17 +350,14 @@ static void dispatch(struct conn *c, char *buf, size_t len)
 	if (c->state != CONN_OPEN)
 		return;
 	size_t rest = len - off;
-	if (rest == 0) {
-		free(c->in);
-		c->in = NULL;
-		c->inlen = 0;
+	if (rest == 0)
 		return;
-	}
-	if (c->in == NULL && (c->in = malloc(sizeof scratch)) == NULL) {
+	if ((c->in = malloc(rest)) == NULL) {
+		c->inlen = 0;
 		conn_abort(c, "out of memory");
 		return;
 	}
-	memmove(c->in, buf + off, rest);
+	memcpy(c->in, buf + off, rest);
 	c->inlen = rest;
 }
 
@@ -380,6 +387,10 @@ static void do_read(struct conn *c)
 				return;
 			}
 		}
+		/* The kept bytes are in the scratch buffer now; dispatch keeps
+		 * whatever is left in a buffer of just that size. */
+		wipe_free(c->in, have);
+		c->in = NULL;
 		c->inlen = 0;
 		dispatch(c, scratch, have + (size_t)n);
 		if (c->state != CONN_OPEN)

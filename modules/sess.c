@@ -21,9 +21,10 @@ struct sess_watch {
 	size_t n, cap;
 };
 
-int sess_init(struct sess_table *t, const char *run_dir)
+int sess_init(struct sess_table *t, const char *run_dir, struct loop *l)
 {
 	memset(t, 0, sizeof *t);
+	t->loop = l;
 	if (snprintf(t->run_dir, sizeof t->run_dir, "%s", run_dir) >= (int)sizeof t->run_dir) {
 		errno = ENAMETOOLONG;
 		return -1;
@@ -69,7 +70,7 @@ int sess_lists(const struct sess *s, const char *name)
 /* The run directory holds what is live, not what must survive a crash
  * (it is cleared at start), so files are renamed into place for atomicity
  * but not fsynced: 10,000 logins must not cost 20,000 disk flushes. */
-static void write_file(struct sess_table *t, const struct sess *s)
+static void write_now(struct sess_table *t, const struct sess *s)
 {
 	char path[600], tmp[640];
 	size_t cap = 512 + s->ncontacts * (PROTO_NAME_MAX + 1);
@@ -90,6 +91,40 @@ static void write_file(struct sess_table *t, const struct sess *s)
 			unlink(tmp);
 	}
 	free(buf);
+}
+
+static void write_dirty(struct loop *l, void *arg)
+{
+	struct sess_table *t = arg;
+	(void)l;
+	for (struct sess *s = t->dirty; s; s = s->dirty_next) {
+		s->dirty = 0;
+		write_now(t, s);
+	}
+	t->dirty = NULL;
+}
+
+/* A burst of ADDs or presence changes costs one rewrite, after the pass. */
+static void write_file(struct sess_table *t, struct sess *s)
+{
+	if (s->dirty)
+		return;
+	if (t->dirty == NULL && loop_defer(t->loop, write_dirty, t) < 0) {
+		write_now(t, s);
+		return;
+	}
+	s->dirty = 1;
+	s->dirty_next = t->dirty;
+	t->dirty = s;
+}
+
+static void forget_dirty(struct sess_table *t, struct sess *s)
+{
+	for (struct sess **p = &t->dirty; s->dirty && *p; p = &(*p)->dirty_next)
+		if (*p == s) {
+			*p = s->dirty_next;
+			s->dirty = 0;
+		}
 }
 
 static void remove_file(struct sess_table *t, const struct sess *s)
@@ -208,6 +243,7 @@ void sess_logout(struct sess_table *t, struct sess *s)
 	for (size_t i = 0; i < s->ncontacts; i++)
 		watch_del(t, s->contacts[i], s);
 	hmap_del(&t->by_name, s->name);
+	forget_dirty(t, s);
 	remove_file(t, s);
 	free(s->contacts);
 	free(s);
@@ -355,6 +391,7 @@ static void free_watch(void *val, void *arg)
 static void free_sess(void *val, void *arg)
 {
 	struct sess *s = val;
+	forget_dirty(arg, s);
 	remove_file(arg, s);
 	free(s->contacts);
 	free(s);

@@ -23,16 +23,21 @@ struct sess {
 	sess_name *contacts; /* sorted, unique */
 	size_t ncontacts, capcontacts;
 	time_t login;
+	struct sess *dirty_next; /* on the table's list of files to rewrite */
+	int dirty;
 };
 
 struct sess_table {
 	struct hmap by_name;   /* name -> struct sess */
 	struct hmap listed_by; /* name -> struct sess_watch: who lists it */
 	char run_dir[512];
+	struct loop *loop;
+	struct sess *dirty; /* records whose file is out of date */
 };
 
-/* Empties the table and the run directory (creating it 0700). 0/-1. */
-int sess_init(struct sess_table *t, const char *run_dir);
+/* Empties the table and the run directory (creating it 0700); files are
+ * rewritten once per pass of loop l, however many changes it made. 0/-1. */
+int sess_init(struct sess_table *t, const char *run_dir, struct loop *l);
 /* The session of name, or NULL. */
 struct sess *sess_find(const struct sess_table *t, const char *name);
 /* Records a new session for name (not already online) on c; writes its

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -34,7 +35,7 @@
 #include "version.h"
 
 #define SRV_MAX_LISTEN 8
-#define SRV_USERS_POLL_MS 1000 /* how soon admin changes are noticed */
+#define SRV_USERS_POLL_MS 1000 /* without inotify: how soon admin changes are noticed */
 #define SRV_WINDOW_MS 60000    /* failed-login counting window */
 #define SRV_ACCEPT_BURST 64
 
@@ -75,7 +76,9 @@ struct srv {
 	int nconns, nunauth;
 	int lfd[SRV_MAX_LISTEN], nlisten;
 	char users_path[CONF_PATH_MAX + 8];
+	struct hmap users; /* name -> struct users_rec: the users file as last read */
 	struct stat users_st;
+	int inotify_fd;
 	struct loop_timer users_timer, sweep_timer, accept_timer;
 	int stopping;
 };
@@ -89,42 +92,42 @@ struct auth_job {
 	int signup, iterations;
 	enum auth_result result;
 	int err;
+	int found; /* LOGIN: rec is the user's record */
+	struct users_rec rec;
 	char name[PROTO_NAME_MAX + 1];
 	char pw[PROTO_LINE_MAX];
 	size_t pwlen;
 };
+
+static void check_users(struct srv *s);
+static void remember_user(struct srv *s, const struct users_rec *r);
 
 /* ---- password work, in a worker thread ---- */
 
 static void auth_work(struct pool_job *pj)
 {
 	struct auth_job *j = (struct auth_job *)pj;
-	struct users_rec rec;
-	memset(&rec, 0, sizeof rec);
 	if (j->signup) {
-		strcpy(rec.name, j->name);
-		if (users_hash(j->pw, j->pwlen, j->iterations, &rec) < 0) {
+		strcpy(j->rec.name, j->name);
+		if (users_hash(j->pw, j->pwlen, j->iterations, &j->rec) < 0) {
 			j->result = AUTH_IOERR;
 			j->err = EIO;
 		} else {
-			enum users_status st = users_add(j->srv->users_path, &rec);
+			enum users_status st = users_add(j->srv->users_path, &j->rec);
 			j->err = errno;
 			j->result = st == USERS_OK ? AUTH_OK : st == USERS_EXISTS ? AUTH_EXISTS : AUTH_IOERR;
 		}
+	} else if (j->found) {
+		j->result = users_verify(&j->rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
 	} else {
-		enum users_status st = users_find(j->srv->users_path, j->name, &rec);
-		if (st == USERS_OK) {
-			j->result = users_verify(&rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
-		} else {
-			/* Spend the same time on an unknown name, so timing does
-			 * not tell which names exist. */
-			users_hash(j->pw, j->pwlen, j->iterations, &rec);
-			j->result = st == USERS_NOENT ? AUTH_BAD : AUTH_IOERR;
-			j->err = errno;
-		}
+		/* Spend the same time on an unknown name, so timing does not
+		 * tell which names exist. */
+		struct users_rec scratch;
+		users_hash(j->pw, j->pwlen, j->iterations, &scratch);
+		mbedtls_platform_zeroize(&scratch, sizeof scratch);
+		j->result = AUTH_BAD;
 	}
 	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
-	mbedtls_platform_zeroize(&rec, sizeof rec);
 }
 
 /* ---- limits ---- */
@@ -228,7 +231,12 @@ static void on_close(struct conn *c, const char *why)
 	struct client *cl = c->owner;
 	if (cl->job)
 		cl->job->cl = NULL; /* the job frees itself when it returns */
-	if (cl->sess) {
+	if (cl->sess && cl->srv->stopping) {
+		/* Not an OFFLINE for anyone: everyone's link is closing, and
+		 * their peer conversations should carry on. sess_free() clears
+		 * the records and files. */
+		log_info("drop %s from %s: %s", cl->sess->name, c->peer, why);
+	} else if (cl->sess) {
 		if (strcmp(why, "logout") == 0)
 			log_info("logout %s from %s", cl->sess->name, c->peer);
 		else
@@ -270,6 +278,7 @@ static void auth_done(struct pool_job *pj)
 	struct auth_job *j = (struct auth_job *)pj;
 	struct client *cl = j->cl;
 	if (cl == NULL) {
+		mbedtls_platform_zeroize(j, sizeof *j);
 		free(j);
 		return;
 	}
@@ -280,6 +289,8 @@ static void auth_done(struct pool_job *pj)
 	const char *what = j->signup ? "signup" : "login";
 	switch (j->result) {
 	case AUTH_OK: {
+		if (j->signup)
+			remember_user(s, &j->rec);
 		struct sess *old = sess_find(&s->sessions, j->name);
 		if (old) {
 			conn_send(old->c, "KICKED logged in again from %s", c->ip);
@@ -312,6 +323,7 @@ static void auth_done(struct pool_job *pj)
 		conn_send(c, "ERR 503 cannot %s now: the server cannot use its users file", what);
 		break;
 	}
+	mbedtls_platform_zeroize(j, sizeof *j);
 	free(j);
 	conn_hold(c, 0);
 }
@@ -337,6 +349,14 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 	j->srv = s;
 	j->signup = signup;
 	j->iterations = s->cf->pbkdf2_iterations;
+	if (!signup) {
+		check_users(s);
+		const struct users_rec *r = hmap_get(&s->users, name);
+		if (r) {
+			j->rec = *r;
+			j->found = 1;
+		}
+	}
 	strcpy(j->name, name);
 	j->pwlen = strlen(pw);
 	memcpy(j->pw, pw, j->pwlen);
@@ -715,18 +735,36 @@ static int listen_all(struct srv *s)
 
 /* ---- admin changes, signals ---- */
 
-static void note_name(const char *name, void *arg)
-{
-	/* The map only needs keys; each value points at its own key. */
-	char *copy = strdup(name);
-	if (copy && hmap_put(arg, copy, copy) < 0)
-		free(copy);
-}
-
 static void free_val(void *val, void *arg)
 {
 	(void)arg;
 	free(val);
+}
+
+static void free_rec(void *val, void *arg)
+{
+	(void)arg;
+	mbedtls_platform_zeroize(val, sizeof(struct users_rec));
+	free(val);
+}
+
+static void add_rec(const struct users_rec *r, void *arg)
+{
+	struct users_rec *copy = malloc(sizeof *copy);
+	if (copy == NULL)
+		return;
+	*copy = *r;
+	struct users_rec *old = hmap_get(arg, copy->name);
+	if (hmap_put(arg, copy->name, copy) < 0)
+		free(copy);
+	else
+		free(old);
+}
+
+/* A sign-up is known at once, without waiting for the file to be read. */
+static void remember_user(struct srv *s, const struct users_rec *r)
+{
+	add_rec(r, &s->users);
 }
 
 struct kick {
@@ -742,17 +780,22 @@ static void find_deleted(struct sess *se, void *arg)
 		k->gone[k->n++] = se;
 }
 
-/* Kicks online users who are no longer in the users file. */
+/* Reads the users file into the index and kicks online users who are no
+ * longer in it. On a read error the old index stays. */
 static void reload_users(struct srv *s)
 {
-	struct hmap names = {0};
-	if (users_each(s->users_path, note_name, &names) < 0) {
-		log_err("cannot read %s: %s", s->users_path, strerror(errno));
-		hmap_each(&names, free_val, NULL);
-		hmap_free(&names);
+	struct hmap fresh = {0};
+	if (users_each(s->users_path, add_rec, &fresh) < 0) {
+		log_err("cannot read %s: %s; keeping the accounts read before", s->users_path, strerror(errno));
+		hmap_each(&fresh, free_rec, NULL);
+		hmap_free(&fresh);
 		return;
 	}
-	struct kick k = {&names, NULL, 0, s->sessions.by_name.n};
+	hmap_each(&s->users, free_rec, NULL);
+	hmap_free(&s->users);
+	s->users = fresh;
+	log_debug("users file read: %zu accounts", s->users.n);
+	struct kick k = {&s->users, NULL, 0, s->sessions.by_name.n};
 	if (k.cap && (k.gone = malloc(k.cap * sizeof *k.gone)) != NULL)
 		sess_each(&s->sessions, find_deleted, &k);
 	for (size_t i = 0; i < k.n; i++) {
@@ -761,13 +804,12 @@ static void reload_users(struct srv *s)
 		conn_close(k.gone[i]->c, "account deleted");
 	}
 	free(k.gone);
-	hmap_each(&names, free_val, NULL);
-	hmap_free(&names);
 }
 
-static void watch_users(struct loop *l, void *arg)
+/* Re-reads the users file if it changed since it was read: at every login
+ * (one stat), and whenever the data directory reports a change. */
+static void check_users(struct srv *s)
 {
-	struct srv *s = arg;
 	struct stat st;
 	if (stat(s->users_path, &st) < 0)
 		memset(&st, 0, sizeof st);
@@ -776,7 +818,40 @@ static void watch_users(struct loop *l, void *arg)
 		s->users_st = st;
 		reload_users(s);
 	}
-	loop_timer_set(l, &s->users_timer, SRV_USERS_POLL_MS, watch_users, s);
+}
+
+static void on_data_dir_event(struct loop *l, int fd, int revents, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	(void)l;
+	(void)revents;
+	while (read(fd, buf, sizeof buf) > 0) {
+		/* Any event will do: check_users compares the file itself. */
+	}
+	check_users(arg);
+}
+
+static void poll_users(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	check_users(s);
+	loop_timer_set(l, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
+}
+
+/* inotify on the data directory costs nothing while idle; where it is
+ * missing, a one-second timer does the same. */
+static void watch_users(struct srv *s)
+{
+	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (s->inotify_fd >= 0 &&
+	    inotify_add_watch(s->inotify_fd, s->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >= 0 &&
+	    loop_add(s->loop, s->inotify_fd, POLLIN, on_data_dir_event, s) == 0)
+		return;
+	log_warn("inotify on %s: %s; checking the users file every second", s->cf->data_dir, strerror(errno));
+	if (s->inotify_fd >= 0)
+		close(s->inotify_fd);
+	s->inotify_fd = -1;
+	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
 }
 
 static void on_hup(struct loop *l, void *arg)
@@ -920,11 +995,13 @@ static int run(struct srv *s)
 		log_err("%s", err);
 		return 1;
 	}
-	if (sess_init(&s->sessions, cf->run_dir) < 0) {
+	if ((s->loop = loop_new()) == NULL)
+		return 1;
+	if (sess_init(&s->sessions, cf->run_dir, s->loop) < 0) {
 		log_err("run_dir %s: %s", cf->run_dir, strerror(errno));
 		return 1;
 	}
-	if ((s->loop = loop_new()) == NULL || listen_all(s) < 0)
+	if (listen_all(s) < 0)
 		return 1;
 	if (cf->user[0] && drop_privileges(cf->user) < 0)
 		return 1;
@@ -940,8 +1017,8 @@ static int run(struct srv *s)
 		log_err("cannot set up signals: %s", strerror(errno));
 		return 1;
 	}
-	stat(s->users_path, &s->users_st);
-	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, watch_users, s);
+	check_users(s);
+	watch_users(s);
 	loop_timer_set(s->loop, &s->sweep_timer, SRV_WINDOW_MS, sweep_failures, s);
 	log_info("im %s server ready (sign-up %s)", IM_VERSION, cf->allow_signup ? "allowed" : "disabled");
 	if (loop_run(s->loop) < 0) {
@@ -969,6 +1046,10 @@ static void shutdown_all(struct srv *s)
 	hmap_free(&s->per_ip);
 	hmap_each(&s->failures, free_val, NULL);
 	hmap_free(&s->failures);
+	hmap_each(&s->users, free_rec, NULL);
+	hmap_free(&s->users);
+	if (s->inotify_fd >= 0)
+		close(s->inotify_fd);
 	loop_free(s->loop);
 	tls_cfg_free(s->tls);
 }
@@ -1041,6 +1122,7 @@ int srv_main(int argc, char **argv)
 	}
 	static struct srv s;
 	s.cf = cf;
+	s.inotify_fd = -1;
 	snprintf(s.users_path, sizeof s.users_path, "%s/users", cf->data_dir);
 	int rc = run(&s);
 	if (s.loop)

@@ -24,18 +24,23 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
+/* A configuration is a chain of generations. The caller's pointer is the
+ * first; each reload is linked right behind it, newest first, and is what
+ * new connections use. Live connections point into older generations (and
+ * mbedTLS configs point into their own cert and key, so none can move), so
+ * all of them live until tls_cfg_free(). */
 struct tls_cfg {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
-	int has_key;
+	enum tls_role role;
+	struct tls_cfg *next; /* the generations loaded since, newest first */
 };
 
 struct tls {
 	mbedtls_ssl_context ssl;
 	int fd;
 	int last_err;
-	char errbuf[128];
 };
 
 static mbedtls_entropy_context entropy;
@@ -242,7 +247,6 @@ static int load_identity(struct tls_cfg *cfg, const char *key_file, const char *
 		set_err(err, errlen, "key and certificate", rc);
 		return -1;
 	}
-	cfg->has_key = 1;
 	return 0;
 }
 
@@ -258,6 +262,7 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 	mbedtls_ssl_config_init(&cfg->conf);
 	mbedtls_x509_crt_init(&cfg->cert);
 	mbedtls_pk_init(&cfg->key);
+	cfg->role = role;
 	int endpoint = role == TLS_CLIENT ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER;
 	int rc = mbedtls_ssl_config_defaults(&cfg->conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
 					     MBEDTLS_SSL_PRESET_DEFAULT);
@@ -291,42 +296,31 @@ fail:
 
 void tls_cfg_free(struct tls_cfg *cfg)
 {
-	if (cfg == NULL)
-		return;
-	mbedtls_ssl_config_free(&cfg->conf);
-	mbedtls_x509_crt_free(&cfg->cert);
-	mbedtls_pk_free(&cfg->key);
-	free(cfg);
+	while (cfg != NULL) {
+		struct tls_cfg *next = cfg->next;
+		mbedtls_ssl_config_free(&cfg->conf);
+		mbedtls_x509_crt_free(&cfg->cert);
+		mbedtls_pk_free(&cfg->key);
+		free(cfg);
+		cfg = next;
+	}
 }
 
 int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err, size_t errlen)
 {
-	/* Load into a scratch config first so a bad file leaves the old
-	 * identity in place. Live connections keep pointers into the old
-	 * certificate, so the old one is kept alive, never freed here. */
-	struct tls_cfg *fresh = tls_cfg_new(TLS_SERVER_LOGIN, key_file, cert_file, err, errlen);
+	/* A bad file fails here and leaves the current identity in place. */
+	struct tls_cfg *fresh = tls_cfg_new(cfg->role, key_file, cert_file, err, errlen);
 	if (fresh == NULL)
 		return -1;
-	mbedtls_x509_crt *cert = malloc(sizeof *cert);
-	mbedtls_pk_context *key = malloc(sizeof *key);
-	if (cert == NULL || key == NULL) {
-		free(cert);
-		free(key);
-		tls_cfg_free(fresh);
-		snprintf(err, errlen, "out of memory");
-		return -1;
-	}
-	*cert = fresh->cert;
-	*key = fresh->key;
-	mbedtls_x509_crt_init(&fresh->cert);
-	mbedtls_pk_init(&fresh->key);
-	tls_cfg_free(fresh);
-	int rc = mbedtls_ssl_conf_own_cert(&cfg->conf, cert, key);
-	if (rc != 0) {
-		set_err(err, errlen, "key and certificate", rc);
-		return -1;
-	}
+	fresh->next = cfg->next;
+	cfg->next = fresh;
 	return 0;
+}
+
+/* The generation new connections use: the newest loaded. */
+static mbedtls_ssl_config *current(struct tls_cfg *cfg)
+{
+	return cfg->next ? &cfg->next->conf : &cfg->conf;
 }
 
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -358,7 +352,7 @@ struct tls *tls_new(struct tls_cfg *cfg, int fd)
 		return NULL;
 	t->fd = fd;
 	mbedtls_ssl_init(&t->ssl);
-	if (mbedtls_ssl_setup(&t->ssl, &cfg->conf) != 0) {
+	if (mbedtls_ssl_setup(&t->ssl, current(cfg)) != 0) {
 		mbedtls_ssl_free(&t->ssl);
 		free(t);
 		return NULL;
@@ -418,9 +412,10 @@ void tls_close_notify(struct tls *t)
 
 const char *tls_error(const struct tls *t)
 {
-	struct tls *m = (struct tls *)(uintptr_t)t;
-	mbedtls_strerror(t->last_err, m->errbuf, sizeof m->errbuf);
-	return m->errbuf;
+	/* One loop thread: a static buffer saves 128 bytes per connection. */
+	static char buf[128];
+	mbedtls_strerror(t->last_err, buf, sizeof buf);
+	return buf;
 }
 
 int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1])

@@ -57,7 +57,7 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len);
 ssize_t tls_write(struct tls *t, const void *buf, size_t len);
 /* Sends close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls *t);
-/* The text of the last error on t, for logs. */
+/* The text of the last error on t, for logs; valid until the next call. */
 const char *tls_error(const struct tls *t);
 /* The peer certificate's key fingerprint, after the handshake. The
  * certificate itself is never trusted: callers must compare this against

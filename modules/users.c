@@ -253,6 +253,12 @@ static void warn_line(const char *path, int lineno)
 	log_warn("%s:%d: line not understood; kept as it is", path, lineno);
 }
 
+static int first_field_is(const char *line, size_t llen, const char *name)
+{
+	size_t n = strlen(name);
+	return llen > n && line[n] == ':' && memcmp(line, name, n) == 0;
+}
+
 enum users_status users_find(const char *path, const char *name, struct users_rec *r)
 {
 	char *buf;
@@ -263,7 +269,8 @@ enum users_status users_find(const char *path, const char *name, struct users_re
 	enum users_status st = USERS_NOENT;
 	struct users_rec rec;
 	while (next_line(buf, len, &pos, &line, &llen)) {
-		if (users_parse_line(line, llen, &rec) == 0 && strcmp(rec.name, name) == 0) {
+		/* Only the line that names the user is worth parsing. */
+		if (first_field_is(line, llen, name) && users_parse_line(line, llen, &rec) == 0) {
 			*r = rec;
 			st = USERS_OK;
 			break;
@@ -273,7 +280,7 @@ enum users_status users_find(const char *path, const char *name, struct users_re
 	return st;
 }
 
-int users_each(const char *path, void (*fn)(const char *name, void *arg), void *arg)
+int users_each(const char *path, void (*fn)(const struct users_rec *r, void *arg), void *arg)
 {
 	char *buf;
 	size_t len, pos = 0, llen;
@@ -283,7 +290,7 @@ int users_each(const char *path, void (*fn)(const char *name, void *arg), void *
 	struct users_rec rec;
 	for (int lineno = 1; next_line(buf, len, &pos, &line, &llen); lineno++) {
 		if (users_parse_line(line, llen, &rec) == 0)
-			fn(rec.name, arg);
+			fn(&rec, arg);
 		else
 			warn_line(path, lineno);
 	}
@@ -319,11 +326,6 @@ static int make_parent(const char *path)
 
 enum users_op { OP_ADD, OP_SET, OP_DEL };
 
-static int first_field_is(const char *line, size_t llen, const char *name)
-{
-	size_t n = strlen(name);
-	return llen > n && line[n] == ':' && memcmp(line, name, n) == 0;
-}
 
 /* The one read-modify-write path: lock, read, edit, atomic replace. Lines
  * the parser does not understand are copied through untouched. */

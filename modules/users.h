@@ -60,9 +60,9 @@ enum users_status users_set(const char *path, const struct users_rec *r);
 /* Removes the user name under the lock; USERS_NOENT if absent. */
 enum users_status users_del(const char *path, const char *name);
 
-/* Calls fn for each user's name, in file order. A missing file has no
+/* Calls fn for each user's record, in file order. A missing file has no
  * users. Lines not understood are warned about with path:line. Returns 0,
  * or -1 with errno set. */
-int users_each(const char *path, void (*fn)(const char *name, void *arg), void *arg);
+int users_each(const char *path, void (*fn)(const struct users_rec *r, void *arg), void *arg);
 
 #endif
