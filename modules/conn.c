@@ -361,6 +361,17 @@ static void dispatch(struct conn *c, char *buf, size_t len)
 	c->inlen = rest;
 }
 
+static void do_read(struct conn *c);
+
+static void read_later(struct loop *l, void *arg)
+{
+	struct conn *c = arg;
+	(void)l;
+	c->read_queued = 0;
+	if (c->state == CONN_OPEN)
+		do_read(c);
+}
+
 static void do_read(struct conn *c)
 {
 	for (;;) {
@@ -395,6 +406,20 @@ static void do_read(struct conn *c)
 		dispatch(c, scratch, have + (size_t)n);
 		if (c->state != CONN_OPEN)
 			return;
+		/* One buffer's worth per pass: what this sent to others gets
+		 * flushed before the rest is read (a flood of presence changes
+		 * must not pile up in a reader's queue), and other connections
+		 * get their turn. The socket wakes poll() again; bytes already
+		 * inside the library do not, so come back for those. */
+		if (tls_pending(c->tls) == 0)
+			return;
+		if (!c->read_queued) {
+			c->read_queued = 1;
+			if (loop_defer(c->loop, read_later, c) < 0)
+				c->read_queued = 0;
+			else
+				return;
+		}
 	}
 }
 

@@ -51,7 +51,7 @@ struct conn {
 	size_t pending; /* length of a TLS write that must be retried */
 	struct loop_timer deadline;
 	const char *deadline_why;
-	unsigned reading_paused : 1, flush_queued : 1, held : 1, overflow : 1;
+	unsigned reading_paused : 1, flush_queued : 1, held : 1, overflow : 1, read_queued : 1;
 };
 
 /* Takes ownership of connected (or, with connecting set, connecting)

@@ -82,7 +82,8 @@ void loop_free(struct loop *l)
 {
 	if (l == NULL)
 		return;
-	run_deferred(l); /* frees what the last pass closed */
+	while (l->ndefer > 0)
+		run_deferred(l); /* frees what the last pass closed */
 	if (l->sigpipe[0] >= 0) {
 		close(l->sigpipe[0]);
 		close(l->sigpipe[1]);
@@ -252,12 +253,16 @@ void loop_stop(struct loop *l)
 	l->stop = 1;
 }
 
+/* Runs the work deferred so far; what it defers in turn waits for the next
+ * pass (after a poll that does not sleep), so a busy connection that keeps
+ * deferring its reads cannot starve the others. */
 static void run_deferred(struct loop *l)
 {
-	/* Deferred work may defer more; take it in rounds. */
-	for (size_t i = 0; i < l->ndefer; i++)
+	size_t n = l->ndefer;
+	for (size_t i = 0; i < n; i++)
 		l->defer[i].fn(l, l->defer[i].arg);
-	l->ndefer = 0;
+	memmove(l->defer, l->defer + n, (l->ndefer - n) * sizeof *l->defer);
+	l->ndefer -= n;
 }
 
 int loop_run(struct loop *l)
@@ -267,7 +272,9 @@ int loop_run(struct loop *l)
 	l->stop = 0;
 	while (!l->stop) {
 		int timeout = -1;
-		if (l->nheap > 0) {
+		if (l->ndefer > 0)
+			timeout = 0;
+		else if (l->nheap > 0) {
 			uint64_t when = l->heap[0]->when;
 			uint64_t now = loop_clock();
 			timeout = when <= now ? 0 : (int)(when - now > 60000 ? 60000 : when - now);

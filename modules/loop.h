@@ -44,7 +44,9 @@ void loop_timer_set(struct loop *l, struct loop_timer *t, uint64_t ms, loop_fn f
 void loop_timer_stop(struct loop *l, struct loop_timer *t);
 
 /* Runs fn(arg) after the current dispatch pass (for freeing what a
- * callback may still point to). Returns 0 or -1 when out of memory. */
+ * callback may still point to); work deferred by deferred work runs after
+ * the next poll, which then does not wait. Returns 0, or -1 when out of
+ * memory. */
 int loop_defer(struct loop *l, loop_fn fn, void *arg);
 
 /* Routes signo to fn through the self-pipe; the handler only writes a byte.

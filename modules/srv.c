@@ -38,6 +38,7 @@
 #define SRV_USERS_POLL_MS 1000 /* without inotify: how soon admin changes are noticed */
 #define SRV_WINDOW_MS 60000    /* failed-login counting window */
 #define SRV_ACCEPT_BURST 64
+#define SRV_SNDBUF 65536 /* bytes; the kernel doubles it */
 
 enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
@@ -616,12 +617,16 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 			close(fd);
 			return;
 		}
-		int one = 1, idle = 60, intvl = 10, cnt = 3;
+		int one = 1, idle = 60, intvl = 10, cnt = 3, sndbuf = SRV_SNDBUF;
 		setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof one);
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof idle);
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof intvl);
 		setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof cnt);
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+		/* Presence lines are small: a modest kernel send buffer bounds
+		 * what a client that never reads can pin, and lets
+		 * max_output_buffer find it. */
+		setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sndbuf, sizeof sndbuf);
 		cl->srv = s;
 		cl->ipc = ipc;
 		cl->unauth = 1;

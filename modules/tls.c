@@ -405,6 +405,11 @@ ssize_t tls_write(struct tls *t, const void *buf, size_t len)
 	return rc >= 0 ? rc : map(t, rc);
 }
 
+size_t tls_pending(const struct tls *t)
+{
+	return mbedtls_ssl_get_bytes_avail(&t->ssl);
+}
+
 void tls_close_notify(struct tls *t)
 {
 	(void)mbedtls_ssl_close_notify(&t->ssl);

@@ -55,6 +55,9 @@ ssize_t tls_read(struct tls *t, void *buf, size_t len);
 /* Writes: count > 0 or TLS_WANT_* / TLS_ERROR. After TLS_WANT_*, call
  * again with the same pointer and length. */
 ssize_t tls_write(struct tls *t, const void *buf, size_t len);
+/* Bytes of decrypted input waiting inside the library: poll() cannot
+ * see them, so a reader that stops early must come back for them. */
+size_t tls_pending(const struct tls *t);
 /* Sends close_notify (best effort, non-blocking). */
 void tls_close_notify(struct tls *t);
 /* The text of the last error on t, for logs; valid until the next call. */
