@@ -261,7 +261,8 @@ static void run_deferred(struct loop *l)
 	size_t n = l->ndefer;
 	for (size_t i = 0; i < n; i++)
 		l->defer[i].fn(l, l->defer[i].arg);
-	memmove(l->defer, l->defer + n, (l->ndefer - n) * sizeof *l->defer);
+	if (l->ndefer > n)
+		memmove(l->defer, l->defer + n, (l->ndefer - n) * sizeof *l->defer);
 	l->ndefer -= n;
 }
 

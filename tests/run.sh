@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 IM=${IM:-$PWD/im}
 export IM
 export TOP=$PWD
+rm -rf tests/tmp
 mkdir -p tests/tmp
 out=tests/tmp/results.txt
 : >"$out"
