@@ -933,7 +933,11 @@ int cli_main(int argc, char **argv)
 	if ((conf_path && conf_load(&conf, conf_path, err, sizeof err) < 0) ||
 	    conf_finish(&conf, err, sizeof err) < 0) {
 		fprintf(stderr, "im client: %s\n", err);
-		return 1;
+		return 2;
+	}
+	if (conf.cli.state_dir[0] == '\0') {
+		fprintf(stderr, "im client: HOME is not set; set state_dir in [client]\n");
+		return 2;
 	}
 	if (user)
 		snprintf(conf.cli.user, sizeof conf.cli.user, "%s", user);
