@@ -15,14 +15,14 @@ static const struct mode {
 	int (*main)(int argc, char **argv);
 	const char *summary;
 } modes[] = {
-	{"server", srv_main, "run the presence server (the map of who is online where)"},
-	{"client", cli_main, "log in, see contacts, talk to them directly over TLS"},
-	{"adduser", admin_adduser, "create an account in the users file"},
-	{"deluser", admin_deluser, "delete an account (an online user is kicked)"},
-	{"passwd", admin_passwd, "set an account's password"},
-	{"users", admin_users, "list the accounts, one name per line"},
-	{"who", admin_who, "list who is online now (the server's session files)"},
-	{"help", help_main, "this list"},
+    {"server", srv_main, "run the presence server (the map of who is online where)"},
+    {"client", cli_main, "log in, see contacts, talk to them directly over TLS"},
+    {"adduser", admin_adduser, "create an account in the users file"},
+    {"deluser", admin_deluser, "delete an account (an online user is kicked)"},
+    {"passwd", admin_passwd, "set an account's password"},
+    {"users", admin_users, "list the accounts, one name per line"},
+    {"who", admin_who, "list who is online now (the server's session files)"},
+    {"help", help_main, "this list"},
 };
 
 static int help_main(int argc, char **argv)

@@ -22,55 +22,59 @@ struct conf_key {
 	long min, max;
 };
 
-#define S(field, type, lo, hi)                                                 \
-	{"server", #field, type, offsetof(struct conf, srv.field),             \
-	 sizeof(((struct conf *)0)->srv.field), lo, hi}
-#define C(field, type, lo, hi)                                                 \
-	{"client", #field, type, offsetof(struct conf, cli.field),             \
-	 sizeof(((struct conf *)0)->cli.field), lo, hi}
+#define S(field, type, lo, hi)                                                                               \
+	{                                                                                                    \
+		"server", #field, type, offsetof(struct conf, srv.field),                                    \
+		    sizeof(((struct conf *)0)->srv.field), lo, hi                                            \
+	}
+#define C(field, type, lo, hi)                                                                               \
+	{                                                                                                    \
+		"client", #field, type, offsetof(struct conf, cli.field),                                    \
+		    sizeof(((struct conf *)0)->cli.field), lo, hi                                            \
+	}
 
 static const struct conf_key keys[] = {
-	S(listen, T_STR, 0, 0),
-	S(port, T_INT, 0, 65535),
-	S(data_dir, T_PATH, 0, 0),
-	S(run_dir, T_PATH, 0, 0),
-	S(allow_signup, T_BOOL, 0, 1),
-	S(pbkdf2_iterations, T_INT, 1000, 100000000),
-	S(min_password_length, T_INT, 1, 256),
-	S(key_file, T_PATH, 0, 0),
-	S(cert_file, T_PATH, 0, 0),
-	S(server_name, T_STR, 0, 0),
-	S(log, T_LOGDEST, 0, 0),
-	S(log_level, T_LEVEL, 0, 0),
-	S(keepalive_timeout, T_INT, 5, 86400),
-	S(max_contacts, T_INT, 1, 100000),
-	S(max_line, T_INT, 256, 1024),
-	S(max_connections, T_INT, 1, 1000000),
-	S(max_connections_per_ip, T_INT, 1, 1000000),
-	S(max_unauth, T_INT, 1, 1000000),
-	S(max_unauth_per_ip, T_INT, 1, 1000000),
-	S(login_timeout, T_INT, 1, 3600),
-	S(max_failures_per_ip, T_INT, 1, 1000000),
-	S(max_failures_per_name, T_INT, 1, 1000000),
-	S(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
-	S(workers, T_INT, 0, 64),
-	S(user, T_STR, 0, 0),
-	S(pid_file, T_PATH, 0, 0),
-	C(server, T_STR, 0, 0),
-	C(server_port, T_INT, 1, 65535),
-	C(server_key, T_STR, 0, 0),
-	C(state_dir, T_PATH, 0, 0),
-	C(peer_listen, T_STR, 0, 0),
-	C(peer_port, T_INT, 0, 65535),
-	C(lan_ip, T_STR, 0, 0),
-	C(user, T_STR, 0, 0),
-	C(password_file, T_PATH, 0, 0),
-	C(log, T_LOGDEST, 0, 0),
-	C(log_level, T_LEVEL, 0, 0),
-	C(ping_interval, T_INT, 1, 3600),
-	C(connect_timeout, T_INT, 1, 600),
-	C(max_line, T_INT, 256, 1024),
-	C(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
+    S(listen, T_STR, 0, 0),
+    S(port, T_INT, 0, 65535),
+    S(data_dir, T_PATH, 0, 0),
+    S(run_dir, T_PATH, 0, 0),
+    S(allow_signup, T_BOOL, 0, 1),
+    S(pbkdf2_iterations, T_INT, 1000, 100000000),
+    S(min_password_length, T_INT, 1, 256),
+    S(key_file, T_PATH, 0, 0),
+    S(cert_file, T_PATH, 0, 0),
+    S(server_name, T_STR, 0, 0),
+    S(log, T_LOGDEST, 0, 0),
+    S(log_level, T_LEVEL, 0, 0),
+    S(keepalive_timeout, T_INT, 5, 86400),
+    S(max_contacts, T_INT, 1, 100000),
+    S(max_line, T_INT, 256, 1024),
+    S(max_connections, T_INT, 1, 1000000),
+    S(max_connections_per_ip, T_INT, 1, 1000000),
+    S(max_unauth, T_INT, 1, 1000000),
+    S(max_unauth_per_ip, T_INT, 1, 1000000),
+    S(login_timeout, T_INT, 1, 3600),
+    S(max_failures_per_ip, T_INT, 1, 1000000),
+    S(max_failures_per_name, T_INT, 1, 1000000),
+    S(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
+    S(workers, T_INT, 0, 64),
+    S(user, T_STR, 0, 0),
+    S(pid_file, T_PATH, 0, 0),
+    C(server, T_STR, 0, 0),
+    C(server_port, T_INT, 1, 65535),
+    C(server_key, T_STR, 0, 0),
+    C(state_dir, T_PATH, 0, 0),
+    C(peer_listen, T_STR, 0, 0),
+    C(peer_port, T_INT, 0, 65535),
+    C(lan_ip, T_STR, 0, 0),
+    C(user, T_STR, 0, 0),
+    C(password_file, T_PATH, 0, 0),
+    C(log, T_LOGDEST, 0, 0),
+    C(log_level, T_LEVEL, 0, 0),
+    C(ping_interval, T_INT, 1, 3600),
+    C(connect_timeout, T_INT, 1, 600),
+    C(max_line, T_INT, 256, 1024),
+    C(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
 };
 
 void conf_defaults(struct conf *c)
@@ -236,8 +240,10 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 {
 	struct conf_server *s = &c->srv;
 	if ((s->run_dir[0] == '\0' && join_path(s->run_dir, sizeof s->run_dir, s->data_dir, "run") < 0) ||
-	    (s->key_file[0] == '\0' && join_path(s->key_file, sizeof s->key_file, s->data_dir, "server.key") < 0) ||
-	    (s->cert_file[0] == '\0' && join_path(s->cert_file, sizeof s->cert_file, s->data_dir, "server.crt") < 0)) {
+	    (s->key_file[0] == '\0' &&
+	     join_path(s->key_file, sizeof s->key_file, s->data_dir, "server.key") < 0) ||
+	    (s->cert_file[0] == '\0' &&
+	     join_path(s->cert_file, sizeof s->cert_file, s->data_dir, "server.crt") < 0)) {
 		snprintf(err, errlen, "data_dir is too long");
 		return -1;
 	}

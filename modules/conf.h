@@ -6,7 +6,7 @@
 #include <stddef.h>
 
 #define CONF_PATH_MAX 512
-#define CONF_STR_MAX 256
+#define CONF_STR_MAX  256
 
 struct conf_server {
 	char listen[CONF_STR_MAX]; /* "*" = every address, IPv4 and IPv6 */
@@ -19,7 +19,7 @@ struct conf_server {
 	char key_file[CONF_PATH_MAX];  /* "" = <data_dir>/server.key */
 	char cert_file[CONF_PATH_MAX]; /* "" = <data_dir>/server.crt */
 	char server_name[CONF_STR_MAX];
-	char log[16]; /* "stderr" or "syslog" */
+	char log[16];  /* "stderr" or "syslog" */
 	int log_level; /* enum log_level */
 	int keepalive_timeout;
 	int max_contacts;

@@ -15,8 +15,8 @@
 
 #include <mbedtls/platform_util.h>
 
-#define CONN_CHUNK 16384        /* one TLS record's worth of plaintext */
-#define CONN_CLOSE_GRACE_MS 2000 /* to flush a last reply before closing */
+#define CONN_CHUNK          16384 /* one TLS record's worth of plaintext */
+#define CONN_CLOSE_GRACE_MS 2000  /* to flush a last reply before closing */
 
 /* Reads land here; only a partial line is copied into the connection, so
  * an idle connection holds no buffer. One loop thread, one scratch. */
@@ -50,7 +50,7 @@ static void describe_peer(struct conn *c)
 }
 
 struct conn *conn_new(struct loop *l, int fd, struct tls_cfg *cfg, int connecting, const struct conn_ops *ops,
-		      void *owner, size_t max_line, size_t max_out)
+                      void *owner, size_t max_line, size_t max_out)
 {
 	struct conn *c = calloc(1, sizeof *c);
 	if (c == NULL) {
@@ -324,7 +324,8 @@ void conn_deadline(struct conn *c, unsigned ms, const char *why)
 
 static void bad_line(struct conn *c, enum proto_frame why)
 {
-	static const char *const names[] = {"", "", "line too long", "NUL byte in line", "line is not valid UTF-8"};
+	static const char *const names[] = {"", "", "line too long", "NUL byte in line",
+	                                    "line is not valid UTF-8"};
 	if (c->ops && c->ops->on_bad_line)
 		c->ops->on_bad_line(c, why);
 	conn_close(c, names[why]);

@@ -58,7 +58,7 @@ struct conn {
  * non-blocking socket fd and starts the TLS handshake in the loop.
  * Returns NULL (fd closed) when out of memory. */
 struct conn *conn_new(struct loop *l, int fd, struct tls_cfg *cfg, int connecting, const struct conn_ops *ops,
-		      void *owner, size_t max_line, size_t max_out);
+                      void *owner, size_t max_line, size_t max_out);
 
 /* Queues one line (the newline is added). A queue that would pass max_out
  * drops the line and aborts the connection from a timer

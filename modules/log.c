@@ -61,13 +61,13 @@ static void log_v(enum log_level lvl, const char *fmt, va_list ap)
 	funlockfile(stderr);
 }
 
-#define LOG_FN(fn, lvl)                                                        \
-	void fn(const char *fmt, ...)                                          \
-	{                                                                      \
-		va_list ap;                                                    \
-		va_start(ap, fmt);                                             \
-		log_v(lvl, fmt, ap);                                           \
-		va_end(ap);                                                    \
+#define LOG_FN(fn, lvl)                                                                                      \
+	void fn(const char *fmt, ...)                                                                        \
+	{                                                                                                    \
+		va_list ap;                                                                                  \
+		va_start(ap, fmt);                                                                           \
+		log_v(lvl, fmt, ap);                                                                         \
+		va_end(ap);                                                                                  \
 	}
 LOG_FN(log_err, LOG_LVL_ERR)
 LOG_FN(log_warn, LOG_LVL_WARN)

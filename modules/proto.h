@@ -7,7 +7,7 @@
 #include <stddef.h>
 
 #define PROTO_NAME_MAX 32
-#define PROTO_KEY_HEX 64 /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+#define PROTO_KEY_HEX  64   /* hex SHA-256 of the DER SubjectPublicKeyInfo */
 #define PROTO_LINE_MAX 1024 /* bytes, newline included */
 
 enum proto_frame {

@@ -41,7 +41,7 @@ int sess_init(struct sess_table *t, const char *run_dir, struct loop *l)
 		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
 			if (unlinkat(dfd, e->d_name, 0) < 0)
 				log_warn("cannot remove stale session file %s/%s: %s", run_dir, e->d_name,
-					 strerror(errno));
+				         strerror(errno));
 	closedir(d);
 	return 0;
 }
@@ -77,8 +77,9 @@ static void write_now(struct sess_table *t, const struct sess *s)
 	char *buf = malloc(cap);
 	if (buf == NULL)
 		return;
-	int n = snprintf(buf, cap, "name=%s\nip=%s\nport=%u\nkey=%s\nlan_ip=%s\nlogin=%lld\ncontacts=", s->name,
-			 s->ip, s->port, s->key, s->lan, (long long)s->login);
+	int n =
+	    snprintf(buf, cap, "name=%s\nip=%s\nport=%u\nkey=%s\nlan_ip=%s\nlogin=%lld\ncontacts=", s->name,
+	             s->ip, s->port, s->key, s->lan, (long long)s->login);
 	for (size_t i = 0; i < s->ncontacts; i++)
 		n += snprintf(buf + n, cap - (size_t)n, "%s%s", i ? " " : "", s->contacts[i]);
 	n += snprintf(buf + n, cap - (size_t)n, "\n");
@@ -143,7 +144,8 @@ static int visible(const struct sess *s)
 static void send_online(struct sess *to, const struct sess *about)
 {
 	if (about->lan[0])
-		conn_send(to->c, "ONLINE %s %s %u %s %s", about->name, about->ip, about->port, about->key, about->lan);
+		conn_send(to->c, "ONLINE %s %s %u %s %s", about->name, about->ip, about->port, about->key,
+		          about->lan);
 	else
 		conn_send(to->c, "ONLINE %s %s %u %s", about->name, about->ip, about->port, about->key);
 }

@@ -34,11 +34,11 @@
 #include "users.h"
 #include "version.h"
 
-#define SRV_MAX_LISTEN 8
-#define SRV_USERS_POLL_MS 1000 /* without inotify: how soon admin changes are noticed */
-#define SRV_WINDOW_MS 60000    /* failed-login counting window */
-#define SRV_ACCEPT_BURST 64
-#define SRV_SNDBUF 65536 /* bytes; the kernel doubles it */
+#define SRV_MAX_LISTEN    8
+#define SRV_USERS_POLL_MS 1000  /* without inotify: how soon admin changes are noticed */
+#define SRV_WINDOW_MS     60000 /* failed-login counting window */
+#define SRV_ACCEPT_BURST  64
+#define SRV_SNDBUF        65536 /* bytes; the kernel doubles it */
 
 enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
@@ -259,8 +259,8 @@ static void on_open(struct conn *c)
 	struct srv *s = cl->srv;
 	log_debug("handshake done with %s (%s)", c->peer, tls_describe(c->tls));
 	if (s->nconns > s->cf->max_connections || cl->ipc->conns > s->cf->max_connections_per_ip) {
-		log_warn("refusing %s: server full (%d connections, %d from this address)", c->peer, s->nconns,
-			 cl->ipc->conns);
+		log_warn("refusing %s: server full (%d connections, %d from this address)", c->peer,
+		         s->nconns, cl->ipc->conns);
 		conn_send(c, "ERR 503 server full");
 		conn_close(c, "server full");
 		return;
@@ -270,7 +270,8 @@ static void on_open(struct conn *c)
 
 static void on_bad_line(struct conn *c, enum proto_frame why)
 {
-	static const char *const text[] = {"", "", "line too long", "NUL byte in line", "line is not valid UTF-8"};
+	static const char *const text[] = {"", "", "line too long", "NUL byte in line",
+	                                   "line is not valid UTF-8"};
 	conn_send(c, "ERR 400 %s", text[why]);
 }
 
@@ -320,7 +321,7 @@ static void auth_done(struct pool_job *pj)
 		break;
 	case AUTH_IOERR:
 		log_err("%s for %s from %s: users file %s: %s", what, j->name, c->peer, s->users_path,
-			strerror(j->err));
+		        strerror(j->err));
 		conn_send(c, "ERR 503 cannot %s now: the server cannot use its users file", what);
 		break;
 	}
@@ -334,8 +335,8 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
 	if (too_many_failures(s, c->ip, name)) {
-		log_warn("too many failed logins: refusing %s for %s from %s", signup ? "signup" : "login", name,
-			 c->peer);
+		log_warn("too many failed logins: refusing %s for %s from %s", signup ? "signup" : "login",
+		         name, c->peer);
 		conn_send(c, "ERR 429 too many attempts, wait a minute");
 		return;
 	}
@@ -408,8 +409,10 @@ static void cmd_login(struct client *cl, char *args, int signup)
 		return;
 	}
 	if (proto_name_fold(tok[0], name) < 0) {
-		conn_send(c, signup ? "ERR 401 invalid name (1-32 of a-z 0-9 _ . -, starting with a letter or digit)"
-				    : "ERR 401 bad name or password");
+		conn_send(
+		    c, signup
+		           ? "ERR 401 invalid name (1-32 of a-z 0-9 _ . -, starting with a letter or digit)"
+		           : "ERR 401 bad name or password");
 		goto out;
 	}
 	if (signup && !cf->allow_signup) {
@@ -538,7 +541,7 @@ static void on_line(struct conn *c, char *line, size_t len)
 		conn_send(c, "BYE");
 		conn_close(c, "logout");
 	} else if (strcmp(line, "PEER") == 0 || strcmp(line, "CONTACTS") == 0 || strcmp(line, "ADD") == 0 ||
-		   strcmp(line, "DEL") == 0) {
+	           strcmp(line, "DEL") == 0) {
 		if (cl->state != CL_READY)
 			conn_send(c, "ERR 403 not logged in");
 		else if (line[0] == 'P')
@@ -581,7 +584,8 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 				for (int i = 0; i < s->nlisten; i++)
 					loop_mod(l, s->lfd[i], 0);
 				loop_timer_set(l, &s->accept_timer, 1000, resume_accept, s);
-			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED) {
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			           errno != ECONNABORTED) {
 				log_warn("accept: %s", strerror(errno));
 			}
 			return;
@@ -598,8 +602,8 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		}
 		struct ipcount *ipc = hmap_get(&s->per_ip, ip);
 		if (s->nunauth >= s->cf->max_unauth || (ipc && ipc->unauth >= s->cf->max_unauth_per_ip)) {
-			log_warn("refusing %s: too many connections not logged in (%d in all, %d from it)", ip,
-				 s->nunauth, ipc ? ipc->unauth : 0);
+			log_warn("refusing %s: too many connections not logged in (%d in all, %d from it)",
+			         ip, s->nunauth, ipc ? ipc->unauth : 0);
 			close(fd);
 			continue;
 		}
@@ -639,7 +643,7 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 			s->clients->prev = cl;
 		s->clients = cl;
 		cl->c = conn_new(l, fd, s->tls, 0, &client_ops, cl, (size_t)s->cf->max_line,
-				 (size_t)s->cf->max_output_buffer);
+		                 (size_t)s->cf->max_output_buffer);
 		if (cl->c == NULL) {
 			log_err("out of memory accepting %s", ip);
 			client_free(cl);
@@ -791,7 +795,8 @@ static void reload_users(struct srv *s)
 {
 	struct hmap fresh = {0};
 	if (users_each(s->users_path, add_rec, &fresh) < 0) {
-		log_err("cannot read %s: %s; keeping the accounts read before", s->users_path, strerror(errno));
+		log_err("cannot read %s: %s; keeping the accounts read before", s->users_path,
+		        strerror(errno));
 		hmap_each(&fresh, free_rec, NULL);
 		hmap_free(&fresh);
 		return;
@@ -819,7 +824,8 @@ static void check_users(struct srv *s)
 	if (stat(s->users_path, &st) < 0)
 		memset(&st, 0, sizeof st);
 	if (st.st_ino != s->users_st.st_ino || st.st_size != s->users_st.st_size ||
-	    st.st_mtim.tv_sec != s->users_st.st_mtim.tv_sec || st.st_mtim.tv_nsec != s->users_st.st_mtim.tv_nsec) {
+	    st.st_mtim.tv_sec != s->users_st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != s->users_st.st_mtim.tv_nsec) {
 		s->users_st = st;
 		reload_users(s);
 	}
@@ -849,7 +855,8 @@ static void watch_users(struct srv *s)
 {
 	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (s->inotify_fd >= 0 &&
-	    inotify_add_watch(s->inotify_fd, s->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >= 0 &&
+	    inotify_add_watch(s->inotify_fd, s->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >=
+	        0 &&
 	    loop_add(s->loop, s->inotify_fd, POLLIN, on_data_dir_event, s) == 0)
 		return;
 	log_warn("inotify on %s: %s; checking the users file every second", s->cf->data_dir, strerror(errno));
@@ -892,7 +899,7 @@ static int ensure_identity(const struct conf_server *cf)
 		log_info("generated a new server key %s and certificate %s", cf->key_file, cf->cert_file);
 	} else if (!have_key || !have_cert) {
 		log_err("%s exists but %s does not; restore it, or remove both to generate a new key",
-			have_key ? cf->key_file : cf->cert_file, have_key ? cf->cert_file : cf->key_file);
+		        have_key ? cf->key_file : cf->cert_file, have_key ? cf->cert_file : cf->key_file);
 		return -1;
 	}
 	if (tls_key_fingerprint(cf->key_file, fp, err, sizeof err) < 0) {
@@ -950,21 +957,21 @@ static int mkdir_p(const char *path, mode_t mode)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: im server [-c FILE] [-p PORT] [-l ADDRESSES] [-n] [--fingerprint]\n"
-		   "\n"
-		   "Runs the presence server in the foreground: the TLS login channel (default\n"
-		   "port 5190 on every address), sign-up, session records in the run directory\n"
-		   "and presence between mutual contacts. It never sees a message.\n"
-		   "\n"
-		   "  -c FILE         read the [server] section of FILE (see config/im.conf);\n"
-		   "                  without it the defaults run: ./im-data, port 5190\n"
-		   "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
-		   "  -l ADDRESSES    listen on these addresses (space or comma separated, * = all)\n"
-		   "  -n              check the configuration and exit\n"
-		   "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
-		   "  -h, --help      this text\n"
-		   "\n"
-		   "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file and the\n"
-		   "key and certificate. A readiness line \"listening on ADDRESS:PORT\" is logged.\n");
+	           "\n"
+	           "Runs the presence server in the foreground: the TLS login channel (default\n"
+	           "port 5190 on every address), sign-up, session records in the run directory\n"
+	           "and presence between mutual contacts. It never sees a message.\n"
+	           "\n"
+	           "  -c FILE         read the [server] section of FILE (see config/im.conf);\n"
+	           "                  without it the defaults run: ./im-data, port 5190\n"
+	           "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
+	           "  -l ADDRESSES    listen on these addresses (space or comma separated, * = all)\n"
+	           "  -n              check the configuration and exit\n"
+	           "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
+	           "  -h, --help      this text\n"
+	           "\n"
+	           "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file and the\n"
+	           "key and certificate. A readiness line \"listening on ADDRESS:PORT\" is logged.\n");
 }
 
 /* Every connection is a descriptor: raise the soft limit as far as the
@@ -981,7 +988,7 @@ static void fit_fd_limit(const struct conf_server *cf)
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
 		log_warn("open file limit %lu is below max_connections + max_unauth; raise ulimit -n",
-			 (unsigned long)rl.rlim_cur);
+		         (unsigned long)rl.rlim_cur);
 }
 
 static int run(struct srv *s)
@@ -1110,8 +1117,9 @@ int srv_main(int argc, char **argv)
 	if (fingerprint) {
 		char fp[PROTO_KEY_HEX + 1];
 		if (access(cf->key_file, F_OK) < 0) {
-			fprintf(stderr, "im server: no server key at %s yet; start the server once to create it\n",
-				cf->key_file);
+			fprintf(stderr,
+			        "im server: no server key at %s yet; start the server once to create it\n",
+			        cf->key_file);
 			return 1;
 		}
 		if (tls_key_fingerprint(cf->key_file, fp, err, sizeof err) < 0) {

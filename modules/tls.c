@@ -49,18 +49,18 @@ static int tls_ready;
 
 /* ECDHE + AEAD only; the keys are EC, so ECDSA suites. */
 static const int suites[] = {
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
-	MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-	0,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    0,
 };
 
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 static const uint16_t groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
-				  MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
+                                  MBEDTLS_SSL_IANA_TLS_GROUP_NONE};
 #else
 static const mbedtls_ecp_group_id curves[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
-					      MBEDTLS_ECP_DP_NONE};
+                                              MBEDTLS_ECP_DP_NONE};
 #endif
 
 static void set_err(char *err, size_t errlen, const char *what, int rc)
@@ -78,7 +78,7 @@ int tls_init(void)
 	mbedtls_ctr_drbg_init(&drbg);
 	static const char pers[] = "im tls";
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)pers,
-				  sizeof pers - 1) != 0)
+	                          sizeof pers - 1) != 0)
 		return -1;
 	tls_ready = 1;
 	return 0;
@@ -137,8 +137,8 @@ int tls_keygen(const char *key_file, const char *cert_file, const char *cn, char
 		goto out;
 	}
 	if ((rc = mbedtls_pk_setup(&pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) != 0 ||
-	    (rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random, &drbg)) !=
-		    0) {
+	    (rc = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(pk), mbedtls_ctr_drbg_random,
+	                              &drbg)) != 0) {
 		set_err(err, errlen, "generating key", rc);
 		goto out;
 	}
@@ -232,7 +232,7 @@ static int accept_any_chain(void *arg, mbedtls_x509_crt *crt, int depth, uint32_
 }
 
 static int load_identity(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err,
-			 size_t errlen)
+                         size_t errlen)
 {
 	int rc;
 	if ((rc = mbedtls_x509_crt_parse_file(&cfg->cert, cert_file)) != 0) {
@@ -251,7 +251,7 @@ static int load_identity(struct tls_cfg *cfg, const char *key_file, const char *
 }
 
 struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char *cert_file, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	struct tls_cfg *cfg = calloc(1, sizeof *cfg);
 	if (cfg == NULL || tls_init() < 0) {
@@ -265,7 +265,7 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 	cfg->role = role;
 	int endpoint = role == TLS_CLIENT ? MBEDTLS_SSL_IS_CLIENT : MBEDTLS_SSL_IS_SERVER;
 	int rc = mbedtls_ssl_config_defaults(&cfg->conf, endpoint, MBEDTLS_SSL_TRANSPORT_STREAM,
-					     MBEDTLS_SSL_PRESET_DEFAULT);
+	                                     MBEDTLS_SSL_PRESET_DEFAULT);
 	if (rc != 0) {
 		set_err(err, errlen, "TLS defaults", rc);
 		goto fail;
@@ -284,8 +284,8 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 	 * REQUIRED would demand a CA chain, which self-signed keys have none
 	 * of. Trust comes from comparing tls_peer_key(), which fails when no
 	 * certificate was sent. */
-	mbedtls_ssl_conf_authmode(&cfg->conf,
-				  role == TLS_SERVER_LOGIN ? MBEDTLS_SSL_VERIFY_NONE : MBEDTLS_SSL_VERIFY_OPTIONAL);
+	mbedtls_ssl_conf_authmode(&cfg->conf, role == TLS_SERVER_LOGIN ? MBEDTLS_SSL_VERIFY_NONE
+	                                                               : MBEDTLS_SSL_VERIFY_OPTIONAL);
 	if (key_file != NULL && load_identity(cfg, key_file, cert_file, err, errlen) < 0)
 		goto fail;
 	return cfg;

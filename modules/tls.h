@@ -35,11 +35,12 @@ int tls_key_fingerprint(const char *key_file, char hex[PROTO_KEY_HEX + 1], char 
  * P-256, no renegotiation. key_file/cert_file may be NULL for a client
  * with no identity. Returns NULL with err set on failure. */
 struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char *cert_file, char *err,
-			    size_t errlen);
+                            size_t errlen);
 /* Frees a configuration no connection uses any more. Safe on NULL. */
 void tls_cfg_free(struct tls_cfg *cfg);
 /* Replaces key and certificate (SIGHUP); new connections use them. 0/-1. */
-int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err, size_t errlen);
+int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err,
+                   size_t errlen);
 
 /* Wraps connected non-blocking socket fd (the fd stays the caller's).
  * Returns NULL when out of memory. */

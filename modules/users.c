@@ -326,7 +326,6 @@ static int make_parent(const char *path)
 
 enum users_op { OP_ADD, OP_SET, OP_DEL };
 
-
 /* The one read-modify-write path: lock, read, edit, atomic replace. Lines
  * the parser does not understand are copied through untouched. */
 static enum users_status change(const char *path, enum users_op op, const char *name,

@@ -29,8 +29,8 @@
 #include "tls.h"
 #include "users.h"
 
-#define PASSWORD "benchpass1"
-#define PEER_KEY "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
+#define PASSWORD  "benchpass1"
+#define PEER_KEY  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define MQTT_USER "bench"
 
 enum mode { M_LOGIN, M_HS, M_MQTT };
@@ -356,7 +356,8 @@ static void mqtt_connect(struct lc *c)
 	size_t rem = 10 + 2 + (size_t)idlen + 2 + ulen + 2 + plen;
 	p[n++] = 0x10;
 	p[n++] = (unsigned char)rem; /* < 128: one length byte */
-	static const unsigned char hdr[] = {0, 4, 'M', 'Q', 'T', 'T', 4, 0xC2, 0x02, 0x58}; /* keepalive 600 s */
+	static const unsigned char hdr[] = {0,   4, 'M',  'Q',  'T',
+	                                    'T', 4, 0xC2, 0x02, 0x58}; /* keepalive 600 s */
 	memcpy(p + n, hdr, sizeof hdr);
 	n += sizeof hdr;
 	p[n++] = 0;
@@ -484,8 +485,8 @@ static int cmd_rate(int argc, char **argv)
 	}
 	double el = now_ms() - t0, cpu1 = pid ? cpu_ms(pid) : 0;
 	double p50 = pct(lat, nlat, 50), p99 = pct(lat, nlat, 99);
-	printf("n=%d conc=%d ok=%d failed=%d secs=%.3f rate=%.1f p50_ms=%.2f p99_ms=%.2f", n, conc, done_count,
-	       failures, el / 1000, done_count / (el / 1000), p50, p99);
+	printf("n=%d conc=%d ok=%d failed=%d secs=%.3f rate=%.1f p50_ms=%.2f p99_ms=%.2f", n, conc,
+	       done_count, failures, el / 1000, done_count / (el / 1000), p50, p99);
 	if (pid)
 		printf(" srv_cpu_ms_per_op=%.3f", (cpu1 - cpu0) / (done_count ? done_count : 1));
 	printf("\n");
@@ -602,8 +603,8 @@ static int cmd_hold(int argc, char **argv)
 	double c0 = cpu_ms(pid), w0 = now_ms();
 	settle(idle_s * 1000);
 	double c1 = cpu_ms(pid), w1 = now_ms();
-	printf("idle_secs=%.1f idle_cpu_ms=%.0f idle_cpu_pct=%.3f live=%d failed=%d\n", (w1 - w0) / 1000, c1 - c0,
-	       100.0 * (c1 - c0) / (w1 - w0), count_live(), failures);
+	printf("idle_secs=%.1f idle_cpu_ms=%.0f idle_cpu_pct=%.3f live=%d failed=%d\n", (w1 - w0) / 1000,
+	       c1 - c0, 100.0 * (c1 - c0) / (w1 - w0), count_live(), failures);
 	return 0;
 }
 
@@ -749,9 +750,10 @@ static int cmd_fanout(int argc, char **argv)
 	}
 	double a50 = pct(all, (size_t)reps, 50), a99 = pct(all, (size_t)reps, 99);
 	double r50 = pct(per_recipient, nper, 50), r99 = pct(per_recipient, nper, 99);
-	printf("k=%d reps=%d all_p50_ms=%.2f all_p99_ms=%.2f all_max_ms=%.2f each_p50_ms=%.2f each_p99_ms=%.2f "
-	       "add_ms=%.1f\n",
-	       fan_k, reps, a50, a99, all[reps - 1], r50, r99, add_total / reps);
+	printf(
+	    "k=%d reps=%d all_p50_ms=%.2f all_p99_ms=%.2f all_max_ms=%.2f each_p50_ms=%.2f each_p99_ms=%.2f "
+	    "add_ms=%.1f\n",
+	    fan_k, reps, a50, a99, all[reps - 1], r50, r99, add_total / reps);
 	return 0;
 }
 
