@@ -283,6 +283,29 @@ static void io_error(const struct mode_spec *m, const char *what, const char *pa
 	fprintf(stderr, "im %s: cannot %s users file %s: %s\n", m->mode, what, path, strerror(errno));
 }
 
+enum { BEGIN_FOUND = -1, BEGIN_ABSENT = -2 };
+
+/* The start every mode on one user shares: arguments, config, the users
+ * file's path, the folded name, and whether the user is there now.
+ * Returns an exit status to stop with, or BEGIN_FOUND / BEGIN_ABSENT. */
+static int begin(const struct mode_spec *m, int argc, char **argv, struct opts *o, struct conf *c,
+                 char name[PROTO_NAME_MAX + 1], char path[CONF_PATH_MAX + 8], struct users_rec *r)
+{
+	int rc = parse_args(m, argc, argv, o);
+	if (rc >= 0)
+		return rc;
+	if ((rc = load_conf(m, o, c)) != 0)
+		return rc;
+	if (users_path(m, c, path, CONF_PATH_MAX + 8) < 0 || fold_name(m, o->name, name) < 0)
+		return EXIT_ERR;
+	enum users_status st = users_find(path, name, r);
+	if (st == USERS_IOERR) {
+		io_error(m, "read", path);
+		return EXIT_ERR;
+	}
+	return st == USERS_OK ? BEGIN_FOUND : BEGIN_ABSENT;
+}
+
 /* adduser and passwd: ask, hash, then add or replace under the lock. */
 static int set_password(const struct mode_spec *m, int argc, char **argv, int adding)
 {
@@ -290,19 +313,12 @@ static int set_password(const struct mode_spec *m, int argc, char **argv, int ad
 	struct conf c;
 	char name[PROTO_NAME_MAX + 1], path[CONF_PATH_MAX + 8], pw[PW_MAX + 1];
 	struct users_rec r;
-	int rc = parse_args(m, argc, argv, &o);
+	int rc = begin(m, argc, argv, &o, &c, name, path, &r);
 	if (rc >= 0)
 		return rc;
-	if ((rc = load_conf(m, &o, &c)) != 0)
-		return rc;
-	if (users_path(m, &c, path, sizeof path) < 0 || fold_name(m, o.name, name) < 0)
-		return EXIT_ERR;
-	/* Check first so nobody types a password for nothing; the lock rechecks. */
-	enum users_status st = users_find(path, name, &r);
-	if (st == USERS_IOERR) {
-		io_error(m, "read", path);
-		return EXIT_ERR;
-	}
+	/* Checked first so nobody types a password for nothing; the lock
+	 * rechecks. */
+	enum users_status st = rc == BEGIN_FOUND ? USERS_OK : USERS_NOENT;
 	if (adding && st == USERS_OK) {
 		fprintf(stderr, "im %s: user %s exists\n", m->mode, name);
 		return EXIT_ERR;
@@ -357,18 +373,10 @@ int admin_deluser(int argc, char **argv)
 	struct conf c;
 	char name[PROTO_NAME_MAX + 1], path[CONF_PATH_MAX + 8];
 	struct users_rec r;
-	int rc = parse_args(m, argc, argv, &o);
+	int rc = begin(m, argc, argv, &o, &c, name, path, &r);
 	if (rc >= 0)
 		return rc;
-	if ((rc = load_conf(m, &o, &c)) != 0)
-		return rc;
-	if (users_path(m, &c, path, sizeof path) < 0 || fold_name(m, o.name, name) < 0)
-		return EXIT_ERR;
-	enum users_status st = users_find(path, name, &r);
-	if (st == USERS_IOERR) {
-		io_error(m, "read", path);
-		return EXIT_ERR;
-	}
+	enum users_status st = rc == BEGIN_FOUND ? USERS_OK : USERS_NOENT;
 	if (st == USERS_OK)
 		st = users_del(path, name);
 	if (st == USERS_NOENT) {

@@ -139,9 +139,10 @@ static void set_interest(struct conn *c, int want_write)
 	loop_mod(c->loop, c->fd, ev);
 }
 
-/* Writes what is queued. 0 when all is out or the socket is full, -1 when
- * the connection failed (already aborted). */
-static int flush(struct conn *c)
+/* Writes queued bytes until none are left (1), the socket is full (0, and
+ * POLLOUT is asked for), or the write fails (-1). A write the library could
+ * not finish is retried with the same length, as mbedTLS requires. */
+static int write_queued(struct conn *c)
 {
 	while (c->outoff < c->outlen) {
 		if (c->pending == 0) {
@@ -153,15 +154,27 @@ static int flush(struct conn *c)
 			set_interest(c, 1);
 			return 0;
 		}
-		if (n < 0) {
-			char why[160];
-			snprintf(why, sizeof why, "write failed: %s", tls_error(c->tls));
-			conn_abort(c, why);
+		if (n < 0)
 			return -1;
-		}
 		c->outoff += (size_t)n;
 		c->pending = 0;
 	}
+	return 1;
+}
+
+/* Writes what is queued. 0 when all is out or the socket is full, -1 when
+ * the connection failed (already aborted). */
+static int flush(struct conn *c)
+{
+	int rc = write_queued(c);
+	if (rc < 0) {
+		char why[160];
+		snprintf(why, sizeof why, "write failed: %s", tls_error(c->tls));
+		conn_abort(c, why);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
 	wipe_free(c->out, c->outcap);
 	c->out = NULL;
 	c->outoff = c->outlen = c->outcap = 0;
@@ -248,6 +261,17 @@ int conn_send(struct conn *c, const char *fmt, ...)
 	return 0;
 }
 
+/* A closing connection: once its last lines are out (or cannot go), say
+ * close_notify and close; while the socket is full, on_io comes back. */
+static void close_when_flushed(struct conn *c)
+{
+	if (write_queued(c) == 0)
+		return;
+	tls_close_notify(c->tls);
+	shutdown(c->fd, SHUT_WR);
+	finish(c);
+}
+
 static void resume_later(struct loop *l, void *arg)
 {
 	struct conn *c = arg;
@@ -283,24 +307,7 @@ void conn_close(struct conn *c, const char *why)
 	}
 	c->state = CONN_CLOSING;
 	loop_timer_set(c->loop, &c->deadline, CONN_CLOSE_GRACE_MS, close_grace_over, c);
-	while (c->outoff < c->outlen) {
-		if (c->pending == 0) {
-			size_t n = c->outlen - c->outoff;
-			c->pending = n > CONN_CHUNK ? CONN_CHUNK : n;
-		}
-		ssize_t n = tls_write(c->tls, c->out + c->outoff, c->pending);
-		if (n == TLS_WANT_WRITE || n == TLS_WANT_READ) {
-			set_interest(c, 1);
-			return; /* on_io finishes the flush */
-		}
-		if (n < 0)
-			break;
-		c->outoff += (size_t)n;
-		c->pending = 0;
-	}
-	tls_close_notify(c->tls);
-	shutdown(c->fd, SHUT_WR);
-	finish(c);
+	close_when_flushed(c);
 }
 
 static void deadline_passed(struct loop *l, void *arg)
@@ -485,21 +492,7 @@ static void on_io(struct loop *l, int fd, int revents, void *arg)
 			do_read(c);
 		return;
 	case CONN_CLOSING:
-		while (c->outoff < c->outlen) {
-			ssize_t n = tls_write(c->tls, c->out + c->outoff, c->pending);
-			if (n == TLS_WANT_WRITE || n == TLS_WANT_READ)
-				return;
-			if (n < 0)
-				break;
-			c->outoff += (size_t)n;
-			if (c->outoff < c->outlen) {
-				size_t r = c->outlen - c->outoff;
-				c->pending = r > CONN_CHUNK ? CONN_CHUNK : r;
-			}
-		}
-		tls_close_notify(c->tls);
-		shutdown(c->fd, SHUT_WR);
-		finish(c);
+		close_when_flushed(c);
 		return;
 	case CONN_DEAD:
 		return;

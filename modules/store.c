@@ -76,6 +76,23 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
+/* The next line of a state file that holds something (not blank, not a
+ * '#' comment), NUL-terminated in place; NULL at the end. */
+static char *next_entry(char **cur, int *lineno)
+{
+	while (*cur != NULL && **cur != '\0') {
+		char *line = *cur, *nl = strchr(line, '\n');
+		if (nl)
+			*nl++ = '\0';
+		*cur = nl;
+		++*lineno;
+		line[strcspn(line, "\r")] = '\0';
+		if (*line != '\0' && *line != '#')
+			return line;
+	}
+	return NULL;
+}
+
 /* Parses the contacts file: one name per line, '#' comments, blanks. */
 static int load_contacts(struct store *s, const char *path, char *err, size_t errlen)
 {
@@ -83,14 +100,8 @@ static int load_contacts(struct store *s, const char *path, char *err, size_t er
 	if (buf == NULL)
 		return -1;
 	int lineno = 0, rc = -1;
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		lineno++;
-		line[strcspn(line, "\r")] = '\0';
-		if (*line == '\0' || *line == '#')
-			continue;
+	char *cur = buf, *line;
+	while ((line = next_entry(&cur, &lineno)) != NULL) {
 		char name[PROTO_NAME_MAX + 1];
 		if (proto_name_fold(line, name) < 0) {
 			snprintf(err, errlen, "%s:%d: '%.40s' is not a valid name", path, lineno, line);
@@ -125,14 +136,8 @@ static int load_keys(const char *path, struct store_key **list, size_t *n, char 
 	if (buf == NULL)
 		return -1;
 	int lineno = 0, rc = -1;
-	for (char *line = buf, *next; line && *line; line = next) {
-		next = strchr(line, '\n');
-		if (next)
-			*next++ = '\0';
-		lineno++;
-		line[strcspn(line, "\r")] = '\0';
-		if (*line == '\0' || *line == '#')
-			continue;
+	char *cur = buf, *line;
+	while ((line = next_entry(&cur, &lineno)) != NULL) {
 		char *sp = strchr(line, ' ');
 		if (sp == NULL || sp == line || (size_t)(sp - line) >= sizeof(*list)->name ||
 		    !proto_key_valid(sp + 1)) {
