@@ -427,17 +427,14 @@ static void synced(struct cli *c)
 	emit(c, CLI_EV_READY, c->name, NULL);
 }
 
-static void on_online(struct cli *c, char **tok, int n)
+static void on_online(struct cli *c, const char *args)
 {
-	char name[PROTO_NAME_MAX + 1];
-	char *end;
-	unsigned long port = n >= 5 ? strtoul(tok[3], &end, 10) : 0;
-	if (n < 5 || proto_name_fold(tok[1], name) < 0 || *end != '\0' || port == 0 || port > 65535 ||
-	    !proto_key_valid(tok[4]) || strlen(tok[2]) >= sizeof c->ct->ip ||
-	    (n == 6 && strlen(tok[5]) >= sizeof c->ct->lan_ip)) {
+	struct proto_online on;
+	if (proto_parse_online(args, &on) < 0) {
 		log_warn("server %s: malformed ONLINE line", c->hostport);
 		return;
 	}
+	const char *name = on.name;
 	struct contact *k = ct_find(c, name);
 	if (k == NULL || !k->listed) {
 		log_info("server %s: ONLINE for %s, who is not a contact; ignored", c->hostport, name);
@@ -445,27 +442,27 @@ static void on_online(struct cli *c, char **tok, int n)
 	}
 	const char *known = store_contact_key(c->st, name);
 	if (known == NULL) {
-		if (store_set_contact_key(c->st, name, tok[4]) < 0)
+		if (store_set_contact_key(c->st, name, on.key) < 0)
 			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", name, strerror(errno));
 		k->keychange = 0;
-	} else if (strcmp(known, tok[4]) != 0) {
-		if (!k->keychange || strcmp(k->newkey, tok[4]) != 0) {
+	} else if (strcmp(known, on.key) != 0) {
+		if (!k->keychange || strcmp(k->newkey, on.key) != 0) {
 			k->keychange = 1;
-			snprintf(k->newkey, sizeof k->newkey, "%s", tok[4]);
+			snprintf(k->newkey, sizeof k->newkey, "%s", on.key);
 			log_warn(
 			    "WARNING: the server announces a NEW KEY for %s: %s (remembered: %s). Someone "
 			    "may be impersonating %s. Check the key with %s in person; 'trust %s' accepts "
 			    "it.",
-			    name, tok[4], known, name, name, name);
+			    name, on.key, known, name, name, name);
 			emit(c, CLI_EV_KEYCHANGE, name, NULL);
 		}
 	} else {
 		k->keychange = 0;
 	}
-	snprintf(k->ip, sizeof k->ip, "%s", tok[2]);
-	snprintf(k->lan_ip, sizeof k->lan_ip, "%s", n == 6 ? tok[5] : "");
-	snprintf(k->key, sizeof k->key, "%s", tok[4]);
-	k->port = (unsigned)port;
+	snprintf(k->ip, sizeof k->ip, "%s", on.ip);
+	snprintf(k->lan_ip, sizeof k->lan_ip, "%s", on.lan);
+	snprintf(k->key, sizeof k->key, "%s", on.key);
+	k->port = on.port;
 	k->online = 1;
 	k->stale = 0;
 	struct cli_event ev = {.type = CLI_EV_ONLINE, .name = name, .ip = k->ip, .port = k->port};
@@ -544,15 +541,16 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 	/* Split with room for the rest-of-line fields, then look closer. */
 	char first[16];
 	snprintf(first, sizeof first, "%.*s", (int)strcspn(line, " "), line);
-	int max = strcmp(first, "ONLINE") == 0 ? 6 : 2;
-	int n = proto_split(line, tok, max);
+	if (strcmp(first, "ONLINE") == 0) {
+		on_online(c, line[6] == ' ' ? line + 7 : "");
+		return;
+	}
+	int n = proto_split(line, tok, 2);
 	if (n < 1) {
 		log_warn("server %s: malformed line", c->hostport);
 		return;
 	}
-	if (strcmp(tok[0], "ONLINE") == 0) {
-		on_online(c, tok, n);
-	} else if (strcmp(tok[0], "OFFLINE") == 0 && n == 2) {
+	if (strcmp(tok[0], "OFFLINE") == 0 && n == 2) {
 		char name[PROTO_NAME_MAX + 1];
 		struct contact *k = proto_name_fold(tok[1], name) == 0 ? ct_find(c, name) : NULL;
 		if (k && k->online) {

@@ -2,6 +2,9 @@
  * framing, UTF-8, names, keys, token splitting and message escaping. */
 #include "proto.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
 #include <string.h>
 
 enum proto_frame proto_frame(const char *buf, size_t len, size_t max, size_t *linelen, size_t *used)
@@ -160,4 +163,46 @@ int proto_unescape(const char *in, size_t len, char *out, size_t cap)
 		return -1;
 	out[o] = '\0';
 	return (int)o;
+}
+
+int proto_port(const char *s, unsigned *port)
+{
+	unsigned long v = 0;
+	size_t n = strlen(s);
+	if (n == 0 || n > 5)
+		return -1;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9')
+			return -1;
+		v = v * 10 + (unsigned long)(*s - '0');
+	}
+	if (v == 0 || v > 65535)
+		return -1;
+	*port = (unsigned)v;
+	return 0;
+}
+
+int proto_ip_valid(const char *s)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
+}
+
+int proto_parse_online(const char *args, struct proto_online *o)
+{
+	char buf[PROTO_LINE_MAX], *tok[5];
+	if (snprintf(buf, sizeof buf, "%s", args) >= (int)sizeof buf)
+		return -1;
+	int n = proto_split(buf, tok, 5);
+	if (n < 4 || (n == 5 && strchr(tok[4], ' ') != NULL))
+		return -1;
+	if (proto_name_fold(tok[0], o->name) < 0 || strlen(tok[1]) >= sizeof o->ip ||
+	    !proto_ip_valid(tok[1]) || proto_port(tok[2], &o->port) < 0 || !proto_key_valid(tok[3]))
+		return -1;
+	if (n == 5 && (strlen(tok[4]) >= sizeof o->lan || !proto_ip_valid(tok[4])))
+		return -1;
+	strcpy(o->ip, tok[1]);
+	strcpy(o->key, tok[3]);
+	strcpy(o->lan, n == 5 ? tok[4] : "");
+	return 0;
 }

@@ -33,6 +33,25 @@ int proto_name_fold(const char *in, char out[PROTO_NAME_MAX + 1]);
 /* 1 if s is 64 lower-case hex digits. */
 int proto_key_valid(const char *s);
 
+/* Parses a decimal port 1-65535 (no sign, no leading junk). 0 or -1. */
+int proto_port(const char *s, unsigned *port);
+
+/* 1 if s is an IPv4 dotted or IPv6 text address (no brackets). */
+int proto_ip_valid(const char *s);
+
+/* The fields of "ONLINE <name> <ip> <port> <key> [<lan-ip>]". */
+struct proto_online {
+	char name[PROTO_NAME_MAX + 1]; /* folded */
+	char ip[48];
+	unsigned port;
+	char key[PROTO_KEY_HEX + 1];
+	char lan[48]; /* "" when absent */
+};
+
+/* Parses the arguments of an ONLINE line (what follows "ONLINE "). Returns
+ * 0, or -1 if any field is malformed or there are too few or too many. */
+int proto_parse_online(const char *args, struct proto_online *o);
+
 /* Splits line in place at single spaces into at most max tokens; the last
  * token keeps the rest of the line, spaces included. Returns the count;
  * an empty token (two spaces in a row, a leading space) yields -1. */

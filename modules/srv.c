@@ -371,28 +371,6 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 
 /* ---- the protocol ---- */
 
-static int parse_port(const char *s, unsigned *port)
-{
-	unsigned long v = 0;
-	if (*s == '\0' || strlen(s) > 5)
-		return -1;
-	for (; *s; s++) {
-		if (*s < '0' || *s > '9')
-			return -1;
-		v = v * 10 + (unsigned long)(*s - '0');
-	}
-	if (v == 0 || v > 65535)
-		return -1;
-	*port = (unsigned)v;
-	return 0;
-}
-
-static int valid_ip(const char *s)
-{
-	unsigned char buf[sizeof(struct in6_addr)];
-	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
-}
-
 static void cmd_login(struct client *cl, char *args, int signup)
 {
 	struct conn *c = cl->c;
@@ -438,7 +416,7 @@ static void cmd_peer(struct client *cl, char *args)
 		conn_send(c, "ERR 400 usage: PEER <port> <key> [<lan-ip>]");
 		return;
 	}
-	if (parse_port(tok[0], &port) < 0) {
+	if (proto_port(tok[0], &port) < 0) {
 		conn_send(c, "ERR 400 bad port: %s", tok[0]);
 		return;
 	}
@@ -446,7 +424,7 @@ static void cmd_peer(struct client *cl, char *args)
 		conn_send(c, "ERR 400 bad key: want 64 lower-case hex digits");
 		return;
 	}
-	if (n == 3 && !valid_ip(tok[2])) {
+	if (n == 3 && !proto_ip_valid(tok[2])) {
 		conn_send(c, "ERR 400 bad lan address: %s", tok[2]);
 		return;
 	}

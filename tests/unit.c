@@ -426,6 +426,46 @@ static void test_split(void)
 	result("split_trailing_space", proto_split(line, tok, 4) == -1, "accepted");
 }
 
+static void test_online(void)
+{
+	static const char key[] = "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
+	struct proto_online o;
+	char line[256];
+	snprintf(line, sizeof line, "Bob 192.0.2.7 40123 %s", key);
+	result("online_plain",
+	       proto_parse_online(line, &o) == 0 && !strcmp(o.name, "bob") && !strcmp(o.ip, "192.0.2.7") &&
+	           o.port == 40123 && !strcmp(o.key, key) && o.lan[0] == '\0',
+	       "not parsed");
+	snprintf(line, sizeof line, "bob 2001:db8::7 1 %s fe80::1", key);
+	result("online_ipv6_lan",
+	       proto_parse_online(line, &o) == 0 && !strcmp(o.lan, "fe80::1") && o.port == 1, "not parsed");
+	static const char *const bad[] = {
+	    "bob 192.0.2.7 40123",                /* no key */
+	    "bob 192.0.2.7 0 %s",                 /* port 0 */
+	    "bob 192.0.2.7 65536 %s",             /* port too big */
+	    "bob 192.0.2.7 +80 %s",               /* signed port */
+	    "bob not-an-ip 80 %s",                /* ip */
+	    "bob [::1] 80 %s",                    /* brackets */
+	    "b!b 192.0.2.7 80 %s",                /* name */
+	    "bob 192.0.2.7 80 %s 10.0.0.1 extra", /* too many */
+	    "bob 192.0.2.7 80 %s lan",            /* lan not an ip */
+	    "bob 192.0.2.7 80 %sA",               /* key too long */
+	    "bob  192.0.2.7 80 %s",               /* double space */
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		/* each case's one "%s" is where the key goes */
+		const char *at = strstr(bad[i], "%s");
+		if (at)
+			snprintf(line, sizeof line, "%.*s%s%s", (int)(at - bad[i]), bad[i], key, at + 2);
+		else
+			snprintf(line, sizeof line, "%s", bad[i]);
+		result("online_rejects", proto_parse_online(line, &o) == -1, "accepted case %zu", i);
+	}
+	unsigned port;
+	result("port_rejects_empty", proto_port("", &port) == -1, "accepted");
+	result("port_max", proto_port("65535", &port) == 0 && port == 65535, "rejected");
+}
+
 static void test_escape(void)
 {
 	char out[64];
@@ -469,6 +509,7 @@ int main(void)
 	test_frame();
 	test_utf8();
 	test_split();
+	test_online();
 	test_escape();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);

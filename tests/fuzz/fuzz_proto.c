@@ -1,5 +1,6 @@
 /* fuzz_proto: libFuzzer target over the protocol codecs: framing, token
- * splitting, and the escape/unescape round trip. Aborts on any broken law. */
+ * splitting, the escape/unescape round trip and the ONLINE parser. Aborts
+ * on any broken law. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	const char *in = (const char *)data;
 	check_frame(in, size);
 	check_escape(in, size);
+	/* ONLINE arguments: whatever parses is well-formed field by field */
+	char args[PROTO_LINE_MAX];
+	if (size < sizeof args) {
+		struct proto_online o;
+		memcpy(args, in, size);
+		args[size] = '\0';
+		if (proto_parse_online(args, &o) == 0)
+			must(proto_key_valid(o.key) && o.port >= 1 && o.port <= 65535 &&
+			     proto_ip_valid(o.ip) && (o.lan[0] == '\0' || proto_ip_valid(o.lan)));
+	}
 	char name[PROTO_NAME_MAX + 1], copy[64];
 	if (size < sizeof copy) {
 		memcpy(copy, in, size);
