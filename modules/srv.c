@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -76,6 +77,8 @@ struct srv {
 	struct client *clients;
 	int nconns, nunauth;
 	int lfd[SRV_MAX_LISTEN], nlisten;
+	char ltext[SRV_MAX_LISTEN][96]; /* "ADDRESS:PORT", logged once ready */
+	int lock_fd;
 	char users_path[CONF_PATH_MAX + 8];
 	struct hmap users; /* name -> struct users_rec: the users file as last read */
 	struct stat users_st;
@@ -685,12 +688,14 @@ static int listen_on(struct srv *s, const char *addr, int port)
 	sl = sizeof ss;
 	getsockname(fd, (struct sockaddr *)&ss, &sl);
 	char text[64];
+	char *out = s->ltext[s->nlisten];
 	if (ss.ss_family == AF_INET6) {
 		inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
-		log_info("listening on [%s]:%u%s", text, ntohs(s6->sin6_port), any ? " (IPv6 and IPv4)" : "");
+		snprintf(out, sizeof s->ltext[0], "[%s]:%u%s", text, ntohs(s6->sin6_port),
+		         any ? " (IPv6 and IPv4)" : "");
 	} else {
 		inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
-		log_info("listening on %s:%u", text, ntohs(s4->sin_port));
+		snprintf(out, sizeof s->ltext[0], "%s:%u", text, ntohs(s4->sin_port));
 	}
 	if (loop_add(s->loop, fd, POLLIN, on_accept, s) < 0) {
 		close(fd);
@@ -840,6 +845,8 @@ static void watch_users(struct srv *s)
 	log_warn("inotify on %s: %s; checking the users file every second", s->cf->data_dir, strerror(errno));
 	if (s->inotify_fd >= 0)
 		close(s->inotify_fd);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	s->inotify_fd = -1;
 	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
 }
@@ -885,6 +892,27 @@ static int ensure_identity(const struct conf_server *cf)
 		return -1;
 	}
 	log_info("server key fingerprint %s", fp);
+	return 0;
+}
+
+/* One server per data directory: a second one would clear the first's
+ * session files and race it on the users file's in-memory copy. */
+static int lock_data_dir(struct srv *s)
+{
+	char path[CONF_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/server.lock", s->cf->data_dir);
+	s->lock_fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (s->lock_fd < 0) {
+		log_err("cannot open %s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			log_err("another im server is running on data_dir %s (it holds %s)", s->cf->data_dir, path);
+		else
+			log_err("cannot lock %s: %s", path, strerror(errno));
+		return -1;
+	}
 	return 0;
 }
 
@@ -977,6 +1005,12 @@ static int run(struct srv *s)
 		log_err("cannot create data_dir %s: %s", cf->data_dir, strerror(errno));
 		return 1;
 	}
+	if (lock_data_dir(s) < 0)
+		return 1;
+	/* Bind before touching anything: a second server on a busy port must
+	 * fail without clearing the live one's session files. */
+	if ((s->loop = loop_new()) == NULL || listen_all(s) < 0)
+		return 1;
 	if (ensure_identity(cf) < 0)
 		return 1;
 	char err[300];
@@ -985,14 +1019,10 @@ static int run(struct srv *s)
 		log_err("%s", err);
 		return 1;
 	}
-	if ((s->loop = loop_new()) == NULL)
-		return 1;
 	if (sess_init(&s->sessions, cf->run_dir, s->loop) < 0) {
 		log_err("run_dir %s: %s", cf->run_dir, strerror(errno));
 		return 1;
 	}
-	if (listen_all(s) < 0)
-		return 1;
 	if (cf->user[0] && drop_privileges(cf->user) < 0)
 		return 1;
 	if ((s->pool = pool_new(s->loop, cf->workers)) == NULL) {
@@ -1010,6 +1040,9 @@ static int run(struct srv *s)
 	check_users(s);
 	watch_users(s);
 	loop_timer_set(s->loop, &s->sweep_timer, SRV_WINDOW_MS, sweep_failures, s);
+	/* The readiness lines come last: when they appear, the server is. */
+	for (int i = 0; i < s->nlisten; i++)
+		log_info("listening on %s", s->ltext[i]);
 	log_info("im %s server ready (sign-up %s)", IM_VERSION, cf->allow_signup ? "allowed" : "disabled");
 	if (loop_run(s->loop) < 0) {
 		log_err("poll: %s", strerror(errno));
@@ -1040,6 +1073,8 @@ static void shutdown_all(struct srv *s)
 	hmap_free(&s->users);
 	if (s->inotify_fd >= 0)
 		close(s->inotify_fd);
+	if (s->lock_fd >= 0)
+		close(s->lock_fd);
 	loop_free(s->loop);
 	tls_cfg_free(s->tls);
 }
@@ -1114,6 +1149,7 @@ int srv_main(int argc, char **argv)
 	static struct srv s;
 	s.cf = cf;
 	s.inotify_fd = -1;
+	s.lock_fd = -1;
 	snprintf(s.users_path, sizeof s.users_path, "%s/users", cf->data_dir);
 	int rc = run(&s);
 	if (s.loop)

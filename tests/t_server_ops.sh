@@ -209,3 +209,28 @@ if command -v ss >/dev/null 2>&1 && ! ss -ltnH 2>/dev/null | awk '{print $4}' | 
 else
 	echo "SKIP ops_default_port_5190: port 5190 is busy or ss is missing"
 fi
+
+# --- a second server must not disturb the first ---
+C5=$T/s5.conf
+srv_conf "$C5" "data_dir = $T/data5"
+if srv_start "$C5" "$T/s5.log"; then
+	first=$SRV_PID
+	: >"$T/data5/run/planted"
+	# same data_dir, another port: refused by the data_dir lock
+	expect_exit ops_second_server_same_data_dir 1 'another im server is running on data_dir' \
+		"$IM" server -c "$C5"
+	# another data_dir, the same port: bind fails before anything is touched
+	srv_conf "$T/s6.conf" "port = $PORT"
+	sed -i "s|^data_dir = .*|data_dir = $T/data6|" "$T/s6.conf"
+	expect_exit ops_second_server_busy_port 1 "cannot listen on 127.0.0.1 port $PORT" \
+		"$IM" server -c "$T/s6.conf"
+	if [ -e "$T/data5/run/planted" ]; then pass ops_second_server_keeps_run_dir; else
+		fail ops_second_server_keeps_run_dir "the live server's run dir was cleared"; fi
+	if [ ! -e "$T/data6/server.key" ]; then pass ops_busy_port_makes_no_key; else
+		fail ops_busy_port_makes_no_key "a key was generated before the bind failed"; fi
+	SRV_PID=$first
+	srv_stop ops_first_server_sigterm_exit_0
+else
+	fail ops_second_server_start "$(head -c 300 "$T/s5.log" | tr '\n' ' ')"
+fi
+no_crash ops_second_server_no_crash "$T/s5.log"
