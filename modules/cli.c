@@ -26,8 +26,11 @@
 #define CLI_BACKOFF_MIN_MS 1000
 #define CLI_BACKOFF_MAX_MS 30000
 #define CLI_LOGOUT_WAIT_MS 2000
-#define CLI_PENDING_MAX    64 /* server commands awaiting their reply */
-#define CLI_PASSWORD_MAX   256
+/* Server commands awaiting their reply: a whole contacts file as ADDs,
+ * plus PEER, CONTACTS, the sync PING and a few keepalives. */
+#define CLI_PENDING_MAX   (STORE_MAX_ENTRIES + 8)
+#define CLI_PENDING_SPARE 4 /* kept free for the sync and LOGOUT */
+#define CLI_PASSWORD_MAX  256
 
 enum srv_state {
 	S_IDLE,       /* no credentials, or given up (bad password, kicked) */
@@ -79,8 +82,8 @@ struct cli {
 	unsigned backoff_ms;
 	int failures; /* connection attempts failed in a row */
 	uint64_t last_rx;
-	struct pending pend[CLI_PENDING_MAX];
-	size_t phead, plen;
+	struct pending *pend; /* a ring of pcap, grown up to CLI_PENDING_MAX */
+	size_t pcap, phead, plen;
 
 	struct contact *ct;
 	size_t nct, ctcap;
@@ -219,13 +222,47 @@ static int logged_in(const struct cli *c)
 	return c->sc && (c->state == S_SETUP || c->state == S_READY);
 }
 
-/* Sends a command whose reply we will match in order. 0/-1. */
+/* Makes room for one more pending command, growing the ring. 0/-1. */
+static int pend_reserve(struct cli *c)
+{
+	if (c->plen < c->pcap)
+		return 0;
+	if (c->pcap >= CLI_PENDING_MAX)
+		return -1;
+	size_t cap = c->pcap ? c->pcap * 2 : 16;
+	if (cap > CLI_PENDING_MAX)
+		cap = CLI_PENDING_MAX;
+	struct pending *p = malloc(cap * sizeof *p);
+	if (p == NULL)
+		return -1;
+	for (size_t i = 0; i < c->plen; i++)
+		p[i] = c->pend[(c->phead + i) % c->pcap];
+	free(c->pend);
+	c->pend = p;
+	c->pcap = cap;
+	c->phead = 0;
+	return 0;
+}
+
+/* Sends a command whose reply we will match in order. 0, or -1 when not
+ * connected, or (with an ERROR event) when it cannot be queued. Only the
+ * sync PING and LOGOUT may use the last CLI_PENDING_SPARE slots. */
 static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
 {
-	if (c->sc == NULL || c->plen >= CLI_PENDING_MAX)
+	if (c->sc == NULL)
 		return -1;
+	int spare = what == W_SYNC || what == W_LOGOUT || what == W_LOGIN;
+	if ((!spare && c->plen + CLI_PENDING_SPARE >= CLI_PENDING_MAX) || pend_reserve(c) < 0) {
+		if (what != W_PING)
+			emitf(c, CLI_EV_ERROR, "too many commands waiting for the server; %s %s not sent",
+			      what == W_ADD   ? "ADD"
+			      : what == W_DEL ? "DEL"
+			                      : "command",
+			      name ? name : "");
+		return -1;
+	}
 	char line[PROTO_LINE_MAX * 2];
 	va_list ap;
 	va_start(ap, fmt);
@@ -233,7 +270,7 @@ static int srv_cmd(struct cli *c, enum want what, const char *name, const char *
 	va_end(ap);
 	int rc = -1;
 	if (n >= 0 && (size_t)n < sizeof line) {
-		struct pending *p = &c->pend[(c->phead + c->plen) % CLI_PENDING_MAX];
+		struct pending *p = &c->pend[(c->phead + c->plen) % c->pcap];
 		p->what = what;
 		snprintf(p->name, sizeof p->name, "%s", name ? name : "");
 		c->plen++;
@@ -476,7 +513,7 @@ static void on_reply(struct cli *c, char **tok, int n)
 		return;
 	}
 	struct pending p = c->pend[c->phead];
-	c->phead = (c->phead + 1) % CLI_PENDING_MAX;
+	c->phead = (c->phead + 1) % c->pcap;
 	c->plen--;
 	int ok = strcmp(tok[0], "ERR") != 0;
 	const char *text = n > 1 ? tok[1] : "";
@@ -878,6 +915,7 @@ void cli_free(struct cli *c)
 	if (c->ai_list)
 		freeaddrinfo(c->ai_list);
 	mbedtls_platform_zeroize(c->password, sizeof c->password);
+	free(c->pend);
 	free(c->ct);
 	free(c);
 }

@@ -251,6 +251,9 @@ static int save_contacts(const struct store *s)
 	return rc;
 }
 
+/* The contacts list is changed in memory first; when the file cannot be
+ * rewritten the change is undone in memory only (never by another save,
+ * which would fail the same way). */
 int store_add_contact(struct store *s, const char *name)
 {
 	if (store_has_contact(s, name))
@@ -267,7 +270,10 @@ int store_add_contact(struct store *s, const char *name)
 	qsort(s->contacts, s->ncontacts, sizeof *s->contacts, cmp_name);
 	if (save_contacts(s) < 0) {
 		int e = errno;
-		store_del_contact(s, name);
+		int i = find_contact(s, name);
+		memmove(s->contacts[i], s->contacts[i + 1],
+		        (s->ncontacts - (size_t)i - 1) * sizeof *s->contacts);
+		s->ncontacts--;
 		errno = e;
 		return -1;
 	}
@@ -285,7 +291,10 @@ int store_del_contact(struct store *s, const char *name)
 	s->ncontacts--;
 	if (save_contacts(s) < 0) {
 		int e = errno;
-		store_add_contact(s, saved);
+		/* The array still has room for the slot just freed. */
+		memmove(s->contacts[i + 1], s->contacts[i], (s->ncontacts - (size_t)i) * sizeof *s->contacts);
+		memcpy(s->contacts[i], saved, sizeof saved);
+		s->ncontacts++;
 		errno = e;
 		return -1;
 	}
