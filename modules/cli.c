@@ -89,7 +89,7 @@ struct cli {
 	size_t nct, ctcap;
 
 	unsigned long next_id;
-	int quitting, quit_done, status;
+	int quitting, draining, quit_done, status;
 };
 
 /* ---- events ---- */
@@ -173,11 +173,22 @@ static void peer_msg(void *arg, const char *name, const char *id, const char *te
 	c->emit(c->emit_arg, &ev);
 }
 
+static void drain_over(struct loop *l, void *arg);
+
+/* While quitting, the last outcome lets the logout go on (from a timer:
+ * we are inside the peer module here). */
+static void outcome_seen(struct cli *c)
+{
+	if (c->draining && peer_pending(c->peer) == 0)
+		loop_timer_set(c->loop, &c->quit_t, 0, drain_over, c);
+}
+
 static void peer_sent(void *arg, const char *name, unsigned long id)
 {
 	struct cli *c = arg;
 	struct cli_event ev = {.type = CLI_EV_SENT, .name = name, .num = id};
 	c->emit(c->emit_arg, &ev);
+	outcome_seen(c);
 }
 
 static void peer_failed(void *arg, const char *name, unsigned long id, const char *reason)
@@ -185,6 +196,7 @@ static void peer_failed(void *arg, const char *name, unsigned long id, const cha
 	struct cli *c = arg;
 	struct cli_event ev = {.type = CLI_EV_FAILED, .name = name, .num = id, .text = reason};
 	c->emit(c->emit_arg, &ev);
+	outcome_seen(c);
 }
 
 static void peer_typing_cb(void *arg, const char *name)
@@ -625,7 +637,8 @@ static void srv_close(struct conn *sc, const char *why)
 	loop_timer_stop(c->loop, &c->ping_t);
 	log_info("server %s: %s", c->hostport, why);
 	if (c->quitting) {
-		finish_quit(c);
+		if (!c->draining)
+			finish_quit(c);
 		return;
 	}
 	if (was == S_IDLE || was == S_REFUSED)
@@ -836,11 +849,10 @@ static void logout_wait_over(struct loop *l, void *arg)
 	finish_quit(arg);
 }
 
-void cli_quit(struct cli *c)
+/* Second step of quitting: BYE to peers, LOGOUT, then finish_quit. */
+static void quit_logout(struct cli *c)
 {
-	if (c->quitting)
-		return;
-	c->quitting = 1;
+	c->draining = 0;
 	if (logged_in(c)) {
 		c->state = S_LOGOUT;
 		/* Peers hear BYE first: a conversation ends before presence does. */
@@ -851,6 +863,27 @@ void cli_quit(struct cli *c)
 		}
 	}
 	finish_quit(c);
+}
+
+static void drain_over(struct loop *l, void *arg)
+{
+	(void)l;
+	quit_logout(arg);
+}
+
+void cli_quit(struct cli *c)
+{
+	if (c->quitting)
+		return;
+	c->quitting = 1;
+	/* Messages already on their way get their ACK (or their timeout)
+	 * before the conversations end: the peer may well have them. */
+	if (peer_pending(c->peer) > 0) {
+		c->draining = 1;
+		loop_timer_set(c->loop, &c->quit_t, (uint64_t)c->cfg->connect_timeout * 1000, drain_over, c);
+		return;
+	}
+	quit_logout(c);
 }
 
 const char *cli_name(const struct cli *c)
@@ -892,6 +925,7 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	    .max_line = (size_t)cfg->max_line,
 	    .max_out = (size_t)cfg->max_output_buffer,
 	    .max_unidentified = 32,
+	    .max_queued = (size_t)cfg->max_queued_messages,
 	};
 	c->srv_tls = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, errlen);
 	if (c->srv_tls == NULL || (c->peer = peer_new(l, &pcfg, &cli_peer_ops, c, err, errlen)) == NULL) {

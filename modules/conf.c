@@ -75,6 +75,7 @@ static const struct conf_key keys[] = {
     C(connect_timeout, T_INT, 1, 600),
     C(max_line, T_INT, 256, 1024),
     C(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
+    C(max_queued_messages, T_INT, 1, 1000000),
 };
 
 void conf_defaults(struct conf *c)
@@ -113,6 +114,7 @@ void conf_defaults(struct conf *c)
 	k->connect_timeout = 10;
 	k->max_line = 1024;
 	k->max_output_buffer = 1024 * 1024;
+	k->max_queued_messages = 1024;
 }
 
 struct load_state {

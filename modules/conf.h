@@ -53,6 +53,7 @@ struct conf_client {
 	int connect_timeout;
 	int max_line;
 	int max_output_buffer;
+	int max_queued_messages; /* per conversation, not yet acknowledged */
 };
 
 struct conf {

@@ -58,9 +58,9 @@ struct conv {
 	char name[PROTO_NAME_MAX + 1];
 	struct link *link;
 	struct msg *head, *tail, *unsent; /* one queue; the sent ones first */
-	size_t inflight;
-	struct loop_timer ack_t;  /* the oldest message on the wire */
-	struct loop_timer wait_t; /* our dial lost a tie-break: theirs comes */
+	size_t inflight, queued;          /* on the wire; in the whole queue */
+	struct loop_timer ack_t;          /* the oldest message on the wire */
+	struct loop_timer wait_t;         /* our dial lost a tie-break: theirs comes */
 };
 
 struct peer {
@@ -122,6 +122,7 @@ static void fail_msgs(struct conv *cv, const char *reason, int only_sent)
 			cv->unsent = m->next;
 		unsigned long id = m->id;
 		free(m);
+		cv->queued--;
 		p->ops->failed(p->arg, cv->name, id, reason);
 	}
 	cv->inflight = 0;
@@ -397,6 +398,7 @@ static struct msg *take_acked(struct conv *cv, unsigned long id)
 		if (cv->tail == m)
 			cv->tail = prev;
 		cv->inflight--;
+		cv->queued--;
 		return m;
 	}
 	return NULL;
@@ -654,6 +656,10 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 		p->ops->failed(p->arg, name, id, why);
 		return;
 	}
+	if (cv && cv->queued >= p->cfg.max_queued) {
+		p->ops->failed(p->arg, name, id, PEER_BUSY);
+		return;
+	}
 	struct msg *m = malloc(sizeof *m + len + 1);
 	if (cv == NULL)
 		cv = conv_get(p, name);
@@ -671,6 +677,7 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 	else
 		cv->head = m;
 	cv->tail = m;
+	cv->queued++;
 	if (cv->unsent == NULL)
 		cv->unsent = m;
 	if (cv->link)
@@ -696,6 +703,14 @@ void peer_typing(struct peer *p, const char *name)
 	struct conv *cv = conv_find(p, name);
 	if (cv && cv->link && cv->link->st == LINK_OPEN)
 		conn_send(cv->link->c, "TYPING");
+}
+
+size_t peer_pending(const struct peer *p)
+{
+	size_t n = 0;
+	for (const struct conv *cv = p->convs; cv; cv = cv->next)
+		n += cv->queued;
+	return n;
 }
 
 int peer_is_open(const struct peer *p, const char *name)

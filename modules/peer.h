@@ -27,6 +27,7 @@ struct peer_contact {
 #define PEER_LOST        "lost"        /* the connection broke */
 #define PEER_CLOSED      "closed"      /* the conversation was closed */
 #define PEER_TOOLONG     "toolong"     /* the message does not fit a line */
+#define PEER_BUSY        "busy"        /* too many messages wait for this peer */
 
 struct peer_ops {
 	/* Fills *pc for a contact we may talk to (mutual, announced online,
@@ -51,6 +52,7 @@ struct peer_cfg {
 	unsigned timeout_ms; /* dial + hello, and each message's ACK */
 	size_t max_line, max_out;
 	size_t max_unidentified; /* incoming connections not yet through hello */
+	size_t max_queued;       /* messages per conversation not yet acknowledged */
 };
 
 struct peer;
@@ -81,6 +83,8 @@ void peer_typing(struct peer *p, const char *name);
 /* Ends the conversation with name (BYE) and fails its pending messages
  * with reason. */
 void peer_close(struct peer *p, const char *name, const char *reason);
+/* How many messages, over all conversations, await their outcome. */
+size_t peer_pending(const struct peer *p);
 /* 1 if a conversation with name is open (hello done). */
 int peer_is_open(const struct peer *p, const char *name);
 

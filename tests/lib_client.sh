@@ -20,7 +20,10 @@ cli_start() {
 	rm -f "$T/$id.fifo"
 	mkfifo "$T/$id.fifo"
 	: >"$T/$id.out"
-	"$IM" client -c "$T/$id.conf" --batch <"$T/$id.fifo" >>"$T/$id.out" 2>>"$T/$id.err" &
+	# Other clients' command descriptors stay out of this one, or their
+	# end of input would wait for this client to end too.
+	"$IM" client -c "$T/$id.conf" --batch <"$T/$id.fifo" >>"$T/$id.out" 2>>"$T/$id.err" \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	eval "CPID_$id=$!; FD_$id=$fd"
 	PIDS="$PIDS $!"
 	eval "exec $fd>\"\$T/\$id.fifo\""

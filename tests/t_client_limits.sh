@@ -2,13 +2,14 @@
 # t_client_limits: the client's own bounds. A contacts file of 200 names
 # and a burst of 150 adds all reach the server (no server command is
 # dropped); a contacts file that cannot be written gives an error, not a
-# crash.
+# crash; messages queued for a peer that does not answer are capped
+# ("busy"); quitting waits for the ACKs of messages in flight.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
 
 srv_conf "$T/s.conf"
-if ! srv_start "$T/s.conf" "$T/s.log" 3>&- 4>&- 5>&-; then
+if ! srv_start "$T/s.conf" "$T/s.log" 3>&- 4>&- 5>&- 6>&- 7>&-; then
 	fail limits_server_start "no readiness line"
 	exit 1
 fi
@@ -77,7 +78,48 @@ else
 	fail limits_unwritable_still_answers "$(tail -n 3 "$T/ro.out" | tr '\n' '|')"
 fi
 
-for id in many burst ro; do cli_eof $id; done
-for id in many burst ro; do cli_wait $id 5; done
+# --- a peer that stops reading: the queue is capped, extras fail "busy" ---
+cli_conf ann "max_queued_messages = 8"
+cli_conf ben
+cli_start ann 6
+cli_start ben 7
+tell ann "signup ann ann-pw" "add ben"
+tell ben "signup ben ben-pw" "add ann"
+got ann '^online ben ' && got ben '^online ann '
+tell ann "msg ben hello"
+got ann '^sent ben 1$'
+eval "kill -STOP \$CPID_ben"
+i=2
+while [ $i -le 21 ]; do
+	echo "msg ben queued $i"
+	i=$((i + 1))
+done >&6
+if got_n ann '^failed ben [0-9]+ busy$' 12 5 && [ "$(grep -c '^failed ben' "$T/ann.out")" -eq 12 ] &&
+	grep -q '^failed ben 10 busy$' "$T/ann.out" && grep -q '^failed ben 21 busy$' "$T/ann.out"; then
+	pass limits_queue_cap_busy
+else
+	fail limits_queue_cap_busy "$(grep '^failed' "$T/ann.out" | tr '\n' '|')"
+fi
+eval "kill -CONT \$CPID_ben"
+if got ann '^sent ben 9$' 10 && [ "$(grep -c '^sent ben' "$T/ann.out")" -eq 9 ]; then
+	pass limits_queue_cap_queued_delivered
+else
+	fail limits_queue_cap_queued_delivered "$(tail -n 3 "$T/ann.out" | tr '\n' '|')"
+fi
+
+# --- end of input right after a message: it is acknowledged before bye ---
+tell ann "msg ben last words"
+cli_eof ann
+if cli_wait ann 10 && grep -q '^sent ben 22$' "$T/ann.out" &&
+	[ "$(grep -n '^sent ben 22$' "$T/ann.out" | cut -d: -f1)" -lt "$(grep -n '^bye$' "$T/ann.out" | cut -d: -f1)" ]; then
+	pass limits_quit_waits_for_acks
+else
+	fail limits_quit_waits_for_acks "$(tail -n 3 "$T/ann.out" | tr '\n' '|')"
+fi
+if grep -qx 'msg ann 22 last words' "$T/ben.out"; then pass limits_quit_last_delivered; else
+	fail limits_quit_last_delivered "$(tail -n 2 "$T/ben.out" | tr '\n' '|')"; fi
+
+for id in many burst ro ben; do cli_eof $id; done
+for id in many burst ro ben; do cli_wait $id 5; done
 srv_stop limits_server_stops
-no_crash limits_no_crash "$T/s.log" "$T/many.err" "$T/burst.err" "$T/ro.err"
+no_crash limits_no_crash "$T/s.log" "$T/many.err" "$T/burst.err" "$T/ro.err" "$T/ann.err" "$T/ben.err"
