@@ -504,6 +504,9 @@ static void on_online(struct cli *c, const char *args)
 			    "it.",
 			    name, on.key, known, name, name, name);
 			emit(c, CLI_EV_KEYCHANGE, name, NULL);
+			/* Nothing more goes to or comes from the old connection
+			 * either: it may be the very one being replaced. */
+			peer_close(c->peer, name, PEER_UNTRUSTED);
 		}
 	} else {
 		k->keychange = 0;

@@ -651,8 +651,9 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 	struct peer_contact pc;
 	const char *why = PEER_OFFLINE;
 	struct conv *cv = conv_find(p, name);
-	int have_link = cv && cv->link;
-	if (!have_link && p->ops->lookup(p->arg, name, &pc, &why) < 0) {
+	/* Asked on every message, an open conversation included: a contact
+	 * may have become untrusted (or gone) since it was dialed. */
+	if (p->ops->lookup(p->arg, name, &pc, &why) < 0) {
 		p->ops->failed(p->arg, name, id, why);
 		return;
 	}
