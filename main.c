@@ -45,7 +45,7 @@ int main(int argc, char **argv)
 	self = self ? self + 1 : argv[0];
 	if (strncmp(self, "im-", 3) == 0)
 		self += 3;
-	else if (strcmp(self, "im") == 0 || argc < 2)
+	else if (strcmp(self, "im") == 0)
 		self = NULL;
 
 	if (self == NULL) {

@@ -215,14 +215,6 @@ static long tty_read(int tty, const char *prompt, char *buf, size_t cap)
 	return n;
 }
 
-static size_t utf8_chars(const char *s, size_t len)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < len; i++)
-		n += ((unsigned char)s[i] & 0xc0) != 0x80;
-	return n;
-}
-
 /* Gets the new password into pw (PW_MAX + 1 bytes) and checks it. Returns
  * its length, or -1 after printing why. */
 static long get_password(const struct mode_spec *m, const struct opts *o, const char *name, int minlen,
@@ -268,7 +260,7 @@ static long get_password(const struct mode_spec *m, const struct opts *o, const 
 		why = "password is not valid UTF-8 text";
 	else if (pw[0] == ' ')
 		why = "password must not start with a space";
-	else if (utf8_chars(pw, (size_t)n) < (size_t)minlen)
+	else if (proto_utf8_chars(pw, (size_t)n) < (size_t)minlen)
 		snprintf(buf, sizeof buf, "password too short (at least %d characters)", minlen), why = buf;
 	if (why != NULL) {
 		fprintf(stderr, "im %s: %s\n", m->mode, why);

@@ -23,6 +23,10 @@
 static char scratch[PROTO_LINE_MAX * 2 + CONN_CHUNK];
 
 static void on_io(struct loop *l, int fd, int revents, void *arg);
+
+/* Connections reading out a peer's last bytes before closing; the owner's
+ * exit path closes them at once (conn_reap). */
+static struct conn *draining;
 static void finish(struct conn *c);
 
 static void describe_peer(struct conn *c)
@@ -76,6 +80,12 @@ struct conn *conn_new(struct loop *l, int fd, struct tls_cfg *cfg, int connectin
 	return c;
 }
 
+void conn_reap(void)
+{
+	while (draining)
+		finish(draining);
+}
+
 size_t conn_queued(const struct conn *c)
 {
 	return c->outlen - c->outoff;
@@ -104,6 +114,14 @@ static void finish(struct conn *c)
 	if (c->state == CONN_DEAD)
 		return;
 	c->state = CONN_DEAD;
+	if (c->draining) {
+		if (c->drain_prev)
+			c->drain_prev->drain_next = c->drain_next;
+		else
+			draining = c->drain_next;
+		if (c->drain_next)
+			c->drain_next->drain_prev = c->drain_prev;
+	}
 	loop_timer_stop(c->loop, &c->deadline);
 	loop_del(c->loop, c->fd);
 	close(c->fd);
@@ -261,15 +279,47 @@ int conn_send(struct conn *c, const char *fmt, ...)
 	return 0;
 }
 
+static void drain(struct conn *c)
+{
+	char buf[4096];
+	for (;;) {
+		ssize_t n = recv(c->fd, buf, sizeof buf, 0);
+		if (n > 0)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+			return;
+		finish(c); /* end of stream or an error */
+		return;
+	}
+}
+
 /* A closing connection: once its last lines are out (or cannot go), say
  * close_notify and close; while the socket is full, on_io comes back. */
 static void close_when_flushed(struct conn *c)
 {
+	if (c->draining) {
+		drain(c);
+		return;
+	}
 	if (write_queued(c) == 0)
 		return;
 	tls_close_notify(c->tls);
 	shutdown(c->fd, SHUT_WR);
-	finish(c);
+	if (!c->drain_first) {
+		finish(c);
+		return;
+	}
+	/* The peer is still sending (the rest of a bad line): closing now
+	 * would answer its bytes with a reset, which can destroy our last
+	 * reply in its receive queue. Read and discard until its end or the
+	 * grace deadline. */
+	c->draining = 1;
+	c->drain_next = draining;
+	if (draining)
+		draining->drain_prev = c;
+	draining = c;
+	loop_mod(c->loop, c->fd, POLLIN);
+	drain(c);
 }
 
 static void resume_later(struct loop *l, void *arg)
@@ -335,6 +385,7 @@ static void bad_line(struct conn *c, enum proto_frame why)
 	                                    "line is not valid UTF-8"};
 	if (c->ops && c->ops->on_bad_line)
 		c->ops->on_bad_line(c, why);
+	c->drain_first = 1;
 	conn_close(c, names[why]);
 }
 

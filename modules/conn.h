@@ -52,6 +52,8 @@ struct conn {
 	struct loop_timer deadline;
 	const char *deadline_why;
 	unsigned reading_paused : 1, flush_queued : 1, held : 1, overflow : 1, read_queued : 1;
+	struct conn *drain_prev, *drain_next;
+	unsigned drain_first : 1, draining : 1;
 };
 
 /* Takes ownership of connected (or, with connecting set, connecting)
@@ -79,6 +81,11 @@ void conn_deadline(struct conn *c, unsigned ms, const char *why);
 /* Holds (1) or resumes (0) the delivery of lines, e.g. while a password
  * is checked; lines that arrive meanwhile wait, in order. */
 void conn_hold(struct conn *c, int hold);
+
+/* Closes at once the connections still reading out a peer's last bytes
+ * after a close (kept open so our last reply is not lost to a reset); for
+ * a program's exit path. */
+void conn_reap(void);
 
 /* Bytes queued and not yet written. */
 size_t conn_queued(const struct conn *c);

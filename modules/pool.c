@@ -26,14 +26,15 @@ static void *worker(void *arg)
 	for (;;) {
 		while (p->todo == NULL && !p->stopping)
 			pthread_cond_wait(&p->cv, &p->mu);
-		if (p->todo == NULL)
+		if (p->stopping)
 			break;
 		struct pool_job *j = p->todo;
 		p->todo = j->next;
 		if (p->todo == NULL)
 			p->todo_tail = &p->todo;
 		pthread_mutex_unlock(&p->mu);
-		j->work(j);
+		if (!atomic_load(&j->cancelled))
+			j->work(j);
 		pthread_mutex_lock(&p->mu);
 		j->next = NULL;
 		*p->done_tail = j;
@@ -99,6 +100,7 @@ fail:
 int pool_submit(struct pool *p, struct pool_job *j)
 {
 	j->next = NULL;
+	atomic_store(&j->cancelled, 0);
 	pthread_mutex_lock(&p->mu);
 	*p->todo_tail = j;
 	p->todo_tail = &j->next;
@@ -123,7 +125,9 @@ void pool_free(struct pool *p)
 	pthread_mutex_unlock(&p->mu);
 	for (int i = 0; i < p->nthreads; i++)
 		pthread_join(p->threads[i], NULL);
-	/* Hand back what finished while nobody polled, so owners free it. */
+	/* Hand back every job, worked or not, so owners free them. */
+	*p->done_tail = p->todo;
+	p->todo = NULL;
 	if (p->efd >= 0)
 		on_done(p->loop, p->efd, POLLIN, p);
 	if (p->efd >= 0) {

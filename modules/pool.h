@@ -3,6 +3,8 @@
 #ifndef IM_POOL_H
 #define IM_POOL_H
 
+#include <stdatomic.h>
+
 #include "loop.h"
 
 struct pool;
@@ -12,6 +14,7 @@ struct pool_job {
 	struct pool_job *next;
 	void (*work)(struct pool_job *j); /* in a worker thread */
 	void (*done)(struct pool_job *j); /* back in the loop thread */
+	atomic_int cancelled;             /* set: work is skipped, done still runs */
 };
 
 /* Starts n workers (0 = one per core) reporting into loop l. NULL on error. */
@@ -20,8 +23,8 @@ struct pool *pool_new(struct loop *l, int n);
 int pool_submit(struct pool *p, struct pool_job *j);
 /* Jobs queued or running. */
 int pool_busy(const struct pool *p);
-/* Stops the workers after the queued jobs, runs their done callbacks, and
- * frees. Safe on NULL. */
+/* Stops the workers (a running job finishes; queued ones are not worked),
+ * runs every job's done callback, and frees. Safe on NULL. */
 void pool_free(struct pool *p);
 
 #endif

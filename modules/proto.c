@@ -63,6 +63,14 @@ int proto_utf8_valid(const char *str, size_t len)
 	return 1;
 }
 
+size_t proto_utf8_chars(const char *s, size_t len)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < len; i++)
+		n += ((unsigned char)s[i] & 0xc0) != 0x80;
+	return n;
+}
+
 int proto_name_fold(const char *in, char out[PROTO_NAME_MAX + 1])
 {
 	size_t n = strlen(in);

@@ -25,6 +25,9 @@ enum proto_frame proto_frame(const char *buf, size_t len, size_t max, size_t *li
 /* 1 if s[0..len) is well-formed UTF-8 (no overlongs, no surrogates). */
 int proto_utf8_valid(const char *s, size_t len);
 
+/* Counts the characters (code points) of valid UTF-8 s[0..len). */
+size_t proto_utf8_chars(const char *s, size_t len);
+
 /* Checks a user name (1-32 of a-z 0-9 _ . -, starting with a letter or
  * digit; upper case folds) and writes the folded name to out (33 bytes).
  * Returns 0, or -1 if invalid. */

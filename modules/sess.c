@@ -274,8 +274,9 @@ void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const ch
 	}
 	/* Who asked for s while it could not be told, or before it came. */
 	struct sess_watch *w = first ? hmap_get(&t->listed_by, s->name) : NULL;
+	/* Only those who can be told now: the others' own first PEER tells s. */
 	for (size_t i = 0; w && i < w->n; i++)
-		if (!sess_lists(s, w->v[i]->name))
+		if (visible(w->v[i]) && !sess_lists(s, w->v[i]->name))
 			conn_send(s->c, "ASKED %s", w->v[i]->name);
 }
 

@@ -233,8 +233,10 @@ static void client_free(struct client *cl)
 static void on_close(struct conn *c, const char *why)
 {
 	struct client *cl = c->owner;
-	if (cl->job)
+	if (cl->job) {
 		cl->job->cl = NULL; /* the job frees itself when it returns */
+		atomic_store(&cl->job->base.cancelled, 1);
+	}
 	if (cl->sess && cl->srv->stopping) {
 		/* Not an OFFLINE for anyone: everyone's link is closing, and
 		 * their peer conversations should carry on. sess_free() clears
@@ -294,8 +296,18 @@ static void auth_done(struct pool_job *pj)
 	const char *what = j->signup ? "signup" : "login";
 	switch (j->result) {
 	case AUTH_OK: {
-		if (j->signup)
+		if (j->signup) {
 			remember_user(s, &j->rec);
+		} else {
+			/* The account may have gone while its password was checked. */
+			check_users(s);
+			if (hmap_get(&s->users, j->name) == NULL) {
+				log_warn("login for %s from %s: the account was deleted meanwhile", j->name,
+				         c->peer);
+				conn_send(c, "ERR 401 bad name or password");
+				break;
+			}
+		}
 		struct sess *old = sess_find(&s->sessions, j->name);
 		if (old) {
 			conn_send(old->c, "KICKED logged in again from %s", c->ip);
@@ -400,7 +412,7 @@ static void cmd_login(struct client *cl, char *args, int signup)
 		conn_send(c, "ERR 403 sign-up is disabled on this server");
 		goto out;
 	}
-	if (signup && strlen(tok[1]) < (size_t)cf->min_password_length) {
+	if (signup && proto_utf8_chars(tok[1], strlen(tok[1])) < (size_t)cf->min_password_length) {
 		conn_send(c, "ERR 401 password too short (at least %d characters)", cf->min_password_length);
 		goto out;
 	}
@@ -908,7 +920,8 @@ static int lock_data_dir(struct srv *s)
 	}
 	if (flock(s->lock_fd, LOCK_EX | LOCK_NB) < 0) {
 		if (errno == EWOULDBLOCK)
-			log_err("another im server is running on data_dir %s (it holds %s)", s->cf->data_dir, path);
+			log_err("another im server is running on data_dir %s (it holds %s)", s->cf->data_dir,
+			        path);
 		else
 			log_err("cannot lock %s: %s", path, strerror(errno));
 		return -1;
@@ -916,18 +929,37 @@ static int lock_data_dir(struct srv *s)
 	return 0;
 }
 
-static int drop_privileges(const char *user)
+/* Becomes cf->user after the port is bound. What the server must keep
+ * writing or re-reading (data_dir, run_dir, the users file and its lock,
+ * the key and certificate) is handed to that user first. */
+static int drop_privileges(const struct srv *s)
 {
-	struct passwd *pw = getpwnam(user);
+	const struct conf_server *cf = s->cf;
+	struct passwd *pw = getpwnam(cf->user);
 	if (pw == NULL) {
-		log_err("user %s: no such user", user);
+		log_err("user %s: no such user", cf->user);
 		return -1;
+	}
+	char users_lock[CONF_PATH_MAX + 16];
+	snprintf(users_lock, sizeof users_lock, "%s.lock", s->users_path);
+	const char *const paths[] = {cf->data_dir, cf->run_dir,  s->users_path,
+	                             users_lock,   cf->key_file, cf->cert_file};
+	if (geteuid() == 0) {
+		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
+			if (lchown(paths[i], pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT) {
+				log_err("cannot hand %s to user %s: %s", paths[i], cf->user, strerror(errno));
+				return -1;
+			}
+		if (fchown(s->lock_fd, pw->pw_uid, pw->pw_gid) < 0) {
+			log_err("cannot hand the data_dir lock to user %s: %s", cf->user, strerror(errno));
+			return -1;
+		}
 	}
 	if (setgroups(0, NULL) < 0 || setgid(pw->pw_gid) < 0 || setuid(pw->pw_uid) < 0) {
-		log_err("cannot become user %s: %s", user, strerror(errno));
+		log_err("cannot become user %s: %s", cf->user, strerror(errno));
 		return -1;
 	}
-	log_info("running as user %s", user);
+	log_info("running as user %s", cf->user);
 	return 0;
 }
 
@@ -1023,13 +1055,13 @@ static int run(struct srv *s)
 		log_err("run_dir %s: %s", cf->run_dir, strerror(errno));
 		return 1;
 	}
-	if (cf->user[0] && drop_privileges(cf->user) < 0)
-		return 1;
 	if ((s->pool = pool_new(s->loop, cf->workers)) == NULL) {
 		log_err("cannot start the worker threads");
 		return 1;
 	}
 	if (cf->pid_file[0] && write_pid_file(cf->pid_file) < 0)
+		return 1;
+	if (cf->user[0] && drop_privileges(s) < 0)
 		return 1;
 	signal(SIGPIPE, SIG_IGN);
 	if (loop_signal(s->loop, SIGTERM, on_term, s) < 0 || loop_signal(s->loop, SIGINT, on_term, s) < 0 ||
@@ -1059,6 +1091,7 @@ static void shutdown_all(struct srv *s)
 		/* A logged-in client's session goes in on_close. */
 		conn_close(cl->c, "server shutting down");
 	}
+	conn_reap();
 	sess_free(&s->sessions);
 	pool_free(s->pool);
 	for (int i = 0; i < s->nlisten; i++)

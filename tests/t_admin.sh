@@ -246,6 +246,12 @@ check argv0_passwd sh -c "echo password2 | '$L/im-passwd' -c '$C' viaalias"
 check argv0_deluser sh -c "'$L/im-deluser' -c '$C' viaalias && ! grep -q ^viaalias: '$U'"
 expect_silent argv0_who "$L/im-who" -c "$C"
 expect_exit argv0_help 0 'usage: im passwd' "$L/im-passwd" --help
+# the link may also be named after the mode alone, and used with no argument
+mkdir -p "$T/bare"
+ln -sf "$IM" "$T/bare/who"
+ln -sf "$IM" "$T/bare/users"
+check argv0_bare_name_no_args sh -c "cd '$T' && '$T/bare/users' >/dev/null && [ \"\$('$T/bare/who' -c '$C')\" = '' ]"
+expect_exit argv0_bare_name_help 0 'usage: im who' "$T/bare/who" --help
 expect_exit help 0 'adduser.*' "$IM" help
 check help_lists_modes sh -c "out=\$('$IM' help); for m in server client adduser deluser passwd users who; do
 	echo \"\$out\" | grep -q \"^  \$m \" || exit 1; done"

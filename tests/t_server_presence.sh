@@ -67,6 +67,18 @@ sync f
 seen a '^ASKED frank$'
 if sync a && [ "$(count a '^ASKED frank$')" -eq 1 ]; then pass presence_asked_once_contacts_before_peer; else
 	fail presence_asked_once_contacts_before_peer "alice got ASKED frank $(count a '^ASKED frank$') times"; fi
+
+# --- ASKED once, when the asker sends PEER after the asked one logged in ---
+signup g gina || fail presence_setup gina
+say g "CONTACTS hank"
+sync g
+signup h hank 4007 "$KEYA" || fail presence_setup hank
+sync h
+say g "PEER 4008 $KEYB"
+sync g
+seen h '^ASKED gina$'
+if sync h && [ "$(count h '^ASKED gina$')" -eq 1 ]; then pass presence_asked_once_asker_peers_late; else
+	fail presence_asked_once_asker_peers_late "hank got ASKED gina $(count h '^ASKED gina$') times"; fi
 say f "LOGOUT"
 
 # --- DEL: OFFLINE both ways ---

@@ -89,6 +89,12 @@ if grep -q 'alice-pw\|wrong-pw\|other-pw' "$T/s.log"; then fail proto_log_no_pas
 	pass proto_log_no_password; fi
 say h "SIGNUP carol pass with spaces"
 seen h '^OK carol$'
+# min_password_length (4 here) counts characters, as im adduser does
+cl u8
+say u8 "SIGNUP uni1 éé" "SIGNUP uni2 éééé"
+seen u8 '^OK uni2$'
+if [ "$(count u8 '^ERR 401 password too short')" -eq 1 ]; then pass proto_min_password_counts_characters; else
+	fail proto_min_password_counts_characters "$(tr '\n' '|' <"$T/u8.out")"; fi
 say h "LOGOUT"
 expect proto_logout_bye h '^BYE$'
 expect proto_logout_closes h '^\*closed$'
