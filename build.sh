@@ -67,10 +67,18 @@ compile() {
 
 SRC_MODULES=$(ls modules/*.c)
 
+# objs DIR FILES...: the object names compile() gives FILES in DIR (only
+# these are linked, never a stale object of a removed source).
+objs() {
+	d=$1
+	shift
+	for f in "$@"; do printf '%s/%s.o ' "$d" "$(echo "$f" | tr / _)"; done
+}
+
 build_im() {
 	install_deps
 	compile build/obj "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections" main.c $SRC_MODULES
-	$CC -static -s -Wl,--gc-sections -o im build/obj/*.o $LIBDIRS $LIBS 2>build/link.log ||
+	$CC -static -s -Wl,--gc-sections -o im $(objs build/obj main.c $SRC_MODULES) $LIBDIRS $LIBS 2>build/link.log ||
 		{ cat build/link.log >&2; exit 1; }
 	for m in server client adduser deluser passwd users who; do
 		ln -sf im "im-$m"
@@ -85,7 +93,7 @@ build_tools() {
 	for t in tests/*.c tests/bench/*.c; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .c)
-		$CC $flags $INC -o "build/tests/$name" "$t" build/tobj/*.o $LIBDIRS $LIBS
+		$CC $flags $INC -o "build/tests/$name" "$t" $(objs build/tobj $SRC_MODULES) $LIBDIRS $LIBS
 	done
 }
 
@@ -104,7 +112,7 @@ asan)
 	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined $INC"
 	rm -rf build/asan && mkdir -p build/asan
 	CC=clang compile build/asan/obj "$flags" main.c $SRC_MODULES
-	clang $flags -o build/asan/im build/asan/obj/*.o $LIBDIRS $LIBS
+	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $LIBDIRS $LIBS
 	build_im
 	build_tools
 	IM=$PWD/build/asan/im exec sh tests/run.sh

@@ -10,8 +10,9 @@
 #include <string.h>
 
 #include "log.h"
+#include "proto.h"
 
-enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL };
+enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN };
 
 struct conf_key {
 	const char *section;
@@ -34,7 +35,7 @@ struct conf_key {
 	}
 
 static const struct conf_key keys[] = {
-    S(listen, T_STR, 0, 0),
+    S(listen, T_LISTEN, 0, 0),
     S(port, T_INT, 0, 65535),
     S(data_dir, T_PATH, 0, 0),
     S(run_dir, T_PATH, 0, 0),
@@ -43,7 +44,7 @@ static const struct conf_key keys[] = {
     S(min_password_length, T_INT, 1, 256),
     S(key_file, T_PATH, 0, 0),
     S(cert_file, T_PATH, 0, 0),
-    S(server_name, T_STR, 0, 0),
+    S(server_name, T_TOKEN, 0, 0),
     S(log, T_LOGDEST, 0, 0),
     S(log_level, T_LEVEL, 0, 0),
     S(keepalive_timeout, T_INT, 5, 86400),
@@ -64,7 +65,7 @@ static const struct conf_key keys[] = {
     C(server_port, T_INT, 1, 65535),
     C(server_key, T_STR, 0, 0),
     C(state_dir, T_PATH, 0, 0),
-    C(peer_listen, T_STR, 0, 0),
+    C(peer_listen, T_LISTEN, 0, 0),
     C(peer_port, T_INT, 0, 65535),
     C(lan_ip, T_STR, 0, 0),
     C(user, T_STR, 0, 0),
@@ -124,6 +125,31 @@ struct load_state {
 	int failed;
 };
 
+/* "*" or IP addresses (IPv6 may be bracketed), separated by spaces or
+ * commas: what the listeners accept. */
+static int listen_valid(const char *v, char *why, size_t whylen)
+{
+	char list[CONF_STR_MAX], *save = NULL;
+	int n = 0;
+	snprintf(list, sizeof list, "%s", v);
+	for (char *a = strtok_r(list, " ,", &save); a; a = strtok_r(NULL, " ,", &save), n++) {
+		size_t len = strlen(a);
+		if (len > 2 && a[0] == '[' && a[len - 1] == ']') {
+			a[len - 1] = '\0';
+			a++;
+		}
+		if (strcmp(a, "*") != 0 && !proto_ip_valid(a)) {
+			snprintf(why, whylen, "'%s' is not an IP address (or * for every address)", a);
+			return -1;
+		}
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "no address given");
+		return -1;
+	}
+	return 0;
+}
+
 static int set_value(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t whylen)
 {
 	char *field = (char *)c + k->offset;
@@ -174,6 +200,17 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 			return -1;
 		}
 		break;
+	case T_TOKEN:
+		/* It goes on the wire as one token of a line. */
+		if (*v == '\0' || strpbrk(v, " \t") != NULL || !proto_utf8_valid(v, strlen(v))) {
+			snprintf(why, whylen, "'%s' must be one word", v);
+			return -1;
+		}
+		break;
+	case T_LISTEN:
+		if (listen_valid(v, why, whylen) < 0)
+			return -1;
+		break;
 	case T_STR:
 		break;
 	}
@@ -210,6 +247,28 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return 0;
 }
 
+/* inih only reports sections that hold keys; an empty unknown one is an
+ * error too (a typo such as [sever] above keys is caught by on_key). */
+static int check_sections(FILE *f, const char *path, char *err, size_t errlen)
+{
+	char line[512];
+	int lineno = 0;
+	rewind(f);
+	while (fgets(line, sizeof line, f)) {
+		lineno++;
+		char *p = line + strspn(line, " \t");
+		if (*p != '[')
+			continue;
+		size_t n = strcspn(p + 1, "]");
+		if ((n != 6 || (strncmp(p + 1, "server", 6) != 0 && strncmp(p + 1, "client", 6) != 0))) {
+			snprintf(err, errlen, "%s:%d: unknown section [%.*s]", path, lineno,
+			         (int)(n > 40 ? 40 : n), p + 1);
+			return -1;
+		}
+	}
+	return 0;
+}
+
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
 	char msg[400] = "";
@@ -220,9 +279,12 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	int rc = ini_parse_file(f, on_key, &st);
+	if (rc == 0) {
+		rc = check_sections(f, path, err, errlen);
+		fclose(f);
+		return rc;
+	}
 	fclose(f);
-	if (rc == 0)
-		return 0;
 	if (rc < 0)
 		snprintf(err, errlen, "%s: cannot read", path);
 	else if (st.failed)

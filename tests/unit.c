@@ -55,6 +55,7 @@ static void test_conf_good(void)
 	conf_defaults(&c);
 	const char *p = write_tmp("good.conf", "; comment\n[server]\nport = 6000\ndata_dir = /var/lib/im\n"
 	                                       "allow_signup = no\nlog_level = debug\n"
+	                                       "listen = 127.0.0.1, [::1] 10.0.0.2\nserver_name = box-1\n"
 	                                       "[client]\nserver = example.org\npeer_port = 7000\n");
 	int rc = conf_load(&c, p, err, sizeof err);
 	result("conf_good_loads", rc == 0, "conf_load: %s", err);
@@ -92,6 +93,12 @@ static void test_conf_bad(void)
 	conf_bad("conf_unknown_section", "[server]\nport = 1\n[nonsense]\nport = 2\n", "4:", "nonsense");
 	conf_bad("conf_syntax_error", "[server]\nthis is not a key\n", "2:", "syntax");
 	conf_bad("conf_client_key_in_server", "[server]\nserver_port = 1\n", "2:", "server_port");
+	conf_bad("conf_empty_unknown_section", "[server]\nport = 1\n[sever]\n", "3:", "sever");
+	conf_bad("conf_listen_not_an_address", "[server]\n\nlisten = example.com\n", "3:", "listen");
+	conf_bad("conf_listen_empty", "[server]\nlisten =\n", "2:", "listen");
+	conf_bad("conf_peer_listen_bad", "[client]\npeer_listen = 10.0.0.300\n", "2:", "peer_listen");
+	conf_bad("conf_server_name_two_words", "[server]\nserver_name = my box\n", "2:", "server_name");
+	conf_bad("conf_server_name_empty", "[server]\nserver_name =\n", "2:", "server_name");
 	struct conf c;
 	char err[512] = "";
 	conf_defaults(&c);
