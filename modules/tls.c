@@ -23,6 +23,14 @@
 #include <mbedtls/version.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
+#if defined(MBEDTLS_USE_PSA_CRYPTO) || defined(MBEDTLS_SSL_PROTO_TLS1_3)
+#include <psa/crypto.h>
+#endif
+
+/* mbedTLS 3.x marks struct fields private; 2.28 has no such macro. */
+#ifndef MBEDTLS_PRIVATE
+#define MBEDTLS_PRIVATE(member) member
+#endif
 
 /* A configuration is a chain of generations. The caller's pointer is the
  * first; each reload is linked right behind it, newest first, and is what
@@ -49,6 +57,12 @@ static int tls_ready;
 
 /* ECDHE + AEAD only; the keys are EC, so ECDSA suites. */
 static const int suites[] = {
+#if defined(MBEDTLS_SSL_PROTO_TLS1_3)
+    /* TLS 1.3 (mbedTLS 3.x): always ECDHE, always AEAD */
+    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+#endif
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
@@ -74,6 +88,11 @@ int tls_init(void)
 {
 	if (tls_ready)
 		return 0;
+#if defined(MBEDTLS_USE_PSA_CRYPTO) || defined(MBEDTLS_SSL_PROTO_TLS1_3)
+	/* mbedTLS 3.x routes TLS 1.3 (and PSA builds) through PSA. */
+	if (psa_crypto_init() != PSA_SUCCESS)
+		return -1;
+#endif
 	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
 	static const char pers[] = "im tls";
@@ -271,7 +290,11 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 		goto fail;
 	}
 	mbedtls_ssl_conf_rng(&cfg->conf, mbedtls_ctr_drbg_random, &drbg);
+#if MBEDTLS_VERSION_NUMBER >= 0x03020000
+	mbedtls_ssl_conf_min_tls_version(&cfg->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+#else
 	mbedtls_ssl_conf_min_version(&cfg->conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+#endif
 	mbedtls_ssl_conf_ciphersuites(&cfg->conf, suites);
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
 	mbedtls_ssl_conf_groups(&cfg->conf, groups);
@@ -428,7 +451,7 @@ int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1])
 	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&t->ssl);
 	if (crt == NULL)
 		return -1;
-	return pk_fingerprint((mbedtls_pk_context *)(uintptr_t)&crt->pk, hex);
+	return pk_fingerprint((mbedtls_pk_context *)(uintptr_t)&crt->MBEDTLS_PRIVATE(pk), hex);
 }
 
 const char *tls_describe(const struct tls *t)
