@@ -35,18 +35,20 @@
 /* A configuration is a chain of generations. The caller's pointer is the
  * first; each reload is linked right behind it, newest first, and is what
  * new connections use. Live connections point into older generations (and
- * mbedTLS configs point into their own cert and key, so none can move), so
- * all of them live until tls_cfg_free(). */
+ * mbedTLS configs point into their own cert and key, so none can move); an
+ * older one goes at the next reload once no connection uses it. */
 struct tls_cfg {
 	mbedtls_ssl_config conf;
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
 	enum tls_role role;
+	int users; /* connections using this generation */
 	struct tls_cfg *next; /* the generations loaded since, newest first */
 };
 
 struct tls {
 	mbedtls_ssl_context ssl;
+	struct tls_cfg *gen; /* the generation this connection uses */
 	int fd;
 	int last_err;
 };
@@ -337,13 +339,25 @@ int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_f
 		return -1;
 	fresh->next = cfg->next;
 	cfg->next = fresh;
+	/* Older reloads that no connection uses any more can go (the first
+	 * generation is the caller's handle and stays). */
+	for (struct tls_cfg **p = &fresh->next; *p;) {
+		struct tls_cfg *g = *p;
+		if (g->users > 0) {
+			p = &g->next;
+			continue;
+		}
+		*p = g->next;
+		g->next = NULL;
+		tls_cfg_free(g);
+	}
 	return 0;
 }
 
 /* The generation new connections use: the newest loaded. */
-static mbedtls_ssl_config *current(struct tls_cfg *cfg)
+static struct tls_cfg *current(struct tls_cfg *cfg)
 {
-	return cfg->next ? &cfg->next->conf : &cfg->conf;
+	return cfg->next ? cfg->next : cfg;
 }
 
 static int bio_send(void *ctx, const unsigned char *buf, size_t len)
@@ -374,12 +388,14 @@ struct tls *tls_new(struct tls_cfg *cfg, int fd)
 	if (t == NULL)
 		return NULL;
 	t->fd = fd;
+	t->gen = current(cfg);
 	mbedtls_ssl_init(&t->ssl);
-	if (mbedtls_ssl_setup(&t->ssl, current(cfg)) != 0) {
+	if (mbedtls_ssl_setup(&t->ssl, &t->gen->conf) != 0) {
 		mbedtls_ssl_free(&t->ssl);
 		free(t);
 		return NULL;
 	}
+	t->gen->users++;
 	mbedtls_ssl_set_bio(&t->ssl, t, bio_send, bio_recv, NULL);
 	return t;
 }
@@ -389,6 +405,7 @@ void tls_free(struct tls *t)
 	if (t == NULL)
 		return;
 	mbedtls_ssl_free(&t->ssl);
+	t->gen->users--;
 	free(t);
 }
 
