@@ -231,7 +231,7 @@ static void on_close(struct conn *c, const char *why)
 	link_free(k);
 	fail_msgs(cv, reason, 0);
 	if (p->ops->closed)
-		p->ops->closed(p->arg, cv->name);
+		p->ops->closed(p->arg, cv->name, reason);
 }
 
 /* Starts a TCP connect to k's current address. 0, or -1 (logged). */
@@ -361,10 +361,11 @@ static void hello_in(struct link *k, char *line)
 	}
 	if (cv->link) {
 		struct link *old = cv->link;
-		/* One connection per pair: when both dialed, the smaller name's
-		 * dial wins on both sides. A new dial from the peer replaces
-		 * its old connection, which it has given up. */
-		if (old->outgoing && strcmp(p->name, name) < 0) {
+		/* One connection per pair: when both are dialing, the smaller
+		 * name's dial wins on both sides. Otherwise a new dial from the
+		 * peer replaces the old connection, which it has given up (ours
+		 * may be half-open: its end is gone). */
+		if (old->outgoing && old->st != LINK_OPEN && strcmp(p->name, name) < 0) {
 			log_debug("peer %s: both dialed; keeping ours", name);
 			conn_close(c, "both dialed");
 			return;
@@ -423,21 +424,47 @@ static void on_ack(struct conv *cv, unsigned long id)
 	pump(cv);
 }
 
+/* Rewrites a peer's text into our own escaping: a backslash before
+ * anything but "n" or "\\" (or at the very end) is kept as a literal
+ * backslash. out holds twice the input. */
+static void relax_escapes(const char *in, char *out)
+{
+	for (; *in; in++) {
+		*out++ = *in;
+		if (*in != '\\')
+			continue;
+		if (in[1] == 'n' || in[1] == '\\')
+			*out++ = *++in;
+		else
+			*out++ = '\\';
+	}
+	*out = '\0';
+}
+
 /* "MSG <id> <text...>": the text is everything after the id's space,
- * leading and trailing spaces included. */
+ * leading and trailing spaces included; none at all is an empty message.
+ * An independent peer's slips in the text are taken liberally. */
 static void on_msg(struct link *k, char *rest)
 {
-	static char text[PROTO_LINE_MAX];
+	static char text[PROTO_LINE_MAX * 2 + 1];
 	struct peer *p = k->p;
 	char *sp = strchr(rest, ' ');
-	if (sp == NULL || sp == rest || (size_t)(sp - rest) > PEER_ID_MAX || sp[1] == '\0' ||
-	    proto_unescape(sp + 1, strlen(sp + 1), text, sizeof text) < 0) {
-		log_warn("peer %s (%s): malformed MSG; closing", k->cv->name, k->c->peer);
-		conn_close(k->c, "protocol error");
+	size_t idlen = sp ? (size_t)(sp - rest) : strlen(rest);
+	if (idlen == 0 || idlen > PEER_ID_MAX) {
+		log_warn("peer %s (%s): MSG without a usable id; ignored", k->cv->name, k->c->peer);
 		return;
 	}
-	*sp = '\0';
-	p->ops->msg(p->arg, k->cv->name, rest, sp + 1);
+	const char *raw = "";
+	if (sp) {
+		*sp = '\0';
+		raw = sp + 1;
+	}
+	if (strlen(raw) >= PROTO_LINE_MAX) {
+		log_warn("peer %s (%s): MSG %s too long; ignored", k->cv->name, k->c->peer, rest);
+		return;
+	}
+	relax_escapes(raw, text);
+	p->ops->msg(p->arg, k->cv->name, rest, text);
 	conn_send(k->c, "ACK %s", rest);
 }
 

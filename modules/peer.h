@@ -41,8 +41,9 @@ struct peer_ops {
 	void (*failed)(void *arg, const char *name, unsigned long id, const char *reason);
 	/* The peer is typing (optional; may be NULL). */
 	void (*typing)(void *arg, const char *name);
-	/* The conversation with name ended (optional; may be NULL). */
-	void (*closed)(void *arg, const char *name);
+	/* The conversation with name ended from its side or by an error, with
+	 * reason (a PEER_* word; "closed" is its BYE). Optional; may be NULL. */
+	void (*closed)(void *arg, const char *name, const char *reason);
 };
 
 struct peer_cfg {

@@ -158,6 +158,32 @@ else
 	fail client_real_key_accepted "$(tr '\n' '|' <"$T/real.probe")"
 fi
 
+# --- an independent peer's slips are taken liberally, not fatally ---
+"$PROBE" -w 5 dial "$T/alice/id.key" "$T/alice/id.crt" 127.0.0.1 "$BOBPORT" alice 'MSG q1 C:\path\to\' \
+	'MSG q2 ' 'MSG q3' 'HELLO there' 'MSG q4 still\n open' BYE >"$T/liberal.probe" 2>&1
+ok=1
+for id in q1 q2 q3 q4; do grep -qx "< ACK $id" "$T/liberal.probe" || ok=0; done
+grep -Fqx 'msg alice q1 C:\\path\\to\\' "$T/bob.out" || ok=0
+grep -Fqx 'msg alice q2 ' "$T/bob.out" || ok=0
+grep -Fqx 'msg alice q3 ' "$T/bob.out" || ok=0
+grep -Fqx 'msg alice q4 still\n open' "$T/bob.out" || ok=0
+if [ $ok = 1 ]; then pass client_peer_slips_tolerated; else
+	fail client_peer_slips_tolerated "$(tr '\n' '|' <"$T/liberal.probe") bob: $(grep 'msg alice q' "$T/bob.out" | tr '\n' '|')"; fi
+
+# --- our open link may be half-open: a fresh dial from the peer replaces it ---
+AN=$((AN + 1))
+tell alice "msg bob dialing you again"
+got alice "^sent bob $AN\$"
+ALICEPORT=$(peer_port_of bob alice)
+"$PROBE" -w 5 dial "$T/bob/id.key" "$T/bob/id.crt" 127.0.0.1 "$ALICEPORT" bob 'MSG r1 it is me again' BYE \
+	>"$T/redial.probe" 2>&1
+if grep -qx '< IM 1 alice' "$T/redial.probe" && grep -qx '< ACK r1' "$T/redial.probe" &&
+	grep -qx 'msg bob r1 it is me again' "$T/alice.out"; then
+	pass client_fresh_dial_replaces_open_link
+else
+	fail client_fresh_dial_replaces_open_link "$(tr '\n' '|' <"$T/redial.probe")"
+fi
+
 # --- del / add ---
 AN=$((AN + 1))
 tell alice "del dave" "msg dave still there"
