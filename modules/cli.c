@@ -207,11 +207,14 @@ static void peer_typing_cb(void *arg, const char *name)
 
 /* A contact kept online only by its conversation while the server was
  * away goes offline when that conversation ends. */
-static void peer_closed(void *arg, const char *name)
+static void peer_closed(void *arg, const char *name, const char *reason)
 {
 	struct cli *c = arg;
+	if (strcmp(reason, PEER_CLOSED) == 0)
+		emit(c, CLI_EV_CLOSED, name, NULL);
 	struct contact *k = ct_find(c, name);
-	if (k && k->online && k->stale && c->state == S_READY) {
+	if (k && k->online && k->stale &&
+	    (c->state == S_READY || c->state == S_IDLE || c->state == S_REFUSED)) {
 		k->online = k->stale = 0;
 		emit(c, CLI_EV_OFFLINE, k->name, NULL);
 	}
@@ -399,7 +402,6 @@ static void srv_open(struct conn *sc)
 		if (store_set_server_key(c->st, c->hostport, key) < 0)
 			emitf(c, CLI_EV_ERROR, "cannot remember the server key in %s/known_servers: %s",
 			      c->st->dir, strerror(errno));
-		log_warn("server %s: trusting its key %s on first use", c->hostport, key);
 		emitf(c, CLI_EV_NOTICE, "trusting the key of server %s on first use: %s", c->hostport, key);
 	} else if (strcmp(want, key) != 0) {
 		c->state = S_REFUSED;
@@ -460,19 +462,25 @@ static void logged_in_as(struct cli *c, const char *name)
 	loop_timer_set(c->loop, &c->ping_t, (uint64_t)c->cfg->ping_interval * 1000, ping_tick, c);
 }
 
-static void synced(struct cli *c)
+/* Contacts last seen online before the server link was lost, and not
+ * announced since, go offline; a live conversation says it is there
+ * (it may just be reconnecting more slowly than us). */
+static void sweep_stale(struct cli *c)
 {
-	c->state = S_READY;
 	for (size_t i = 0; i < c->nct; i++) {
 		struct contact *k = &c->ct[i];
-		/* Not announced again, but a live conversation says it is
-		 * there (it may just be reconnecting more slowly than us). */
 		if (k->online && k->stale && !peer_is_open(c->peer, k->name)) {
 			k->online = k->stale = 0;
 			emit(c, CLI_EV_OFFLINE, k->name, NULL);
 			peer_close(c->peer, k->name, PEER_OFFLINE);
 		}
 	}
+}
+
+static void synced(struct cli *c)
+{
+	c->state = S_READY;
+	sweep_stale(c);
 	emit(c, CLI_EV_READY, c->name, NULL);
 }
 
@@ -539,8 +547,17 @@ static void on_reply(struct cli *c, char **tok, int n)
 			return;
 		}
 		if (strncmp(text, "429", 3) == 0 || strncmp(text, "503", 3) == 0) {
-			emitf(c, CLI_EV_ERROR, "the server is busy: %s; retrying", text);
-			conn_abort(c->sc, "server busy");
+			/* Retried with backoff; said once per streak (a count
+			 * above zero also keeps srv_close quiet). */
+			if (c->failures++ == 0) {
+				if (text[0] == '4')
+					emitf(c, CLI_EV_ERROR,
+					      "too many failed logins for %s; wait a minute (retrying)",
+					      c->user);
+				else
+					emitf(c, CLI_EV_ERROR, "the server is full (%s); retrying", text);
+			}
+			conn_abort(c->sc, text[0] == '4' ? "too many login attempts" : "server full");
 			return;
 		}
 		emitf(c, CLI_EV_ERROR, "%s failed: %s", c->signup ? "signup" : "login", ok ? tok[0] : text);
@@ -644,8 +661,14 @@ static void srv_close(struct conn *sc, const char *why)
 			finish_quit(c);
 		return;
 	}
-	if (was == S_IDLE || was == S_REFUSED)
+	if (was == S_IDLE || was == S_REFUSED) {
+		/* No retries, so no more presence: who is online is not known. */
+		for (size_t i = 0; i < c->nct; i++)
+			if (c->ct[i].online)
+				c->ct[i].stale = 1;
+		sweep_stale(c);
 		return;
+	}
 	if (was == S_CONNECTING && sc->state == CONN_CONNECTING && c->ai_cur && c->ai_cur->ai_next) {
 		c->ai_cur = c->ai_cur->ai_next;
 		if (connect_ai(c) == 0)
@@ -670,7 +693,9 @@ void cli_login(struct cli *c, const char *name, const char *password, int signup
 	char folded[PROTO_NAME_MAX + 1];
 	size_t pwlen = strlen(password);
 	if (proto_name_fold(name, folded) < 0) {
-		emitf(c, CLI_EV_ERROR, "'%s' is not a valid name (1-32 of a-z 0-9 _ . -)", name);
+		emitf(c, CLI_EV_ERROR,
+		      "'%s' is not a valid name (1-32 of a-z 0-9 _ . -, starting with a letter or digit)",
+		      name);
 		return;
 	}
 	if (pwlen == 0 || pwlen >= sizeof c->password || strpbrk(password, "\r\n")) {
@@ -715,7 +740,8 @@ static int fold_or_error(struct cli *c, const char *name, char out[PROTO_NAME_MA
 {
 	if (proto_name_fold(name, out) == 0)
 		return 0;
-	emitf(c, CLI_EV_ERROR, "'%s' is not a valid name (1-32 of a-z 0-9 _ . -)", name);
+	emitf(c, CLI_EV_ERROR,
+	      "'%s' is not a valid name (1-32 of a-z 0-9 _ . -, starting with a letter or digit)", name);
 	return -1;
 }
 
@@ -896,6 +922,8 @@ const char *cli_name(const struct cli *c)
 
 int cli_status(const struct cli *c)
 {
+	if (c->status == 0 && c->name[0] == '\0')
+		return 1;
 	return c->status;
 }
 
@@ -967,10 +995,15 @@ static void usage(FILE *f)
 	           "                  (the default when stdin is not a terminal)\n"
 	           "  -u NAME         log in as NAME at start (password from password_file,\n"
 	           "                  or asked for without echo)\n"
-	           "  --fingerprint   print this client's key (DESIGN's <key>) and exit\n"
+	           "  --fingerprint   print this client's key (the hex SHA-256 of its public\n"
+	           "                  key, as contacts see it) and exit\n"
 	           "  -h, --help      this text\n"
+	           "Interactive: /signup NAME, /login NAME (the password is asked for), /add NAME,\n"
+	           "/del NAME, /open NAME (then plain lines go to NAME), /msg NAME TEXT, /close,\n"
+	           "/who, /trust NAME, /help, /quit.\n"
 	           "Batch commands: login NAME PASSWORD, signup NAME PASSWORD, msg NAME TEXT,\n"
-	           "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n");
+	           "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n"
+	           "Batch exit status: 0, or 1 if no login succeeded (or after a kick).\n");
 }
 
 static void on_quit_signal(struct loop *l, void *arg)
@@ -1066,6 +1099,9 @@ int cli_main(int argc, char **argv)
 	if (loop_run(l) < 0)
 		log_err("poll: %s", strerror(errno));
 	status = cli_status(c);
+	/* Interactively, leaving without logging in is no failure. */
+	if (!batch && status == 1 && cli_name(c)[0] == '\0')
+		status = 0;
 out:
 	cli_free(c);
 	ui_free(ui);

@@ -21,6 +21,7 @@ enum cli_ev_type {
 	CLI_EV_BYE,       /* the client is leaving */
 	CLI_EV_TYPING,    /* name */
 	CLI_EV_NOTICE,    /* text: for people, not scripts */
+	CLI_EV_CLOSED,    /* name: it ended the conversation (BYE); for people */
 };
 
 struct cli_event {
@@ -78,7 +79,7 @@ void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_cont
 void cli_quit(struct cli *c);
 /* Our logged-in name, or "" before the first login. */
 const char *cli_name(const struct cli *c);
-/* The exit status for cli_main: 0, or 1 after a kick or a refusal. */
+/* The exit status: 1 after a kick, or when no login ever succeeded; else 0. */
 int cli_status(const struct cli *c);
 
 /* Runs "im client"; argv[0] is the mode name. Returns the exit status. */

@@ -14,6 +14,7 @@
 
 #include <mbedtls/platform_util.h>
 
+#include "log.h"
 #include "proto.h"
 
 #define UI_LINE_MAX    4096 /* a stdin line, newline included */
@@ -39,6 +40,9 @@ struct ui {
 	int echo_off;
 	char pw_name[PROTO_NAME_MAX + 1]; /* non-empty: the next line is a password */
 	int pw_signup;
+	int pw_again;                 /* signup: the next line repeats pw_first */
+	char pw_first[UI_LINE_MAX];   /* wiped once compared */
+	size_t nrows;                 /* rows the last /who listed */
 	char cur[PROTO_NAME_MAX + 1]; /* the open window */
 	struct win *wins;
 	size_t nwins;
@@ -170,8 +174,12 @@ static void batch_event(const struct cli_event *ev)
 	case CLI_EV_BYE:
 		out("bye");
 		break;
-	case CLI_EV_TYPING:
 	case CLI_EV_NOTICE:
+		/* Not an event for scripts, but worth the log. */
+		log_warn("%s", ev->text);
+		break;
+	case CLI_EV_TYPING:
+	case CLI_EV_CLOSED:
 		break;
 	}
 }
@@ -240,6 +248,9 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 	case CLI_EV_NOTICE:
 		out("* %s", ev->text);
 		break;
+	case CLI_EV_CLOSED:
+		out("* %s closed the conversation", ev->name);
+		break;
 	}
 }
 
@@ -279,7 +290,7 @@ void ui_ask_password(struct ui *u, const char *name, int signup)
 	}
 	snprintf(u->pw_name, sizeof u->pw_name, "%.32s", name);
 	u->pw_signup = signup;
-	printf("%s password for %s: ", signup ? "new" : "", name);
+	printf("%s for %s: ", signup ? "new password" : "password", name);
 	fflush(stdout);
 	echo(u, 0);
 }
@@ -299,6 +310,7 @@ static void error(struct ui *u, const char *fmt, ...)
 static void who_row(void *arg, const struct cli_contact *ct)
 {
 	struct ui *u = arg;
+	u->nrows++;
 	if (u->batch) {
 		if (!ct->listed)
 			out("asked %s", ct->name);
@@ -361,15 +373,28 @@ static void stdin_done(struct ui *u);
 static void command(struct ui *u, char *line)
 {
 	if (u->pw_name[0]) {
-		echo(u, 1);
 		putchar('\n');
+		if (*line != '\0' && u->pw_signup && !u->pw_again) {
+			/* A new password is typed twice, as im adduser asks. */
+			snprintf(u->pw_first, sizeof u->pw_first, "%s", line);
+			mbedtls_platform_zeroize(line, strlen(line));
+			u->pw_again = 1;
+			printf("again: ");
+			fflush(stdout);
+			return;
+		}
+		echo(u, 1);
 		char name[PROTO_NAME_MAX + 1];
 		memcpy(name, u->pw_name, sizeof name);
 		u->pw_name[0] = '\0';
 		if (*line == '\0')
 			error(u, "no password given");
+		else if (u->pw_again && strcmp(line, u->pw_first) != 0)
+			error(u, "the passwords do not match; /signup %s to try again", name);
 		else
 			cli_login(u->cli, name, line, u->pw_signup);
+		u->pw_again = 0;
+		mbedtls_platform_zeroize(u->pw_first, sizeof u->pw_first);
 		mbedtls_platform_zeroize(line, strlen(line));
 		return;
 	}
@@ -441,7 +466,10 @@ static void command(struct ui *u, char *line)
 	} else if (strcmp(cmd, "who") == 0) {
 		if (!u->batch)
 			out("contacts:");
+		u->nrows = 0;
 		cli_each_contact(u->cli, who_row, u);
+		if (!u->batch && u->nrows == 0)
+			out("  (no contacts yet; /add NAME)");
 	} else if (strcmp(cmd, "help") == 0) {
 		for (size_t i = 0; i < sizeof help_lines / sizeof help_lines[0]; i++)
 			out(u->batch ? "help %s" : "  /%s", help_lines[i]);
@@ -549,6 +577,7 @@ void ui_free(struct ui *u)
 		return;
 	echo(u, 1);
 	mbedtls_platform_zeroize(u->in, sizeof u->in);
+	mbedtls_platform_zeroize(u->pw_first, sizeof u->pw_first);
 	while (u->wins) {
 		struct win *w = u->wins;
 		u->wins = w->next;

@@ -76,7 +76,12 @@ cli_eof carol
 cli_wait carol 5
 
 # --- the server's key changes: remembered key refused ---
-srv_stop recover_server_stopped_again
+# The conversation ends first and the server dies (no OFFLINE from it), so
+# only the refusal can tell the clients that presence is no longer known.
+tell alice "close bob"
+wait_for "$T/bob.err" 'peer alice .*peer said BYE' 5
+kill -KILL "$SRV_PID"
+wait "$SRV_PID" 2>/dev/null
 rm -f "$T/data/server.key" "$T/data/server.crt"
 n=$(grep -c '^ready alice$' "$T/alice.out")
 srv_start "$T/s.conf" "$T/s3.log" -p "$SPORT" 3>&- 4>&- || fail recover_server_restart2 "no readiness line"
@@ -86,6 +91,8 @@ if [ "$(grep -c '^ready alice$' "$T/alice.out")" -eq "$n" ] && ! grep -q 'login 
 else
 	fail recover_changed_server_key_no_login "alice logged in to the new key"
 fi
+want recover_refused_contacts_offline alice '^offline bob$' 5
+want recover_refused_contacts_offline_back bob '^offline alice$' 5
 cli_eof alice
 cli_eof bob
 cli_wait alice 5 && cli_wait bob 5 && pass recover_clients_exit || fail recover_clients_exit "still running"

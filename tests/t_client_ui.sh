@@ -1,0 +1,114 @@
+#!/bin/sh
+# t_client_ui: what a person reads. --help explains the key and the slash
+# commands; a bad name gets the whole rule; too many failed logins say so
+# (not "unreachable"); batch exit status is 1 when no login succeeded; and
+# interactively (on a pseudo-terminal): the password prompt, a signup that
+# asks twice, the server-key notice once, an empty /who.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_client.sh"
+
+srv_conf "$T/s.conf" "max_failures_per_name = 3"
+if ! srv_start "$T/s.conf" "$T/s.log" 3>&- 4>&- 5>&- 6>&-; then
+	fail ui_server_start "no readiness line"
+	exit 1
+fi
+
+"$IM" client --help >"$T/help.out" 2>&1
+if ! grep -q DESIGN "$T/help.out" && grep -q 'SHA-256' "$T/help.out" && grep -q '/signup NAME' "$T/help.out" &&
+	grep -q '/open NAME' "$T/help.out"; then
+	pass ui_help_explains_key_and_commands
+else
+	fail ui_help_explains_key_and_commands "$(tr '\n' ' ' <"$T/help.out")"
+fi
+
+# --- batch: the name rule, a refused login, its exit status ---
+cli_conf eve
+# exit_of ID: closes client ID's input, waits for it; its status in rc.
+exit_of() {
+	cli_eof "$1"
+	cli_wait "$1" 10
+	eval "wait \$CPID_$1"
+	rc=$?
+}
+cli_start eve 3
+tell eve "login -eve pw" "signup eve eve-pw1"
+got eve '^ready eve$'
+exit_of eve
+if grep -q "^error '-eve' is not a valid name (1-32 of a-z 0-9 _ \. -, starting with a letter or digit)$" "$T/eve.out"; then
+	pass ui_bad_name_full_rule
+else
+	fail ui_bad_name_full_rule "$(head -n 2 "$T/eve.out" | tr '\n' '|')"
+fi
+if [ "$rc" -eq 0 ] && grep -q '^ready eve$' "$T/eve.out"; then pass ui_batch_exit_0_after_login; else
+	fail ui_batch_exit_0_after_login "exit $rc: $(tr '\n' '|' <"$T/eve.out")"; fi
+cli_start eve 3
+tell eve "login eve wrong-pw"
+got eve '^error login failed'
+exit_of eve
+if [ "$rc" -eq 1 ] && grep -q '^bye$' "$T/eve.out"; then
+	pass ui_batch_exit_1_login_refused
+else
+	fail ui_batch_exit_1_login_refused "exit $rc: $(tr '\n' '|' <"$T/eve.out")"
+fi
+
+# --- too many failed logins: said as such ---
+cli_start eve 3
+for i in 1 2; do
+	tell eve "login eve wrong-pw"
+	got_n eve '^error login failed' "$i" 5
+done
+tell eve "login eve eve-pw1"
+want ui_too_many_failed_logins eve '^error too many failed logins for eve; wait a minute' 5
+if grep -q 'cannot reach\|busy' "$T/eve.out"; then
+	fail ui_too_many_not_unreachable "$(grep 'cannot reach\|busy' "$T/eve.out")"
+else
+	pass ui_too_many_not_unreachable
+fi
+cli_eof eve
+cli_wait eve 5
+
+# --- interactive, on a pseudo-terminal ---
+if command -v script >/dev/null 2>&1; then
+	cli_conf zed
+	rm -f "$T/tty.fifo"
+	mkfifo "$T/tty.fifo"
+	: >"$T/tty.out"
+	script -qfec "\"$IM\" client -c \"$T/zed.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- &
+	PIDS="$PIDS $!"
+	exec 6>"$T/tty.fifo"
+	ttysay() { printf '%s\r' "$1" >&6; }
+	wait_for "$T/tty.out" '/signup NAME to start' 5
+	ttysay "/signup zed"
+	if wait_for "$T/tty.out" '^new password for zed: ' 5; then pass ui_prompt_no_stray_space; else
+		fail ui_prompt_no_stray_space "$(tr '\r\n' '||' <"$T/tty.out")"; fi
+	ttysay "zed-pw-one"
+	wait_for "$T/tty.out" 'again: ' 5
+	ttysay "zed-pw-two"
+	if wait_for "$T/tty.out" 'the passwords do not match' 5 && ! grep -q 'logged in as' "$T/tty.out"; then
+		pass ui_signup_mismatch_refused
+	else
+		fail ui_signup_mismatch_refused "$(tr '\r\n' '||' <"$T/tty.out")"
+	fi
+	ttysay "/signup zed"
+	got_n tty 'new password for zed: ' 2 5
+	ttysay "zed-pw-one"
+	got_n tty 'again: ' 2 5
+	ttysay "zed-pw-one"
+	if wait_for "$T/tty.out" 'logged in as zed' 5; then pass ui_signup_twice_same; else
+		fail ui_signup_twice_same "$(tr '\r\n' '||' <"$T/tty.out")"; fi
+	n=$(grep -c 'on first use' "$T/tty.out")
+	if [ "$n" -eq 1 ]; then pass ui_server_key_notice_once; else
+		fail ui_server_key_notice_once "$n times: $(grep 'first use' "$T/tty.out" | tr '\r\n' '||')"; fi
+	ttysay "/who"
+	want_tty() { if wait_for "$T/tty.out" "$2" 5; then pass "$1"; else fail "$1" "$(tail -n 3 "$T/tty.out" | tr '\r\n' '||')"; fi; }
+	want_tty ui_who_empty_hint '\(no contacts yet; /add NAME\)'
+	ttysay "/quit"
+	want_tty ui_interactive_quit '\* bye'
+	exec 6>&-
+else
+	pass ui_interactive_skipped_no_script
+fi
+
+srv_stop ui_server_stops
+no_crash ui_no_crash "$T/s.log" "$T/eve.err" "$T/tty.out"
