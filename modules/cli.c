@@ -767,13 +767,6 @@ void cli_close(struct cli *c, const char *name)
 		peer_close(c->peer, folded, PEER_CLOSED);
 }
 
-void cli_typing(struct cli *c, const char *name)
-{
-	char folded[PROTO_NAME_MAX + 1];
-	if (proto_name_fold(name, folded) == 0)
-		peer_typing(c->peer, folded);
-}
-
 int cli_add(struct cli *c, const char *name)
 {
 	char folded[PROTO_NAME_MAX + 1];

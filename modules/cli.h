@@ -66,8 +66,6 @@ unsigned long cli_msg(struct cli *c, const char *name, const char *text);
 int cli_open(struct cli *c, const char *name);
 /* Ends the conversation with name (BYE). */
 void cli_close(struct cli *c, const char *name);
-/* Tells an open conversation we are typing. */
-void cli_typing(struct cli *c, const char *name);
 /* Adds or removes a contact (file and server). 0, or -1 with an ERROR. */
 int cli_add(struct cli *c, const char *name);
 int cli_del(struct cli *c, const char *name);

@@ -726,13 +726,6 @@ void peer_open(struct peer *p, const char *name)
 	dial_conv(cv);
 }
 
-void peer_typing(struct peer *p, const char *name)
-{
-	struct conv *cv = conv_find(p, name);
-	if (cv && cv->link && cv->link->st == LINK_OPEN)
-		conn_send(cv->link->c, "TYPING");
-}
-
 size_t peer_pending(const struct peer *p)
 {
 	size_t n = 0;

@@ -79,8 +79,6 @@ void peer_set_name(struct peer *p, const char *name);
 void peer_send(struct peer *p, const char *name, unsigned long id, const char *text);
 /* Dials name ahead of a first message, if not connected yet. */
 void peer_open(struct peer *p, const char *name);
-/* Tells name we are typing, if a conversation is open. */
-void peer_typing(struct peer *p, const char *name);
 /* Ends the conversation with name (BYE) and fails its pending messages
  * with reason. */
 void peer_close(struct peer *p, const char *name, const char *reason);

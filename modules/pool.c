@@ -14,7 +14,7 @@ struct pool {
 	pthread_cond_t cv;
 	struct pool_job *todo, **todo_tail;
 	struct pool_job *done, **done_tail;
-	int stopping, busy, nthreads, efd;
+	int stopping, nthreads, efd;
 	pthread_t *threads;
 	struct loop *loop;
 };
@@ -64,7 +64,6 @@ static void on_done(struct loop *l, int fd, int revents, void *arg)
 	pthread_mutex_unlock(&p->mu);
 	while (j) {
 		struct pool_job *next = j->next;
-		p->busy--;
 		j->done(j);
 		j = next;
 	}
@@ -104,15 +103,9 @@ int pool_submit(struct pool *p, struct pool_job *j)
 	pthread_mutex_lock(&p->mu);
 	*p->todo_tail = j;
 	p->todo_tail = &j->next;
-	p->busy++;
 	pthread_cond_signal(&p->cv);
 	pthread_mutex_unlock(&p->mu);
 	return 0;
-}
-
-int pool_busy(const struct pool *p)
-{
-	return p->busy;
 }
 
 void pool_free(struct pool *p)

@@ -21,8 +21,6 @@ struct pool_job {
 struct pool *pool_new(struct loop *l, int n);
 /* Queues j; j->done runs later in the loop thread, always. 0 or -1. */
 int pool_submit(struct pool *p, struct pool_job *j);
-/* Jobs queued or running. */
-int pool_busy(const struct pool *p);
 /* Stops the workers (a running job finishes; queued ones are not worked),
  * runs every job's done callback, and frees. Safe on NULL. */
 void pool_free(struct pool *p);
