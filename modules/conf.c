@@ -54,6 +54,7 @@ static const struct conf_key keys[] = {
     S(max_connections_per_ip, T_INT, 1, 1000000),
     S(max_unauth, T_INT, 1, 1000000),
     S(max_unauth_per_ip, T_INT, 1, 1000000),
+    S(ipv6_prefix, T_INT, 32, 128),
     S(login_timeout, T_INT, 1, 3600),
     S(max_failures_per_ip, T_INT, 1, 1000000),
     S(max_failures_per_name, T_INT, 1, 1000000),
@@ -99,6 +100,7 @@ void conf_defaults(struct conf *c)
 	s->max_connections_per_ip = 64;
 	s->max_unauth = 128;
 	s->max_unauth_per_ip = 16;
+	s->ipv6_prefix = 64;
 	s->login_timeout = 30;
 	s->max_failures_per_ip = 20;
 	s->max_failures_per_name = 5;

@@ -28,6 +28,7 @@ struct conf_server {
 	int max_connections_per_ip;
 	int max_unauth;
 	int max_unauth_per_ip;
+	int ipv6_prefix; /* bits of an IPv6 address that per-IP limits count by */
 	int login_timeout;
 	int max_failures_per_ip;
 	int max_failures_per_name;

@@ -42,6 +42,12 @@ int proto_port(const char *s, unsigned *port);
 /* 1 if s is an IPv4 dotted or IPv6 text address (no brackets). */
 int proto_ip_valid(const char *s);
 
+/* The accounting key of an address: an IPv4 address (or an IPv4-mapped
+ * IPv6 one) as dotted text, an IPv6 address cut to its first v6bits bits
+ * as "PREFIX/BITS" (one /64 is one user's network, not 2^64 attackers).
+ * Returns 0, or -1 if ip is not an address or out is too small. */
+int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap);
+
 /* The fields of "ONLINE <name> <ip> <port> <key> [<lan-ip>]". */
 struct proto_online {
 	char name[PROTO_NAME_MAX + 1]; /* folded */

@@ -471,6 +471,26 @@ static void test_online(void)
 	unsigned port;
 	result("port_rejects_empty", proto_port("", &port) == -1, "accepted");
 	result("port_max", proto_port("65535", &port) == 0 && port == 65535, "rejected");
+
+	char k[64];
+	result("prefix_v4", proto_ip_prefix("192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
+	       "'%s'", k);
+	result("prefix_v4mapped",
+	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0, "'%s'", k);
+	result("prefix_v6_64",
+	       proto_ip_prefix("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, k, sizeof k) == 0 &&
+	           strcmp(k, "2001:db8:1:2::/64") == 0,
+	       "'%s'", k);
+	char k2[64];
+	result("prefix_v6_same_net",
+	       proto_ip_prefix("2001:db8:1:2::99", 64, k2, sizeof k2) == 0 && strcmp(k, k2) == 0, "'%s'", k2);
+	result("prefix_v6_56",
+	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 && strcmp(k, "2001:db8:1:200::/56") == 0,
+	       "'%s'", k);
+	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0, "'%s'",
+	       k);
+	result("prefix_rejects", proto_ip_prefix("example.org", 64, k, sizeof k) == -1, "accepted");
+	result("prefix_small_buffer", proto_ip_prefix("2001:db8::1", 64, k, 8) == -1, "accepted");
 }
 
 static void test_escape(void)
