@@ -58,6 +58,9 @@ static const struct conf_key keys[] = {
     S(login_timeout, T_INT, 1, 3600),
     S(max_failures_per_ip, T_INT, 1, 1000000),
     S(max_failures_per_name, T_INT, 1, 1000000),
+    S(max_failures_per_name_total, T_INT, 1, 1000000),
+    S(max_signups_per_ip, T_INT, 1, 1000000),
+    S(max_contact_changes, T_INT, 1, 1000000),
     S(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
     S(workers, T_INT, 0, 64),
     S(user, T_STR, 0, 0),
@@ -104,6 +107,9 @@ void conf_defaults(struct conf *c)
 	s->login_timeout = 30;
 	s->max_failures_per_ip = 20;
 	s->max_failures_per_name = 5;
+	s->max_failures_per_name_total = 30;
+	s->max_signups_per_ip = 10;
+	s->max_contact_changes = 60;
 	s->max_output_buffer = 256 * 1024;
 	s->workers = 0;
 

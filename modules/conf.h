@@ -31,7 +31,10 @@ struct conf_server {
 	int ipv6_prefix; /* bits of an IPv6 address that per-IP limits count by */
 	int login_timeout;
 	int max_failures_per_ip;
-	int max_failures_per_name;
+	int max_failures_per_name;       /* for one name from one address (prefix) */
+	int max_failures_per_name_total; /* for one name from all addresses */
+	int max_signups_per_ip;          /* an hour, per address (prefix) */
+	int max_contact_changes;         /* a minute, per session */
 	int max_output_buffer;
 	int workers; /* 0 = number of cores */
 	char user[CONF_STR_MAX];
