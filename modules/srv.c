@@ -132,11 +132,11 @@ static void auth_work(struct pool_job *pj)
 	} else if (j->found) {
 		j->result = users_verify(&j->rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
 	} else {
-		/* Spend the same time on an unknown name, so timing does not
+		/* Spend the same time on an unknown name, through the same
+		 * code as a real check (no salt to draw), so timing does not
 		 * tell which names exist. */
-		struct users_rec scratch;
-		users_hash(j->pw, j->pwlen, j->iterations, &scratch);
-		mbedtls_platform_zeroize(&scratch, sizeof scratch);
+		struct users_rec dummy = {.iterations = j->iterations, .salt_len = USERS_SALT_LEN};
+		users_verify(&dummy, j->pw, j->pwlen);
 		j->result = AUTH_BAD;
 	}
 	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
