@@ -36,10 +36,11 @@
 #include "version.h"
 
 #define SRV_MAX_LISTEN    8
-#define SRV_USERS_POLL_MS 1000    /* without inotify: how soon admin changes are noticed */
-#define SRV_WINDOW_MS     60000   /* failed-login and contact-change counting window */
-#define SRV_SIGNUP_MS     3600000 /* sign-up counting window */
-#define SRV_IPKEY_MAX     56      /* proto_ip_prefix() text: an address or "PREFIX/BITS" */
+#define SRV_USERS_POLL_MS 1000                       /* without inotify: how soon admin changes are noticed */
+#define SRV_WINDOW_MS     60000                      /* failed-login and contact-change counting window */
+#define SRV_SIGNUP_MS     3600000                    /* sign-up counting window */
+#define SRV_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
+#define SRV_IPKEY_MAX     56                         /* proto_ip_prefix() text: an address or "PREFIX/BITS" */
 #define SRV_ACCEPT_BURST  64
 #define SRV_SNDBUF        65536 /* bytes; the kernel doubles it */
 
@@ -107,6 +108,7 @@ struct auth_job {
 	int found; /* LOGIN: rec is the user's record */
 	struct users_rec rec;
 	char name[PROTO_NAME_MAX + 1];
+	char ipk[SRV_IPKEY_MAX]; /* the client's address key */
 	char pw[PROTO_LINE_MAX];
 	size_t pwlen;
 };
@@ -157,12 +159,15 @@ static int counted(struct srv *s, const char *kind, const char *what)
 	return f ? f->n : 0;
 }
 
-static void count(struct srv *s, const char *kind, const char *what, uint64_t window)
+/* Adds delta (1 or -1) to KIND WHAT; a count never goes below 0. */
+static void count(struct srv *s, const char *kind, const char *what, uint64_t window, int delta)
 {
 	char key[sizeof((struct failcount *)0)->key];
 	snprintf(key, sizeof key, "%s %s", kind, what);
 	counted(s, kind, what); /* a passed window starts again */
 	struct failcount *f = hmap_get(&s->failures, key);
+	if (f == NULL && delta < 0)
+		return;
 	if (f == NULL) {
 		if ((f = calloc(1, sizeof *f)) == NULL)
 			return;
@@ -174,7 +179,7 @@ static void count(struct srv *s, const char *kind, const char *what, uint64_t wi
 			return;
 		}
 	}
-	f->n++;
+	f->n = f->n + delta < 0 ? 0 : f->n + delta;
 }
 
 /* The key per-address limits count by: IPv6 by its /ipv6_prefix network. */
@@ -185,16 +190,26 @@ static void ip_key(const struct srv *s, const struct conn *c, char out[SRV_IPKEY
 }
 
 /* A failed login (or a sign-up refused): counted by address, by name from
- * that address, and by name. The name's own budget per address is small,
- * so a guesser elsewhere does not lock its owner out; the larger one over
- * all addresses still stops guessing spread over many. */
-static void count_failure(struct srv *s, const char *ipk, const char *name)
+ * that address, and by name; delta -1 takes one back. The name's own
+ * budget per address is small, so a guesser elsewhere does not lock its
+ * owner out; the larger one over all addresses still stops guessing spread
+ * over many, except from an address the name logged in from lately. */
+static void count_failure(struct srv *s, const char *ipk, const char *name, int delta)
 {
 	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
 	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
-	count(s, "ip", ipk, SRV_WINDOW_MS);
-	count(s, "nameip", nameip, SRV_WINDOW_MS);
-	count(s, "name", name, SRV_WINDOW_MS);
+	count(s, "ip", ipk, SRV_WINDOW_MS, delta);
+	count(s, "nameip", nameip, SRV_WINDOW_MS, delta);
+	count(s, "name", name, SRV_WINDOW_MS, delta);
+}
+
+/* Remembers (for SRV_KNOWN_MS, in memory) that name logged in from ipk. */
+static void known_address(struct srv *s, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(s, "known", nameip) == 0)
+		count(s, "known", nameip, SRV_KNOWN_MS, 1);
 }
 
 /* Which failure limit a login for name from ipk is over, or NULL. */
@@ -206,7 +221,8 @@ static const char *too_many_failures(struct srv *s, const char *ipk, const char 
 		return "from this address";
 	if (counted(s, "nameip", nameip) >= s->cf->max_failures_per_name)
 		return "for this name from this address";
-	if (counted(s, "name", name) >= s->cf->max_failures_per_name_total)
+	if (counted(s, "name", name) >= s->cf->max_failures_per_name_total &&
+	    counted(s, "known", nameip) == 0)
 		return "for this name from all addresses";
 	return NULL;
 }
@@ -332,7 +348,6 @@ static void auth_done(struct pool_job *pj)
 	}
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
-	char ipk[SRV_IPKEY_MAX];
 	cl->job = NULL;
 	cl->state = CL_AUTH;
 	const char *what = j->signup ? "signup" : "login";
@@ -362,6 +377,9 @@ static void auth_done(struct pool_job *pj)
 		}
 		cl->state = CL_READY;
 		unauth_done(cl);
+		if (!j->signup)
+			count_failure(s, j->ipk, j->name, -1); /* counted when it started */
+		known_address(s, j->ipk, j->name);
 		cl->changes_start = loop_now(s->loop);
 		cl->changes = 0;
 		cl->changes_warned = 0;
@@ -373,18 +391,18 @@ static void auth_done(struct pool_job *pj)
 		break;
 	}
 	case AUTH_BAD:
-		ip_key(s, c, ipk);
-		count_failure(s, ipk, j->name);
+		/* Counted when it started. */
 		log_warn("failed login for %s from %s: bad name or password", j->name, c->peer);
 		conn_send(c, "ERR 401 bad name or password");
 		break;
 	case AUTH_EXISTS:
-		ip_key(s, c, ipk);
-		count_failure(s, ipk, j->name);
+		count_failure(s, j->ipk, j->name, 1);
 		log_warn("failed signup for %s from %s: name taken", j->name, c->peer);
 		conn_send(c, "ERR 409 name taken");
 		break;
 	case AUTH_IOERR:
+		if (!j->signup)
+			count_failure(s, j->ipk, j->name, -1);
 		log_err("%s for %s from %s: users file %s: %s", what, j->name, c->peer, s->users_path,
 		        strerror(j->err));
 		conn_send(c, "ERR 503 cannot %s now: the server cannot use its users file", what);
@@ -410,12 +428,12 @@ static int signup_refused(struct client *cl, const char *ipk, const char *name)
 	}
 	check_users(s);
 	if (hmap_get(&s->users, name)) {
-		count_failure(s, ipk, name);
+		count_failure(s, ipk, name, 1);
 		log_warn("failed signup for %s from %s: name taken", name, c->peer);
 		conn_send(c, "ERR 409 name taken");
 		return -1;
 	}
-	count(s, "signup", ipk, SRV_SIGNUP_MS);
+	count(s, "signup", ipk, SRV_SIGNUP_MS, 1);
 	return 0;
 }
 
@@ -491,6 +509,11 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 		}
 	}
 	strcpy(j->name, name);
+	strcpy(j->ipk, ipk);
+	/* A login counts as failed until it succeeds: logins checked at once on
+	 * many connections cannot all slip under the limits. */
+	if (!signup)
+		count_failure(s, ipk, name, 1);
 	j->pwlen = strlen(pw);
 	memcpy(j->pw, pw, j->pwlen);
 	cl->job = j;

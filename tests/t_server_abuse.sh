@@ -215,6 +215,24 @@ if srv_start "$C3" "$T/s3.log"; then
 	else
 		fail abuse_name_budget_logged "$(grep 'too many' "$T/s3.log" | tail -n 1)"
 	fi
+	# an address alice logged in from lately is not held to that budget
+	cl o2 -s 127.0.0.2
+	say o2 "LOGIN alice alice-pw"
+	expect abuse_owner_known_address_past_name_budget o2 '^OK alice$' 10
+	# guesses checked at once on many connections do not slip past the
+	# limit: a login counts as failed until it succeeds
+	signup be bea || fail abuse_setup bea
+	for x in 1 2 3 4 5 6 7 8 9 10; do cl "p$x" -s 127.0.0.20; done
+	for x in 1 2 3 4 5 6 7 8 9 10; do seen "p$x" '^IM 1 '; done
+	for x in 1 2 3 4 5 6 7 8 9 10; do say "p$x" "LOGIN bea guess-$x"; done
+	n401=0 n429=0
+	for x in 1 2 3 4 5 6 7 8 9 10; do
+		seen "p$x" '^ERR (401|429) ' 10
+		n401=$((n401 + $(count "p$x" '^ERR 401 ')))
+		n429=$((n429 + $(count "p$x" '^ERR 429 ')))
+	done
+	if [ $n401 -eq 3 ] && [ $n429 -eq 7 ]; then pass abuse_parallel_guesses_capped; else
+		fail abuse_parallel_guesses_capped "$n401 ERR 401 and $n429 ERR 429 for 10 parallel guesses (limit 3)"; fi
 	srv_stop abuse_sigterm_exit_0_names
 else
 	fail abuse_names_server "$(head -c 300 "$T/s3.log")"
@@ -278,15 +296,15 @@ if srv_start "$C5" "$T/s5.log"; then
 	for r in 1 2 3; do
 		# a burst of logins to one name: each replaces the last, often
 		# in the same loop pass as its session was created
-		for i in 1 2 3 4 5 6 7 8 9 10; do cl "k$r$i"; done
-		for i in 1 2 3 4 5 6 7 8 9 10; do seen "k$r$i" '^IM 1 '; done
-		for i in 1 2 3 4 5 6 7 8 9 10; do say "k$r$i" "LOGIN zed zed-pw" "PEER 4001 $KEYA"; done
+		for x in 1 2 3 4 5 6 7 8 9 10; do cl "k$r$x"; done
+		for x in 1 2 3 4 5 6 7 8 9 10; do seen "k$r$x" '^IM 1 '; done
+		for x in 1 2 3 4 5 6 7 8 9 10; do say "k$r$x" "LOGIN zed zed-pw" "PEER 4001 $KEYA"; done
 		# and some that close right after asking
-		for i in 1 2 3 4 5; do
-			cl "q$r$i"
-			say "q$r$i" "LOGIN zed zed-pw" "PEER 4001 $KEYA" "!sleep $i" '!close'
+		for x in 1 2 3 4 5; do
+			cl "q$r$x"
+			say "q$r$x" "LOGIN zed zed-pw" "PEER 4001 $KEYA" "!sleep $x" '!close'
 		done
-		for i in 1 2 3 4 5 6 7 8 9 10; do seen "k$r$i" '^(KICKED|\*closed)|^OK zed$' 10; done
+		for x in 1 2 3 4 5 6 7 8 9 10; do seen "k$r$x" '^(KICKED|\*closed)|^OK zed$' 10; done
 	done
 	sleep 0.5
 	cl last
