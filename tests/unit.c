@@ -10,6 +10,7 @@
 
 #include "conf.h"
 #include "proto.h"
+#include "sess.h"
 #include "users.h"
 
 static int failures, passes;
@@ -476,7 +477,8 @@ static void test_online(void)
 	result("prefix_v4", proto_ip_prefix("192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
 	       "'%s'", k);
 	result("prefix_v4mapped",
-	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0, "'%s'", k);
+	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
+	       "'%s'", k);
 	result("prefix_v6_64",
 	       proto_ip_prefix("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, k, sizeof k) == 0 &&
 	           strcmp(k, "2001:db8:1:2::/64") == 0,
@@ -485,10 +487,11 @@ static void test_online(void)
 	result("prefix_v6_same_net",
 	       proto_ip_prefix("2001:db8:1:2::99", 64, k2, sizeof k2) == 0 && strcmp(k, k2) == 0, "'%s'", k2);
 	result("prefix_v6_56",
-	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 && strcmp(k, "2001:db8:1:200::/56") == 0,
+	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 &&
+	           strcmp(k, "2001:db8:1:200::/56") == 0,
 	       "'%s'", k);
-	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0, "'%s'",
-	       k);
+	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0,
+	       "'%s'", k);
 	result("prefix_rejects", proto_ip_prefix("example.org", 64, k, sizeof k) == -1, "accepted");
 	result("prefix_small_buffer", proto_ip_prefix("2001:db8::1", 64, k, 8) == -1, "accepted");
 }
@@ -518,6 +521,26 @@ static void test_escape(void)
 	       "e %d u %d", e, u);
 }
 
+/* What a CONTACTS line is charged: the names it adds or removes, after
+ * duplicates and the user's own name are dropped. */
+static void test_contacts_diff(void)
+{
+	sess_name have[3] = {"bob", "carol", "dave"};
+	struct sess s = {.name = "alice", .contacts = have, .ncontacts = 3, .capcontacts = 3};
+	sess_name in[5] = {"erin", "bob", "alice", "bob", "carol"};
+	size_t n = 5, d = sess_contacts_diff(&s, in, &n);
+	result("contacts_diff_changes",
+	       d == 2 && n == 3 && !strcmp(in[0], "bob") && !strcmp(in[1], "carol") && !strcmp(in[2], "erin"),
+	       "d=%zu n=%zu", d, n);
+	sess_name same[3] = {"dave", "carol", "bob"};
+	n = 3;
+	d = sess_contacts_diff(&s, same, &n);
+	result("contacts_diff_same_list", d == 0 && n == 3, "d=%zu n=%zu", d, n);
+	n = 0;
+	d = sess_contacts_diff(&s, NULL, &n);
+	result("contacts_diff_empty_list", d == 3 && n == 0, "d=%zu n=%zu", d, n);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -538,6 +561,7 @@ int main(void)
 	test_split();
 	test_online();
 	test_escape();
+	test_contacts_diff();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
