@@ -11,6 +11,58 @@
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
 
+# --- 6. (run again inside a network namespace of its own) IPv6 clients
+# are counted by their /ipv6_prefix network: two addresses of one /64 share
+# the sign-up and failure allowances, another /64 does not ---
+# cl6 ID SOURCE: test client ID from address SOURCE to the server.
+cl6() {
+	: >"$T/$1.in"
+	: >"$T/$1.out"
+	"$IMTC" -w 40 -i "$T/$1.in" -s "$2" 2001:db8::1 "$PORT" >"$T/$1.out" 2>&1 &
+	PIDS="$PIDS $!"
+}
+if [ "${ABUSE_NETNS:-}" = 1 ]; then
+	if ! ip link set lo up || ! ip -6 addr add 2001:db8::1/64 dev lo nodad ||
+		! ip -6 addr add 2001:db8::2/64 dev lo nodad || ! ip -6 addr add 2001:db8::3/64 dev lo nodad ||
+		! ip -6 addr add 2001:db8:1::2/64 dev lo nodad; then
+		fail abuse_v6_setup "cannot add addresses in the namespace"
+		exit 0
+	fi
+	srv_conf "$T/s6.conf" "listen = 2001:db8::1" "max_signups_per_ip = 2" "max_failures_per_ip = 2"
+	if ! srv_start "$T/s6.conf" "$T/s6.log"; then
+		fail abuse_v6_server "$(head -c 300 "$T/s6.log")"
+		exit 0
+	fi
+	for x in 1:2001:db8::2 2:2001:db8::3 3:2001:db8::2 4:2001:db8:1::2; do
+		cl6 "v${x%%:*}" "${x#*:}"
+		say "v${x%%:*}" "SIGNUP six${x%%:*} six-pw"
+		seen "v${x%%:*}" '^(OK|ERR)' 10
+	done
+	if [ "$(count v1 '^OK six1$')" -eq 1 ] && [ "$(count v2 '^OK six2$')" -eq 1 ] &&
+		[ "$(count v3 '^ERR 429 too many sign-ups')" -eq 1 ] && [ "$(count v4 '^OK six4$')" -eq 1 ]; then
+		pass abuse_v6_signups_per_prefix
+	else
+		fail abuse_v6_signups_per_prefix "$(cat "$T"/v[1-4].out | grep -E '^(OK|ERR)' | tr '\n' '|')"
+	fi
+	cl6 f1 2001:db8::2
+	cl6 f2 2001:db8::3
+	cl6 f3 2001:db8:1::2
+	say f1 "LOGIN six1 bad-1"
+	seen f1 '^ERR 401 ' 10
+	say f2 "LOGIN six2 bad-2" "LOGIN six2 six-pw"
+	seen f2 '^(OK|ERR 429)' 10
+	say f3 "LOGIN six4 six-pw"
+	seen f3 '^(OK|ERR)' 10
+	if [ "$(count f2 '^ERR 429 ')" -eq 1 ] && ! grep -q '^OK' "$T/f2.out" && [ "$(count f3 '^OK six4$')" -eq 1 ]; then
+		pass abuse_v6_failures_per_prefix
+	else
+		fail abuse_v6_failures_per_prefix "$(cat "$T/f2.out" "$T/f3.out" | grep -E '^(OK|ERR)' | tr '\n' '|')"
+	fi
+	srv_stop abuse_v6_sigterm_exit_0
+	no_crash abuse_v6_no_crash "$T/s6.log"
+	exit 0
+fi
+
 # cpu PID: the process's user + system CPU time so far, in clock ticks.
 cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 ms() { echo $(($(date +%s%N) / 1000000)); }
@@ -315,3 +367,10 @@ else
 	fail abuse_vanish_server "$(head -c 300 "$T/s5.log")"
 fi
 no_crash abuse_no_crash_vanishing_logins "$T/s5.log"
+
+# --- 6. IPv6 prefixes, in a network namespace (needs unshare -n: root) ---
+if unshare -n true 2>/dev/null && command -v ip >/dev/null; then
+	ABUSE_NETNS=1 unshare -n sh "$0"
+else
+	echo "SKIP abuse_v6_*: cannot make a network namespace here (unshare -n)"
+fi
