@@ -476,7 +476,8 @@ static void test_online(void)
 	result("prefix_v4", proto_ip_prefix("192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
 	       "'%s'", k);
 	result("prefix_v4mapped",
-	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0, "'%s'", k);
+	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
+	       "'%s'", k);
 	result("prefix_v6_64",
 	       proto_ip_prefix("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, k, sizeof k) == 0 &&
 	           strcmp(k, "2001:db8:1:2::/64") == 0,
@@ -485,10 +486,11 @@ static void test_online(void)
 	result("prefix_v6_same_net",
 	       proto_ip_prefix("2001:db8:1:2::99", 64, k2, sizeof k2) == 0 && strcmp(k, k2) == 0, "'%s'", k2);
 	result("prefix_v6_56",
-	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 && strcmp(k, "2001:db8:1:200::/56") == 0,
+	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 &&
+	           strcmp(k, "2001:db8:1:200::/56") == 0,
 	       "'%s'", k);
-	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0, "'%s'",
-	       k);
+	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0,
+	       "'%s'", k);
 	result("prefix_rejects", proto_ip_prefix("example.org", 64, k, sizeof k) == -1, "accepted");
 	result("prefix_small_buffer", proto_ip_prefix("2001:db8::1", 64, k, 8) == -1, "accepted");
 }
@@ -518,6 +520,79 @@ static void test_escape(void)
 	       "e %d u %d", e, u);
 }
 
+/* show_is NAME IN HOW WANT: proto_printable(IN) gives exactly WANT. */
+static void show_is(const char *name, const char *in, enum proto_show how, const char *want)
+{
+	char out[256];
+	size_t n = proto_printable(in, strlen(in), out, sizeof out, how);
+	result(name, n == strlen(want) && strcmp(out, want) == 0, "got '%s', want '%s'", out, want);
+}
+
+static void test_printable(void)
+{
+	show_is("show_plain_kept", "hi \\n \\\\ Ünï 日本 😀", PROTO_SHOW_LINE, "hi \\n \\\\ Ünï 日本 😀");
+	show_is("show_cr_forged_event", "hello\rmsg bob2 77 forged", PROTO_SHOW_LINE,
+	        "hello\\rmsg bob2 77 forged");
+	show_is("show_c0_del", "a\tb\x1b[2J\x07\x7f\x01\n", PROTO_SHOW_LINE,
+	        "a\\tb\\x1b[2J\\x07\\x7f\\x01\\n");
+	show_is("show_line_c1_bytes",
+	        "x\xc2\x9b"
+	        "1m\xc2\x85y",
+	        PROTO_SHOW_LINE, "x\\xc2\\x9b1m\\xc2\\x85y");
+	show_is("show_line_separators",
+	        "a\xe2\x80\xa8"
+	        "b\xe2\x80\xa9",
+	        PROTO_SHOW_LINE, "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");
+	show_is("show_line_bidi_kept",
+	        "a\xe2\x80\xae"
+	        "b",
+	        PROTO_SHOW_LINE,
+	        "a\xe2\x80\xae"
+	        "b");
+	show_is("show_screen_c1",
+	        "x\xc2\x9b"
+	        "1m\xc2\x80\xc2\x9f",
+	        PROTO_SHOW_SCREEN, "x\\u009b1m\\u0080\\u009f");
+	show_is("show_screen_bidi",
+	        "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad\xe2\x80\xae|"
+	        "\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8"
+	        "\xe2\x81\xa9",
+	        PROTO_SHOW_SCREEN, "\\u202a\\u202b\\u202c\\u202d\\u202e|\\u2066\\u2067\\u2068\\u2069");
+	show_is("show_screen_near_bidi_kept", "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xc2\xa0",
+	        PROTO_SHOW_SCREEN, "\\u2029\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xc2\xa0");
+	show_is("show_screen_newline_escaped", "a\nb\r", PROTO_SHOW_SCREEN, "a\\nb\\r");
+	show_is("show_screen_nl_kept", "a\nb\x1b", PROTO_SHOW_SCREEN_NL, "a\nb\\x1b");
+	show_is("show_bad_utf8_bytes",
+	        "a\xff\xc2"
+	        "b\xe2\x80",
+	        PROTO_SHOW_SCREEN, "a\\xff\\xc2b\\xe2\\x80");
+	char out[8];
+	size_t n = proto_printable("abc\x1b"
+	                           "def",
+	                           7, out, 7, PROTO_SHOW_LINE);
+	result("show_cut_whole_escape", n == 3 && strcmp(out, "abc") == 0, "n %zu '%s'", n, out);
+	n = proto_printable("ab\xe2\x9c\x93\xe2\x9c\x93", 8, out, 7, PROTO_SHOW_LINE);
+	result("show_cut_whole_char", n == 5 && strcmp(out, "ab\xe2\x9c\x93") == 0, "n %zu", n);
+	n = proto_printable("x", 1, out, 1, PROTO_SHOW_LINE);
+	result("show_cap_one", n == 0 && out[0] == '\0', "n %zu", n);
+}
+
+static void test_msg_id(void)
+{
+	result("msgid_digits", proto_msg_id_valid("1"), "refused");
+	result("msgid_printable", proto_msg_id_valid("a-Z_~!#:/"), "refused");
+	result("msgid_32", proto_msg_id_valid("0123456789abcdef0123456789abcdef"), "refused");
+	result("msgid_33", !proto_msg_id_valid("0123456789abcdef0123456789abcdef0"), "accepted");
+	result("msgid_empty", !proto_msg_id_valid(""), "accepted");
+	result("msgid_space", !proto_msg_id_valid("a b"), "accepted");
+	result("msgid_tab", !proto_msg_id_valid("a\tb"), "accepted");
+	result("msgid_cr", !proto_msg_id_valid("1\r"), "accepted");
+	result("msgid_esc", !proto_msg_id_valid("\x1b[2J"), "accepted");
+	result("msgid_del", !proto_msg_id_valid("1\x7f"), "accepted");
+	result("msgid_utf8", !proto_msg_id_valid("n\xc3\xbc"), "accepted");
+	result("msgid_bidi", !proto_msg_id_valid("1\xe2\x80\xae"), "accepted");
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -538,6 +613,8 @@ int main(void)
 	test_split();
 	test_online();
 	test_escape();
+	test_printable();
+	test_msg_id();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
