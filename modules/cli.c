@@ -388,6 +388,12 @@ static void start_connect(struct cli *c)
 	}
 }
 
+/* Why a key could not even be kept in memory (store_set_*_key). */
+static const char *unpinned_why(int e)
+{
+	return e == ENOSPC ? "the list of remembered keys is full" : strerror(e);
+}
+
 static void srv_open(struct conn *sc)
 {
 	struct cli *c = sc->owner;
@@ -409,14 +415,14 @@ static void srv_open(struct conn *sc)
 				emitf(c, CLI_EV_ERROR,
 				      "cannot remember the key of server %s (%s): refusing to log in; set "
 				      "server_key in [client]",
-				      c->hostport, strerror(e));
+				      c->hostport, unpinned_why(e));
 				conn_abort(sc, "server key not pinned");
 				return;
 			}
 			emitf(c, CLI_EV_ERROR,
 			      "cannot store the key of server %s in %s/known_servers: %s. It stays pinned "
-			      "until this client exits, but the next run cannot check it: fix the state "
-			      "directory, or set server_key = %s in [client]",
+			      "while this client runs, but the next run would trust whatever key it is shown "
+			      "first: fix the state directory, or set server_key = %s in [client]",
 			      c->hostport, c->st->dir, strerror(e), key);
 		}
 		emitf(c, CLI_EV_NOTICE, "trusting the key of server %s on first use: %s", c->hostport, key);
@@ -528,14 +534,14 @@ static void on_online(struct cli *c, const char *args)
 				emitf(c, CLI_EV_ERROR,
 				      "cannot remember the key of %s (%s): nothing is sent to or accepted "
 				      "from %s",
-				      name, strerror(e), name);
+				      name, unpinned_why(e), name);
 			} else {
 				emitf(
 				    c, CLI_EV_ERROR,
-				    "cannot store the key of %s in %s/known_keys: %s. It stays pinned until "
-				    "this client exits, but the next run cannot check it: fix the state "
-				    "directory",
-				    name, c->st->dir, strerror(e));
+				    "cannot store the key of %s in %s/known_keys: %s. It stays pinned while "
+				    "this client runs, but the next run would take any key announced for %s "
+				    "as its first: fix the state directory",
+				    name, c->st->dir, strerror(e), name);
 			}
 		}
 	} else if (strcmp(known, on.key) != 0) {
@@ -639,7 +645,7 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 			return;
 		}
 		char shown[PROTO_LINE_MAX * 4];
-		proto_printable(tok[2], strlen(tok[2]), shown, sizeof shown, PROTO_SHOW_LINE);
+		proto_printable(tok[2], strlen(tok[2]), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		log_info("server %s: '%s', %s", c->hostport, shown, tls_describe(sc->tls));
 		c->state = S_AUTH;
 		srv_cmd(c, W_LOGIN, NULL, "%s %s %s", c->signup ? "SIGNUP" : "LOGIN", c->user, c->password);
@@ -683,7 +689,7 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 		on_reply(c, tok, n);
 	} else {
 		char shown[64];
-		proto_printable(tok[0], strlen(tok[0]), shown, sizeof shown, PROTO_SHOW_LINE);
+		proto_printable(tok[0], strlen(tok[0]), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		log_debug("server %s: ignoring '%s'", c->hostport, shown);
 	}
 }
@@ -862,12 +868,12 @@ int cli_trust(struct cli *c, const char *name)
 		int e = errno;
 		const char *now = store_contact_key(c->st, folded);
 		if (now == NULL || strcmp(now, k->newkey) != 0) {
-			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", folded, strerror(e));
+			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", folded, unpinned_why(e));
 			return -1;
 		}
 		emitf(c, CLI_EV_ERROR,
-		      "cannot store the key of %s in %s/known_keys: %s; it is trusted until this client "
-		      "exits only",
+		      "cannot store the key of %s in %s/known_keys: %s; it is trusted only while this "
+		      "client runs",
 		      folded, c->st->dir, strerror(e));
 	}
 	log_warn("trusting the new key of %s: %s", folded, k->newkey);

@@ -470,8 +470,8 @@ static void on_msg(struct link *k, char *rest)
 		raw = sp + 1;
 	}
 	if (!proto_msg_id_valid(rest)) {
-		char shown[4 * 40 + 1];
-		proto_printable(rest, strnlen(rest, 40), shown, sizeof shown, PROTO_SHOW_LINE);
+		char shown[6 * 40 + 1];
+		proto_printable(rest, strnlen(rest, 40), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		log_warn("peer %s (%s): MSG with a bad id '%s' (not 1-%d printable ASCII characters without "
 		         "spaces); closing",
 		         k->cv->name, k->c->peer, shown, PROTO_MSG_ID_MAX);
