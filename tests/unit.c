@@ -577,6 +577,59 @@ static void test_printable(void)
 	result("show_cap_one", n == 0 && out[0] == '\0', "n %zu", n);
 }
 
+/* 1 if out holds something proto_printable must never write raw for how. */
+static int raw_unsafe(const unsigned char *o, size_t n, enum proto_show how)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((o[i] < 0x20 && !(o[i] == '\n' && how == PROTO_SHOW_SCREEN_NL)) || o[i] == 0x7f)
+			return 1;
+		if (i + 1 < n && o[i] == 0xc2 && o[i + 1] >= 0x80 && o[i + 1] <= 0x9f)
+			return 1;
+		if (i + 2 < n && o[i] == 0xe2 && o[i + 1] == 0x80 && (o[i + 2] == 0xa8 || o[i + 2] == 0xa9))
+			return 1;
+		if (how != PROTO_SHOW_LINE && i + 2 < n && o[i] == 0xe2 &&
+		    ((o[i + 1] == 0x80 && o[i + 2] >= 0xaa && o[i + 2] <= 0xae) ||
+		     (o[i + 1] == 0x81 && o[i + 2] >= 0xa6 && o[i + 2] <= 0xa9)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Random bytes, biased towards the interesting ones: whatever comes in,
+ * nothing unsafe goes out, the output fits and is well-formed UTF-8. */
+static void test_printable_random(void)
+{
+	static const unsigned char pool[] = {0x00, 0x07, 0x09, 0x0a, 0x0d, 0x1b, 0x7f, 'a',  '\\', ' ',
+	                                     0xc2, 0x80, 0x85, 0x9b, 0x9f, 0xe2, 0x81, 0xa6, 0xa8, 0xae,
+	                                     0xf0, 0x9f, 0x98, 0x80, 0xc3, 0xbc, 0xff, 0xed, 0xa0};
+	unsigned seed = 12345;
+	int bad = 0;
+	char why[160] = "";
+	for (int round = 0; round < 20000 && !bad; round++) {
+		unsigned char in[48];
+		char out[128];
+		size_t len = (seed = seed * 1103515245 + 12345) >> 16 & 31;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245 + 12345;
+			in[i] =
+			    (seed >> 16) & 1 ? pool[(seed >> 17) % sizeof pool] : (unsigned char)(seed >> 20);
+		}
+		size_t cap = 1 + ((seed >> 8) % sizeof out);
+		for (int how = PROTO_SHOW_LINE; how <= PROTO_SHOW_SCREEN_NL; how++) {
+			size_t n = proto_printable((const char *)in, len, out, cap, (enum proto_show)how);
+			if (n >= cap || out[n] != '\0' || strlen(out) != n ||
+			    raw_unsafe((const unsigned char *)out, n, (enum proto_show)how) ||
+			    !proto_utf8_valid(out, n)) {
+				snprintf(why, sizeof why, "round %d how %d len %zu cap %zu -> n %zu", round,
+				         how, len, cap, n);
+				bad = 1;
+				break;
+			}
+		}
+	}
+	result("show_random_never_raw", !bad, "%s", why);
+}
+
 static void test_msg_id(void)
 {
 	result("msgid_digits", proto_msg_id_valid("1"), "refused");
@@ -614,6 +667,7 @@ int main(void)
 	test_online();
 	test_escape();
 	test_printable();
+	test_printable_random();
 	test_msg_id();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
