@@ -2,14 +2,18 @@
  * records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/base64.h>
 
 #include "conf.h"
 #include "proto.h"
+#include "store.h"
+#include "tls.h"
 #include "users.h"
 
 static int failures, passes;
@@ -646,6 +650,57 @@ static void test_msg_id(void)
 	result("msgid_bidi", !proto_msg_id_valid("1\xe2\x80\xae"), "accepted");
 }
 
+/* A key that cannot be written stays pinned in memory; one that cannot
+ * even be kept (the list is full) is not reported as remembered. */
+static void test_store_pin(void)
+{
+	char dir[300], path[400], err[256] = "";
+	struct store st;
+	snprintf(dir, sizeof dir, "%s/state", tmpdir);
+	snprintf(path, sizeof path, "%s/known_servers", dir);
+	/* One entry short of full: the first new server fits, the next not. */
+	FILE *f = mkdir(dir, 0700) == 0 ? fopen(path, "w") : NULL;
+	for (int i = 0; f && i < STORE_MAX_ENTRIES - 1; i++)
+		fprintf(f, "h%d:1 %064d\n", i, 0);
+	if (f == NULL || fclose(f) != 0 || tls_init() < 0 || store_open(&st, dir, err, sizeof err) < 0) {
+		result("store_open_for_pin", 0, "%s", err);
+		return;
+	}
+	const char *k1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *k2 = "2222222222222222222222222222222222222222222222222222222222222222";
+	result("store_pin_written", store_set_contact_key(&st, "bob", k1) == 0, "%s", strerror(errno));
+	snprintf(path, sizeof path, "%s/known_keys.blocked", dir);
+	char kk[400], ks[400];
+	snprintf(kk, sizeof kk, "%s/known_keys", dir);
+	snprintf(ks, sizeof ks, "%s/known_servers", dir);
+	/* A directory where the file should be: the rename over it fails. */
+	char ks_aside[420];
+	snprintf(ks_aside, sizeof ks_aside, "%s.blocked", ks);
+	if (rename(kk, path) < 0 || mkdir(kk, 0700) < 0 || rename(ks, ks_aside) < 0 || mkdir(ks, 0700) < 0) {
+		result("store_pin_setup", 0, "%s", strerror(errno));
+		store_close(&st);
+		return;
+	}
+	int rc = store_set_contact_key(&st, "carol", k2);
+	const char *got = store_contact_key(&st, "carol");
+	result("store_pin_contact_unwritable",
+	       rc == -1 && got && strcmp(got, k2) == 0 && strcmp(store_contact_key(&st, "bob"), k1) == 0,
+	       "rc %d key %s", rc, got ? got : "(none)");
+	rc = store_set_contact_key(&st, "bob", k2);
+	got = store_contact_key(&st, "bob");
+	result("store_pin_contact_replace_unwritable", rc == -1 && got && strcmp(got, k2) == 0, "rc %d", rc);
+	rc = store_set_server_key(&st, "example.org:5190", k1);
+	got = store_server_key(&st, "example.org:5190");
+	result("store_pin_server_unwritable", rc == -1 && got && strcmp(got, k1) == 0, "rc %d key %s", rc,
+	       got ? got : "(none)");
+	errno = 0;
+	rc = store_set_server_key(&st, "full.example:5190", k1);
+	result("store_pin_full_not_remembered",
+	       rc == -1 && errno == ENOSPC && store_server_key(&st, "full.example:5190") == NULL,
+	       "rc %d errno %d", rc, errno);
+	store_close(&st);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -669,6 +724,7 @@ int main(void)
 	test_printable();
 	test_printable_random();
 	test_msg_id();
+	test_store_pin();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
