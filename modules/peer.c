@@ -22,7 +22,6 @@
 /* Messages on the wire without an ACK yet; more wait in the conversation,
  * so a burst never overflows the connection's output bound. */
 #define PEER_WINDOW 64
-#define PEER_ID_MAX 32
 
 struct msg {
 	struct msg *next;
@@ -316,7 +315,13 @@ static void on_open(struct conn *c)
 	if (!k->outgoing)
 		return; /* the key is checked against the name its hello claims */
 	char key[PROTO_KEY_HEX + 1];
-	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, k->key) != 0) {
+	if (tls_peer_key(c->tls, key) < 0) {
+		log_warn("peer %s (%s) presented no certificate: refusing", k->cv->name, c->peer);
+		k->reason = PEER_KEYMISMATCH;
+		conn_abort(c, "no certificate");
+		return;
+	}
+	if (strcmp(key, k->key) != 0) {
 		log_warn("peer %s (%s) presented key %s, but the server announced %s: refusing", k->cv->name,
 		         c->peer, key, k->key);
 		k->reason = PEER_KEYMISMATCH;
@@ -347,7 +352,13 @@ static void hello_in(struct link *k, char *line)
 		conn_close(c, "refused");
 		return;
 	}
-	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, pc.key) != 0) {
+	if (tls_peer_key(c->tls, key) < 0) {
+		log_warn("peer connection from %s claiming %s presented no certificate: refused", c->peer,
+		         name);
+		conn_close(c, "no certificate");
+		return;
+	}
+	if (strcmp(key, pc.key) != 0) {
 		log_warn("peer connection from %s claiming %s presented key %s, but the server announced %s: "
 		         "refused",
 		         c->peer, name, key, pc.key);
@@ -443,21 +454,29 @@ static void relax_escapes(const char *in, char *out)
 
 /* "MSG <id> <text...>": the text is everything after the id's space,
  * leading and trailing spaces included; none at all is an empty message.
- * An independent peer's slips in the text are taken liberally. */
+ * An independent peer's slips in the text are taken liberally, but an id
+ * that is not 1-32 printable ASCII characters is refused: the line is not
+ * shown, not acknowledged, and the connection closes (a peer that cannot
+ * name its messages does not speak the protocol; our messages still on
+ * the wire fail as "lost"). */
 static void on_msg(struct link *k, char *rest)
 {
 	static char text[PROTO_LINE_MAX * 2 + 1];
 	struct peer *p = k->p;
 	char *sp = strchr(rest, ' ');
-	size_t idlen = sp ? (size_t)(sp - rest) : strlen(rest);
-	if (idlen == 0 || idlen > PEER_ID_MAX) {
-		log_warn("peer %s (%s): MSG without a usable id; ignored", k->cv->name, k->c->peer);
-		return;
-	}
 	const char *raw = "";
 	if (sp) {
 		*sp = '\0';
 		raw = sp + 1;
+	}
+	if (!proto_msg_id_valid(rest)) {
+		char shown[6 * 40 + 1];
+		proto_printable(rest, strnlen(rest, 40), shown, sizeof shown, PROTO_SHOW_SCREEN);
+		log_warn("peer %s (%s): MSG with a bad id '%s' (not 1-%d printable ASCII characters without "
+		         "spaces); closing",
+		         k->cv->name, k->c->peer, shown, PROTO_MSG_ID_MAX);
+		conn_close(k->c, "bad message id");
+		return;
 	}
 	if (strlen(raw) >= PROTO_LINE_MAX) {
 		log_warn("peer %s (%s): MSG %s too long; ignored", k->cv->name, k->c->peer, rest);
@@ -501,10 +520,12 @@ static void on_line(struct conn *c, char *line, size_t len)
 		return;
 	}
 	if (n == 2 && strcmp(tok[0], "ACK") == 0) {
+		/* Our ids are plain decimal: strtoul alone would take "+1" or
+		 * " 1" for 1. */
 		char *end;
 		errno = 0;
 		unsigned long id = strtoul(tok[1], &end, 10);
-		if (*end == '\0' && errno == 0)
+		if (tok[1][0] >= '0' && tok[1][0] <= '9' && *end == '\0' && errno == 0)
 			on_ack(cv, id);
 	} else if (n == 1 && strcmp(tok[0], "TYPING") == 0) {
 		if (p->ops->typing)

@@ -2,8 +2,10 @@
  * records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/base64.h>
@@ -11,6 +13,8 @@
 #include "conf.h"
 #include "proto.h"
 #include "sess.h"
+#include "store.h"
+#include "tls.h"
 #include "users.h"
 
 static int failures, passes;
@@ -541,6 +545,183 @@ static void test_contacts_diff(void)
 	result("contacts_diff_empty_list", d == 3 && n == 0, "d=%zu n=%zu", d, n);
 }
 
+/* show_is NAME IN HOW WANT: proto_printable(IN) gives exactly WANT. */
+static void show_is(const char *name, const char *in, enum proto_show how, const char *want)
+{
+	char out[256];
+	size_t n = proto_printable(in, strlen(in), out, sizeof out, how);
+	result(name, n == strlen(want) && strcmp(out, want) == 0, "got '%s', want '%s'", out, want);
+}
+
+static void test_printable(void)
+{
+	show_is("show_plain_kept", "hi \\n \\\\ Ünï 日本 😀", PROTO_SHOW_LINE, "hi \\n \\\\ Ünï 日本 😀");
+	show_is("show_cr_forged_event", "hello\rmsg bob2 77 forged", PROTO_SHOW_LINE,
+	        "hello\\rmsg bob2 77 forged");
+	show_is("show_c0_del", "a\tb\x1b[2J\x07\x7f\x01\n", PROTO_SHOW_LINE,
+	        "a\\tb\\x1b[2J\\x07\\x7f\\x01\\n");
+	show_is("show_line_c1_bytes",
+	        "x\xc2\x9b"
+	        "1m\xc2\x85y",
+	        PROTO_SHOW_LINE, "x\\xc2\\x9b1m\\xc2\\x85y");
+	show_is("show_line_separators",
+	        "a\xe2\x80\xa8"
+	        "b\xe2\x80\xa9",
+	        PROTO_SHOW_LINE, "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");
+	show_is("show_line_bidi_kept",
+	        "a\xe2\x80\xae"
+	        "b",
+	        PROTO_SHOW_LINE,
+	        "a\xe2\x80\xae"
+	        "b");
+	show_is("show_screen_c1",
+	        "x\xc2\x9b"
+	        "1m\xc2\x80\xc2\x9f",
+	        PROTO_SHOW_SCREEN, "x\\u009b1m\\u0080\\u009f");
+	show_is("show_screen_bidi",
+	        "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad\xe2\x80\xae|"
+	        "\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8"
+	        "\xe2\x81\xa9",
+	        PROTO_SHOW_SCREEN, "\\u202a\\u202b\\u202c\\u202d\\u202e|\\u2066\\u2067\\u2068\\u2069");
+	show_is("show_screen_near_bidi_kept", "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xc2\xa0",
+	        PROTO_SHOW_SCREEN, "\\u2029\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xc2\xa0");
+	show_is("show_screen_newline_escaped", "a\nb\r", PROTO_SHOW_SCREEN, "a\\nb\\r");
+	show_is("show_screen_nl_kept", "a\nb\x1b", PROTO_SHOW_SCREEN_NL, "a\nb\\x1b");
+	show_is("show_bad_utf8_bytes",
+	        "a\xff\xc2"
+	        "b\xe2\x80",
+	        PROTO_SHOW_SCREEN, "a\\xff\\xc2b\\xe2\\x80");
+	char out[8];
+	size_t n = proto_printable("abc\x1b"
+	                           "def",
+	                           7, out, 7, PROTO_SHOW_LINE);
+	result("show_cut_whole_escape", n == 3 && strcmp(out, "abc") == 0, "n %zu '%s'", n, out);
+	n = proto_printable("ab\xe2\x9c\x93\xe2\x9c\x93", 8, out, 7, PROTO_SHOW_LINE);
+	result("show_cut_whole_char", n == 5 && strcmp(out, "ab\xe2\x9c\x93") == 0, "n %zu", n);
+	n = proto_printable("x", 1, out, 1, PROTO_SHOW_LINE);
+	result("show_cap_one", n == 0 && out[0] == '\0', "n %zu", n);
+}
+
+/* 1 if out holds something proto_printable must never write raw for how. */
+static int raw_unsafe(const unsigned char *o, size_t n, enum proto_show how)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((o[i] < 0x20 && !(o[i] == '\n' && how == PROTO_SHOW_SCREEN_NL)) || o[i] == 0x7f)
+			return 1;
+		if (i + 1 < n && o[i] == 0xc2 && o[i + 1] >= 0x80 && o[i + 1] <= 0x9f)
+			return 1;
+		if (i + 2 < n && o[i] == 0xe2 && o[i + 1] == 0x80 && (o[i + 2] == 0xa8 || o[i + 2] == 0xa9))
+			return 1;
+		if (how != PROTO_SHOW_LINE && i + 2 < n && o[i] == 0xe2 &&
+		    ((o[i + 1] == 0x80 && o[i + 2] >= 0xaa && o[i + 2] <= 0xae) ||
+		     (o[i + 1] == 0x81 && o[i + 2] >= 0xa6 && o[i + 2] <= 0xa9)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Random bytes, biased towards the interesting ones: whatever comes in,
+ * nothing unsafe goes out, the output fits and is well-formed UTF-8. */
+static void test_printable_random(void)
+{
+	static const unsigned char pool[] = {0x00, 0x07, 0x09, 0x0a, 0x0d, 0x1b, 0x7f, 'a',  '\\', ' ',
+	                                     0xc2, 0x80, 0x85, 0x9b, 0x9f, 0xe2, 0x81, 0xa6, 0xa8, 0xae,
+	                                     0xf0, 0x9f, 0x98, 0x80, 0xc3, 0xbc, 0xff, 0xed, 0xa0};
+	unsigned seed = 12345;
+	int bad = 0;
+	char why[160] = "";
+	for (int round = 0; round < 20000 && !bad; round++) {
+		unsigned char in[48];
+		char out[128];
+		size_t len = (seed = seed * 1103515245 + 12345) >> 16 & 31;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245 + 12345;
+			in[i] =
+			    (seed >> 16) & 1 ? pool[(seed >> 17) % sizeof pool] : (unsigned char)(seed >> 20);
+		}
+		size_t cap = 1 + ((seed >> 8) % sizeof out);
+		for (int how = PROTO_SHOW_LINE; how <= PROTO_SHOW_SCREEN_NL; how++) {
+			size_t n = proto_printable((const char *)in, len, out, cap, (enum proto_show)how);
+			if (n >= cap || out[n] != '\0' || strlen(out) != n ||
+			    raw_unsafe((const unsigned char *)out, n, (enum proto_show)how) ||
+			    !proto_utf8_valid(out, n)) {
+				snprintf(why, sizeof why, "round %d how %d len %zu cap %zu -> n %zu", round,
+				         how, len, cap, n);
+				bad = 1;
+				break;
+			}
+		}
+	}
+	result("show_random_never_raw", !bad, "%s", why);
+}
+
+static void test_msg_id(void)
+{
+	result("msgid_digits", proto_msg_id_valid("1"), "refused");
+	result("msgid_printable", proto_msg_id_valid("a-Z_~!#:/"), "refused");
+	result("msgid_32", proto_msg_id_valid("0123456789abcdef0123456789abcdef"), "refused");
+	result("msgid_33", !proto_msg_id_valid("0123456789abcdef0123456789abcdef0"), "accepted");
+	result("msgid_empty", !proto_msg_id_valid(""), "accepted");
+	result("msgid_space", !proto_msg_id_valid("a b"), "accepted");
+	result("msgid_tab", !proto_msg_id_valid("a\tb"), "accepted");
+	result("msgid_cr", !proto_msg_id_valid("1\r"), "accepted");
+	result("msgid_esc", !proto_msg_id_valid("\x1b[2J"), "accepted");
+	result("msgid_del", !proto_msg_id_valid("1\x7f"), "accepted");
+	result("msgid_utf8", !proto_msg_id_valid("n\xc3\xbc"), "accepted");
+	result("msgid_bidi", !proto_msg_id_valid("1\xe2\x80\xae"), "accepted");
+}
+
+/* A key that cannot be written stays pinned in memory; one that cannot
+ * even be kept (the list is full) is not reported as remembered. */
+static void test_store_pin(void)
+{
+	char dir[300], path[400], err[256] = "";
+	struct store st;
+	snprintf(dir, sizeof dir, "%s/state", tmpdir);
+	snprintf(path, sizeof path, "%s/known_servers", dir);
+	/* One entry short of full: the first new server fits, the next not. */
+	FILE *f = mkdir(dir, 0700) == 0 ? fopen(path, "w") : NULL;
+	for (int i = 0; f && i < STORE_MAX_ENTRIES - 1; i++)
+		fprintf(f, "h%d:1 %064d\n", i, 0);
+	if (f == NULL || fclose(f) != 0 || tls_init() < 0 || store_open(&st, dir, err, sizeof err) < 0) {
+		result("store_open_for_pin", 0, "%s", err);
+		return;
+	}
+	const char *k1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *k2 = "2222222222222222222222222222222222222222222222222222222222222222";
+	result("store_pin_written", store_set_contact_key(&st, "bob", k1) == 0, "%s", strerror(errno));
+	snprintf(path, sizeof path, "%s/known_keys.blocked", dir);
+	char kk[400], ks[400];
+	snprintf(kk, sizeof kk, "%s/known_keys", dir);
+	snprintf(ks, sizeof ks, "%s/known_servers", dir);
+	/* A directory where the file should be: the rename over it fails. */
+	char ks_aside[420];
+	snprintf(ks_aside, sizeof ks_aside, "%s.blocked", ks);
+	if (rename(kk, path) < 0 || mkdir(kk, 0700) < 0 || rename(ks, ks_aside) < 0 || mkdir(ks, 0700) < 0) {
+		result("store_pin_setup", 0, "%s", strerror(errno));
+		store_close(&st);
+		return;
+	}
+	int rc = store_set_contact_key(&st, "carol", k2);
+	const char *got = store_contact_key(&st, "carol");
+	result("store_pin_contact_unwritable",
+	       rc == -1 && got && strcmp(got, k2) == 0 && strcmp(store_contact_key(&st, "bob"), k1) == 0,
+	       "rc %d key %s", rc, got ? got : "(none)");
+	rc = store_set_contact_key(&st, "bob", k2);
+	got = store_contact_key(&st, "bob");
+	result("store_pin_contact_replace_unwritable", rc == -1 && got && strcmp(got, k2) == 0, "rc %d", rc);
+	rc = store_set_server_key(&st, "example.org:5190", k1);
+	got = store_server_key(&st, "example.org:5190");
+	result("store_pin_server_unwritable", rc == -1 && got && strcmp(got, k1) == 0, "rc %d key %s", rc,
+	       got ? got : "(none)");
+	errno = 0;
+	rc = store_set_server_key(&st, "full.example:5190", k1);
+	result("store_pin_full_not_remembered",
+	       rc == -1 && errno == ENOSPC && store_server_key(&st, "full.example:5190") == NULL,
+	       "rc %d errno %d", rc, errno);
+	store_close(&st);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -562,6 +743,10 @@ int main(void)
 	test_online();
 	test_escape();
 	test_contacts_diff();
+	test_printable();
+	test_printable_random();
+	test_msg_id();
+	test_store_pin();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
