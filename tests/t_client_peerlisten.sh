@@ -1,0 +1,202 @@
+#!/bin/sh
+# t_client_peerlisten: the client's peer listener under abuse, and LAN
+# addresses. The server refuses a PEER whose LAN address is not private,
+# link-local or unique-local, and the client refuses such a lan_ip in its
+# config. Idle TCP connections to a client's peer port (from several
+# loopback addresses, some reopened as soon as they are closed) do not keep
+# a real contact out: the oldest connection of the busiest address goes.
+# A connection that never says hello is closed after peer_hello_timeout;
+# one address holds at most max_peer_unauth_per_ip. At a low open file
+# limit the listener neither spins nor floods its log. Inside a network
+# namespace of its own (when `ip netns` works), a LAN address on none of
+# the client's subnets is not dialed, one on its subnet is.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_client.sh"
+TCPHOLD=${TCPHOLD:-$TOP/build/tests/tcphold}
+
+srv_conf "$T/s.conf"
+if ! srv_start "$T/s.conf" "$T/s.log" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
+	fail peerlisten_server_start "no readiness line"
+	exit 1
+fi
+
+# --- the server: PEER with a LAN address ---
+# peer_reply ADDR: sets R to the server's answer to "PEER 4001 KEYA ADDR"
+# from imtc a: the line right before the PONG that follows it.
+peer_reply() {
+	SYNC=$((SYNC + 1))
+	say a "PEER 4001 $KEYA $1" "PING lan$SYNC"
+	R="no answer"
+	seen a "^PONG lan$SYNC\$" 10 && R=$(grep -B1 -x "PONG lan$SYNC" "$T/a.out" | head -n 1)
+}
+if signup a alice; then pass peerlisten_lan_setup; else fail peerlisten_lan_setup "alice could not sign up"; fi
+for ip in 127.0.0.99 0.0.0.0 224.0.0.1 ::ffff:127.0.0.1 ::1 :: 255.255.255.255 192.0.2.7 ff02::1; do
+	peer_reply "$ip"
+	case "$R" in
+	"ERR 400 lan address $ip is not a private, link-local or unique-local address"*)
+		pass "peerlisten_srv_refuses_lan_$ip" ;;
+	*) fail "peerlisten_srv_refuses_lan_$ip" "got: $R" ;;
+	esac
+done
+for ip in 10.1.2.3 172.16.9.9 192.168.1.20 169.254.7.7 fe80::1 fd00::42; do
+	peer_reply "$ip"
+	if [ "$R" = "OK" ]; then pass "peerlisten_srv_accepts_lan_$ip"; else
+		fail "peerlisten_srv_accepts_lan_$ip" "got: $R"; fi
+done
+peer_reply "not-an-ip"
+case "$R" in "ERR 400 bad lan address: not-an-ip") pass peerlisten_srv_lan_not_an_ip ;;
+*) fail peerlisten_srv_lan_not_an_ip "got: $R" ;; esac
+# the session file holds the last accepted address, not a refused one
+if grep -qx 'lan_ip=fd00::42' "$T/data/run/alice" 2>/dev/null; then pass peerlisten_srv_refused_not_stored; else
+	fail peerlisten_srv_refused_not_stored "$(grep lan_ip "$T/data/run/alice" 2>&1)"; fi
+
+# --- the client: lan_ip in its config ---
+for ip in 127.0.0.99 224.0.0.1 ::1 192.0.2.7; do
+	cli_conf "badlan" "lan_ip = $ip"
+	expect_exit "peerlisten_cli_conf_refuses_lan_$ip" 2 \
+		"badlan.conf:[0-9]+: bad value for lan_ip in \[client\]: '$ip' is not a private" \
+		"$IM" client -c "$T/badlan.conf" --batch </dev/null
+done
+
+# hold_start ID ARGS...: tcphold ARGS in the background, output to $T/ID.hold.
+hold_start() {
+	hid=$1
+	shift
+	: >"$T/$hid.hold"
+	"$TCPHOLD" "$@" >"$T/$hid.hold" 2>&1 &
+	eval "HPID_$hid=$!"
+	PIDS="$PIDS $!"
+}
+hold_stop() {
+	eval "kill \$HPID_$1" 2>/dev/null
+}
+# closed_count ID: how many connections the far end closed so far.
+closed_count() {
+	n=$(sed -n 's/^\*closed //p' "$T/$1.hold" | tail -n 1)
+	echo "${n:-0}"
+}
+# ms: a monotonic-enough millisecond clock for the timing checks.
+ms() { echo $(($(cut -d' ' -f1 /proc/uptime | tr -d .) * 10)); }
+
+# --- a real contact gets through 48 idle connections from 11 addresses ---
+cli_conf ann
+# Neither side's deadline may be what lets the contact in: only eviction.
+cli_conf ben "connect_timeout = 30" "peer_hello_timeout = 30"
+cli_start ann 3
+cli_start ben 4
+tell ann "signup ann ann-pw" "add ben"
+tell ben "signup ben ben-pw" "add ann"
+if got ann '^online ben ' 15 && got ben '^online ann ' 15; then pass peerlisten_contacts_online; else
+	fail peerlisten_contacts_online "$(tail -n 2 "$T/ann.out" | tr '\n' '|')"; fi
+BPORT=$(peer_port_of ann ben)
+# 8 from the contact's own address, left idle; 40 from ten others, each
+# reopened 200 ms after the listener closes it.
+hold_start idle -w 120 127.0.0.1 "$BPORT" 8 127.0.0.1
+hold_start churn -w 120 -r 200 127.0.0.1 "$BPORT" 40 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 \
+	127.0.0.6 127.0.0.7 127.0.0.8 127.0.0.9 127.0.0.10 127.0.0.11
+if wait_for "$T/idle.hold" '^\*connected 8$' 15 && wait_for "$T/churn.hold" '^\*connected 40$' 15; then
+	pass peerlisten_slowloris_attack_set_up
+else
+	fail peerlisten_slowloris_attack_set_up "$(cat "$T/idle.hold" "$T/churn.hold" | head -n 4 | tr '\n' '|')"
+fi
+sleep 1
+tell ann "msg ben through the crowd"
+if got ann '^(sent|failed) ben 1( |$)' 20 && grep -q '^sent ben 1$' "$T/ann.out" &&
+	got ben '^msg ann 1 through the crowd$' 5; then
+	pass peerlisten_slowloris_contact_delivered
+else
+	fail peerlisten_slowloris_contact_delivered "$(grep ' ben 1' "$T/ann.out" | tr '\n' '|')"
+fi
+if grep -q 'peer listener: [0-9]* connections have not said hello' "$T/ben.err"; then
+	pass peerlisten_slowloris_listener_was_full
+else
+	fail peerlisten_slowloris_listener_was_full "ben never logged a full listener"
+fi
+# each address holds at most 4 (the default): the reopened ones were
+# closed by the listener, not left to pile up
+if [ "$(closed_count churn)" -gt 0 ] && [ "$(closed_count idle)" -ge 4 ]; then
+	pass peerlisten_slowloris_evicted
+else
+	fail peerlisten_slowloris_evicted "closed: idle $(closed_count idle), churn $(closed_count churn)"
+fi
+hold_stop churn
+hold_stop idle
+tell ann "msg ben after the crowd"
+want peerlisten_slowloris_after ann '^sent ben 2$' 15
+
+# --- one address holds at most max_peer_unauth_per_ip; hello deadline ---
+cli_conf cat "connect_timeout = 30" "peer_hello_timeout = 5" "max_peer_unauth_per_ip = 2"
+cli_start cat 5
+tell cat "signup cat cat-pw"
+got cat '^ready cat$' 15
+CPORT=$(sed -n 's/.*peer port \([0-9][0-9]*\).*/\1/p' "$T/cat.err" | head -n 1)
+if [ -z "$CPORT" ]; then
+	# the port is also in the server's session file
+	CPORT=$(sed -n 's/^port=//p' "$T/data/run/cat" 2>/dev/null)
+fi
+if [ -n "$CPORT" ]; then pass peerlisten_cat_port_known; else fail peerlisten_cat_port_known "no peer port"; fi
+t0=$(ms)
+hold_start five -w 30 127.0.0.1 "$CPORT" 5 127.0.0.5
+if wait_for "$T/five.hold" '^\*connected 5$' 10 && wait_for "$T/five.hold" '^\*closed 3$' 10 &&
+	[ $(($(ms) - t0)) -lt 3000 ]; then
+	pass peerlisten_per_ip_cap
+else
+	fail peerlisten_per_ip_cap "$(($(ms) - t0)) ms: $(tr '\n' '|' <"$T/five.hold")"
+fi
+# the two it keeps go at the hello deadline (5 s), not before
+if wait_for "$T/five.hold" '^\*closed 5$' 15 && [ $(($(ms) - t0)) -ge 4000 ] && [ $(($(ms) - t0)) -lt 12000 ]; then
+	pass peerlisten_hello_deadline
+else
+	fail peerlisten_hello_deadline "$(($(ms) - t0)) ms: $(tr '\n' '|' <"$T/five.hold")"
+fi
+hold_stop five
+
+# --- at a low open file limit the listener neither spins nor floods ---
+REAL_IM=$IM
+printf '#!/bin/sh\nulimit -n 24 || exit 9\nexec "%s" "$@"\n' "$REAL_IM" >"$T/im-ulimit"
+chmod +x "$T/im-ulimit"
+cli_conf dan "connect_timeout = 30"
+IM="$T/im-ulimit"
+cli_start dan 6
+IM=$REAL_IM
+tell dan "signup dan dan-pw" "add ann"
+tell ann "add dan"
+if got dan '^online ann ' 15 && got ann '^online dan ' 15; then pass peerlisten_fd_setup; else
+	fail peerlisten_fd_setup "$(tail -n 2 "$T/dan.out" | tr '\n' '|')"; fi
+eval "DPID=\$CPID_dan"
+if [ "$(sed -n 's/^Max open files *\([0-9]*\).*/\1/p' "/proc/$DPID/limits")" = 24 ]; then
+	pass peerlisten_fd_limit_applied
+else
+	fail peerlisten_fd_limit_applied "$(grep 'open files' "/proc/$DPID/limits")"
+fi
+DPORT=$(peer_port_of ann dan)
+hold_start fd -w 60 127.0.0.1 "$DPORT" 60 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7
+if wait_for "$T/fd.hold" '^\*connected 60$' 15; then pass peerlisten_fd_attack_set_up; else
+	fail peerlisten_fd_attack_set_up "$(head -n 3 "$T/fd.hold" | tr '\n' '|')"; fi
+# cpu PID: user + system clock ticks so far.
+cpu() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+c0=$(cpu "$DPID")
+l0=$(wc -c <"$T/dan.err")
+sleep 4
+c1=$(cpu "$DPID")
+l1=$(wc -c <"$T/dan.err")
+tps=$(getconf CLK_TCK)
+echo "fd limit 24, 60 held connections: $((c1 - c0)) ticks of $tps/s CPU in 4 s, log grew $((l1 - l0)) bytes"
+if [ $((c1 - c0)) -lt $((tps / 2)) ]; then pass peerlisten_fd_limit_no_spin; else
+	fail peerlisten_fd_limit_no_spin "$((c1 - c0)) ticks ($tps/s) of CPU in 4 s"; fi
+if [ $((l1 - l0)) -lt 20000 ]; then pass peerlisten_fd_limit_log_small; else
+	fail peerlisten_fd_limit_log_small "log grew $((l1 - l0)) bytes in 4 s"; fi
+tell ann "msg dan past the limit"
+if got ann '^(sent|failed) dan 3( |$)' 20 && grep -q '^sent dan 3$' "$T/ann.out" &&
+	got dan '^msg ann 3 past the limit$' 5; then
+	pass peerlisten_fd_limit_contact_delivered
+else
+	fail peerlisten_fd_limit_contact_delivered "$(grep ' dan 3' "$T/ann.out" | tr '\n' '|')"
+fi
+hold_stop fd
+
+for id in ann ben cat dan; do cli_eof $id; done
+for id in ann ben cat dan; do cli_wait $id 10; done
+srv_stop peerlisten_server_stops
+no_crash peerlisten_no_crash "$T/s.log" "$T/ann.err" "$T/ben.err" "$T/cat.err" "$T/dan.err"
