@@ -656,9 +656,18 @@ static int evict(struct peer *p, const struct pfx *x)
 		return -1;
 	p->evicted++;
 	if (warn_due(p, &p->evict_warned)) {
-		log_warn("peer listener: %zu connections have not said hello (%zu from %s); closing the "
-		         "oldest of the busiest address, %s (%lu so far; this warning at most once a minute)",
-		         p->nincoming, k->pfx->n, k->pfx->key, k->c->peer, p->evicted);
+		if (x)
+			log_warn(
+			    "peer listener: %s opened more than %zu connections that have not said hello; "
+			    "closing its oldest, %s (%lu closed since the last such warning, which comes "
+			    "at most once a minute)",
+			    x->key, p->cfg.max_unidentified_per_ip, k->c->peer, p->evicted);
+		else
+			log_warn(
+			    "peer listener: %zu connections have not said hello; closing the oldest from "
+			    "the busiest address, %s with %zu: %s (%lu closed since the last such warning, "
+			    "which comes at most once a minute)",
+			    p->nincoming, k->pfx->key, k->pfx->n, k->c->peer, p->evicted);
 		p->evicted = 0;
 	}
 	conn_abort(k->c, x ? "evicted: too many connections before hello from its address"
