@@ -197,7 +197,121 @@ else
 fi
 hold_stop fd
 
-for id in ann ben cat dan; do cli_eof $id; done
-for id in ann ben cat dan; do cli_wait $id 10; done
+# --- out of descriptors for real: accepting pauses, once-a-minute warning ---
+# eve's limit is cut (prlimit) after start-up so that only its two lowest
+# free descriptor numbers stay usable: idle connections exhaust them at
+# once, and accept() fails with EMFILE while the backlog keeps the listener
+# readable.
+cli_conf eve "connect_timeout = 30"
+cli_start eve 7
+tell eve "signup eve eve-pw"
+if ! command -v prlimit >/dev/null 2>&1; then
+	echo "SKIP peerlisten_emfile: prlimit (util-linux) is not installed"
+elif ! got eve '^ready eve$' 15; then
+	fail peerlisten_emfile_set_up "eve never got ready"
+else
+	eval "EPID=\$CPID_eve"
+	free=0
+	while [ -e "/proc/$EPID/fd/$free" ]; do free=$((free + 1)); done
+	EPORT=$(sed -n 's/.*peer port \([0-9][0-9]*\).*/\1/p' "$T/eve.err" | head -n 1)
+	if prlimit --pid "$EPID" --nofile=$((free + 2)) && [ -n "$EPORT" ]; then
+		pass peerlisten_emfile_set_up
+	else
+		fail peerlisten_emfile_set_up "prlimit failed or no peer port ($EPORT)"
+	fi
+	hold_start emf -w 60 127.0.0.1 "$EPORT" 30 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7
+	if wait_for "$T/emf.hold" '^\*connected 30$' 15 && wait_for "$T/eve.err" 'accept: Too many open files' 10; then
+		pass peerlisten_emfile_reached
+	else
+		fail peerlisten_emfile_reached "$(head -n 2 "$T/emf.hold" | tr '\n' '|') $(tail -n 2 "$T/eve.err" | tr '\n' '|')"
+	fi
+	c0=$(cpu "$EPID")
+	l0=$(wc -c <"$T/eve.err")
+	sleep 4
+	c1=$(cpu "$EPID")
+	l1=$(wc -c <"$T/eve.err")
+	echo "EMFILE, 30 held connections: $((c1 - c0)) ticks of $tps/s CPU in 4 s, log grew $((l1 - l0)) bytes"
+	if [ $((c1 - c0)) -lt $((tps / 2)) ]; then pass peerlisten_emfile_no_spin; else
+		fail peerlisten_emfile_no_spin "$((c1 - c0)) ticks ($tps/s) of CPU in 4 s"; fi
+	if [ $((l1 - l0)) -lt 5000 ] && [ "$(grep -c 'accept: Too many open files' "$T/eve.err")" -eq 1 ] &&
+		grep -q 'accept: Too many open files; pausing new connections for a second' "$T/eve.err"; then
+		pass peerlisten_emfile_one_warning
+	else
+		fail peerlisten_emfile_one_warning "log grew $((l1 - l0)) bytes, $(grep -c 'accept: Too many' "$T/eve.err") accept warnings"
+	fi
+	hold_stop emf
+fi
+
+for id in ann ben cat dan eve; do cli_eof $id; done
+for id in ann ben cat dan eve; do cli_wait $id 10; done
 srv_stop peerlisten_server_stops
-no_crash peerlisten_no_crash "$T/s.log" "$T/ann.err" "$T/ben.err" "$T/cat.err" "$T/dan.err"
+no_crash peerlisten_no_crash "$T/s.log" "$T/ann.err" "$T/ben.err" "$T/cat.err" "$T/dan.err" "$T/eve.err"
+
+# --- which LAN address is dialed: only inside a network namespace of our own ---
+# In it: lo, and a veth pair with 10.77.0.1/24 (a subnet of ours) and
+# 10.99.99.99/32 (an address of ours, but no subnet shared with anyone).
+# Nothing in it can reach any network outside; every process of this
+# section (server and clients) runs in it. bob listens only on its LAN
+# address 10.77.0.1, carl only on 10.99.99.99, so dialing their announced
+# address (127.0.0.1) is refused and only their LAN address could work.
+NS=imtest$$
+if [ "$(id -u)" != 0 ] || ! ip netns add "$NS" 2>/dev/null; then
+	echo "SKIP peerlisten_netns_lan: cannot create a network namespace (needs root and ip netns)"
+	exit 0
+fi
+trap 'cleanup; ip netns del "$NS" 2>/dev/null' EXIT
+nsx() { ip netns exec "$NS" "$@"; }
+if nsx ip link set lo up && nsx ip link add lana type veth peer name lanb &&
+	nsx ip addr add 10.77.0.1/24 dev lana && nsx ip addr add 10.99.99.99/32 dev lanb &&
+	nsx ip link set lana up && nsx ip link set lanb up; then
+	pass peerlisten_netns_set_up
+else
+	fail peerlisten_netns_set_up "ip could not configure namespace $NS"
+	exit 1
+fi
+printf '#!/bin/sh\nexec ip netns exec "%s" "%s" "$@"\n' "$NS" "$REAL_IM" >"$T/im-ns"
+chmod +x "$T/im-ns"
+IM="$T/im-ns"
+srv_conf "$T/ns.conf" "data_dir = $T/nsdata"
+if ! srv_start "$T/ns.conf" "$T/ns.log" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
+	fail peerlisten_netns_server_start "no readiness line"
+	exit 1
+fi
+cli_conf amy
+cli_conf bob "peer_listen = 10.77.0.1" "lan_ip = 10.77.0.1"
+cli_conf carl "peer_listen = 10.99.99.99" "lan_ip = 10.99.99.99"
+cli_start amy 3
+cli_start bob 4
+cli_start carl 5
+IM=$REAL_IM
+tell amy "signup amy amy-pw" "add bob" "add carl"
+tell bob "signup bob bob-pw" "add amy"
+tell carl "signup carl carl-pw" "add amy"
+if got amy '^online bob ' 15 && got amy '^online carl ' 15 && grep -q "^lan_ip=10.99.99.99$" "$T/nsdata/run/carl"; then
+	pass peerlisten_netns_online
+else
+	fail peerlisten_netns_online "$(tr '\n' '|' <"$T/amy.out")"
+fi
+tell amy "msg bob on our subnet"
+if got amy '^(sent|failed) bob 1( |$)' 15 && grep -q '^sent bob 1$' "$T/amy.out" &&
+	got bob '^msg amy 1 on our subnet$' 5; then
+	pass peerlisten_netns_lan_on_subnet_dialed
+else
+	fail peerlisten_netns_lan_on_subnet_dialed "$(grep ' bob 1' "$T/amy.out" | tr '\n' '|')"
+fi
+tell amy "msg carl not on our subnet"
+if got amy '^(sent|failed) carl 2( |$)' 15 && grep -q '^failed carl 2 unreachable$' "$T/amy.out" &&
+	! grep -q '^msg amy' "$T/carl.out"; then
+	pass peerlisten_netns_lan_off_subnet_not_dialed
+else
+	fail peerlisten_netns_lan_off_subnet_not_dialed "$(grep ' carl 2' "$T/amy.out" | tr '\n' '|')"
+fi
+if grep -q 'LAN address 10.99.99.99 is on none of our networks' "$T/amy.err"; then
+	pass peerlisten_netns_lan_skip_logged
+else
+	fail peerlisten_netns_lan_skip_logged "no such line in amy's log"
+fi
+for id in amy bob carl; do cli_eof $id; done
+for id in amy bob carl; do cli_wait $id 10; done
+srv_stop peerlisten_netns_server_stops
+no_crash peerlisten_netns_no_crash "$T/ns.log" "$T/amy.err" "$T/bob.err" "$T/carl.err"
