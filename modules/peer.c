@@ -306,6 +306,7 @@ static int dial(struct link *k)
 static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap)
 {
 	struct ifaddrs *all = NULL;
+	struct in6_addr a6;
 	struct proto_netif nif[PEER_NETIF_MAX];
 	char text[PEER_NETIF_MAX][INET6_ADDRSTRLEN];
 	size_t n = 0;
@@ -354,7 +355,7 @@ static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap
 	int at = proto_lan_on_net(lan, nif, n);
 	if (at < 0)
 		log_info("peer %s: LAN address %s is on none of our networks; not dialing it", name, lan);
-	else if (strncmp(lan, "fe", 2) == 0 && strchr(lan, ':'))
+	else if (inet_pton(AF_INET6, lan, &a6) == 1 && IN6_IS_ADDR_LINKLOCAL(&a6))
 		snprintf(out, cap, "%s%%%s", lan, nif[at].name);
 	else
 		snprintf(out, cap, "%s", lan);
