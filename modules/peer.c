@@ -432,13 +432,13 @@ static void hello_in(struct link *k, char *line)
 	if (proto_split(line, tok, 3) != 3 || strcmp(tok[0], "IM") != 0 || strcmp(tok[1], "1") != 0 ||
 	    proto_name_fold(tok[2], name) < 0) {
 		log_info("peer connection from %s: bad hello; closing", c->peer);
-		conn_close(c, "bad hello");
+		conn_abort(c, "bad hello"); /* nothing to flush: no descriptor kept for a grace */
 		return;
 	}
 	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
 		log_info("peer connection from %s claiming %s refused: %s", c->peer, name,
 		         p->name[0] ? why : "not logged in");
-		conn_close(c, "refused");
+		conn_abort(c, "refused");
 		return;
 	}
 	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, pc.key) != 0) {
@@ -660,14 +660,14 @@ static int evict(struct peer *p, const struct pfx *x)
 		if (x)
 			log_warn(
 			    "peer listener: %s opened more than %zu connections that have not said hello; "
-			    "closing its oldest, %s (%lu closed since the last such warning, which comes "
-			    "at most once a minute)",
+			    "closing its oldest, %s (%lu closed since last logged; logged at most once a "
+			    "minute)",
 			    x->key, p->cfg.max_unidentified_per_ip, k->c->peer, p->evicted);
 		else
 			log_warn(
 			    "peer listener: %zu connections have not said hello; closing the oldest from "
-			    "the busiest address, %s with %zu: %s (%lu closed since the last such warning, "
-			    "which comes at most once a minute)",
+			    "the busiest address, %s with %zu: %s (%lu closed since last logged; logged at "
+			    "most once a minute)",
 			    p->nincoming, k->pfx->key, k->pfx->n, k->c->peer, p->evicted);
 		p->evicted = 0;
 	}
@@ -723,7 +723,8 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 				p->paused++;
 				if (warn_due(p, &p->pause_warned)) {
 					log_warn("peer listener: accept: %s; pausing new connections for a "
-					         "second (%lu pauses; this warning at most once a minute)",
+					         "second (%lu times since last logged; logged at most once a "
+					         "minute)",
 					         strerror(errno), p->paused);
 					p->paused = 0;
 				}
