@@ -27,6 +27,16 @@
  * so a burst never overflows the connection's output bound. */
 #define PEER_WINDOW 64
 #define PEER_ID_MAX 32
+
+struct msg {
+	struct msg *next;
+	unsigned long id;
+	uint64_t sent_at; /* loop ms; 0 = not on the wire yet */
+	char text[];
+};
+
+enum link_state { LINK_TLS, LINK_HELLO, LINK_OPEN };
+
 /* Descriptors kept for the client's own use (standard streams, the server
  * link, the listener, state files, dials) when the open file limit is low:
  * unidentified incoming connections get at most half of the rest. */
@@ -41,15 +51,6 @@ struct pfx {
 	char key[64];
 	size_t n;
 };
-
-struct msg {
-	struct msg *next;
-	unsigned long id;
-	uint64_t sent_at; /* loop ms; 0 = not on the wire yet */
-	char text[];
-};
-
-enum link_state { LINK_TLS, LINK_HELLO, LINK_OPEN };
 
 struct conv;
 

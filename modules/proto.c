@@ -196,40 +196,6 @@ int proto_ip_valid(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap)
-{
-	struct in6_addr a;
-	char text[INET6_ADDRSTRLEN];
-	if (inet_pton(AF_INET6, ip, &a) != 1) {
-		struct in_addr v4;
-		if (inet_pton(AF_INET, ip, &v4) != 1 || strlen(ip) >= cap)
-			return -1;
-		strcpy(out, ip);
-		return 0;
-	}
-	if (IN6_IS_ADDR_V4MAPPED(&a)) {
-		if (inet_ntop(AF_INET, &a.s6_addr[12], text, sizeof text) == NULL || strlen(text) >= cap)
-			return -1;
-		strcpy(out, text);
-		return 0;
-	}
-	if (v6bits < 0)
-		v6bits = 0;
-	if (v6bits > 128)
-		v6bits = 128;
-	for (int i = 0; i < 16; i++) {
-		int keep = v6bits - i * 8;
-		if (keep <= 0)
-			a.s6_addr[i] = 0;
-		else if (keep < 8)
-			a.s6_addr[i] &= (unsigned char)(0xff << (8 - keep));
-	}
-	if (inet_ntop(AF_INET6, &a, text, sizeof text) == NULL)
-		return -1;
-	int n = snprintf(out, cap, "%s/%d", text, v6bits);
-	return n < 0 || (size_t)n >= cap ? -1 : 0;
-}
-
 int proto_lan_ip_ok(const char *ip)
 {
 	struct in_addr v4;
@@ -273,6 +239,40 @@ int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
 			return (int)i;
 	}
 	return -1;
+}
+
+int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap)
+{
+	struct in6_addr a;
+	char text[INET6_ADDRSTRLEN];
+	if (inet_pton(AF_INET6, ip, &a) != 1) {
+		struct in_addr v4;
+		if (inet_pton(AF_INET, ip, &v4) != 1 || strlen(ip) >= cap)
+			return -1;
+		strcpy(out, ip);
+		return 0;
+	}
+	if (IN6_IS_ADDR_V4MAPPED(&a)) {
+		if (inet_ntop(AF_INET, &a.s6_addr[12], text, sizeof text) == NULL || strlen(text) >= cap)
+			return -1;
+		strcpy(out, text);
+		return 0;
+	}
+	if (v6bits < 0)
+		v6bits = 0;
+	if (v6bits > 128)
+		v6bits = 128;
+	for (int i = 0; i < 16; i++) {
+		int keep = v6bits - i * 8;
+		if (keep <= 0)
+			a.s6_addr[i] = 0;
+		else if (keep < 8)
+			a.s6_addr[i] &= (unsigned char)(0xff << (8 - keep));
+	}
+	if (inet_ntop(AF_INET6, &a, text, sizeof text) == NULL)
+		return -1;
+	int n = snprintf(out, cap, "%s/%d", text, v6bits);
+	return n < 0 || (size_t)n >= cap ? -1 : 0;
 }
 
 int proto_parse_online(const char *args, struct proto_online *o)

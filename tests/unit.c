@@ -604,8 +604,8 @@ int main(void)
 	test_utf8();
 	test_split();
 	test_online();
-	test_escape();
 	test_lan();
+	test_escape();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
