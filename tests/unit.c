@@ -602,9 +602,9 @@ int main(void)
 	test_names();
 	test_frame();
 	test_utf8();
+	test_lan();
 	test_split();
 	test_online();
-	test_lan();
 	test_escape();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
