@@ -1002,7 +1002,10 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	    .timeout_ms = (unsigned)cfg->connect_timeout * 1000,
 	    .max_line = (size_t)cfg->max_line,
 	    .max_out = (size_t)cfg->max_output_buffer,
-	    .max_unidentified = 32,
+	    .max_unidentified = (size_t)cfg->max_peer_unauth,
+	    .max_unidentified_per_ip = (size_t)cfg->max_peer_unauth_per_ip,
+	    .ipv6_prefix = cfg->ipv6_prefix,
+	    .hello_timeout_ms = (unsigned)cfg->peer_hello_timeout * 1000,
 	    .max_queued = (size_t)cfg->max_queued_messages,
 	};
 	c->srv_tls = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, errlen);

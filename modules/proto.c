@@ -196,6 +196,51 @@ int proto_ip_valid(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int proto_lan_ip_ok(const char *ip)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+	if (inet_pton(AF_INET, ip, &v4) == 1) {
+		const unsigned char *b = (const unsigned char *)&v4.s_addr;
+		return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+		       (b[0] == 169 && b[1] == 254);
+	}
+	if (inet_pton(AF_INET6, ip, &v6) != 1)
+		return 0;
+	return (v6.s6_addr[0] & 0xfe) == 0xfc || (v6.s6_addr[0] == 0xfe && (v6.s6_addr[1] & 0xc0) == 0x80);
+}
+
+/* Parses ip into out (4 or 16 bytes); returns its family or 0. */
+static int ip_bytes(const char *ip, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, ip, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, ip, out) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
+{
+	unsigned char want[16], have[16];
+	if (!proto_lan_ip_ok(lan))
+		return -1;
+	int fam = ip_bytes(lan, want);
+	int maxbits = fam == AF_INET ? 32 : 128;
+	for (size_t i = 0; i < n; i++) {
+		int bits = ifs[i].bits;
+		if (ifs[i].addr == NULL || ip_bytes(ifs[i].addr, have) != fam || bits <= 0 || bits >= maxbits)
+			continue;
+		int full = bits / 8, rest = bits % 8;
+		if (memcmp(want, have, (size_t)full) != 0)
+			continue;
+		unsigned char mask = (unsigned char)(0xff << (8 - rest));
+		if (rest == 0 || ((want[full] ^ have[full]) & mask) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap)
 {
 	struct in6_addr a;

@@ -49,6 +49,27 @@ int proto_ip_valid(const char *s);
  * Returns 0, or -1 if ip is not an address or out is too small. */
 int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap);
 
+/* 1 if ip may be announced as a LAN address: IPv4 private (10/8,
+ * 172.16/12, 192.168/16) or link-local (169.254/16), IPv6 unique-local
+ * (fc00::/7) or link-local (fe80::/10). Never loopback, unspecified,
+ * multicast, broadcast or any IPv4-mapped form: a contact must not be able
+ * to aim its peers at their own host or at an arbitrary address. */
+int proto_lan_ip_ok(const char *ip);
+
+/* One address of one of our network interfaces. */
+struct proto_netif {
+	const char *name; /* the interface, for an IPv6 link-local scope */
+	const char *addr; /* the address, text */
+	int bits;         /* its netmask as a prefix length */
+};
+
+/* Whether lan is plausibly on our own network: the index in ifs[0..n) of
+ * the first interface address of the same family whose first bits bits
+ * equal lan's, or -1 when none does or lan is no acceptable LAN address
+ * (proto_lan_ip_ok). A host-only mask (/32, /128, or /0) is no network
+ * to share and never matches. */
+int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n);
+
 /* The fields of "ONLINE <name> <ip> <port> <key> [<lan-ip>]". */
 struct proto_online {
 	char name[PROTO_NAME_MAX + 1]; /* folded */

@@ -579,7 +579,16 @@ static void cmd_peer(struct client *cl, char *args)
 		return;
 	}
 	if (n == 3 && !proto_ip_valid(tok[2])) {
-		conn_send(c, "ERR 400 bad lan address: %s", tok[2]);
+		conn_send(c, "ERR 400 bad lan address: %.64s", tok[2]);
+		return;
+	}
+	/* Peers dial it: loopback, multicast and the like would let one
+	 * contact aim the others at their own host or at anyone. */
+	if (n == 3 && !proto_lan_ip_ok(tok[2])) {
+		conn_send(c,
+		          "ERR 400 lan address %s is not a private, link-local or unique-local address "
+		          "(10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10)",
+		          tok[2]);
 		return;
 	}
 	conn_send(c, "OK");

@@ -104,6 +104,10 @@ static void test_conf_bad(void)
 	conf_bad("conf_peer_listen_bad", "[client]\npeer_listen = 10.0.0.300\n", "2:", "peer_listen");
 	conf_bad("conf_server_name_two_words", "[server]\nserver_name = my box\n", "2:", "server_name");
 	conf_bad("conf_server_name_empty", "[server]\nserver_name =\n", "2:", "server_name");
+	conf_bad("conf_lan_ip_loopback", "[client]\n\nlan_ip = 127.0.0.99\n", "3:", "not a private");
+	conf_bad("conf_lan_ip_public", "[client]\nlan_ip = 192.0.2.7\n", "2:", "lan_ip");
+	conf_bad("conf_lan_ip_mapped", "[client]\nlan_ip = ::ffff:10.0.0.1\n", "2:", "lan_ip");
+	conf_bad("conf_lan_ip_not_ip", "[client]\nlan_ip = myhost\n", "2:", "lan_ip");
 	struct conf c;
 	char err[512] = "";
 	conf_defaults(&c);
@@ -500,6 +504,67 @@ static void test_online(void)
 	result("prefix_small_buffer", proto_ip_prefix("2001:db8::1", 64, k, 8) == -1, "accepted");
 }
 
+static void test_lan(void)
+{
+	static const char *const ok[] = {"10.0.0.1",     "10.255.255.255", "172.16.0.1", "172.31.255.254",
+	                                 "192.168.1.20", "169.254.3.4",    "fe80::1",    "fe80::1234:5678",
+	                                 "febf::1",      "fd00::1",        "fc00::42",   "fd12:3456:789a::1"};
+	static const char *const bad[] = {"127.0.0.99",
+	                                  "127.0.0.1",
+	                                  "0.0.0.0",
+	                                  "224.0.0.1",
+	                                  "239.255.255.250",
+	                                  "255.255.255.255",
+	                                  "8.8.8.8",
+	                                  "192.0.2.7",
+	                                  "172.15.255.255",
+	                                  "172.32.0.1",
+	                                  "192.169.0.1",
+	                                  "100.64.0.1",
+	                                  "::ffff:127.0.0.1",
+	                                  "::ffff:10.0.0.1",
+	                                  "::1",
+	                                  "::",
+	                                  "ff02::1",
+	                                  "fec0::1",
+	                                  "2001:db8::1",
+	                                  "::10.0.0.1",
+	                                  "10.0.0.1 ",
+	                                  "",
+	                                  "lan",
+	                                  "fe80::1%eth0"};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		result("lan_ok", proto_lan_ip_ok(ok[i]) == 1, "refused %s", ok[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		result("lan_refused", proto_lan_ip_ok(bad[i]) == 0, "accepted '%s'", bad[i]);
+
+	static const struct proto_netif home[] = {
+	    {"lo", "127.0.0.1", 8},        {"lo", "::1", 128},
+	    {"eth0", "192.168.1.20", 24},  {"eth0", "fe80::aa:bbff:fecc:ddee", 64},
+	    {"wg0", "10.7.0.2", 32},       {"eth1", "172.20.0.5", 12},
+	    {"eth2", "fd00:1:2:3::5", 64}, {"odd", "169.254.0.0", 0},
+	};
+	size_t n = sizeof home / sizeof home[0];
+	result("lan_net_same_v4", proto_lan_on_net("192.168.1.77", home, n) == 2, "no match");
+	result("lan_net_other_v4", proto_lan_on_net("192.168.2.77", home, n) == -1, "matched");
+	result("lan_net_10_99", proto_lan_on_net("10.99.99.99", home, n) == -1, "matched");
+	result("lan_net_host_route_not_a_lan", proto_lan_on_net("10.7.0.2", home, n) == -1, "matched a /32");
+	result("lan_net_mask_12", proto_lan_on_net("172.31.1.1", home, n) == 5, "no match");
+	result("lan_net_mask_12_edge", proto_lan_on_net("172.16.0.1", home, n) == 5, "no match");
+	result("lan_net_link_local_v6", proto_lan_on_net("fe80::1", home, n) == 3, "no match");
+	result("lan_net_ula_same", proto_lan_on_net("fd00:1:2:3::9", home, n) == 6, "no match");
+	result("lan_net_ula_other", proto_lan_on_net("fd00:1:2:4::9", home, n) == -1, "matched");
+	result("lan_net_zero_mask_ignored", proto_lan_on_net("169.254.9.9", home, n) == -1, "matched a /0");
+	result("lan_net_loopback_never", proto_lan_on_net("127.0.0.5", home, n) == -1, "matched loopback");
+	result("lan_net_bad_text", proto_lan_on_net("not-ip", home, n) == -1, "matched");
+	result("lan_net_no_interfaces", proto_lan_on_net("192.168.1.77", home, 0) == -1, "matched");
+	static const struct proto_netif odd_bits[] = {{"x", "10.1.2.3", 23}};
+	result("lan_net_mask_23_in", proto_lan_on_net("10.1.3.200", odd_bits, 1) == 0, "no match");
+	result("lan_net_mask_23_out", proto_lan_on_net("10.1.4.1", odd_bits, 1) == -1, "matched");
+	static const struct proto_netif v4_only[] = {{"eth0", "192.168.1.20", 24}};
+	result("lan_net_family_differs", proto_lan_on_net("fe80::1", v4_only, 1) == -1, "matched");
+}
+
 static void test_escape(void)
 {
 	char out[64];
@@ -739,6 +804,7 @@ int main(void)
 	test_names();
 	test_frame();
 	test_utf8();
+	test_lan();
 	test_split();
 	test_online();
 	test_escape();
