@@ -848,17 +848,25 @@ static void poll_users(struct loop *l, void *arg)
  * missing, a one-second timer does the same. */
 static void watch_users(struct srv *s)
 {
-	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* Test hook: IM_TEST_NO_INOTIFY=1 makes inotify_init1 fail (EMFILE),
+	 * so the tests can always run the fallback path. */
+	const char *no_inotify = getenv("IM_TEST_NO_INOTIFY");
+	if (no_inotify && strcmp(no_inotify, "1") == 0) {
+		s->inotify_fd = -1;
+		errno = EMFILE;
+	} else {
+		s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	}
 	if (s->inotify_fd >= 0 &&
 	    inotify_add_watch(s->inotify_fd, s->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >=
 	        0 &&
 	    loop_add(s->loop, s->inotify_fd, POLLIN, on_data_dir_event, s) == 0)
 		return;
 	log_warn("inotify on %s: %s; checking the users file every second", s->cf->data_dir, strerror(errno));
+	/* Only the inotify descriptor goes: the data_dir lock (lock_fd) is
+	 * held until the server exits, or a second server could start. */
 	if (s->inotify_fd >= 0)
 		close(s->inotify_fd);
-	if (s->lock_fd >= 0)
-		close(s->lock_fd);
 	s->inotify_fd = -1;
 	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
 }
@@ -959,6 +967,18 @@ static int drop_privileges(const struct srv *s)
 		log_err("cannot become user %s: %s", cf->user, strerror(errno));
 		return -1;
 	}
+	/* Handing the files over is not enough when a parent directory is
+	 * closed to the user (a data_dir under a 0700 home): say so now, not
+	 * at the first sign-up or SIGHUP. */
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		int dir = i < 2, mode = dir ? R_OK | W_OK | X_OK : i < 4 ? R_OK | W_OK : R_OK;
+		if (access(paths[i], mode) < 0 && (dir || errno != ENOENT)) {
+			log_err("user %s cannot %s %s: %s; give it access to the path (every parent "
+			        "directory too) or choose another data_dir",
+			        cf->user, mode & W_OK ? "read and write" : "read", paths[i], strerror(errno));
+			return -1;
+		}
+	}
 	log_info("running as user %s", cf->user);
 	return 0;
 }
@@ -990,6 +1010,129 @@ static int mkdir_p(const char *path, mode_t mode)
 		*p = '/';
 	}
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The absolute form of path with the symlinks of its existing part
+ * resolved (a dangling link too); the part not created yet is kept as
+ * written, "." and ".." in it applied by name. 0, or -1. */
+static int canon_path(const char *path, char *out, size_t cap)
+{
+	char head[CONF_PATH_MAX], tail[CONF_PATH_MAX] = "", link[CONF_PATH_MAX];
+	int skip = 0, hops = 0;
+	snprintf(head, sizeof head, "%s", path);
+	for (;;) {
+		size_t n = strlen(head);
+		while (n > 1 && head[n - 1] == '/')
+			head[--n] = '\0';
+		char *r = realpath(head, NULL);
+		if (r) {
+			/* ".." beyond what exists climbs the resolved part */
+			for (; skip > 0; skip--) {
+				char *sl = strrchr(r, '/');
+				if (sl != NULL)
+					*(sl == r ? sl + 1 : sl) = '\0';
+			}
+			int w = snprintf(out, cap, "%s%s", strcmp(r, "/") == 0 && tail[0] ? "" : r, tail);
+			free(r);
+			return w < 0 || (size_t)w >= cap ? -1 : 0;
+		}
+		if (errno != ENOENT)
+			return -1;
+		char *slash = strrchr(head, '/');
+		const char *last = slash ? slash + 1 : head;
+		ssize_t ln = readlink(head, link, sizeof link - 1);
+		if (ln > 0 && ++hops < 40) {
+			/* a dangling link: go on with its target */
+			link[ln] = '\0';
+			char joined[CONF_PATH_MAX * 2];
+			if (link[0] == '/' || slash == NULL)
+				snprintf(joined, sizeof joined, "%s", link);
+			else
+				snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - head), head, link);
+			if (strlen(joined) >= sizeof head)
+				return -1;
+			strcpy(head, joined);
+			continue;
+		}
+		if (strcmp(last, "..") == 0) {
+			skip++;
+		} else if (skip > 0) {
+			skip--;
+		} else if (*last != '\0' && strcmp(last, ".") != 0) {
+			size_t ll = strlen(last), tl = strlen(tail);
+			if (ll + tl + 2 > sizeof tail)
+				return -1;
+			memmove(tail + ll + 1, tail, tl + 1);
+			tail[0] = '/';
+			memcpy(tail + 1, last, ll);
+		}
+		if (slash == NULL)
+			strcpy(head, ".");
+		else if (slash == head)
+			strcpy(head, "/");
+		else
+			*slash = '\0';
+	}
+}
+
+/* 1 if path is dir or lies below it (both canonical). */
+static int path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The server empties run_dir at every start (only its own session files,
+ * see sess_init); a run_dir that is, contains or holds the data the server
+ * keeps is refused outright, by -n too. Symlinks are followed first. */
+static int check_run_dir(const struct conf_server *cf, const char *users_path, char *err, size_t errlen)
+{
+	char run[CONF_PATH_MAX], data[CONF_PATH_MAX], p[CONF_PATH_MAX], lock[CONF_PATH_MAX + 16];
+	snprintf(lock, sizeof lock, "%.150s/server.lock", cf->data_dir);
+	if (canon_path(cf->run_dir, run, sizeof run) < 0 || canon_path(cf->data_dir, data, sizeof data) < 0) {
+		snprintf(err, errlen, "cannot resolve run_dir %.150s or data_dir %.150s: %.150s", cf->run_dir,
+		         cf->data_dir, strerror(errno ? errno : EINVAL));
+		return -1;
+	}
+	if (strcmp(run, data) == 0) {
+		snprintf(
+		    err, errlen,
+		    "run_dir %.150s is data_dir: the server clears run_dir at start; give it a directory of "
+		    "its own (default <data_dir>/run)",
+		    cf->run_dir);
+		return -1;
+	}
+	if (path_within(data, run)) {
+		snprintf(
+		    err, errlen,
+		    "run_dir %.150s contains data_dir %.150s: the server clears run_dir at start; give it a "
+		    "directory of its own (default <data_dir>/run)",
+		    cf->run_dir, cf->data_dir);
+		return -1;
+	}
+	const char *const names[] = {"the users file", "key_file", "cert_file", "pid_file",
+	                             "the data_dir lock"};
+	const char *const files[] = {users_path, cf->key_file, cf->cert_file, cf->pid_file, lock};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		if (files[i][0] == '\0')
+			continue;
+		if (canon_path(files[i], p, sizeof p) < 0) {
+			snprintf(err, errlen, "cannot resolve %.150s %.150s: %.150s", names[i], files[i],
+			         strerror(errno ? errno : EINVAL));
+			return -1;
+		}
+		if (path_within(p, run)) {
+			snprintf(err, errlen,
+			         "%.150s %.150s is inside run_dir %.150s, which the server clears at start; "
+			         "keep run_dir "
+			         "for session files only",
+			         names[i], files[i], cf->run_dir);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -1156,6 +1299,12 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	const struct conf_server *cf = &conf.srv;
+	char users_path[CONF_PATH_MAX + 8];
+	snprintf(users_path, sizeof users_path, "%s/users", cf->data_dir);
+	if (check_run_dir(cf, users_path, err, sizeof err) < 0) {
+		fprintf(stderr, "im server: %s\n", err);
+		return 2;
+	}
 	if (check) {
 		printf("%s: configuration ok\n", cfile ? cfile : "(defaults)");
 		return 0;
@@ -1183,7 +1332,7 @@ int srv_main(int argc, char **argv)
 	s.cf = cf;
 	s.inotify_fd = -1;
 	s.lock_fd = -1;
-	snprintf(s.users_path, sizeof s.users_path, "%s/users", cf->data_dir);
+	snprintf(s.users_path, sizeof s.users_path, "%s", users_path);
 	int rc = run(&s);
 	if (s.loop)
 		shutdown_all(&s);
