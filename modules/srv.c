@@ -43,8 +43,9 @@
 
 enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
+/* Connections from one address, or one IPv6 network (ipv6_prefix). */
 struct ipcount {
-	char ip[48];
+	char key[64]; /* proto_ip_prefix() */
 	int conns, unauth;
 };
 
@@ -65,6 +66,8 @@ struct client {
 	struct auth_job *job;
 	struct ipcount *ipc;
 	int unauth;
+	struct client *uprev, *unext; /* on srv's unauthenticated list, oldest first */
+	uint64_t born;                /* loop time of the accept */
 };
 
 struct srv {
@@ -75,6 +78,7 @@ struct srv {
 	struct sess_table sessions;
 	struct hmap per_ip, failures;
 	struct client *clients;
+	struct client *uhead, *utail; /* not logged in yet, oldest first */
 	int nconns, nunauth;
 	int lfd[SRV_MAX_LISTEN], nlisten;
 	char ltext[SRV_MAX_LISTEN][96]; /* "ADDRESS:PORT", logged once ready */
@@ -83,7 +87,7 @@ struct srv {
 	struct hmap users; /* name -> struct users_rec: the users file as last read */
 	struct stat users_st;
 	int inotify_fd;
-	struct loop_timer users_timer, sweep_timer, accept_timer;
+	struct loop_timer users_timer, sweep_timer, accept_timer, log_timer;
 	int stopping;
 };
 
@@ -203,10 +207,20 @@ static void sweep_failures(struct loop *l, void *arg)
 
 static void unauth_done(struct client *cl)
 {
+	struct srv *s = cl->srv;
 	if (cl->unauth) {
 		cl->unauth = 0;
-		cl->srv->nunauth--;
+		s->nunauth--;
 		cl->ipc->unauth--;
+		if (cl->uprev)
+			cl->uprev->unext = cl->unext;
+		else
+			s->uhead = cl->unext;
+		if (cl->unext)
+			cl->unext->uprev = cl->uprev;
+		else
+			s->utail = cl->uprev;
+		cl->uprev = cl->unext = NULL;
 	}
 }
 
@@ -218,7 +232,7 @@ static void client_free(struct client *cl)
 	unauth_done(cl);
 	s->nconns--;
 	if (--cl->ipc->conns == 0) {
-		hmap_del(&s->per_ip, cl->ipc->ip);
+		hmap_del(&s->per_ip, cl->ipc->key);
 		free(cl->ipc);
 	}
 	if (cl->prev)
@@ -263,6 +277,10 @@ static void on_open(struct conn *c)
 	struct client *cl = c->owner;
 	struct srv *s = cl->srv;
 	log_debug("handshake done with %s (%s)", c->peer, tls_describe(c->tls));
+	/* TLS is done within handshake_timeout; the login's own deadline
+	 * still counts from the accept. */
+	uint64_t spent = loop_now(s->loop) - cl->born, total = (uint64_t)s->cf->login_timeout * 1000;
+	conn_deadline(c, spent < total ? (unsigned)(total - spent) : 1, "login timeout");
 	if (s->nconns > s->cf->max_connections || cl->ipc->conns > s->cf->max_connections_per_ip) {
 		log_warn("refusing %s: server full (%d connections, %d from this address)", c->peer,
 		         s->nconns, cl->ipc->conns);
@@ -561,6 +579,33 @@ static void resume_accept(struct loop *l, void *arg)
 		loop_mod(l, s->lfd[i], POLLIN);
 }
 
+/* max_unauth is full and a connection from ip (its network's count ipc,
+ * NULL when it has none) is waiting: rather than refuse it, evict the
+ * oldest connection that is idle before login (in TLS, or not yet sent
+ * LOGIN) from the network holding the most unauthenticated connections,
+ * when that one holds at least two more than ip's. No network can then
+ * lock out another by filling the slots, and an eviction always evens the
+ * shares out, so evictions cannot chase each other. 0, or -1 (refuse). */
+static int evict_for(struct srv *s, const struct ipcount *ipc, const char *ip)
+{
+	int mine = ipc ? ipc->unauth : 0;
+	struct ipcount *top = NULL;
+	for (struct client *u = s->uhead; u; u = u->unext)
+		if (u->state == CL_AUTH && (top == NULL || u->ipc->unauth > top->unauth))
+			top = u->ipc;
+	if (top == NULL || top->unauth < mine + 2)
+		return -1;
+	for (struct client *u = s->uhead; u; u = u->unext) {
+		if (u->ipc != top || u->state != CL_AUTH)
+			continue;
+		log_info("evicting %s (%d not logged in from %s) to make room for %s", u->c->peer,
+		         top->unauth, top->key, ip);
+		conn_abort(u->c, "evicted: max_unauth is full and its network holds the most");
+		return 0;
+	}
+	return -1;
+}
+
 static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 {
 	struct srv *s = arg;
@@ -593,17 +638,26 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		} else if (ss.ss_family == AF_INET) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
 		}
-		struct ipcount *ipc = hmap_get(&s->per_ip, ip);
-		if (s->nunauth >= s->cf->max_unauth || (ipc && ipc->unauth >= s->cf->max_unauth_per_ip)) {
-			log_warn("refusing %s: too many connections not logged in (%d in all, %d from it)",
-			         ip, s->nunauth, ipc ? ipc->unauth : 0);
+		char key[sizeof((struct ipcount *)0)->key];
+		if (proto_ip_prefix(ip, s->cf->ipv6_prefix, key, sizeof key) < 0)
+			snprintf(key, sizeof key, "%s", ip);
+		struct ipcount *ipc = hmap_get(&s->per_ip, key);
+		if (ipc && ipc->unauth >= s->cf->max_unauth_per_ip) {
+			log_warn("refusing %s: too many connections not logged in from %s (%d)", ip, key,
+			         ipc->unauth);
+			close(fd);
+			continue;
+		}
+		if (s->nunauth >= s->cf->max_unauth && evict_for(s, ipc, ip) < 0) {
+			log_warn("refusing %s: too many connections not logged in (%d in all, %d from %s)",
+			         ip, s->nunauth, ipc ? ipc->unauth : 0, key);
 			close(fd);
 			continue;
 		}
 		struct client *cl = calloc(1, sizeof *cl);
 		if (ipc == NULL && (ipc = calloc(1, sizeof *ipc)) != NULL) {
-			strcpy(ipc->ip, ip);
-			if (hmap_put(&s->per_ip, ipc->ip, ipc) < 0) {
+			strcpy(ipc->key, key);
+			if (hmap_put(&s->per_ip, ipc->key, ipc) < 0) {
 				free(ipc);
 				ipc = NULL;
 			}
@@ -627,10 +681,17 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		cl->srv = s;
 		cl->ipc = ipc;
 		cl->unauth = 1;
+		cl->born = loop_now(l);
 		ipc->conns++;
 		ipc->unauth++;
 		s->nconns++;
 		s->nunauth++;
+		cl->uprev = s->utail;
+		if (s->utail)
+			s->utail->unext = cl;
+		else
+			s->uhead = cl;
+		s->utail = cl;
 		cl->next = s->clients;
 		if (s->clients)
 			s->clients->prev = cl;
@@ -642,8 +703,29 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 			client_free(cl);
 			continue;
 		}
-		conn_deadline(cl->c, (unsigned)s->cf->login_timeout * 1000, "login timeout");
+		/* Finishing TLS gets the shorter handshake_timeout: a slot held
+		 * by a silent socket comes free soon (on_open sets the rest). */
+		if (s->cf->handshake_timeout < s->cf->login_timeout)
+			conn_deadline(cl->c, (unsigned)s->cf->handshake_timeout * 1000, "handshake timeout");
+		else
+			conn_deadline(cl->c, (unsigned)s->cf->login_timeout * 1000, "login timeout");
 	}
+}
+
+static void flush_log(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	if (log_flush(0))
+		loop_timer_set(l, &s->log_timer, 1000, flush_log, s);
+}
+
+/* A call site started holding lines back: its summary is due in a second
+ * even if nothing else is logged by then. */
+static void log_held(void *arg)
+{
+	struct srv *s = arg;
+	if (s->loop && s->log_timer.slot == 0)
+		loop_timer_set(s->loop, &s->log_timer, 1000, flush_log, s);
 }
 
 static int listen_on(struct srv *s, const char *addr, int port)
@@ -1251,7 +1333,9 @@ static void shutdown_all(struct srv *s)
 		close(s->inotify_fd);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	log_on_suppress(NULL, NULL);
 	loop_free(s->loop);
+	s->loop = NULL;
 	tls_cfg_free(s->tls);
 }
 
@@ -1329,6 +1413,8 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	static struct srv s;
+	log_set_rate(cf->log_rate_limit);
+	log_on_suppress(log_held, &s);
 	s.cf = cf;
 	s.inotify_fd = -1;
 	s.lock_fd = -1;
