@@ -361,3 +361,16 @@ else
 	fail harden_log_start "$(head -c 300 "$T/l.log" | tr '\n' ' ')"
 fi
 no_crash harden_log_no_crash "$T/l.log"
+
+# ---------------------------------------------------------------------
+# 16. user = : a data_dir the dropped user cannot reach (under a 0700
+# directory, as in a private checkout) stops the start with a clear error.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && P=$(mktemp -d /tmp/im-harden-priv.XXXXXX); then
+	chmod 700 "$P"
+	srv_conf "$T/u.conf" "data_dir = $P/data" "user = nobody"
+	expect_exit harden_user_cannot_reach_data_dir 1 "user nobody cannot read and write $P/data" \
+		timeout 10 "$IM" server -c "$T/u.conf"
+	rm -rf "$P"
+else
+	echo "SKIP harden_user_cannot_reach_data_dir: needs root, a user nobody and mktemp"
+fi
