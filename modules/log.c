@@ -2,6 +2,7 @@
  * fatal() for start-up errors. */
 #include "log.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -33,6 +34,9 @@ static struct log_site sites[LOG_SITES];
 static int log_rate = LOG_RATE_DEFAULT, log_held_sites;
 static void (*suppress_fn)(void *);
 static void *suppress_arg;
+static pthread_t suppress_thread; /* the hook is only called on this one */
+/* Worker threads may log too (rarely): the table is shared. */
+static pthread_mutex_t site_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static void flush_at_exit(void)
 {
@@ -129,7 +133,7 @@ static struct log_site *site_of(const char *fmt, enum log_level lvl)
 	return NULL;
 }
 
-int log_flush(int force)
+static int flush_locked(int force)
 {
 	if (log_held_sites == 0)
 		return 0;
@@ -138,6 +142,14 @@ int log_flush(int force)
 		if (sites[i].held && (force || now - sites[i].start >= LOG_WINDOW_MS))
 			close_window(&sites[i], now);
 	return log_held_sites > 0;
+}
+
+int log_flush(int force)
+{
+	pthread_mutex_lock(&site_lock);
+	int rc = flush_locked(force);
+	pthread_mutex_unlock(&site_lock);
+	return rc;
 }
 
 void log_set_rate(int n)
@@ -149,6 +161,7 @@ void log_on_suppress(void (*fn)(void *arg), void *arg)
 {
 	suppress_fn = fn;
 	suppress_arg = arg;
+	suppress_thread = pthread_self();
 }
 
 /* A flood of one kind of line (a connect storm, a misbehaving peer) must
@@ -158,25 +171,27 @@ static void log_v(enum log_level lvl, const char *fmt, va_list ap)
 {
 	if (lvl > log_max)
 		return;
-	struct log_site *st = log_rate > 0 ? site_of(fmt, lvl) : NULL;
-	if (st == NULL) {
+	if (log_rate == 0) {
 		emit(lvl, fmt, ap);
 		return;
 	}
+	pthread_mutex_lock(&site_lock);
+	struct log_site *st = site_of(fmt, lvl);
 	uint64_t now = mono_ms();
-	log_flush(0); /* others' summaries first, in time order */
-	if (now - st->start >= LOG_WINDOW_MS)
+	flush_locked(0); /* others' summaries first, in time order */
+	if (st && now - st->start >= LOG_WINDOW_MS)
 		close_window(st, now);
-	if (++st->n <= (unsigned long)log_rate) {
+	if (st == NULL || ++st->n <= (unsigned long)log_rate) {
 		emit(lvl, fmt, ap);
+		pthread_mutex_unlock(&site_lock);
 		return;
 	}
 	vsnprintf(st->last, sizeof st->last, fmt, ap);
-	if (st->held++ == 0) {
-		log_held_sites++;
-		if (suppress_fn)
-			suppress_fn(suppress_arg);
-	}
+	int first = st->held++ == 0;
+	log_held_sites += first;
+	pthread_mutex_unlock(&site_lock);
+	if (first && suppress_fn && pthread_equal(pthread_self(), suppress_thread))
+		suppress_fn(suppress_arg);
 }
 
 #define LOG_FN(fn, lvl)                                                                                      \
