@@ -39,7 +39,10 @@ static int is_session_file(int dfd, const char *entry)
 	name[len] = '\0';
 	if (proto_name_fold(name, folded) < 0 || strcmp(name, folded) != 0)
 		return 0;
+	/* Look before opening: opening a device or FIFO can have effects. */
 	struct stat st;
+	if (fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return 0;
 	int fd = openat(dfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0)
 		return 0;
