@@ -1101,6 +1101,7 @@ int cli_main(int argc, char **argv)
 		fprintf(stderr, "im client: bad log destination '%s'\n", conf.cli.log);
 		return 1;
 	}
+	log_set_rate(conf.cli.log_rate_limit);
 	signal(SIGPIPE, SIG_IGN);
 	struct store st;
 	if (tls_init() < 0 || store_open(&st, conf.cli.state_dir, err, sizeof err) < 0) {

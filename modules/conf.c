@@ -47,6 +47,7 @@ static const struct conf_key keys[] = {
     S(server_name, T_TOKEN, 0, 0),
     S(log, T_LOGDEST, 0, 0),
     S(log_level, T_LEVEL, 0, 0),
+    S(log_rate_limit, T_INT, 0, 1000000),
     S(keepalive_timeout, T_INT, 5, 86400),
     S(max_contacts, T_INT, 1, 100000),
     S(max_line, T_INT, 256, 1024),
@@ -56,6 +57,7 @@ static const struct conf_key keys[] = {
     S(max_unauth_per_ip, T_INT, 1, 1000000),
     S(ipv6_prefix, T_INT, 32, 128),
     S(login_timeout, T_INT, 1, 3600),
+    S(handshake_timeout, T_INT, 1, 3600),
     S(max_failures_per_ip, T_INT, 1, 1000000),
     S(max_failures_per_name, T_INT, 1, 1000000),
     S(max_failures_per_name_total, T_INT, 1, 1000000),
@@ -76,6 +78,7 @@ static const struct conf_key keys[] = {
     C(password_file, T_PATH, 0, 0),
     C(log, T_LOGDEST, 0, 0),
     C(log_level, T_LEVEL, 0, 0),
+    C(log_rate_limit, T_INT, 0, 1000000),
     C(ping_interval, T_INT, 1, 3600),
     C(connect_timeout, T_INT, 1, 600),
     C(max_line, T_INT, 256, 1024),
@@ -100,6 +103,7 @@ void conf_defaults(struct conf *c)
 	strcpy(s->server_name, "im");
 	strcpy(s->log, "stderr");
 	s->log_level = LOG_LVL_INFO;
+	s->log_rate_limit = LOG_RATE_DEFAULT;
 	s->keepalive_timeout = 90;
 	s->max_contacts = 256;
 	s->max_line = 1024;
@@ -109,6 +113,7 @@ void conf_defaults(struct conf *c)
 	s->max_unauth_per_ip = 16;
 	s->ipv6_prefix = 64;
 	s->login_timeout = 30;
+	s->handshake_timeout = 10;
 	s->max_failures_per_ip = 20;
 	s->max_failures_per_name = 5;
 	s->max_failures_per_name_total = 30;
@@ -123,6 +128,7 @@ void conf_defaults(struct conf *c)
 	strcpy(k->peer_listen, "*");
 	strcpy(k->log, "stderr");
 	k->log_level = LOG_LVL_WARN;
+	k->log_rate_limit = LOG_RATE_DEFAULT;
 	k->ping_interval = 30;
 	k->connect_timeout = 10;
 	k->max_line = 1024;

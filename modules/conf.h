@@ -30,6 +30,7 @@ struct conf_server {
 	int max_unauth_per_ip;
 	int ipv6_prefix; /* bits of an IPv6 address that per-IP limits count by */
 	int login_timeout;
+	int handshake_timeout; /* seconds to finish TLS, within login_timeout */
 	int max_failures_per_ip;
 	int max_failures_per_name;       /* for one name from one address (prefix) */
 	int max_failures_per_name_total; /* for one name from all addresses */
@@ -39,6 +40,7 @@ struct conf_server {
 	int workers; /* 0 = number of cores */
 	char user[CONF_STR_MAX];
 	char pid_file[CONF_PATH_MAX];
+	int log_rate_limit; /* lines a second per call site, 0 = no limit */
 };
 
 struct conf_client {
@@ -53,6 +55,7 @@ struct conf_client {
 	char password_file[CONF_PATH_MAX];
 	char log[16];
 	int log_level;
+	int log_rate_limit;
 	int ping_interval;
 	int connect_timeout;
 	int max_line;

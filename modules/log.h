@@ -17,6 +17,22 @@ void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
+/* Allows at most n lines a second from one call site (one format string);
+ * the rest are counted, and once the second is over one line says how
+ * many were held back and shows the last of them. 0 = no limit. The
+ * default is LOG_RATE_DEFAULT. */
+#define LOG_RATE_DEFAULT 20
+void log_set_rate(int n);
+
+/* Sets fn to be called when a call site starts holding lines back, so an
+ * event loop can call log_flush() a second later (fn must not log). */
+void log_on_suppress(void (*fn)(void *arg), void *arg);
+
+/* Writes the summary of every call site whose second is over (all of
+ * them with force). Returns 1 while some are still held back (call again
+ * in a second), else 0. Exit runs it with force. */
+int log_flush(int force);
+
 /* Logs at error level and exits with status 1; for start-up only. */
 void fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 

@@ -21,6 +21,37 @@ struct sess_watch {
 	size_t n, cap;
 };
 
+/* 1 if the entry name in directory dfd is clearly a session file this
+ * server wrote (write_now): a regular file, not a link, named NAME or
+ * .NAME.tmp for a valid folded NAME, starting "name=NAME\n" (a temporary
+ * one may also be empty, cut short by a crash). Anything else is not ours. */
+static int is_session_file(int dfd, const char *entry)
+{
+	char name[PROTO_NAME_MAX + 1], folded[PROTO_NAME_MAX + 1], want[PROTO_NAME_MAX + 8];
+	char head[PROTO_NAME_MAX + 8];
+	size_t len = strlen(entry);
+	int tmp = entry[0] == '.' && len > 5 && strcmp(entry + len - 4, ".tmp") == 0;
+	if (tmp)
+		len -= 5;
+	if (len == 0 || len > PROTO_NAME_MAX)
+		return 0;
+	memcpy(name, entry + tmp, len);
+	name[len] = '\0';
+	if (proto_name_fold(name, folded) < 0 || strcmp(name, folded) != 0)
+		return 0;
+	/* Look before opening: opening a device or FIFO can have effects. */
+	struct stat st;
+	if (fstatat(dfd, entry, &st, AT_SYMLINK_NOFOLLOW) < 0 || !S_ISREG(st.st_mode))
+		return 0;
+	int fd = openat(dfd, entry, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	int n = snprintf(want, sizeof want, "name=%s\n", name);
+	ssize_t got = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, head, (size_t)n) : -1;
+	close(fd);
+	return (got == n && memcmp(head, want, (size_t)n) == 0) || (tmp && got == 0 && st.st_size == 0);
+}
+
 int sess_init(struct sess_table *t, const char *run_dir, struct loop *l)
 {
 	memset(t, 0, sizeof *t);
@@ -36,12 +67,18 @@ int sess_init(struct sess_table *t, const char *run_dir, struct loop *l)
 		return -1;
 	struct dirent *e;
 	int dfd = dirfd(d);
-	/* Whatever is here belongs to a server that is gone. */
-	while ((e = readdir(d)) != NULL)
-		if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0)
-			if (unlinkat(dfd, e->d_name, 0) < 0)
-				log_warn("cannot remove stale session file %s/%s: %s", run_dir, e->d_name,
-				         strerror(errno));
+	/* Session files here belong to a server that is gone. Anything else
+	 * is someone's data: never deleted, only reported. */
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		if (!is_session_file(dfd, e->d_name))
+			log_warn("run_dir %s holds %s, which is not a session file of im; leaving it alone",
+			         run_dir, e->d_name);
+		else if (unlinkat(dfd, e->d_name, 0) < 0)
+			log_warn("cannot remove stale session file %s/%s: %s", run_dir, e->d_name,
+			         strerror(errno));
+	}
 	closedir(d);
 	return 0;
 }

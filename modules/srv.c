@@ -46,8 +46,9 @@
 
 enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
+/* Connections from one address, or one IPv6 network (ipv6_prefix). */
 struct ipcount {
-	char ip[48];
+	char key[64]; /* proto_ip_prefix() */
 	int conns, unauth;
 };
 
@@ -73,6 +74,8 @@ struct client {
 	int changes, changes_allowed; /* contact changes in this window */
 	int changes_warned;           /* the refusal is logged once a window */
 	uint64_t changes_start;
+	struct client *uprev, *unext; /* on srv's unauthenticated list, oldest first */
+	uint64_t born;                /* loop time of the accept */
 };
 
 struct srv {
@@ -83,6 +86,7 @@ struct srv {
 	struct sess_table sessions;
 	struct hmap per_ip, failures;
 	struct client *clients;
+	struct client *uhead, *utail; /* not logged in yet, oldest first */
 	int nconns, nunauth;
 	int lfd[SRV_MAX_LISTEN], nlisten;
 	char ltext[SRV_MAX_LISTEN][96]; /* "ADDRESS:PORT", logged once ready */
@@ -92,7 +96,7 @@ struct srv {
 	int median_iterations; /* of users; 0 = work it out again */
 	struct stat users_st;
 	int inotify_fd;
-	struct loop_timer users_timer, sweep_timer, accept_timer;
+	struct loop_timer users_timer, sweep_timer, accept_timer, log_timer;
 	int stopping;
 };
 
@@ -260,10 +264,20 @@ static void sweep_failures(struct loop *l, void *arg)
 
 static void unauth_done(struct client *cl)
 {
+	struct srv *s = cl->srv;
 	if (cl->unauth) {
 		cl->unauth = 0;
-		cl->srv->nunauth--;
+		s->nunauth--;
 		cl->ipc->unauth--;
+		if (cl->uprev)
+			cl->uprev->unext = cl->unext;
+		else
+			s->uhead = cl->unext;
+		if (cl->unext)
+			cl->unext->uprev = cl->uprev;
+		else
+			s->utail = cl->uprev;
+		cl->uprev = cl->unext = NULL;
 	}
 }
 
@@ -275,7 +289,7 @@ static void client_free(struct client *cl)
 	unauth_done(cl);
 	s->nconns--;
 	if (--cl->ipc->conns == 0) {
-		hmap_del(&s->per_ip, cl->ipc->ip);
+		hmap_del(&s->per_ip, cl->ipc->key);
 		free(cl->ipc);
 	}
 	if (cl->prev)
@@ -320,6 +334,10 @@ static void on_open(struct conn *c)
 	struct client *cl = c->owner;
 	struct srv *s = cl->srv;
 	log_debug("handshake done with %s (%s)", c->peer, tls_describe(c->tls));
+	/* TLS is done within handshake_timeout; the login's own deadline
+	 * still counts from the accept. */
+	uint64_t spent = loop_now(s->loop) - cl->born, total = (uint64_t)s->cf->login_timeout * 1000;
+	conn_deadline(c, spent < total ? (unsigned)(total - spent) : 1, "login timeout");
 	if (s->nconns > s->cf->max_connections || cl->ipc->conns > s->cf->max_connections_per_ip) {
 		log_warn("refusing %s: server full (%d connections, %d from this address)", c->peer,
 		         s->nconns, cl->ipc->conns);
@@ -742,6 +760,33 @@ static void resume_accept(struct loop *l, void *arg)
 		loop_mod(l, s->lfd[i], POLLIN);
 }
 
+/* max_unauth is full and a connection from ip (its network's count ipc,
+ * NULL when it has none) is waiting: rather than refuse it, evict the
+ * oldest connection that is idle before login (in TLS, or not yet sent
+ * LOGIN) from the network holding the most unauthenticated connections,
+ * when that one holds at least two more than ip's. No network can then
+ * lock out another by filling the slots, and an eviction always evens the
+ * shares out, so evictions cannot chase each other. 0, or -1 (refuse). */
+static int evict_for(struct srv *s, const struct ipcount *ipc, const char *ip)
+{
+	int mine = ipc ? ipc->unauth : 0;
+	struct ipcount *top = NULL;
+	for (struct client *u = s->uhead; u; u = u->unext)
+		if (u->state == CL_AUTH && (top == NULL || u->ipc->unauth > top->unauth))
+			top = u->ipc;
+	if (top == NULL || top->unauth < mine + 2)
+		return -1;
+	for (struct client *u = s->uhead; u; u = u->unext) {
+		if (u->ipc != top || u->state != CL_AUTH)
+			continue;
+		log_info("evicting %s (%d not logged in from %s) to make room for %s", u->c->peer,
+		         top->unauth, top->key, ip);
+		conn_abort(u->c, "evicted: max_unauth is full and its network holds the most");
+		return 0;
+	}
+	return -1;
+}
+
 static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 {
 	struct srv *s = arg;
@@ -774,17 +819,26 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		} else if (ss.ss_family == AF_INET) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
 		}
-		struct ipcount *ipc = hmap_get(&s->per_ip, ip);
-		if (s->nunauth >= s->cf->max_unauth || (ipc && ipc->unauth >= s->cf->max_unauth_per_ip)) {
-			log_warn("refusing %s: too many connections not logged in (%d in all, %d from it)",
-			         ip, s->nunauth, ipc ? ipc->unauth : 0);
+		char key[sizeof((struct ipcount *)0)->key];
+		if (proto_ip_prefix(ip, s->cf->ipv6_prefix, key, sizeof key) < 0)
+			snprintf(key, sizeof key, "%s", ip);
+		struct ipcount *ipc = hmap_get(&s->per_ip, key);
+		if (ipc && ipc->unauth >= s->cf->max_unauth_per_ip) {
+			log_warn("refusing %s: too many connections not logged in from %s (%d)", ip, key,
+			         ipc->unauth);
+			close(fd);
+			continue;
+		}
+		if (s->nunauth >= s->cf->max_unauth && evict_for(s, ipc, ip) < 0) {
+			log_warn("refusing %s: too many connections not logged in (%d in all, %d from %s)",
+			         ip, s->nunauth, ipc ? ipc->unauth : 0, key);
 			close(fd);
 			continue;
 		}
 		struct client *cl = calloc(1, sizeof *cl);
 		if (ipc == NULL && (ipc = calloc(1, sizeof *ipc)) != NULL) {
-			strcpy(ipc->ip, ip);
-			if (hmap_put(&s->per_ip, ipc->ip, ipc) < 0) {
+			strcpy(ipc->key, key);
+			if (hmap_put(&s->per_ip, ipc->key, ipc) < 0) {
 				free(ipc);
 				ipc = NULL;
 			}
@@ -808,10 +862,17 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		cl->srv = s;
 		cl->ipc = ipc;
 		cl->unauth = 1;
+		cl->born = loop_now(l);
 		ipc->conns++;
 		ipc->unauth++;
 		s->nconns++;
 		s->nunauth++;
+		cl->uprev = s->utail;
+		if (s->utail)
+			s->utail->unext = cl;
+		else
+			s->uhead = cl;
+		s->utail = cl;
 		cl->next = s->clients;
 		if (s->clients)
 			s->clients->prev = cl;
@@ -823,8 +884,29 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 			client_free(cl);
 			continue;
 		}
-		conn_deadline(cl->c, (unsigned)s->cf->login_timeout * 1000, "login timeout");
+		/* Finishing TLS gets the shorter handshake_timeout: a slot held
+		 * by a silent socket comes free soon (on_open sets the rest). */
+		if (s->cf->handshake_timeout < s->cf->login_timeout)
+			conn_deadline(cl->c, (unsigned)s->cf->handshake_timeout * 1000, "handshake timeout");
+		else
+			conn_deadline(cl->c, (unsigned)s->cf->login_timeout * 1000, "login timeout");
 	}
+}
+
+static void flush_log(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	if (log_flush(0))
+		loop_timer_set(l, &s->log_timer, 1000, flush_log, s);
+}
+
+/* A call site started holding lines back: its summary is due in a second
+ * even if nothing else is logged by then. */
+static void log_held(void *arg)
+{
+	struct srv *s = arg;
+	if (s->loop && s->log_timer.slot == 0)
+		loop_timer_set(s->loop, &s->log_timer, 1000, flush_log, s);
 }
 
 static int listen_on(struct srv *s, const char *addr, int port)
@@ -1031,17 +1113,25 @@ static void poll_users(struct loop *l, void *arg)
  * missing, a one-second timer does the same. */
 static void watch_users(struct srv *s)
 {
-	s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	/* Test hook: IM_TEST_NO_INOTIFY=1 makes inotify_init1 fail (EMFILE),
+	 * so the tests can always run the fallback path. */
+	const char *no_inotify = getenv("IM_TEST_NO_INOTIFY");
+	if (no_inotify && strcmp(no_inotify, "1") == 0) {
+		s->inotify_fd = -1;
+		errno = EMFILE;
+	} else {
+		s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	}
 	if (s->inotify_fd >= 0 &&
 	    inotify_add_watch(s->inotify_fd, s->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >=
 	        0 &&
 	    loop_add(s->loop, s->inotify_fd, POLLIN, on_data_dir_event, s) == 0)
 		return;
 	log_warn("inotify on %s: %s; checking the users file every second", s->cf->data_dir, strerror(errno));
+	/* Only the inotify descriptor goes: the data_dir lock (lock_fd) is
+	 * held until the server exits, or a second server could start. */
 	if (s->inotify_fd >= 0)
 		close(s->inotify_fd);
-	if (s->lock_fd >= 0)
-		close(s->lock_fd);
 	s->inotify_fd = -1;
 	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
 }
@@ -1142,6 +1232,18 @@ static int drop_privileges(const struct srv *s)
 		log_err("cannot become user %s: %s", cf->user, strerror(errno));
 		return -1;
 	}
+	/* Handing the files over is not enough when a parent directory is
+	 * closed to the user (a data_dir under a 0700 home): say so now, not
+	 * at the first sign-up or SIGHUP. */
+	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+		int dir = i < 2, mode = dir ? R_OK | W_OK | X_OK : i < 4 ? R_OK | W_OK : R_OK;
+		if (access(paths[i], mode) < 0 && (dir || errno != ENOENT)) {
+			log_err("user %s cannot %s %s: %s; give it access to the path (every parent "
+			        "directory too) or choose another data_dir",
+			        cf->user, mode & W_OK ? "read and write" : "read", paths[i], strerror(errno));
+			return -1;
+		}
+	}
 	log_info("running as user %s", cf->user);
 	return 0;
 }
@@ -1173,6 +1275,129 @@ static int mkdir_p(const char *path, mode_t mode)
 		*p = '/';
 	}
 	return mkdir(buf, mode) < 0 && errno != EEXIST ? -1 : 0;
+}
+
+/* The absolute form of path with the symlinks of its existing part
+ * resolved (a dangling link too); the part not created yet is kept as
+ * written, "." and ".." in it applied by name. 0, or -1. */
+static int canon_path(const char *path, char *out, size_t cap)
+{
+	char head[CONF_PATH_MAX], tail[CONF_PATH_MAX] = "", link[CONF_PATH_MAX];
+	int skip = 0, hops = 0;
+	snprintf(head, sizeof head, "%s", path);
+	for (;;) {
+		size_t n = strlen(head);
+		while (n > 1 && head[n - 1] == '/')
+			head[--n] = '\0';
+		char *r = realpath(head, NULL);
+		if (r) {
+			/* ".." beyond what exists climbs the resolved part */
+			for (; skip > 0; skip--) {
+				char *sl = strrchr(r, '/');
+				if (sl != NULL)
+					*(sl == r ? sl + 1 : sl) = '\0';
+			}
+			int w = snprintf(out, cap, "%s%s", strcmp(r, "/") == 0 && tail[0] ? "" : r, tail);
+			free(r);
+			return w < 0 || (size_t)w >= cap ? -1 : 0;
+		}
+		if (errno != ENOENT)
+			return -1;
+		char *slash = strrchr(head, '/');
+		const char *last = slash ? slash + 1 : head;
+		ssize_t ln = readlink(head, link, sizeof link - 1);
+		if (ln > 0 && ++hops < 40) {
+			/* a dangling link: go on with its target */
+			link[ln] = '\0';
+			char joined[CONF_PATH_MAX * 2];
+			if (link[0] == '/' || slash == NULL)
+				snprintf(joined, sizeof joined, "%s", link);
+			else
+				snprintf(joined, sizeof joined, "%.*s/%s", (int)(slash - head), head, link);
+			if (strlen(joined) >= sizeof head)
+				return -1;
+			strcpy(head, joined);
+			continue;
+		}
+		if (strcmp(last, "..") == 0) {
+			skip++;
+		} else if (skip > 0) {
+			skip--;
+		} else if (*last != '\0' && strcmp(last, ".") != 0) {
+			size_t ll = strlen(last), tl = strlen(tail);
+			if (ll + tl + 2 > sizeof tail)
+				return -1;
+			memmove(tail + ll + 1, tail, tl + 1);
+			tail[0] = '/';
+			memcpy(tail + 1, last, ll);
+		}
+		if (slash == NULL)
+			strcpy(head, ".");
+		else if (slash == head)
+			strcpy(head, "/");
+		else
+			*slash = '\0';
+	}
+}
+
+/* 1 if path is dir or lies below it (both canonical). */
+static int path_within(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	if (strcmp(dir, "/") == 0)
+		return 1;
+	return strncmp(path, dir, n) == 0 && (path[n] == '\0' || path[n] == '/');
+}
+
+/* The server empties run_dir at every start (only its own session files,
+ * see sess_init); a run_dir that is, contains or holds the data the server
+ * keeps is refused outright, by -n too. Symlinks are followed first. */
+static int check_run_dir(const struct conf_server *cf, const char *users_path, char *err, size_t errlen)
+{
+	char run[CONF_PATH_MAX], data[CONF_PATH_MAX], p[CONF_PATH_MAX], lock[CONF_PATH_MAX + 16];
+	snprintf(lock, sizeof lock, "%.150s/server.lock", cf->data_dir);
+	if (canon_path(cf->run_dir, run, sizeof run) < 0 || canon_path(cf->data_dir, data, sizeof data) < 0) {
+		snprintf(err, errlen, "cannot resolve run_dir %.150s or data_dir %.150s: %.150s", cf->run_dir,
+		         cf->data_dir, strerror(errno ? errno : EINVAL));
+		return -1;
+	}
+	if (strcmp(run, data) == 0) {
+		snprintf(
+		    err, errlen,
+		    "run_dir %.150s is data_dir: the server clears run_dir at start; give it a directory of "
+		    "its own (default <data_dir>/run)",
+		    cf->run_dir);
+		return -1;
+	}
+	if (path_within(data, run)) {
+		snprintf(
+		    err, errlen,
+		    "run_dir %.150s contains data_dir %.150s: the server clears run_dir at start; give it a "
+		    "directory of its own (default <data_dir>/run)",
+		    cf->run_dir, cf->data_dir);
+		return -1;
+	}
+	const char *const names[] = {"the users file", "key_file", "cert_file", "pid_file",
+	                             "the data_dir lock"};
+	const char *const files[] = {users_path, cf->key_file, cf->cert_file, cf->pid_file, lock};
+	for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+		if (files[i][0] == '\0')
+			continue;
+		if (canon_path(files[i], p, sizeof p) < 0) {
+			snprintf(err, errlen, "cannot resolve %.150s %.150s: %.150s", names[i], files[i],
+			         strerror(errno ? errno : EINVAL));
+			return -1;
+		}
+		if (path_within(p, run)) {
+			snprintf(err, errlen,
+			         "%.150s %.150s is inside run_dir %.150s, which the server clears at start; "
+			         "keep run_dir "
+			         "for session files only",
+			         names[i], files[i], cf->run_dir);
+			return -1;
+		}
+	}
+	return 0;
 }
 
 static void usage(FILE *f)
@@ -1291,7 +1516,9 @@ static void shutdown_all(struct srv *s)
 		close(s->inotify_fd);
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
+	log_on_suppress(NULL, NULL);
 	loop_free(s->loop);
+	s->loop = NULL;
 	tls_cfg_free(s->tls);
 }
 
@@ -1339,6 +1566,12 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	const struct conf_server *cf = &conf.srv;
+	char users_path[CONF_PATH_MAX + 8];
+	snprintf(users_path, sizeof users_path, "%s/users", cf->data_dir);
+	if (check_run_dir(cf, users_path, err, sizeof err) < 0) {
+		fprintf(stderr, "im server: %s\n", err);
+		return 2;
+	}
 	if (check) {
 		printf("%s: configuration ok\n", cfile ? cfile : "(defaults)");
 		return 0;
@@ -1363,10 +1596,12 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	static struct srv s;
+	log_set_rate(cf->log_rate_limit);
+	log_on_suppress(log_held, &s);
 	s.cf = cf;
 	s.inotify_fd = -1;
 	s.lock_fd = -1;
-	snprintf(s.users_path, sizeof s.users_path, "%s/users", cf->data_dir);
+	snprintf(s.users_path, sizeof s.users_path, "%s", users_path);
 	int rc = run(&s);
 	if (s.loop)
 		shutdown_all(&s);
