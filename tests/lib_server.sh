@@ -86,6 +86,16 @@ expect() {
 		fail "$1" "$2 never got /$3/; got: $(tail -n 5 "$T/$2.out" | tr '\n' '|')"; fi
 }
 
+# seen_new ID PATTERN [SECONDS]: like seen, but only lines after
+# `mark "$T/ID.out"` count.
+seen_new() { wait_new "$T/$1.out" "$2" "${3:-5}"; }
+
+# expect_new NAME ID PATTERN [SECONDS]: like expect, after the mark.
+expect_new() {
+	if seen_new "$2" "$3" "${4:-5}"; then pass "$1"; else
+		fail "$1" "$2 never got /$3/ after the mark; since: $(new_lines "$T/$2.out" | tail -n 5 | tr '\n' '|')"; fi
+}
+
 # sync ID: a PING round trip, so everything the server sent ID before it
 # has arrived. Returns 1 if the PONG never came.
 sync() {
