@@ -41,6 +41,14 @@ srv_start() {
 	[ -n "$PORT" ]
 }
 
+# srv_key [HOST]: the key (hex fingerprint) that a new TLS connection to
+# the server at HOST (default 127.0.0.1) port $PORT is shown; empty if none.
+# Compare it with `im server --fingerprint` of the key file, e.g. to prove
+# that SIGHUP really swapped the certificate.
+srv_key() {
+	echo '!quit' | "$IMTC" -k -w 10 "${1:-127.0.0.1}" "$PORT" 2>/dev/null | sed -n 's/^\*key //p' | head -n 1
+}
+
 # srv_stop NAME: SIGTERM; passes NAME when the server exits 0 within 10 s.
 srv_stop() {
 	kill -TERM "$SRV_PID" 2>/dev/null
