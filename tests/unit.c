@@ -476,7 +476,8 @@ static void test_online(void)
 	result("prefix_v4", proto_ip_prefix("192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
 	       "'%s'", k);
 	result("prefix_v4mapped",
-	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0, "'%s'", k);
+	       proto_ip_prefix("::ffff:192.0.2.7", 64, k, sizeof k) == 0 && strcmp(k, "192.0.2.7") == 0,
+	       "'%s'", k);
 	result("prefix_v6_64",
 	       proto_ip_prefix("2001:db8:1:2:aaaa:bbbb:cccc:dddd", 64, k, sizeof k) == 0 &&
 	           strcmp(k, "2001:db8:1:2::/64") == 0,
@@ -485,10 +486,11 @@ static void test_online(void)
 	result("prefix_v6_same_net",
 	       proto_ip_prefix("2001:db8:1:2::99", 64, k2, sizeof k2) == 0 && strcmp(k, k2) == 0, "'%s'", k2);
 	result("prefix_v6_56",
-	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 && strcmp(k, "2001:db8:1:200::/56") == 0,
+	       proto_ip_prefix("2001:db8:1:2ff::1", 56, k, sizeof k) == 0 &&
+	           strcmp(k, "2001:db8:1:200::/56") == 0,
 	       "'%s'", k);
-	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0, "'%s'",
-	       k);
+	result("prefix_v6_128", proto_ip_prefix("::1", 128, k, sizeof k) == 0 && strcmp(k, "::1/128") == 0,
+	       "'%s'", k);
 	result("prefix_rejects", proto_ip_prefix("example.org", 64, k, sizeof k) == -1, "accepted");
 	result("prefix_small_buffer", proto_ip_prefix("2001:db8::1", 64, k, 8) == -1, "accepted");
 }
@@ -518,6 +520,43 @@ static void test_escape(void)
 	       "e %d u %d", e, u);
 }
 
+/* The peer channel's line parser: each kind, and near misses of each. */
+static void test_peer_line(void)
+{
+	struct proto_peer_line pl = {0};
+	result("peer_hello",
+	       proto_parse_peer_line("IM 1 Bob.Smith_2", &pl) == PROTO_PEER_HELLO &&
+	           !strcmp(pl.name, "bob.smith_2"),
+	       "kind %d name '%s'", pl.kind, pl.name);
+	const char *line = "MSG q1 two  words ";
+	result("peer_msg",
+	       proto_parse_peer_line(line, &pl) == PROTO_PEER_MSG && pl.id == line + 4 && pl.idlen == 2 &&
+	           !strcmp(pl.text, "two  words "),
+	       "kind %d idlen %zu text '%s'", pl.kind, pl.idlen, pl.text);
+	result("peer_msg_no_text",
+	       proto_parse_peer_line("MSG q3", &pl) == PROTO_PEER_MSG && pl.idlen == 2 && pl.text[0] == '\0',
+	       "kind %d", pl.kind);
+	result("peer_msg_empty_id", proto_parse_peer_line("MSG  x", &pl) == PROTO_PEER_MSG && pl.idlen == 0,
+	       "kind %d idlen %zu", pl.kind, pl.idlen);
+	result("peer_ack", proto_parse_peer_line("ACK 42", &pl) == PROTO_PEER_ACK && pl.ack == 42, "kind %d",
+	       pl.kind);
+	result("peer_typing_bye",
+	       proto_parse_peer_line("TYPING", &pl) == PROTO_PEER_TYPING &&
+	           proto_parse_peer_line("BYE", &pl) == PROTO_PEER_BYE,
+	       "not parsed");
+	static const char *const other[] = {
+	    "IM 2 bob",    "IM 1 -bob", "IM 1 bob extra",
+	    "IM 1",        "ACK",       "ACK -1",
+	    "ACK +5",      "ACK 1x",    "ACK 18446744073709551616",
+	    "ACK 1 2",     "BYE now",   "bye",
+	    "TYPING ",     "MSG",       "",
+	    "HELLO there",
+	};
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+		result("peer_other", proto_parse_peer_line(other[i], &pl) == PROTO_PEER_OTHER,
+		       "'%s' is kind %d", other[i], pl.kind);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -537,6 +576,7 @@ int main(void)
 	test_utf8();
 	test_split();
 	test_online();
+	test_peer_line();
 	test_escape();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
