@@ -100,12 +100,13 @@ build_tools() {
 	done
 }
 
-# build_asan: build/asan/im with ASan+UBSan (clang).
+# build_asan: build/asan/im and build/asan/unit with ASan+UBSan (clang).
 build_asan() {
 	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined $INC"
 	rm -rf build/asan && mkdir -p build/asan
 	CC=clang compile build/asan/obj "$flags" main.c $SRC_MODULES
 	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $LIBDIRS $LIBS
+	clang $flags -Imodules -o build/asan/unit tests/unit.c $(objs build/asan/obj $SRC_MODULES) $LIBDIRS $LIBS
 }
 
 # build_fuzz: build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c (the

@@ -35,6 +35,10 @@ run() {
 	elif ! grep -Eq '^(PASS|FAIL|SKIP) ' "$log"; then
 		echo "FAIL $name: reported no result at all (see $log)" >>"$log"
 	fi
+	# a sanitizer report on the test's own output (the unit binary's)
+	if grep -Eq '^(==[0-9]+==ERROR: [A-Za-z]*Sanitizer|SUMMARY: [A-Za-z]*Sanitizer)|runtime error:' "$log"; then
+		echo "FAIL $name: sanitizer report in $log" >>"$log"
+	fi
 	grep -E '^(PASS|FAIL|SKIP) ' "$log" | sed -E "s#^(PASS|FAIL|SKIP) #\\1 ${tag:+$tag/}#" >>"$out"
 	grep -E '^(FAIL|SKIP) ' "$log" | sed 's/^/  /'
 	echo "$(grep -c '^PASS ' "$log") passed, $(grep -c '^FAIL ' "$log") failed, $(grep -c '^SKIP ' "$log") skipped in ${tag:+$tag/}$name"
@@ -48,7 +52,11 @@ start() {
 
 suite() {
 	tag=${1:-}
-	[ -n "$tag" ] || run unit "" build/tests/unit
+	if [ -z "$tag" ]; then
+		run unit "" build/tests/unit
+	elif [ -x "build/$tag/unit" ]; then
+		run unit "$tag" "build/$tag/unit"
+	fi
 	for t in tests/t_*.sh; do
 		[ -f "$t" ] || continue
 		run "$(basename "$t" .sh)" "$tag" sh "$t"

@@ -79,8 +79,9 @@ cli_wait carol 5
 # --- the server's key changes: remembered key refused ---
 # The conversation ends first and the server dies (no OFFLINE from it), so
 # only the refusal can tell the clients that presence is no longer known.
+mark "$T/bob.err"
 tell alice "close bob"
-setup bob_sees_bye wait_for "$T/bob.err" 'peer alice .*peer said BYE' 10
+setup bob_sees_bye wait_new "$T/bob.err" 'peer alice .*peer said BYE' 10
 kill -KILL "$SRV_PID"
 wait "$SRV_PID" 2>/dev/null
 rm -f "$T/data/server.key" "$T/data/server.crt"

@@ -20,6 +20,7 @@ fi
 # --- keepalive: set up first, checked last, so its 5 s overlap the rest ---
 need walt signup w walt 4001 "$KEYA"
 need kate signup k kate 4002 "$KEYB"
+setup kate_session_file [ -e "$T/data/run/kate" ]
 say w "CONTACTS kate"
 sync w
 say k "CONTACTS walt"

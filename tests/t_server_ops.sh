@@ -110,6 +110,7 @@ expect ops_passwd_relogin_kicks_old n '^KICKED '
 mark "$T/a.out"
 say n2 "PEER 4003 $KEYC" "CONTACTS alice"
 setup alice_sees_newbie_again seen_new a '^ONLINE newbie .* 4003 ' && sync a
+setup newbie_session_file [ -e "$RUN/newbie" ]
 mark "$T/a.out"
 "$IM" deluser -c "$C" newbie >"$T/del.out" 2>&1 || fail ops_setup "deluser: $(cat "$T/del.out")"
 expect ops_deluser_kicks_online_user n2 '^KICKED ' 5

@@ -127,6 +127,7 @@ mark "$T/a.out"
 need erin_again login e2 erin 4005 "$KEYD"
 say e2 "CONTACTS alice"
 setup killed_erin_online seen_new a '^ONLINE erin ' && setup killed_erin_sees_alice seen e2 '^ONLINE alice'
+setup erin_session_file [ -e "$T/data/run/erin" ]
 mark "$T/a.out"
 eval "kill -9 \$PID_e2"
 if seen_new a '^OFFLINE erin$' 10 && sync a && [ "$(new_lines "$T/a.out" | grep -c '^OFFLINE erin$')" -eq 1 ]; then
