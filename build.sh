@@ -128,24 +128,33 @@ build)
 	echo "built ./im ($(wc -c <im) bytes)"
 	;;
 test)
+	t0=$(date +%s)
 	build_im
 	build_tools
 	sh tests/run.sh start
+	echo "== the tests on ./im (built in $(($(date +%s) - t0))s)"
+	t1=$(date +%s)
 	sh tests/run.sh suite
 	# Each later stage is its own process, so a build that fails is
 	# counted as a FAIL and the run goes on to its last line.
-	echo "== the integration tests on the ASan+UBSan build"
+	t2=$(date +%s)
+	echo "== the tests on the ASan+UBSan build (plain suite took $((t2 - t1))s)"
 	if sh ./build.sh asan-build >tests/tmp/asan-build.log 2>&1; then
+		t3=$(date +%s)
+		echo "   (built in $((t3 - t2))s)"
 		IM=$PWD/build/asan/im sh tests/run.sh suite asan
 	else
+		t3=$(date +%s)
 		sh tests/run.sh fail asan_build "$(tail -n 3 tests/tmp/asan-build.log | tr '\n' ' ')"
 	fi
-	echo "== fuzz targets, ${FUZZ_SECONDS:-10}s each"
+	t4=$(date +%s)
+	echo "== fuzz targets, ${FUZZ_SECONDS:-10}s each (ASan suite took $((t4 - t3))s)"
 	if sh ./build.sh fuzz-build >tests/tmp/fuzz-build.log 2>&1; then
 		sh tests/run.sh fuzz "${FUZZ_SECONDS:-10}"
 	else
 		sh tests/run.sh fail fuzz_build "$(tail -n 3 tests/tmp/fuzz-build.log | tr '\n' ' ')"
 	fi
+	echo "== all done in $(($(date +%s) - t0))s"
 	exec sh tests/run.sh total
 	;;
 asan)

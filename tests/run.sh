@@ -31,7 +31,7 @@ run() {
 	if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then
 		echo "FAIL $name: still running after ${TEST_TIMEOUT}s, killed (see $log)" >>"$log"
 	elif [ $rc -ne 0 ] && ! grep -q '^FAIL ' "$log"; then
-		echo "FAIL $name: exited $rc without reporting (see $log)" >>"$log"
+		echo "FAIL $name: exited $rc without reporting a FAIL (see $log)" >>"$log"
 	elif ! grep -Eq '^(PASS|FAIL|SKIP) ' "$log"; then
 		echo "FAIL $name: reported no result at all (see $log)" >>"$log"
 	fi
