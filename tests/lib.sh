@@ -12,6 +12,7 @@ PIDS=""
 # process, so no report can hide in a log nobody checks.
 SAN=$T/san
 mkdir -p "$SAN"
+chmod 1777 "$SAN" # a server that dropped root (user =) reports here too
 export ASAN_OPTIONS="${ASAN_OPTIONS:+$ASAN_OPTIONS:}log_path=$SAN/asan"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:+$UBSAN_OPTIONS:}print_stacktrace=1:log_path=$SAN/ubsan"
 cleanup() {
