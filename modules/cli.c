@@ -388,6 +388,12 @@ static void start_connect(struct cli *c)
 	}
 }
 
+/* Why a key could not even be kept in memory (store_set_*_key). */
+static const char *unpinned_why(int e)
+{
+	return e == ENOSPC ? "the list of remembered keys is full" : strerror(e);
+}
+
 static void srv_open(struct conn *sc)
 {
 	struct cli *c = sc->owner;
@@ -399,9 +405,26 @@ static void srv_open(struct conn *sc)
 	}
 	const char *want = c->cfg->server_key[0] ? c->cfg->server_key : store_server_key(c->st, c->hostport);
 	if (want == NULL) {
-		if (store_set_server_key(c->st, c->hostport, key) < 0)
-			emitf(c, CLI_EV_ERROR, "cannot remember the server key in %s/known_servers: %s",
-			      c->st->dir, strerror(errno));
+		if (store_set_server_key(c->st, c->hostport, key) < 0) {
+			int e = errno;
+			const char *pinned = store_server_key(c->st, c->hostport);
+			if (pinned == NULL || strcmp(pinned, key) != 0) {
+				/* Not even in memory: the next connection would be a
+				 * first use again, so none is made. */
+				c->state = S_REFUSED;
+				emitf(c, CLI_EV_ERROR,
+				      "cannot remember the key of server %s (%s): refusing to log in; set "
+				      "server_key in [client]",
+				      c->hostport, unpinned_why(e));
+				conn_abort(sc, "server key not pinned");
+				return;
+			}
+			emitf(c, CLI_EV_ERROR,
+			      "cannot store the key of server %s in %s/known_servers: %s. It stays pinned "
+			      "while this client runs, but the next run would trust whatever key it is shown "
+			      "first: fix the state directory, or set server_key = %s in [client]",
+			      c->hostport, c->st->dir, strerror(e), key);
+		}
 		emitf(c, CLI_EV_NOTICE, "trusting the key of server %s on first use: %s", c->hostport, key);
 	} else if (strcmp(want, key) != 0) {
 		c->state = S_REFUSED;
@@ -499,9 +522,28 @@ static void on_online(struct cli *c, const char *args)
 	}
 	const char *known = store_contact_key(c->st, name);
 	if (known == NULL) {
-		if (store_set_contact_key(c->st, name, on.key) < 0)
-			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", name, strerror(errno));
 		k->keychange = 0;
+		if (store_set_contact_key(c->st, name, on.key) < 0) {
+			int e = errno;
+			known = store_contact_key(c->st, name);
+			if (known == NULL || strcmp(known, on.key) != 0) {
+				/* Not even in memory: it waits for trust, which
+				 * says why it cannot be given. */
+				k->keychange = 1;
+				snprintf(k->newkey, sizeof k->newkey, "%s", on.key);
+				emitf(c, CLI_EV_ERROR,
+				      "cannot remember the key of %s (%s): nothing is sent to or accepted "
+				      "from %s",
+				      name, unpinned_why(e), name);
+			} else {
+				emitf(
+				    c, CLI_EV_ERROR,
+				    "cannot store the key of %s in %s/known_keys: %s. It stays pinned while "
+				    "this client runs, but the next run would take any key announced for %s "
+				    "as its first: fix the state directory",
+				    name, c->st->dir, strerror(e), name);
+			}
+		}
 	} else if (strcmp(known, on.key) != 0) {
 		if (!k->keychange || strcmp(k->newkey, on.key) != 0) {
 			k->keychange = 1;
@@ -602,7 +644,9 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 			conn_abort(sc, "bad greeting");
 			return;
 		}
-		log_info("server %s: '%s', %s", c->hostport, tok[2], tls_describe(sc->tls));
+		char shown[PROTO_LINE_MAX * 4];
+		proto_printable(tok[2], strlen(tok[2]), shown, sizeof shown, PROTO_SHOW_SCREEN);
+		log_info("server %s: '%s', %s", c->hostport, shown, tls_describe(sc->tls));
 		c->state = S_AUTH;
 		srv_cmd(c, W_LOGIN, NULL, "%s %s %s", c->signup ? "SIGNUP" : "LOGIN", c->user, c->password);
 		return;
@@ -644,7 +688,9 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 	           strcmp(tok[0], "BYE") == 0) {
 		on_reply(c, tok, n);
 	} else {
-		log_debug("server %s: ignoring '%s'", c->hostport, tok[0]);
+		char shown[64];
+		proto_printable(tok[0], strlen(tok[0]), shown, sizeof shown, PROTO_SHOW_SCREEN);
+		log_debug("server %s: ignoring '%s'", c->hostport, shown);
 	}
 }
 
@@ -819,8 +865,16 @@ int cli_trust(struct cli *c, const char *name)
 		return -1;
 	}
 	if (store_set_contact_key(c->st, folded, k->newkey) < 0) {
-		emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", folded, strerror(errno));
-		return -1;
+		int e = errno;
+		const char *now = store_contact_key(c->st, folded);
+		if (now == NULL || strcmp(now, k->newkey) != 0) {
+			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", folded, unpinned_why(e));
+			return -1;
+		}
+		emitf(c, CLI_EV_ERROR,
+		      "cannot store the key of %s in %s/known_keys: %s; it is trusted only while this "
+		      "client runs",
+		      folded, c->st->dir, strerror(e));
 	}
 	log_warn("trusting the new key of %s: %s", folded, k->newkey);
 	k->keychange = 0;
@@ -948,7 +1002,10 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	    .timeout_ms = (unsigned)cfg->connect_timeout * 1000,
 	    .max_line = (size_t)cfg->max_line,
 	    .max_out = (size_t)cfg->max_output_buffer,
-	    .max_unidentified = 32,
+	    .max_unidentified = (size_t)cfg->max_peer_unauth,
+	    .max_unidentified_per_ip = (size_t)cfg->max_peer_unauth_per_ip,
+	    .ipv6_prefix = cfg->ipv6_prefix,
+	    .hello_timeout_ms = (unsigned)cfg->peer_hello_timeout * 1000,
 	    .max_queued = (size_t)cfg->max_queued_messages,
 	};
 	c->srv_tls = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, errlen);

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "proto.h"
 
-enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN };
+enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN, T_LANIP };
 
 struct conf_key {
 	const char *section;
@@ -58,6 +58,9 @@ static const struct conf_key keys[] = {
     S(login_timeout, T_INT, 1, 3600),
     S(max_failures_per_ip, T_INT, 1, 1000000),
     S(max_failures_per_name, T_INT, 1, 1000000),
+    S(max_failures_per_name_total, T_INT, 1, 1000000),
+    S(max_signups_per_ip, T_INT, 1, 1000000),
+    S(max_contact_changes, T_INT, 1, 1000000),
     S(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
     S(workers, T_INT, 0, 64),
     S(user, T_STR, 0, 0),
@@ -68,7 +71,7 @@ static const struct conf_key keys[] = {
     C(state_dir, T_PATH, 0, 0),
     C(peer_listen, T_LISTEN, 0, 0),
     C(peer_port, T_INT, 0, 65535),
-    C(lan_ip, T_STR, 0, 0),
+    C(lan_ip, T_LANIP, 0, 0),
     C(user, T_STR, 0, 0),
     C(password_file, T_PATH, 0, 0),
     C(log, T_LOGDEST, 0, 0),
@@ -78,6 +81,10 @@ static const struct conf_key keys[] = {
     C(max_line, T_INT, 256, 1024),
     C(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
     C(max_queued_messages, T_INT, 1, 1000000),
+    C(peer_hello_timeout, T_INT, 1, 600),
+    C(max_peer_unauth, T_INT, 1, 1024),
+    C(max_peer_unauth_per_ip, T_INT, 1, 1024),
+    C(ipv6_prefix, T_INT, 32, 128),
 };
 
 void conf_defaults(struct conf *c)
@@ -104,6 +111,9 @@ void conf_defaults(struct conf *c)
 	s->login_timeout = 30;
 	s->max_failures_per_ip = 20;
 	s->max_failures_per_name = 5;
+	s->max_failures_per_name_total = 30;
+	s->max_signups_per_ip = 10;
+	s->max_contact_changes = 60;
 	s->max_output_buffer = 256 * 1024;
 	s->workers = 0;
 
@@ -118,6 +128,10 @@ void conf_defaults(struct conf *c)
 	k->max_line = 1024;
 	k->max_output_buffer = 1024 * 1024;
 	k->max_queued_messages = 1024;
+	k->peer_hello_timeout = 5;
+	k->max_peer_unauth = 32;
+	k->max_peer_unauth_per_ip = 4;
+	k->ipv6_prefix = 64;
 }
 
 struct load_state {
@@ -212,6 +226,16 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 	case T_LISTEN:
 		if (listen_valid(v, why, whylen) < 0)
 			return -1;
+		break;
+	case T_LANIP:
+		if (*v != '\0' && !proto_lan_ip_ok(v)) {
+			snprintf(
+			    why, whylen,
+			    "'%s' is not a private, link-local or unique-local IP address (a LAN address "
+			    "peers may dial)",
+			    v);
+			return -1;
+		}
 		break;
 	case T_STR:
 		break;

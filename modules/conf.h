@@ -31,7 +31,10 @@ struct conf_server {
 	int ipv6_prefix; /* bits of an IPv6 address that per-IP limits count by */
 	int login_timeout;
 	int max_failures_per_ip;
-	int max_failures_per_name;
+	int max_failures_per_name;       /* for one name from one address (prefix) */
+	int max_failures_per_name_total; /* for one name from all addresses */
+	int max_signups_per_ip;          /* an hour, per address (prefix) */
+	int max_contact_changes;         /* a minute, per session */
 	int max_output_buffer;
 	int workers; /* 0 = number of cores */
 	char user[CONF_STR_MAX];
@@ -45,7 +48,7 @@ struct conf_client {
 	char state_dir[CONF_PATH_MAX]; /* conf_finish: ~/.im; "" without HOME */
 	char peer_listen[CONF_STR_MAX];
 	int peer_port;
-	char lan_ip[CONF_STR_MAX]; /* "" = none announced */
+	char lan_ip[CONF_STR_MAX]; /* "" = none announced; else proto_lan_ip_ok() */
 	char user[CONF_STR_MAX];
 	char password_file[CONF_PATH_MAX];
 	char log[16];
@@ -54,7 +57,11 @@ struct conf_client {
 	int connect_timeout;
 	int max_line;
 	int max_output_buffer;
-	int max_queued_messages; /* per conversation, not yet acknowledged */
+	int max_queued_messages;    /* per conversation, not yet acknowledged */
+	int peer_hello_timeout;     /* seconds for an incoming peer to finish TLS and hello */
+	int max_peer_unauth;        /* incoming peer connections before their hello */
+	int max_peer_unauth_per_ip; /* the same, from one address (IPv6: one ipv6_prefix) */
+	int ipv6_prefix;            /* bits of an IPv6 address the per-IP cap counts by */
 };
 
 struct conf {

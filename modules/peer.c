@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ifaddrs.h>
+#include <net/if.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -12,17 +14,18 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
 #include "conn.h"
+#include "hmap.h"
 #include "log.h"
 #include "tls.h"
 
 /* Messages on the wire without an ACK yet; more wait in the conversation,
  * so a burst never overflows the connection's output bound. */
 #define PEER_WINDOW 64
-#define PEER_ID_MAX 32
 
 struct msg {
 	struct msg *next;
@@ -32,6 +35,21 @@ struct msg {
 };
 
 enum link_state { LINK_TLS, LINK_HELLO, LINK_OPEN };
+
+/* Descriptors kept for the client's own use (standard streams, the server
+ * link, the listener, state files, dials) when the open file limit is low:
+ * unidentified incoming connections get at most half of the rest. */
+#define PEER_FD_RESERVE 16
+#define PEER_NETIF_MAX  64
+#define PEER_WARN_MS    60000 /* at most one listener warning per minute */
+#define PEER_PAUSE_MS   1000  /* accepting stops this long at the fd limit */
+
+/* Incoming connections before their hello from one address (IPv6: one
+ * ipv6_prefix network). */
+struct pfx {
+	char key[64];
+	size_t n;
+};
 
 struct conv;
 
@@ -45,11 +63,12 @@ struct link {
 	enum link_state st;
 	int detached;       /* its conversation has let go of it */
 	const char *reason; /* what its pending messages fail with */
-	char addr[2][48];   /* outgoing: announced address, then LAN address */
+	char addr[2][64];   /* outgoing: announced address, then LAN address */
 	int naddr, ai;
 	unsigned port;
 	char key[PROTO_KEY_HEX + 1]; /* outgoing: the key the server announced */
-	struct link *prev, *next;    /* incoming, before hello */
+	struct link *prev, *next;    /* incoming, before hello, oldest first */
+	struct pfx *pfx;             /* incoming, before hello: its address's count */
 };
 
 struct conv {
@@ -73,8 +92,12 @@ struct peer {
 	struct tls_cfg *dial_cfg, *accept_cfg;
 	char name[PROTO_NAME_MAX + 1];
 	struct conv *convs;
-	struct link *incoming; /* not through hello yet */
-	size_t nincoming;
+	struct link *incoming, *incoming_tail; /* not through hello yet, oldest first */
+	size_t nincoming, max_incoming;        /* max_incoming: the cap the fd limit allows */
+	struct hmap pfx;                       /* key -> struct pfx */
+	struct loop_timer accept_t;            /* accepting paused at the fd limit */
+	uint64_t evict_warned, pause_warned;   /* loop ms of the last such warning */
+	unsigned long evicted, paused;         /* since that warning */
 };
 
 static const char dial_timeout_why[] = "no answer in time";
@@ -178,13 +201,18 @@ static void unlink_incoming(struct link *k)
 		p->incoming = k->next;
 	if (k->next)
 		k->next->prev = k->prev;
+	else
+		p->incoming_tail = k->prev;
 	k->prev = k->next = NULL;
 	p->nincoming--;
+	if (k->pfx && --k->pfx->n == 0)
+		free(hmap_del(&p->pfx, k->pfx->key));
+	k->pfx = NULL;
 }
 
 static void link_free(struct link *k)
 {
-	if (k->cv == NULL && !k->outgoing)
+	if (k->pfx)
 		unlink_incoming(k);
 	free(k);
 }
@@ -271,6 +299,69 @@ static int dial(struct link *k)
 	return 0;
 }
 
+/* Writes to out the LAN address to dial beside the announced one, or ""
+ * when lan is none, not a LAN address, or on none of our interfaces'
+ * subnets: a contact must not aim us at an address of its choosing. An
+ * IPv6 link-local address gets the matching interface as its scope. */
+static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap)
+{
+	struct ifaddrs *all = NULL;
+	struct in6_addr a6;
+	struct proto_netif nif[PEER_NETIF_MAX];
+	char text[PEER_NETIF_MAX][INET6_ADDRSTRLEN];
+	size_t n = 0;
+	out[0] = '\0';
+	if (lan[0] == '\0')
+		return;
+	if (!proto_lan_ip_ok(lan)) {
+		log_info(
+		    "peer %s: ignoring LAN address %s: not a private, link-local or unique-local address",
+		    name, lan);
+		return;
+	}
+	if (getifaddrs(&all) < 0) {
+		log_warn("peer %s: cannot list our interfaces (%s); not dialing LAN address %s", name,
+		         strerror(errno), lan);
+		return;
+	}
+	for (struct ifaddrs *i = all; i && n < PEER_NETIF_MAX; i = i->ifa_next) {
+		if (i->ifa_addr == NULL || i->ifa_netmask == NULL || !(i->ifa_flags & IFF_UP) ||
+		    (i->ifa_flags & IFF_LOOPBACK))
+			continue;
+		const unsigned char *m;
+		size_t mlen;
+		const void *a;
+		if (i->ifa_addr->sa_family == AF_INET) {
+			a = &((struct sockaddr_in *)i->ifa_addr)->sin_addr;
+			m = (const unsigned char *)&((struct sockaddr_in *)i->ifa_netmask)->sin_addr;
+			mlen = 4;
+		} else if (i->ifa_addr->sa_family == AF_INET6) {
+			a = &((struct sockaddr_in6 *)i->ifa_addr)->sin6_addr;
+			m = ((struct sockaddr_in6 *)i->ifa_netmask)->sin6_addr.s6_addr;
+			mlen = 16;
+		} else {
+			continue;
+		}
+		int bits = 0;
+		for (size_t b = 0; b < mlen * 8 && (m[b / 8] & (0x80 >> (b % 8))); b++)
+			bits++;
+		if (inet_ntop(i->ifa_addr->sa_family, a, text[n], sizeof text[n]) == NULL)
+			continue;
+		nif[n].name = i->ifa_name;
+		nif[n].addr = text[n];
+		nif[n].bits = bits;
+		n++;
+	}
+	int at = proto_lan_on_net(lan, nif, n);
+	if (at < 0)
+		log_info("peer %s: LAN address %s is on none of our networks; not dialing it", name, lan);
+	else if (inet_pton(AF_INET6, lan, &a6) == 1 && IN6_IS_ADDR_LINKLOCAL(&a6))
+		snprintf(out, cap, "%s%%%s", lan, nif[at].name);
+	else
+		snprintf(out, cap, "%s", lan);
+	freeifaddrs(all);
+}
+
 /* Dials cv's contact. 0, or -1 after failing its messages. */
 static int dial_conv(struct conv *cv)
 {
@@ -292,8 +383,11 @@ static int dial_conv(struct conv *cv)
 	k->port = pc.port;
 	snprintf(k->key, sizeof k->key, "%s", pc.key);
 	snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc.ip);
-	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0)
-		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc.lan_ip);
+	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0) {
+		lan_to_dial(cv->name, pc.lan_ip, k->addr[1], sizeof k->addr[1]);
+		if (k->addr[1][0])
+			k->naddr++;
+	}
 	cv->link = k;
 	loop_timer_stop(p->loop, &cv->wait_t);
 	while (dial(k) < 0) {
@@ -316,7 +410,13 @@ static void on_open(struct conn *c)
 	if (!k->outgoing)
 		return; /* the key is checked against the name its hello claims */
 	char key[PROTO_KEY_HEX + 1];
-	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, k->key) != 0) {
+	if (tls_peer_key(c->tls, key) < 0) {
+		log_warn("peer %s (%s) presented no certificate: refusing", k->cv->name, c->peer);
+		k->reason = PEER_KEYMISMATCH;
+		conn_abort(c, "no certificate");
+		return;
+	}
+	if (strcmp(key, k->key) != 0) {
 		log_warn("peer %s (%s) presented key %s, but the server announced %s: refusing", k->cv->name,
 		         c->peer, key, k->key);
 		k->reason = PEER_KEYMISMATCH;
@@ -338,16 +438,22 @@ static void hello_in(struct link *k, char *line)
 	const char *why = PEER_OFFLINE;
 	if (proto_parse_peer_line(line, &pl) != PROTO_PEER_HELLO) {
 		log_info("peer connection from %s: bad hello; closing", c->peer);
-		conn_close(c, "bad hello");
+		conn_abort(c, "bad hello"); /* nothing to flush: no descriptor kept for a grace */
 		return;
 	}
 	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
 		log_info("peer connection from %s claiming %s refused: %s", c->peer, name,
 		         p->name[0] ? why : "not logged in");
-		conn_close(c, "refused");
+		conn_abort(c, "refused");
 		return;
 	}
-	if (tls_peer_key(c->tls, key) < 0 || strcmp(key, pc.key) != 0) {
+	if (tls_peer_key(c->tls, key) < 0) {
+		log_warn("peer connection from %s claiming %s presented no certificate: refused", c->peer,
+		         name);
+		conn_close(c, "no certificate");
+		return;
+	}
+	if (strcmp(key, pc.key) != 0) {
 		log_warn("peer connection from %s claiming %s presented key %s, but the server announced %s: "
 		         "refused",
 		         c->peer, name, key, pc.key);
@@ -443,21 +549,29 @@ static void relax_escapes(const char *in, char *out)
 
 /* "MSG <id> <text...>": the text is everything after the id's space,
  * leading and trailing spaces included; none at all is an empty message.
- * An independent peer's slips in the text are taken liberally. */
+ * An independent peer's slips in the text are taken liberally, but an id
+ * that is not 1-32 printable ASCII characters is refused: the line is not
+ * shown, not acknowledged, and the connection closes (a peer that cannot
+ * name its messages does not speak the protocol; our messages still on
+ * the wire fail as "lost"). */
 static void on_msg(struct link *k, char *rest)
 {
 	static char text[PROTO_LINE_MAX * 2 + 1];
 	struct peer *p = k->p;
 	char *sp = strchr(rest, ' ');
-	size_t idlen = sp ? (size_t)(sp - rest) : strlen(rest);
-	if (idlen == 0 || idlen > PEER_ID_MAX) {
-		log_warn("peer %s (%s): MSG without a usable id; ignored", k->cv->name, k->c->peer);
-		return;
-	}
 	const char *raw = "";
 	if (sp) {
 		*sp = '\0';
 		raw = sp + 1;
+	}
+	if (!proto_msg_id_valid(rest)) {
+		char shown[6 * 40 + 1];
+		proto_printable(rest, strnlen(rest, 40), shown, sizeof shown, PROTO_SHOW_SCREEN);
+		log_warn("peer %s (%s): MSG with a bad id '%s' (not 1-%d printable ASCII characters without "
+		         "spaces); closing",
+		         k->cv->name, k->c->peer, shown, PROTO_MSG_ID_MAX);
+		conn_close(k->c, "bad message id");
+		return;
 	}
 	if (strlen(raw) >= PROTO_LINE_MAX) {
 		log_warn("peer %s (%s): MSG %s too long; ignored", k->cv->name, k->c->peer, rest);
@@ -498,7 +612,7 @@ static void on_line(struct conn *c, char *line, size_t len)
 		pump(cv);
 		return;
 	}
-	if (kind == PROTO_PEER_ACK) {
+	if (kind == PROTO_PEER_ACK) { /* plain decimal only: not "+1" or " 1" */
 		on_ack(cv, pl.ack);
 	} else if (kind == PROTO_PEER_TYPING) {
 		if (p->ops->typing)
@@ -511,23 +625,130 @@ static void on_line(struct conn *c, char *line, size_t len)
 	}
 }
 
+static void resume_accept(struct loop *l, void *arg)
+{
+	struct peer *p = arg;
+	if (p->lfd >= 0)
+		loop_mod(l, p->lfd, POLLIN);
+}
+
+/* A warning about the listener at most once a minute, with how often it
+ * happened since: an attacker must not be able to fill the log. */
+static int warn_due(struct peer *p, uint64_t *last)
+{
+	uint64_t now = loop_now(p->loop);
+	if (*last != 0 && now - *last < PEER_WARN_MS)
+		return 0;
+	*last = now;
+	return 1;
+}
+
+struct busiest {
+	size_t n;
+};
+
+static void find_busiest(void *val, void *arg)
+{
+	struct pfx *x = val;
+	struct busiest *b = arg;
+	if (x->n > b->n)
+		b->n = x->n;
+}
+
+/* Closes the oldest incoming connection before its hello from the address
+ * x, or, with x NULL, from the address that holds the most such (the
+ * oldest of them on a tie): one lone connection from a contact is the last
+ * to go, however many addresses an attacker holds idle connections from. */
+static int evict(struct peer *p, const struct pfx *x)
+{
+	struct busiest b = {0};
+	if (x == NULL)
+		hmap_each(&p->pfx, find_busiest, &b);
+	struct link *k = p->incoming;
+	while (k && (x ? k->pfx != x : k->pfx->n != b.n))
+		k = k->next;
+	if (k == NULL)
+		return -1;
+	p->evicted++;
+	if (warn_due(p, &p->evict_warned)) {
+		if (x)
+			log_warn(
+			    "peer listener: %s opened more than %zu connections that have not said hello; "
+			    "closing its oldest, %s (%lu closed since last logged; logged at most once a "
+			    "minute)",
+			    x->key, p->cfg.max_unidentified_per_ip, k->c->peer, p->evicted);
+		else
+			log_warn(
+			    "peer listener: %zu connections have not said hello; closing the oldest from "
+			    "the busiest address, %s with %zu: %s (%lu closed since last logged; logged at "
+			    "most once a minute)",
+			    p->nincoming, k->pfx->key, k->pfx->n, k->c->peer, p->evicted);
+		p->evicted = 0;
+	}
+	conn_abort(k->c, x ? "evicted: too many connections before hello from its address"
+	                   : "evicted: too many connections before hello");
+	return 0;
+}
+
+/* Files the new incoming connection k under its address's count. */
+static int count_incoming(struct peer *p, struct link *k)
+{
+	char key[64];
+	if (proto_ip_prefix(k->c->ip, p->cfg.ipv6_prefix, key, sizeof key) < 0)
+		snprintf(key, sizeof key, "?");
+	struct pfx *x = hmap_get(&p->pfx, key);
+	if (x == NULL) {
+		x = calloc(1, sizeof *x);
+		if (x == NULL)
+			return -1;
+		snprintf(x->key, sizeof x->key, "%s", key);
+		if (hmap_put(&p->pfx, x->key, x) < 0) {
+			free(x);
+			return -1;
+		}
+	}
+	/* Counted before any eviction, so x outlives its last old link. */
+	x->n++;
+	k->pfx = x;
+	if (x->n > p->cfg.max_unidentified_per_ip)
+		evict(p, x);
+	while (p->nincoming >= p->max_incoming && evict(p, NULL) == 0)
+		;
+	k->prev = p->incoming_tail;
+	if (p->incoming_tail)
+		p->incoming_tail->next = k;
+	else
+		p->incoming = k;
+	p->incoming_tail = k;
+	p->nincoming++;
+	return 0;
+}
+
 static void on_accept(struct loop *l, int fd, int revents, void *arg)
 {
 	struct peer *p = arg;
 	(void)revents;
-	for (;;) {
+	for (int burst = 0; burst < 64; burst++) {
 		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (cfd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
-			    errno != ECONNABORTED)
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+				/* The backlog keeps the listener readable: without
+				 * a pause the loop would spin and log each turn. */
+				p->paused++;
+				if (warn_due(p, &p->pause_warned)) {
+					log_warn("peer listener: accept: %s; pausing new connections for a "
+					         "second (%lu times since last logged; logged at most once a "
+					         "minute)",
+					         strerror(errno), p->paused);
+					p->paused = 0;
+				}
+				loop_mod(l, fd, 0);
+				loop_timer_set(l, &p->accept_t, PEER_PAUSE_MS, resume_accept, p);
+			} else if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR &&
+			           errno != ECONNABORTED) {
 				log_warn("peer listener: accept: %s", strerror(errno));
+			}
 			return;
-		}
-		if (p->nincoming >= p->cfg.max_unidentified) {
-			log_warn("peer listener: %zu connections still in their hello; dropping a new one",
-			         p->nincoming);
-			close(cfd);
-			continue;
 		}
 		struct link *k = calloc(1, sizeof *k);
 		if (k == NULL) {
@@ -541,13 +762,12 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 			free(k);
 			continue;
 		}
-		k->next = p->incoming;
-		if (p->incoming)
-			p->incoming->prev = k;
-		p->incoming = k;
-		p->nincoming++;
+		if (count_incoming(p, k) < 0) {
+			conn_abort(k->c, "out of memory");
+			continue;
+		}
 		log_debug("peer connection from %s", k->c->peer);
-		conn_deadline(k->c, p->cfg.timeout_ms, "no hello in time");
+		conn_deadline(k->c, p->cfg.hello_timeout_ms, "no hello in time");
 	}
 }
 
@@ -626,6 +846,32 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 	return 0;
 }
 
+/* Every connection is a descriptor: raise the soft limit toward the hard
+ * one if needed, and keep connections before their hello well inside it,
+ * so they can never starve the contacts' or our own descriptors. */
+static void fit_fd_limit(struct peer *p)
+{
+	struct rlimit rl;
+	rlim_t want = (rlim_t)(p->cfg.max_unidentified * 2 + PEER_FD_RESERVE * 4);
+	p->max_incoming = p->cfg.max_unidentified;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return;
+	if (rl.rlim_cur < want) {
+		rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	rlim_t room = rl.rlim_cur > PEER_FD_RESERVE ? (rl.rlim_cur - PEER_FD_RESERVE) / 2 : 0;
+	if (room < 1)
+		room = 1;
+	if (room < p->max_incoming) {
+		p->max_incoming = (size_t)room;
+		log_info(
+		    "peer listener: the open file limit %lu allows %zu connections before hello, not %zu",
+		    (unsigned long)rl.rlim_cur, p->max_incoming, p->cfg.max_unidentified);
+	}
+}
+
 struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg,
                       char *err, size_t errlen)
 {
@@ -639,6 +885,15 @@ struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct p
 	p->ops = ops;
 	p->arg = arg;
 	p->lfd = -1;
+	if (p->cfg.max_unidentified == 0)
+		p->cfg.max_unidentified = 1;
+	if (p->cfg.max_unidentified_per_ip == 0)
+		p->cfg.max_unidentified_per_ip = p->cfg.max_unidentified;
+	if (p->cfg.hello_timeout_ms == 0)
+		p->cfg.hello_timeout_ms = p->cfg.timeout_ms;
+	if (p->cfg.ipv6_prefix == 0)
+		p->cfg.ipv6_prefix = 64;
+	fit_fd_limit(p);
 	p->dial_cfg = tls_cfg_new(TLS_CLIENT, cfg->key_file, cfg->cert_file, err, errlen);
 	if (p->dial_cfg == NULL)
 		goto fail;
@@ -765,6 +1020,7 @@ void peer_shutdown(struct peer *p)
 		struct conn *c = p->incoming->c;
 		conn_abort(c, "shutting down");
 	}
+	loop_timer_stop(p->loop, &p->accept_t);
 	if (p->lfd >= 0) {
 		loop_del(p->loop, p->lfd);
 		close(p->lfd);
@@ -786,5 +1042,6 @@ void peer_free(struct peer *p)
 	}
 	tls_cfg_free(p->dial_cfg);
 	tls_cfg_free(p->accept_cfg);
+	hmap_free(&p->pfx);
 	free(p);
 }

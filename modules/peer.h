@@ -54,12 +54,19 @@ struct peer_cfg {
 	size_t max_line, max_out;
 	size_t max_unidentified; /* incoming connections not yet through hello */
 	size_t max_queued;       /* messages per conversation not yet acknowledged */
+	/* 0 in these means: max_unidentified, timeout_ms, 64. */
+	size_t max_unidentified_per_ip; /* the same from one address or IPv6 prefix */
+	unsigned hello_timeout_ms;      /* for an incoming one to finish TLS and hello */
+	int ipv6_prefix;                /* bits an IPv6 address is counted by */
 };
 
 struct peer;
 
-/* Opens the listener and the TLS configurations. Returns NULL with err
- * set. The ops may be called from inside any peer_* call. */
+/* Opens the listener and the TLS configurations. When the cap on
+ * incoming connections before their hello is reached, the oldest of the
+ * address (or IPv6 prefix) holding the most goes, so idle connections
+ * cannot lock a contact out. Returns NULL with err set. The ops may be
+ * called from inside any peer_* call. */
 struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg,
                       char *err, size_t errlen);
 /* Sends BYE on every conversation and fails what is pending ("closed");

@@ -198,6 +198,51 @@ int proto_ip_valid(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
+int proto_lan_ip_ok(const char *ip)
+{
+	struct in_addr v4;
+	struct in6_addr v6;
+	if (inet_pton(AF_INET, ip, &v4) == 1) {
+		const unsigned char *b = (const unsigned char *)&v4.s_addr;
+		return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
+		       (b[0] == 169 && b[1] == 254);
+	}
+	if (inet_pton(AF_INET6, ip, &v6) != 1)
+		return 0;
+	return (v6.s6_addr[0] & 0xfe) == 0xfc || (v6.s6_addr[0] == 0xfe && (v6.s6_addr[1] & 0xc0) == 0x80);
+}
+
+/* Parses ip into out (4 or 16 bytes); returns its family or 0. */
+static int ip_bytes(const char *ip, unsigned char out[16])
+{
+	if (inet_pton(AF_INET, ip, out) == 1)
+		return AF_INET;
+	if (inet_pton(AF_INET6, ip, out) == 1)
+		return AF_INET6;
+	return 0;
+}
+
+int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
+{
+	unsigned char want[16], have[16];
+	if (!proto_lan_ip_ok(lan))
+		return -1;
+	int fam = ip_bytes(lan, want);
+	int maxbits = fam == AF_INET ? 32 : 128;
+	for (size_t i = 0; i < n; i++) {
+		int bits = ifs[i].bits;
+		if (ifs[i].addr == NULL || ip_bytes(ifs[i].addr, have) != fam || bits <= 0 || bits >= maxbits)
+			continue;
+		int full = bits / 8, rest = bits % 8;
+		if (memcmp(want, have, (size_t)full) != 0)
+			continue;
+		unsigned char mask = (unsigned char)(0xff << (8 - rest));
+		if (rest == 0 || ((want[full] ^ have[full]) & mask) == 0)
+			return (int)i;
+	}
+	return -1;
+}
+
 int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap)
 {
 	struct in6_addr a;
@@ -282,4 +327,83 @@ int proto_parse_online(const char *args, struct proto_online *o)
 	strcpy(o->key, tok[3]);
 	strcpy(o->lan, n == 5 ? tok[4] : "");
 	return 0;
+}
+
+int proto_msg_id_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n] != '\0'; n++)
+		if (n >= PROTO_MSG_ID_MAX || s[n] <= ' ' || s[n] > '~')
+			return 0;
+	return n > 0;
+}
+
+/* The length of the well-formed UTF-8 character at s[0..len) and its code
+ * point, or 0 if it is not one. */
+static size_t utf8_char(const unsigned char *s, size_t len, unsigned *cp)
+{
+	size_t n = s[0] < 0x80                    ? 1
+	           : s[0] >= 0xc2 && s[0] <= 0xdf ? 2
+	           : s[0] >= 0xe0 && s[0] <= 0xef ? 3
+	           : s[0] >= 0xf0 && s[0] <= 0xf4 ? 4
+	                                          : 0;
+	if (n == 0 || n > len || !proto_utf8_valid((const char *)s, n))
+		return 0;
+	*cp = n == 1 ? s[0] : s[0] & (0x7f >> n);
+	for (size_t i = 1; i < n; i++)
+		*cp = *cp << 6 | (s[i] & 0x3f);
+	return n;
+}
+
+/* 1 if code point cp (beyond C0 and DEL) must not reach the output raw:
+ * the C1 controls and the line and paragraph separators always; the
+ * bidirectional controls, which reorder what follows them, on a terminal
+ * only (a script gets that text as it was sent). */
+static int unsafe_cp(unsigned cp, enum proto_show how)
+{
+	if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
+		return 1;
+	return how != PROTO_SHOW_LINE && ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069));
+}
+
+size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum proto_show how)
+{
+	const unsigned char *s = (const unsigned char *)in;
+	size_t o = 0, i = 0;
+	while (i < len) {
+		char piece[32];
+		size_t plen = 0, n;
+		unsigned cp = 0;
+		if (s[i] < 0x20 || s[i] == 0x7f) {
+			n = 1;
+			if (s[i] == '\n' && how == PROTO_SHOW_SCREEN_NL)
+				plen = (size_t)snprintf(piece, sizeof piece, "\n");
+			else if (s[i] == '\n' || s[i] == '\r' || s[i] == '\t')
+				plen = (size_t)snprintf(piece, sizeof piece, "\\%c",
+				                        s[i] == '\n'   ? 'n'
+				                        : s[i] == '\r' ? 'r'
+				                                       : 't');
+			else
+				plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", s[i]);
+		} else if ((n = utf8_char(s + i, len - i, &cp)) == 0) {
+			n = 1;
+			plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", s[i]);
+		} else if (!unsafe_cp(cp, how)) {
+			memcpy(piece, s + i, n);
+			plen = n;
+		} else if (how == PROTO_SHOW_LINE) {
+			for (size_t k = 0; k < n; k++)
+				plen +=
+				    (size_t)snprintf(piece + plen, sizeof piece - plen, "\\x%02x", s[i + k]);
+		} else {
+			plen = (size_t)snprintf(piece, sizeof piece, "\\u%04x", cp);
+		}
+		if (o + plen >= cap)
+			break;
+		memcpy(out + o, piece, plen);
+		o += plen;
+		i += n;
+	}
+	out[o] = '\0';
+	return o;
 }

@@ -6,9 +6,10 @@
 
 #include <stddef.h>
 
-#define PROTO_NAME_MAX 32
-#define PROTO_KEY_HEX  64   /* hex SHA-256 of the DER SubjectPublicKeyInfo */
-#define PROTO_LINE_MAX 1024 /* bytes, newline included */
+#define PROTO_NAME_MAX   32
+#define PROTO_KEY_HEX    64   /* hex SHA-256 of the DER SubjectPublicKeyInfo */
+#define PROTO_LINE_MAX   1024 /* bytes, newline included */
+#define PROTO_MSG_ID_MAX 32   /* a peer message id: printable ASCII, no spaces */
 
 enum proto_frame {
 	PROTO_MORE = 0, /* no complete line yet */
@@ -47,6 +48,27 @@ int proto_ip_valid(const char *s);
  * as "PREFIX/BITS" (one /64 is one user's network, not 2^64 attackers).
  * Returns 0, or -1 if ip is not an address or out is too small. */
 int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap);
+
+/* 1 if ip may be announced as a LAN address: IPv4 private (10/8,
+ * 172.16/12, 192.168/16) or link-local (169.254/16), IPv6 unique-local
+ * (fc00::/7) or link-local (fe80::/10). Never loopback, unspecified,
+ * multicast, broadcast or any IPv4-mapped form: a contact must not be able
+ * to aim its peers at their own host or at an arbitrary address. */
+int proto_lan_ip_ok(const char *ip);
+
+/* One address of one of our network interfaces. */
+struct proto_netif {
+	const char *name; /* the interface, for an IPv6 link-local scope */
+	const char *addr; /* the address, text */
+	int bits;         /* its netmask as a prefix length */
+};
+
+/* Whether lan is plausibly on our own network: the index in ifs[0..n) of
+ * the first interface address of the same family whose first bits bits
+ * equal lan's, or -1 when none does or lan is no acceptable LAN address
+ * (proto_lan_ip_ok). A host-only mask (/32, /128, or /0) is no network
+ * to share and never matches. */
+int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n);
 
 /* The fields of "ONLINE <name> <ip> <port> <key> [<lan-ip>]". */
 struct proto_online {
@@ -99,5 +121,30 @@ int proto_escape(const char *in, size_t len, char *out, size_t cap);
 /* Reverses proto_escape. A backslash before anything but "n" or "\\", or
  * at the end, is an error. Returns bytes written (NUL added) or -1. */
 int proto_unescape(const char *in, size_t len, char *out, size_t cap);
+
+/* 1 if s is a peer's message id: 1-32 printable ASCII characters, no
+ * spaces (DESIGN "The client"). */
+int proto_msg_id_valid(const char *s);
+
+/* Where proto_printable's output goes, and so what it must not hold raw. */
+enum proto_show {
+	/* A batch event line: C0 controls and DEL as \r, \t, \n or \xHH; the
+	 * C1 controls (U+0080-U+009F) and the line separators U+2028/U+2029,
+	 * which some line readers split at, as \xHH per UTF-8 byte. */
+	PROTO_SHOW_LINE,
+	/* A terminal: C0 and DEL as above; C1 controls, U+2028/U+2029 and the
+	 * bidirectional embeddings, overrides and isolates (U+202A-U+202E,
+	 * U+2066-U+2069) as \uXXXX. */
+	PROTO_SHOW_SCREEN,
+	/* The same, but newlines are kept (the lines of one message). */
+	PROTO_SHOW_SCREEN_NL,
+};
+
+/* Copies in[0..len) to out, writing what a terminal or a line reader would
+ * act on as visible escapes (a backslash itself is copied as is). Bytes
+ * that are not well-formed UTF-8 come out as \xHH. Output that does not
+ * fit cap is cut before the character or escape that would not fit.
+ * Returns the bytes written (a NUL is added; cap must be at least 1). */
+size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum proto_show how);
 
 #endif

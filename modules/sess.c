@@ -51,20 +51,52 @@ struct sess *sess_find(const struct sess_table *t, const char *name)
 	return hmap_get(&t->by_name, name);
 }
 
-int sess_lists(const struct sess *s, const char *name)
+/* Finds name in the sorted v[0..n): 1 with its index in *at, or 0 with
+ * the index it would take. */
+static int names_find(const sess_name *v, size_t n, const char *name, size_t *at)
 {
-	size_t lo = 0, hi = s->ncontacts;
+	size_t lo = 0, hi = n;
 	while (lo < hi) {
 		size_t mid = (lo + hi) / 2;
-		int c = strcmp(s->contacts[mid], name);
-		if (c == 0)
+		int c = strcmp(v[mid], name);
+		if (c == 0) {
+			*at = mid;
 			return 1;
+		}
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
+	*at = lo;
 	return 0;
+}
+
+/* Inserts name into the sorted set *v: 1 added, 0 already there, -1 out
+ * of memory. */
+static int names_insert(sess_name **v, size_t *n, size_t *cap, const char *name)
+{
+	size_t at;
+	if (names_find(*v, *n, name, &at))
+		return 0;
+	if (*n == *cap) {
+		size_t ncap = *cap ? *cap * 2 : 8;
+		sess_name *nv = realloc(*v, ncap * sizeof *nv);
+		if (nv == NULL)
+			return -1;
+		*v = nv;
+		*cap = ncap;
+	}
+	memmove(*v + at + 1, *v + at, (*n - at) * sizeof **v);
+	strcpy((*v)[at], name);
+	(*n)++;
+	return 1;
+}
+
+int sess_lists(const struct sess *s, const char *name)
+{
+	size_t at;
+	return names_find(s->contacts, s->ncontacts, name, &at);
 }
 
 /* The run directory holds what is live, not what must survive a crash
@@ -121,10 +153,15 @@ static void write_file(struct sess_table *t, struct sess *s)
 
 static void forget_dirty(struct sess_table *t, struct sess *s)
 {
-	for (struct sess **p = &t->dirty; s->dirty && *p; p = &(*p)->dirty_next)
+	if (!s->dirty)
+		return;
+	/* Stop at the unlink: the next step would read through s's successor,
+	 * which is NULL when s was the list's last entry. */
+	for (struct sess **p = &t->dirty; *p; p = &(*p)->dirty_next)
 		if (*p == s) {
 			*p = s->dirty_next;
 			s->dirty = 0;
+			return;
 		}
 }
 
@@ -148,6 +185,18 @@ static void send_online(struct sess *to, const struct sess *about)
 		          about->lan);
 	else
 		conn_send(to->c, "ONLINE %s %s %u %s", about->name, about->ip, about->port, about->key);
+}
+
+/* Tells to that asker lists it, once per session of to: a one-sided
+ * ADD/DEL loop must cost to one line, not one per ADD. */
+static void send_asked(struct sess *to, const struct sess *asker)
+{
+	int r = names_insert(&to->asked, &to->nasked, &to->capasked, asker->name);
+	if (r == 0)
+		return;
+	if (r < 0)
+		log_warn("out of memory remembering who asked %s", to->name);
+	conn_send(to->c, "ASKED %s", asker->name);
 }
 
 static int watch_add(struct sess_table *t, const char *name, struct sess *s)
@@ -204,7 +253,7 @@ static void edge_added(struct sess_table *t, struct sess *s, const char *name)
 		}
 	} else if (visible(o) && visible(s)) {
 		/* Before s's PEER, sess_set_peer tells o, once. */
-		conn_send(o->c, "ASKED %s", s->name);
+		send_asked(o, s);
 	}
 }
 
@@ -248,6 +297,7 @@ void sess_logout(struct sess_table *t, struct sess *s)
 	forget_dirty(t, s);
 	remove_file(t, s);
 	free(s->contacts);
+	free(s->asked);
 	free(s);
 }
 
@@ -269,7 +319,7 @@ void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const ch
 			if (first)
 				send_online(s, o);
 		} else if (first) {
-			conn_send(o->c, "ASKED %s", s->name);
+			send_asked(o, s);
 		}
 	}
 	/* Who asked for s while it could not be told, or before it came. */
@@ -277,7 +327,7 @@ void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const ch
 	/* Only those who can be told now: the others' own first PEER tells s. */
 	for (size_t i = 0; w && i < w->n; i++)
 		if (visible(w->v[i]) && !sess_lists(s, w->v[i]->name))
-			conn_send(s->c, "ASKED %s", w->v[i]->name);
+			send_asked(s, w->v[i]);
 }
 
 static int cmp_name(const void *a, const void *b)
@@ -285,7 +335,8 @@ static int cmp_name(const void *a, const void *b)
 	return strcmp(a, b);
 }
 
-int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n)
+/* Sorts names, drops duplicates and s's own name; returns the new count. */
+static size_t normalise(const struct sess *s, sess_name *names, size_t n)
 {
 	if (n > 0)
 		qsort(names, n, sizeof *names, cmp_name);
@@ -293,6 +344,25 @@ int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, si
 	for (size_t i = 0; i < n; i++)
 		if ((m == 0 || strcmp(names[m - 1], names[i]) != 0) && strcmp(names[i], s->name) != 0)
 			memmove(names[m++], names[i], sizeof *names);
+	return m;
+}
+
+size_t sess_contacts_diff(const struct sess *s, sess_name *names, size_t *n)
+{
+	*n = normalise(s, names, *n);
+	size_t i = 0, j = 0, d = 0;
+	while (i < s->ncontacts || j < *n) {
+		int c = i == s->ncontacts ? 1 : j == *n ? -1 : strcmp(s->contacts[i], names[j]);
+		d += c != 0;
+		i += c <= 0;
+		j += c >= 0;
+	}
+	return d;
+}
+
+int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n)
+{
+	size_t m = normalise(s, names, n);
 	sess_name *old = s->contacts;
 	size_t nold = s->ncontacts;
 	sess_name *fresh = m ? malloc(m * sizeof *fresh) : NULL;
@@ -327,24 +397,12 @@ int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, si
 
 int sess_add(struct sess_table *t, struct sess *s, const char *name)
 {
-	if (sess_lists(s, name) || strcmp(name, s->name) == 0)
+	if (strcmp(name, s->name) == 0)
 		return 0;
-	if (s->ncontacts == s->capcontacts) {
-		size_t cap = s->capcontacts ? s->capcontacts * 2 : 8;
-		sess_name *v = realloc(s->contacts, cap * sizeof *v);
-		if (v == NULL)
-			return -1;
-		s->contacts = v;
-		s->capcontacts = cap;
-	}
-	size_t i = s->ncontacts;
-	while (i > 0 && strcmp(s->contacts[i - 1], name) > 0) {
-		memcpy(s->contacts[i], s->contacts[i - 1], sizeof *s->contacts);
-		i--;
-	}
-	strcpy(s->contacts[i], name);
-	s->ncontacts++;
-	if (watch_add(t, s->contacts[i], s) < 0)
+	int r = names_insert(&s->contacts, &s->ncontacts, &s->capcontacts, name);
+	if (r <= 0)
+		return r;
+	if (watch_add(t, name, s) < 0)
 		log_warn("out of memory indexing %s's contacts", s->name);
 	edge_added(t, s, name);
 	write_file(t, s);
@@ -397,6 +455,7 @@ static void free_sess(void *val, void *arg)
 	forget_dirty(arg, s);
 	remove_file(arg, s);
 	free(s->contacts);
+	free(s->asked);
 	free(s);
 }
 

@@ -1,6 +1,7 @@
 /* sess: the server's session records (one per online user, by name), who
- * lists whom, DESIGN's mutual presence rule (ONLINE / OFFLINE / ASKED), and
- * the mirror of each record as a file in the run directory. */
+ * lists whom, DESIGN's mutual presence rule (ONLINE / OFFLINE / ASKED, the
+ * latter at most once per asker per session), and the mirror of each record
+ * as a file in the run directory. */
 #ifndef IM_SESS_H
 #define IM_SESS_H
 
@@ -22,6 +23,8 @@ struct sess {
 	char lan[48];
 	sess_name *contacts; /* sorted, unique */
 	size_t ncontacts, capcontacts;
+	sess_name *asked; /* sorted: who this session was told ASKED about */
+	size_t nasked, capasked;
 	time_t login;
 	struct sess *dirty_next; /* on the table's list of files to rewrite */
 	int dirty;
@@ -51,6 +54,9 @@ void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const ch
 /* Replaces s's contact list with the n valid, folded names; only the
  * differences are announced. 0, or -1 when out of memory. */
 int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n);
+/* Sorts names, drops duplicates and s's own name (*n shrinks), and
+ * returns how many names replacing s's list with them would add or remove. */
+size_t sess_contacts_diff(const struct sess *s, sess_name *names, size_t *n);
 /* Adds one contact (0/-1) or removes one. */
 int sess_add(struct sess_table *t, struct sess *s, const char *name);
 void sess_del(struct sess_table *t, struct sess *s, const char *name);

@@ -36,8 +36,11 @@
 #include "version.h"
 
 #define SRV_MAX_LISTEN    8
-#define SRV_USERS_POLL_MS 1000  /* without inotify: how soon admin changes are noticed */
-#define SRV_WINDOW_MS     60000 /* failed-login counting window */
+#define SRV_USERS_POLL_MS 1000                       /* without inotify: how soon admin changes are noticed */
+#define SRV_WINDOW_MS     60000                      /* failed-login and contact-change counting window */
+#define SRV_SIGNUP_MS     3600000                    /* sign-up counting window */
+#define SRV_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
+#define SRV_IPKEY_MAX     56                         /* proto_ip_prefix() text: an address or "PREFIX/BITS" */
 #define SRV_ACCEPT_BURST  64
 #define SRV_SNDBUF        65536 /* bytes; the kernel doubles it */
 
@@ -48,10 +51,12 @@ struct ipcount {
 	int conns, unauth;
 };
 
+/* A counter of events within a window: failed logins by address, by name
+ * from an address, by name; sign-ups by address. */
 struct failcount {
-	char key[PROTO_NAME_MAX + 56]; /* "ip " + address, or "name " + name */
+	char key[PROTO_NAME_MAX + SRV_IPKEY_MAX + 16]; /* "KIND WHAT" */
 	int n;
-	uint64_t start;
+	uint64_t start, window;
 };
 
 struct auth_job;
@@ -65,6 +70,9 @@ struct client {
 	struct auth_job *job;
 	struct ipcount *ipc;
 	int unauth;
+	int changes, changes_allowed; /* contact changes in this window */
+	int changes_warned;           /* the refusal is logged once a window */
+	uint64_t changes_start;
 };
 
 struct srv {
@@ -80,7 +88,8 @@ struct srv {
 	char ltext[SRV_MAX_LISTEN][96]; /* "ADDRESS:PORT", logged once ready */
 	int lock_fd;
 	char users_path[CONF_PATH_MAX + 8];
-	struct hmap users; /* name -> struct users_rec: the users file as last read */
+	struct hmap users;     /* name -> struct users_rec: the users file as last read */
+	int median_iterations; /* of users; 0 = work it out again */
 	struct stat users_st;
 	int inotify_fd;
 	struct loop_timer users_timer, sweep_timer, accept_timer;
@@ -99,6 +108,7 @@ struct auth_job {
 	int found; /* LOGIN: rec is the user's record */
 	struct users_rec rec;
 	char name[PROTO_NAME_MAX + 1];
+	char ipk[SRV_IPKEY_MAX]; /* the client's address key */
 	char pw[PROTO_LINE_MAX];
 	size_t pwlen;
 };
@@ -124,11 +134,11 @@ static void auth_work(struct pool_job *pj)
 	} else if (j->found) {
 		j->result = users_verify(&j->rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
 	} else {
-		/* Spend the same time on an unknown name, so timing does not
+		/* Spend the same time on an unknown name, through the same
+		 * code as a real check (no salt to draw), so timing does not
 		 * tell which names exist. */
-		struct users_rec scratch;
-		users_hash(j->pw, j->pwlen, j->iterations, &scratch);
-		mbedtls_platform_zeroize(&scratch, sizeof scratch);
+		struct users_rec dummy = {.iterations = j->iterations, .salt_len = USERS_SALT_LEN};
+		users_verify(&dummy, j->pw, j->pwlen);
 		j->result = AUTH_BAD;
 	}
 	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
@@ -136,38 +146,85 @@ static void auth_work(struct pool_job *pj)
 
 /* ---- limits ---- */
 
-static struct failcount *failures_of(struct srv *s, const char *kind, const char *what)
+/* The count of KIND WHAT in its current window (0 if none). */
+static int counted(struct srv *s, const char *kind, const char *what)
 {
 	char key[sizeof((struct failcount *)0)->key];
 	snprintf(key, sizeof key, "%s %s", kind, what);
 	struct failcount *f = hmap_get(&s->failures, key);
-	if (f && loop_now(s->loop) - f->start >= SRV_WINDOW_MS) {
+	if (f && loop_now(s->loop) - f->start >= f->window) {
 		f->n = 0;
 		f->start = loop_now(s->loop);
 	}
-	return f;
+	return f ? f->n : 0;
 }
 
-static void count_failure(struct srv *s, const char *kind, const char *what)
+/* Adds delta (1 or -1) to KIND WHAT; a count never goes below 0. */
+static void count(struct srv *s, const char *kind, const char *what, uint64_t window, int delta)
 {
-	struct failcount *f = failures_of(s, kind, what);
+	char key[sizeof((struct failcount *)0)->key];
+	snprintf(key, sizeof key, "%s %s", kind, what);
+	counted(s, kind, what); /* a passed window starts again */
+	struct failcount *f = hmap_get(&s->failures, key);
+	if (f == NULL && delta < 0)
+		return;
 	if (f == NULL) {
 		if ((f = calloc(1, sizeof *f)) == NULL)
 			return;
-		snprintf(f->key, sizeof f->key, "%s %s", kind, what);
+		snprintf(f->key, sizeof f->key, "%s", key);
 		f->start = loop_now(s->loop);
+		f->window = window;
 		if (hmap_put(&s->failures, f->key, f) < 0) {
 			free(f);
 			return;
 		}
 	}
-	f->n++;
+	f->n = f->n + delta < 0 ? 0 : f->n + delta;
 }
 
-static int too_many_failures(struct srv *s, const char *ip, const char *name)
+/* The key per-address limits count by: IPv6 by its /ipv6_prefix network. */
+static void ip_key(const struct srv *s, const struct conn *c, char out[SRV_IPKEY_MAX])
 {
-	struct failcount *fi = failures_of(s, "ip", ip), *fn = failures_of(s, "name", name);
-	return (fi && fi->n >= s->cf->max_failures_per_ip) || (fn && fn->n >= s->cf->max_failures_per_name);
+	if (proto_ip_prefix(c->ip, s->cf->ipv6_prefix, out, SRV_IPKEY_MAX) < 0)
+		snprintf(out, SRV_IPKEY_MAX, "%s", c->ip);
+}
+
+/* A failed login (or a sign-up refused): counted by address, by name from
+ * that address, and by name; delta -1 takes one back. The name's own
+ * budget per address is small, so a guesser elsewhere does not lock its
+ * owner out; the larger one over all addresses still stops guessing spread
+ * over many, except from an address the name logged in from lately. */
+static void count_failure(struct srv *s, const char *ipk, const char *name, int delta)
+{
+	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	count(s, "ip", ipk, SRV_WINDOW_MS, delta);
+	count(s, "nameip", nameip, SRV_WINDOW_MS, delta);
+	count(s, "name", name, SRV_WINDOW_MS, delta);
+}
+
+/* Remembers (for SRV_KNOWN_MS, in memory) that name logged in from ipk. */
+static void known_address(struct srv *s, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(s, "known", nameip) == 0)
+		count(s, "known", nameip, SRV_KNOWN_MS, 1);
+}
+
+/* Which failure limit a login for name from ipk is over, or NULL. */
+static const char *too_many_failures(struct srv *s, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(s, "ip", ipk) >= s->cf->max_failures_per_ip)
+		return "from this address";
+	if (counted(s, "nameip", nameip) >= s->cf->max_failures_per_name)
+		return "for this name from this address";
+	if (counted(s, "name", name) >= s->cf->max_failures_per_name_total &&
+	    counted(s, "known", nameip) == 0)
+		return "for this name from all addresses";
+	return NULL;
 }
 
 struct sweep {
@@ -180,7 +237,7 @@ static void collect_old(void *val, void *arg)
 {
 	struct failcount *f = val;
 	struct sweep *sw = arg;
-	if (sw->now - f->start < SRV_WINDOW_MS || sw->n == sw->cap)
+	if (sw->now - f->start < f->window || sw->n == sw->cap)
 		return;
 	sw->old[sw->n++] = f;
 }
@@ -320,21 +377,32 @@ static void auth_done(struct pool_job *pj)
 		}
 		cl->state = CL_READY;
 		unauth_done(cl);
+		if (!j->signup)
+			count_failure(s, j->ipk, j->name, -1); /* counted when it started */
+		known_address(s, j->ipk, j->name);
+		cl->changes_start = loop_now(s->loop);
+		cl->changes = 0;
+		cl->changes_warned = 0;
+		/* The list a client uploads at login is not churn. */
+		cl->changes_allowed = s->cf->max_contacts + s->cf->max_contact_changes;
 		log_info("%s %s from %s", what, j->name, c->peer);
 		conn_send(c, "OK %s", j->name);
 		conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
 		break;
 	}
 	case AUTH_BAD:
-		count_failure(s, "ip", c->ip);
-		count_failure(s, "name", j->name);
+		/* Counted when it started. */
 		log_warn("failed login for %s from %s: bad name or password", j->name, c->peer);
 		conn_send(c, "ERR 401 bad name or password");
 		break;
 	case AUTH_EXISTS:
+		count_failure(s, j->ipk, j->name, 1);
+		log_warn("failed signup for %s from %s: name taken", j->name, c->peer);
 		conn_send(c, "ERR 409 name taken");
 		break;
 	case AUTH_IOERR:
+		if (!j->signup)
+			count_failure(s, j->ipk, j->name, -1);
 		log_err("%s for %s from %s: users file %s: %s", what, j->name, c->peer, s->users_path,
 		        strerror(j->err));
 		conn_send(c, "ERR 503 cannot %s now: the server cannot use its users file", what);
@@ -345,16 +413,80 @@ static void auth_done(struct pool_job *pj)
 	conn_hold(c, 0);
 }
 
+/* Sign-ups per address and hour: each costs a hash and a users file line.
+ * A taken name is answered before any hashing, and counts as a failure
+ * (it tells that the name exists). 0 when the sign-up may go ahead. */
+static int signup_refused(struct client *cl, const char *ipk, const char *name)
+{
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	if (counted(s, "signup", ipk) >= s->cf->max_signups_per_ip) {
+		log_warn("too many sign-ups from this address: refusing signup for %s from %s", name,
+		         c->peer);
+		conn_send(c, "ERR 429 too many sign-ups from this address, try again later");
+		return -1;
+	}
+	check_users(s);
+	if (hmap_get(&s->users, name)) {
+		count_failure(s, ipk, name, 1);
+		log_warn("failed signup for %s from %s: name taken", name, c->peer);
+		conn_send(c, "ERR 409 name taken");
+		return -1;
+	}
+	count(s, "signup", ipk, SRV_SIGNUP_MS, 1);
+	return 0;
+}
+
+static int cmp_int(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	return (x > y) - (x < y);
+}
+
+struct iters {
+	int *v;
+	size_t n;
+};
+
+static void collect_iterations(void *val, void *arg)
+{
+	const struct users_rec *r = val;
+	struct iters *it = arg;
+	it->v[it->n++] = r->iterations;
+}
+
+/* The cost an unknown name's password is hashed at: the median of the
+ * accounts', so that a wrong password for an unknown name takes as long as
+ * one for a typical account, whatever pbkdf2_iterations says today. */
+static int dummy_iterations(struct srv *s)
+{
+	if (s->median_iterations)
+		return s->median_iterations;
+	struct iters it = {NULL, 0};
+	if (s->users.n == 0 || (it.v = malloc(s->users.n * sizeof *it.v)) == NULL)
+		return s->cf->pbkdf2_iterations;
+	hmap_each(&s->users, collect_iterations, &it);
+	qsort(it.v, it.n, sizeof *it.v, cmp_int);
+	s->median_iterations = it.v[it.n / 2];
+	free(it.v);
+	return s->median_iterations;
+}
+
 static void start_auth(struct client *cl, int signup, const char *name, const char *pw)
 {
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
-	if (too_many_failures(s, c->ip, name)) {
-		log_warn("too many failed logins: refusing %s for %s from %s", signup ? "signup" : "login",
-		         name, c->peer);
+	char ipk[SRV_IPKEY_MAX];
+	ip_key(s, c, ipk);
+	const char *over = too_many_failures(s, ipk, name);
+	if (over) {
+		log_warn("too many failed logins %s: refusing %s for %s from %s", over,
+		         signup ? "signup" : "login", name, c->peer);
 		conn_send(c, "ERR 429 too many attempts, wait a minute");
 		return;
 	}
+	if (signup && signup_refused(cl, ipk, name) < 0)
+		return;
 	struct auth_job *j = calloc(1, sizeof *j);
 	if (j == NULL) {
 		conn_send(c, "ERR 503 server out of memory");
@@ -372,9 +504,16 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 		if (r) {
 			j->rec = *r;
 			j->found = 1;
+		} else {
+			j->iterations = dummy_iterations(s);
 		}
 	}
 	strcpy(j->name, name);
+	strcpy(j->ipk, ipk);
+	/* A login counts as failed until it succeeds: logins checked at once on
+	 * many connections cannot all slip under the limits. */
+	if (!signup)
+		count_failure(s, ipk, name, 1);
 	j->pwlen = strlen(pw);
 	memcpy(j->pw, pw, j->pwlen);
 	cl->job = j;
@@ -440,11 +579,46 @@ static void cmd_peer(struct client *cl, char *args)
 		return;
 	}
 	if (n == 3 && !proto_ip_valid(tok[2])) {
-		conn_send(c, "ERR 400 bad lan address: %s", tok[2]);
+		conn_send(c, "ERR 400 bad lan address: %.64s", tok[2]);
+		return;
+	}
+	/* Peers dial it: loopback, multicast and the like would let one
+	 * contact aim the others at their own host or at anyone. */
+	if (n == 3 && !proto_lan_ip_ok(tok[2])) {
+		conn_send(c,
+		          "ERR 400 lan address %s is not a private, link-local or unique-local address "
+		          "(10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10)",
+		          tok[2]);
 		return;
 	}
 	conn_send(c, "OK");
 	sess_set_peer(&cl->srv->sessions, cl->sess, port, tok[1], n == 3 ? tok[2] : "");
+}
+
+/* Charges cost contact changes to cl's session: 0, or -1 with ERR 429 sent
+ * when this minute's allowance is spent. An ADD/DEL loop then costs the
+ * server one short reply per line, and the user it names nothing. */
+static int charge_changes(struct client *cl, size_t cost)
+{
+	struct srv *s = cl->srv;
+	uint64_t now = loop_now(s->loop);
+	if (now - cl->changes_start >= SRV_WINDOW_MS) {
+		cl->changes_start = now;
+		cl->changes = 0;
+		cl->changes_allowed = s->cf->max_contact_changes;
+		cl->changes_warned = 0;
+	}
+	if (cost <= (size_t)(cl->changes_allowed - cl->changes)) {
+		cl->changes += (int)cost;
+		return 0;
+	}
+	if (!cl->changes_warned) {
+		log_warn("too many contact changes from %s at %s: refusing them for the rest of the minute",
+		         cl->sess->name, cl->c->peer);
+		cl->changes_warned = 1;
+	}
+	conn_send(cl->c, "ERR 429 too many contact changes, wait a minute");
+	return -1;
 }
 
 static void cmd_contacts(struct client *cl, char *args)
@@ -478,6 +652,11 @@ static void cmd_contacts(struct client *cl, char *args)
 		free(names);
 		return;
 	}
+	size_t cost = sess_contacts_diff(cl->sess, names, &n);
+	if (charge_changes(cl, cost ? cost : 1) < 0) {
+		free(names);
+		return;
+	}
 	conn_send(c, "OK");
 	if (sess_set_contacts(&cl->srv->sessions, cl->sess, names, n) < 0)
 		log_warn("out of memory setting the contacts of %s", cl->sess->name);
@@ -497,6 +676,8 @@ static void cmd_add_del(struct client *cl, char *args, int add)
 		return;
 	}
 	struct sess *me = cl->sess;
+	if (charge_changes(cl, 1) < 0)
+		return;
 	if (!add) {
 		conn_send(c, "OK");
 		sess_del(&cl->srv->sessions, me, name);
@@ -769,6 +950,7 @@ static void add_rec(const struct users_rec *r, void *arg)
 static void remember_user(struct srv *s, const struct users_rec *r)
 {
 	add_rec(r, &s->users);
+	s->median_iterations = 0;
 }
 
 struct kick {
@@ -799,6 +981,7 @@ static void reload_users(struct srv *s)
 	hmap_each(&s->users, free_rec, NULL);
 	hmap_free(&s->users);
 	s->users = fresh;
+	s->median_iterations = 0;
 	log_debug("users file read: %zu accounts", s->users.n);
 	struct kick k = {&s->users, NULL, 0, s->sessions.by_name.n};
 	if (k.cap && (k.gone = malloc(k.cap * sizeof *k.gone)) != NULL)

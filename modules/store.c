@@ -309,13 +309,15 @@ static const char *key_lookup(const struct store_key *list, size_t n, const char
 	return NULL;
 }
 
-/* Sets name's key in the list and rewrites file; the list is unchanged
- * when the write fails. */
+/* Sets name's key in the list and rewrites file. The list keeps the new
+ * key even when the write fails: a key seen in this run stays pinned in
+ * memory whatever the disk says (undoing it would make the next sight
+ * another "first use", which a stranger could be). */
 static int key_set(const char *dir, const char *file, struct store_key **list, size_t *n, const char *name,
                    const char *key)
 {
 	char path[CONF_PATH_MAX + 16];
-	if (join(path, sizeof path, dir, file) < 0 || strlen(name) >= sizeof(*list)->name) {
+	if (strlen(name) >= sizeof(*list)->name) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}
@@ -323,7 +325,6 @@ static int key_set(const char *dir, const char *file, struct store_key **list, s
 	for (i = 0; i < *n; i++)
 		if (strcmp((*list)[i].name, name) == 0)
 			break;
-	char old[PROTO_KEY_HEX + 1] = "";
 	if (i == *n) {
 		if (*n >= STORE_MAX_ENTRIES) {
 			errno = ENOSPC;
@@ -335,27 +336,20 @@ static int key_set(const char *dir, const char *file, struct store_key **list, s
 		*list = p;
 		snprintf(p[i].name, sizeof p[i].name, "%s", name);
 		(*n)++;
-	} else {
-		memcpy(old, (*list)[i].key, sizeof old);
 	}
 	snprintf((*list)[i].key, sizeof(*list)[i].key, "%s", key);
+	if (join(path, sizeof path, dir, file) < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
 	size_t cap = *n * (sizeof **list + 2) + 1;
 	char *buf = malloc(cap), *p = buf;
-	int rc = -1;
-	if (buf != NULL) {
-		for (size_t k = 0; k < *n; k++)
-			p += sprintf(p, "%s %s\n", (*list)[k].name, (*list)[k].key);
-		rc = afile_write(path, buf, (size_t)(p - buf), 0600);
-		free(buf);
-	}
-	if (rc < 0) {
-		int e = errno;
-		if (old[0])
-			memcpy((*list)[i].key, old, sizeof old);
-		else
-			(*n)--;
-		errno = e;
-	}
+	if (buf == NULL)
+		return -1;
+	for (size_t k = 0; k < *n; k++)
+		p += sprintf(p, "%s %s\n", (*list)[k].name, (*list)[k].key);
+	int rc = afile_write(path, buf, (size_t)(p - buf), 0600);
+	free(buf);
 	return rc;
 }
 

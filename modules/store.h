@@ -44,12 +44,16 @@ int store_del_contact(struct store *s, const char *name);
 
 /* The remembered key of a contact, or NULL if none yet. */
 const char *store_contact_key(const struct store *s, const char *name);
-/* Remembers (or replaces) a contact's key, rewriting known_keys. 0/-1. */
+/* Remembers (or replaces) a contact's key, rewriting known_keys. 0, or -1
+ * with errno set when the file could not be written; the key is then
+ * remembered in memory all the same (for this run), except when -1 comes
+ * with ENOSPC (the list is full), ENAMETOOLONG or ENOMEM. */
 int store_set_contact_key(struct store *s, const char *name, const char *key);
 
 /* The remembered key of server "host:port", or NULL. */
 const char *store_server_key(const struct store *s, const char *hostport);
-/* Remembers the key of server "host:port", rewriting known_servers. 0/-1. */
+/* Remembers the key of server "host:port", rewriting known_servers; -1 as
+ * for store_set_contact_key, with the key kept in memory the same way. */
 int store_set_server_key(struct store *s, const char *hostport, const char *key);
 
 /* Reads the first line of a password file (warning if others can read it)

@@ -20,6 +20,8 @@
 #define UI_LINE_MAX    4096 /* a stdin line, newline included */
 #define UI_HISTORY     200  /* lines kept per window */
 #define UI_WINDOWS_MAX 1024
+/* A field as shown: every byte may become a four-byte escape. */
+#define UI_SHOW_MAX (UI_LINE_MAX * 4 + 1)
 
 struct win {
 	struct win *next;
@@ -117,17 +119,36 @@ static void stamp(char *buf, size_t len)
 		snprintf(buf, len, "--:--");
 }
 
-/* Adds a dialog line to name's window; shows it if that window is open. */
+/* Adds a dialog entry to name's window; shows it if that window is open.
+ * text is shown already (no controls); the lines of a multi-line message
+ * are indented, so no line of it can pass for an entry of its own. */
 static void dialog(struct ui *u, const char *name, const char *who, const char *text)
 {
-	char ts[8], line[UI_LINE_MAX + 64];
+	char ts[8], head[PROTO_NAME_MAX + 16];
 	stamp(ts, sizeof ts);
-	snprintf(line, sizeof line, "[%s] %s: %s", ts, who, text);
+	int hlen = snprintf(head, sizeof head, "[%s] %s: ", ts, who);
+	size_t indent = hlen > 0 && (size_t)hlen < sizeof head ? (size_t)hlen : 4;
+	size_t nl = 0;
+	for (const char *q = text; (q = strchr(q, '\n')) != NULL; q++)
+		nl++;
+	char *line = malloc(sizeof head + strlen(text) + nl * indent + 1), *o = line;
+	if (line == NULL)
+		return;
+	o += sprintf(o, "%s", head);
+	for (const char *q = text; *q; q++) {
+		*o++ = *q;
+		if (*q == '\n') {
+			memset(o, ' ', indent);
+			o += indent;
+		}
+	}
+	*o = '\0';
 	win_add(win_get(u, name), line);
 	if (strcmp(u->cur, name) == 0)
 		out("%s", line);
 	else
 		out("* new message from %s (/open %s)", name, name);
+	free(line);
 }
 
 static void show_window(struct ui *u, const char *name)
@@ -206,7 +227,7 @@ static const char *reason_text(const char *r)
 
 static void interactive_event(struct ui *u, const struct cli_event *ev)
 {
-	char text[UI_LINE_MAX];
+	static char text[UI_LINE_MAX], shown[UI_SHOW_MAX];
 	switch (ev->type) {
 	case CLI_EV_READY:
 		out("* logged in as %s; /who lists your contacts, /help the commands", ev->name);
@@ -221,9 +242,13 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 		out("* %s added you as a contact; /add %s to talk", ev->name, ev->name);
 		break;
 	case CLI_EV_MSG:
+		/* The peer's own escaping is undone, then what a terminal
+		 * would act on made visible (newlines stay: a message may
+		 * have several lines). */
 		if (proto_unescape(ev->text, strlen(ev->text), text, sizeof text) < 0)
 			snprintf(text, sizeof text, "%s", ev->text);
-		dialog(u, ev->name, ev->name, text);
+		proto_printable(text, strlen(text), shown, sizeof shown, PROTO_SHOW_SCREEN_NL);
+		dialog(u, ev->name, ev->name, shown);
 		break;
 	case CLI_EV_SENT:
 		break;
@@ -254,13 +279,36 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 	}
 }
 
+/* Writes s as shown into buf (cap bytes); NULL stays NULL. */
+static const char *shown(const char *s, char *buf, size_t cap, enum proto_show how)
+{
+	if (s == NULL)
+		return NULL;
+	proto_printable(s, strlen(s), buf, cap, how);
+	return buf;
+}
+
+/* Every string of an event may come from a peer or the server, so none
+ * reaches stdout raw: a batch event stays one line of printable text
+ * (DESIGN "The client"), and a terminal gets no control sequence and no
+ * reordering of what follows. A message's text is left to
+ * interactive_event, which unescapes it first. */
 void ui_emit(void *arg, const struct cli_event *ev)
 {
+	static char name[PROTO_NAME_MAX * 4 + 1], ip[48 * 4 + 1], id[PROTO_LINE_MAX * 4 + 1],
+	    text[UI_SHOW_MAX];
 	struct ui *u = arg;
+	enum proto_show how = u->batch ? PROTO_SHOW_LINE : PROTO_SHOW_SCREEN;
+	struct cli_event e = *ev;
+	e.name = shown(ev->name, name, sizeof name, how);
+	e.ip = shown(ev->ip, ip, sizeof ip, how);
+	e.id = shown(ev->id, id, sizeof id, how);
+	if (u->batch || ev->type != CLI_EV_MSG)
+		e.text = shown(ev->text, text, sizeof text, how);
 	if (u->batch)
-		batch_event(ev);
+		batch_event(&e);
 	else
-		interactive_event(u, ev);
+		interactive_event(u, &e);
 }
 
 /* ---- commands ---- */
@@ -357,10 +405,12 @@ static void send_text(struct ui *u, const char *name, const char *text)
 	}
 	char folded[PROTO_NAME_MAX + 1];
 	if (proto_name_fold(name, folded) == 0) {
-		char ts[8], line[UI_LINE_MAX + 64];
+		static char show[UI_SHOW_MAX];
+		char ts[8], line[UI_SHOW_MAX + 64];
 		stamp(ts, sizeof ts);
+		proto_printable(text, strlen(text), show, sizeof show, PROTO_SHOW_SCREEN);
 		snprintf(line, sizeof line, "[%s] %s: %s", ts, cli_name(u->cli)[0] ? cli_name(u->cli) : "me",
-		         text);
+		         show);
 		win_add(win_get(u, folded), line);
 		if (strcmp(u->cur, folded) == 0)
 			out("%s", line);

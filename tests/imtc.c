@@ -1,13 +1,15 @@
 /* imtc: a scriptable test client for the login channel, built on the
  * project's tls module, so shell tests can drive a real TLS session.
  *
- * usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-w SECONDS] HOST PORT
+ * usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-s ADDR] [-w SECONDS] HOST PORT
  *   -i FILE    follow FILE (like tail -f) for input lines instead of stdin,
  *              so a test can append commands with >>
  *   -k         print "*key HEX" (the server's key, via tls_peer_key)
  *   -T         plain TCP: never start the TLS handshake
  *   -1         offer TLS 1.1 at most (the server must refuse it)
  *   -b BYTES   SO_RCVBUF before connecting (for the never-reading client)
+ *   -s ADDR    connect from this source address (e.g. 127.0.0.2: Linux
+ *              loopback answers on all of 127.0.0.0/8)
  *   -w SECONDS give up after this long (default 60): prints "*timeout"
  *
  * Output, one line each, flushed: every line the server sends, verbatim;
@@ -317,7 +319,7 @@ static int write_server(void)
 	return 0;
 }
 
-static int dial(const char *host, const char *port, int rcvbuf)
+static int dial(const char *host, const char *port, int rcvbuf, const char *src)
 {
 	struct addrinfo hints, *res;
 	memset(&hints, 0, sizeof hints);
@@ -331,6 +333,19 @@ static int dial(const char *host, const char *port, int rcvbuf)
 	int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0 && rcvbuf > 0)
 		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
+	if (fd >= 0 && src) {
+		struct addrinfo *sa;
+		hints.ai_flags = AI_NUMERICHOST | AI_PASSIVE;
+		if (getaddrinfo(src, NULL, &hints, &sa) != 0) {
+			say("*error bad source address %s", src);
+			exit(1);
+		}
+		if (bind(fd, sa->ai_addr, sa->ai_addrlen) < 0) {
+			say("*error bind %s: %s", src, strerror(errno));
+			exit(1);
+		}
+		freeaddrinfo(sa);
+	}
 	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
 		say("*error connect: %s", strerror(errno));
 		exit(1);
@@ -400,16 +415,17 @@ static int old_handshake(int fd)
 
 static void usage(void)
 {
-	fprintf(stderr, "usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-w SECONDS] HOST PORT\n");
+	fprintf(stderr,
+	        "usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-s ADDR] [-w SECONDS] HOST PORT\n");
 	exit(2);
 }
 
 int main(int argc, char **argv)
 {
-	const char *infile = NULL;
+	const char *infile = NULL, *src = NULL;
 	int showkey = 0, old = 0, rcvbuf = 0, opt;
 	long wait_s = 60;
-	while ((opt = getopt(argc, argv, "i:kT1b:w:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:kT1b:s:w:")) != -1) {
 		switch (opt) {
 		case 'i':
 			infile = optarg;
@@ -426,6 +442,9 @@ int main(int argc, char **argv)
 		case 'b':
 			rcvbuf = atoi(optarg);
 			break;
+		case 's':
+			src = optarg;
+			break;
 		case 'w':
 			wait_s = atol(optarg);
 			break;
@@ -436,7 +455,7 @@ int main(int argc, char **argv)
 	if (argc - optind != 2)
 		usage();
 	unsigned long long give_up = now_ms() + (unsigned long long)wait_s * 1000;
-	sock = dial(argv[optind], argv[optind + 1], rcvbuf);
+	sock = dial(argv[optind], argv[optind + 1], rcvbuf, src);
 	if (old)
 		return old_handshake(sock);
 	fcntl(sock, F_SETFL, fcntl(sock, F_GETFL) | O_NONBLOCK);

@@ -3,12 +3,14 @@
  * non-contact dialing a client's peer port, or a listener presenting a key
  * other than the one the server announced.
  *
- * usage: peerprobe [-w SECONDS] dial KEY CERT HOST PORT NAME [LINE...]
- *        peerprobe [-w SECONDS] listen KEY CERT NAME
+ * usage: peerprobe [-w SECONDS] [-n] dial KEY CERT HOST PORT NAME [LINE...]
+ *        peerprobe [-w SECONDS] listen KEY CERT NAME [LINE...]
  *   KEY/CERT   the identity to present; generated when KEY does not exist
+ *   -n         dial presenting no certificate at all (KEY/CERT unused)
  *   dial       connects, sends "IM 1 NAME", then each LINE
- *   listen     prints "*port N", takes one connection, answers a hello
- *              with "IM 1 NAME"
+ *   listen     prints "*port N", takes one connection, sends each LINE
+ *              (so it can play a login server), answers a hello with
+ *              "IM 1 NAME"
  * Output, flushed: "*open KEYHEX" (the peer's key) after the handshake,
  * "< LINE" per line received, "*closed WHY" at the end, "*timeout" when
  * -w (default 10) passes first. Exit 0, or 1 on a setup error. */
@@ -30,7 +32,7 @@ static struct loop *loop;
 static struct tls_cfg *cfg;
 static const char *name;
 static char **lines;
-static int nlines, listening, lfd = -1;
+static int nlines, listening, nocert, lfd = -1;
 static struct loop_timer stop_t;
 
 static void on_open(struct conn *c)
@@ -40,9 +42,8 @@ static void on_open(struct conn *c)
 		strcpy(key, "none");
 	printf("*open %s\n", key);
 	fflush(stdout);
-	if (listening)
-		return;
-	conn_send(c, "IM 1 %s", name);
+	if (!listening)
+		conn_send(c, "IM 1 %s", name);
 	for (int i = 0; i < nlines; i++)
 		conn_send(c, "%s", lines[i]);
 }
@@ -95,22 +96,35 @@ int main(int argc, char **argv)
 {
 	int secs = 10, i = 1;
 	char err[256];
-	if (i + 1 < argc && strcmp(argv[i], "-w") == 0) {
-		secs = atoi(argv[i + 1]);
-		i += 2;
+	for (;;) {
+		if (i + 1 < argc && strcmp(argv[i], "-w") == 0) {
+			secs = atoi(argv[i + 1]);
+			i += 2;
+		} else if (i < argc && strcmp(argv[i], "-n") == 0) {
+			nocert = 1;
+			i++;
+		} else {
+			break;
+		}
 	}
 	if (argc - i < 4) {
-		fprintf(stderr, "usage: peerprobe [-w S] dial KEY CERT HOST PORT NAME [LINE...] | listen KEY "
-		                "CERT NAME\n");
+		fprintf(stderr,
+		        "usage: peerprobe [-w S] [-n] dial KEY CERT HOST PORT NAME [LINE...] | listen "
+		        "KEY CERT NAME [LINE...]\n");
 		return 2;
 	}
 	listening = strcmp(argv[i], "listen") == 0;
 	const char *key = argv[i + 1], *cert = argv[i + 2];
-	if (access(key, F_OK) < 0 && tls_keygen(key, cert, "probe", err, sizeof err) < 0) {
+	if (nocert && listening) {
+		fprintf(stderr, "peerprobe: -n is for dial only\n");
+		return 2;
+	}
+	if (!nocert && access(key, F_OK) < 0 && tls_keygen(key, cert, "probe", err, sizeof err) < 0) {
 		fprintf(stderr, "peerprobe: %s\n", err);
 		return 1;
 	}
-	cfg = tls_cfg_new(listening ? TLS_SERVER_PEER : TLS_CLIENT, key, cert, err, sizeof err);
+	cfg = tls_cfg_new(listening ? TLS_SERVER_PEER : TLS_CLIENT, nocert ? NULL : key, nocert ? NULL : cert,
+	                  err, sizeof err);
 	loop = loop_new();
 	if (cfg == NULL || loop == NULL) {
 		fprintf(stderr, "peerprobe: %s\n", err);
@@ -121,6 +135,8 @@ int main(int argc, char **argv)
 	sa.sin_family = AF_INET;
 	if (listening) {
 		name = argv[i + 3];
+		lines = argv + i + 4;
+		nlines = argc - i - 4;
 		socklen_t sl = sizeof sa;
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 		lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);

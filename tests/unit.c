@@ -2,14 +2,19 @@
  * records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
 #include <stdarg.h>
 #include <stdio.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <mbedtls/base64.h>
 
 #include "conf.h"
 #include "proto.h"
+#include "sess.h"
+#include "store.h"
+#include "tls.h"
 #include "users.h"
 
 static int failures, passes;
@@ -99,6 +104,10 @@ static void test_conf_bad(void)
 	conf_bad("conf_peer_listen_bad", "[client]\npeer_listen = 10.0.0.300\n", "2:", "peer_listen");
 	conf_bad("conf_server_name_two_words", "[server]\nserver_name = my box\n", "2:", "server_name");
 	conf_bad("conf_server_name_empty", "[server]\nserver_name =\n", "2:", "server_name");
+	conf_bad("conf_lan_ip_loopback", "[client]\n\nlan_ip = 127.0.0.99\n", "3:", "not a private");
+	conf_bad("conf_lan_ip_public", "[client]\nlan_ip = 192.0.2.7\n", "2:", "lan_ip");
+	conf_bad("conf_lan_ip_mapped", "[client]\nlan_ip = ::ffff:10.0.0.1\n", "2:", "lan_ip");
+	conf_bad("conf_lan_ip_not_ip", "[client]\nlan_ip = myhost\n", "2:", "lan_ip");
 	struct conf c;
 	char err[512] = "";
 	conf_defaults(&c);
@@ -495,6 +504,67 @@ static void test_online(void)
 	result("prefix_small_buffer", proto_ip_prefix("2001:db8::1", 64, k, 8) == -1, "accepted");
 }
 
+static void test_lan(void)
+{
+	static const char *const ok[] = {"10.0.0.1",     "10.255.255.255", "172.16.0.1", "172.31.255.254",
+	                                 "192.168.1.20", "169.254.3.4",    "fe80::1",    "fe80::1234:5678",
+	                                 "febf::1",      "fd00::1",        "fc00::42",   "fd12:3456:789a::1"};
+	static const char *const bad[] = {"127.0.0.99",
+	                                  "127.0.0.1",
+	                                  "0.0.0.0",
+	                                  "224.0.0.1",
+	                                  "239.255.255.250",
+	                                  "255.255.255.255",
+	                                  "8.8.8.8",
+	                                  "192.0.2.7",
+	                                  "172.15.255.255",
+	                                  "172.32.0.1",
+	                                  "192.169.0.1",
+	                                  "100.64.0.1",
+	                                  "::ffff:127.0.0.1",
+	                                  "::ffff:10.0.0.1",
+	                                  "::1",
+	                                  "::",
+	                                  "ff02::1",
+	                                  "fec0::1",
+	                                  "2001:db8::1",
+	                                  "::10.0.0.1",
+	                                  "10.0.0.1 ",
+	                                  "",
+	                                  "lan",
+	                                  "fe80::1%eth0"};
+	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+		result("lan_ok", proto_lan_ip_ok(ok[i]) == 1, "refused %s", ok[i]);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		result("lan_refused", proto_lan_ip_ok(bad[i]) == 0, "accepted '%s'", bad[i]);
+
+	static const struct proto_netif home[] = {
+	    {"lo", "127.0.0.1", 8},        {"lo", "::1", 128},
+	    {"eth0", "192.168.1.20", 24},  {"eth0", "fe80::aa:bbff:fecc:ddee", 64},
+	    {"wg0", "10.7.0.2", 32},       {"eth1", "172.20.0.5", 12},
+	    {"eth2", "fd00:1:2:3::5", 64}, {"odd", "169.254.0.0", 0},
+	};
+	size_t n = sizeof home / sizeof home[0];
+	result("lan_net_same_v4", proto_lan_on_net("192.168.1.77", home, n) == 2, "no match");
+	result("lan_net_other_v4", proto_lan_on_net("192.168.2.77", home, n) == -1, "matched");
+	result("lan_net_10_99", proto_lan_on_net("10.99.99.99", home, n) == -1, "matched");
+	result("lan_net_host_route_not_a_lan", proto_lan_on_net("10.7.0.2", home, n) == -1, "matched a /32");
+	result("lan_net_mask_12", proto_lan_on_net("172.31.1.1", home, n) == 5, "no match");
+	result("lan_net_mask_12_edge", proto_lan_on_net("172.16.0.1", home, n) == 5, "no match");
+	result("lan_net_link_local_v6", proto_lan_on_net("fe80::1", home, n) == 3, "no match");
+	result("lan_net_ula_same", proto_lan_on_net("fd00:1:2:3::9", home, n) == 6, "no match");
+	result("lan_net_ula_other", proto_lan_on_net("fd00:1:2:4::9", home, n) == -1, "matched");
+	result("lan_net_zero_mask_ignored", proto_lan_on_net("169.254.9.9", home, n) == -1, "matched a /0");
+	result("lan_net_loopback_never", proto_lan_on_net("127.0.0.5", home, n) == -1, "matched loopback");
+	result("lan_net_bad_text", proto_lan_on_net("not-ip", home, n) == -1, "matched");
+	result("lan_net_no_interfaces", proto_lan_on_net("192.168.1.77", home, 0) == -1, "matched");
+	static const struct proto_netif odd_bits[] = {{"x", "10.1.2.3", 23}};
+	result("lan_net_mask_23_in", proto_lan_on_net("10.1.3.200", odd_bits, 1) == 0, "no match");
+	result("lan_net_mask_23_out", proto_lan_on_net("10.1.4.1", odd_bits, 1) == -1, "matched");
+	static const struct proto_netif v4_only[] = {{"eth0", "192.168.1.20", 24}};
+	result("lan_net_family_differs", proto_lan_on_net("fe80::1", v4_only, 1) == -1, "matched");
+}
+
 static void test_escape(void)
 {
 	char out[64];
@@ -557,6 +627,203 @@ static void test_peer_line(void)
 		       "'%s' is kind %d", other[i], pl.kind);
 }
 
+/* What a CONTACTS line is charged: the names it adds or removes, after
+ * duplicates and the user's own name are dropped. */
+static void test_contacts_diff(void)
+{
+	sess_name have[3] = {"bob", "carol", "dave"};
+	struct sess s = {.name = "alice", .contacts = have, .ncontacts = 3, .capcontacts = 3};
+	sess_name in[5] = {"erin", "bob", "alice", "bob", "carol"};
+	size_t n = 5, d = sess_contacts_diff(&s, in, &n);
+	result("contacts_diff_changes",
+	       d == 2 && n == 3 && !strcmp(in[0], "bob") && !strcmp(in[1], "carol") && !strcmp(in[2], "erin"),
+	       "d=%zu n=%zu", d, n);
+	sess_name same[3] = {"dave", "carol", "bob"};
+	n = 3;
+	d = sess_contacts_diff(&s, same, &n);
+	result("contacts_diff_same_list", d == 0 && n == 3, "d=%zu n=%zu", d, n);
+	n = 0;
+	d = sess_contacts_diff(&s, NULL, &n);
+	result("contacts_diff_empty_list", d == 3 && n == 0, "d=%zu n=%zu", d, n);
+}
+
+/* show_is NAME IN HOW WANT: proto_printable(IN) gives exactly WANT. */
+static void show_is(const char *name, const char *in, enum proto_show how, const char *want)
+{
+	char out[256];
+	size_t n = proto_printable(in, strlen(in), out, sizeof out, how);
+	result(name, n == strlen(want) && strcmp(out, want) == 0, "got '%s', want '%s'", out, want);
+}
+
+static void test_printable(void)
+{
+	show_is("show_plain_kept", "hi \\n \\\\ Ünï 日本 😀", PROTO_SHOW_LINE, "hi \\n \\\\ Ünï 日本 😀");
+	show_is("show_cr_forged_event", "hello\rmsg bob2 77 forged", PROTO_SHOW_LINE,
+	        "hello\\rmsg bob2 77 forged");
+	show_is("show_c0_del", "a\tb\x1b[2J\x07\x7f\x01\n", PROTO_SHOW_LINE,
+	        "a\\tb\\x1b[2J\\x07\\x7f\\x01\\n");
+	show_is("show_line_c1_bytes",
+	        "x\xc2\x9b"
+	        "1m\xc2\x85y",
+	        PROTO_SHOW_LINE, "x\\xc2\\x9b1m\\xc2\\x85y");
+	show_is("show_line_separators",
+	        "a\xe2\x80\xa8"
+	        "b\xe2\x80\xa9",
+	        PROTO_SHOW_LINE, "a\\xe2\\x80\\xa8b\\xe2\\x80\\xa9");
+	show_is("show_line_bidi_kept",
+	        "a\xe2\x80\xae"
+	        "b",
+	        PROTO_SHOW_LINE,
+	        "a\xe2\x80\xae"
+	        "b");
+	show_is("show_screen_c1",
+	        "x\xc2\x9b"
+	        "1m\xc2\x80\xc2\x9f",
+	        PROTO_SHOW_SCREEN, "x\\u009b1m\\u0080\\u009f");
+	show_is("show_screen_bidi",
+	        "\xe2\x80\xaa\xe2\x80\xab\xe2\x80\xac\xe2\x80\xad\xe2\x80\xae|"
+	        "\xe2\x81\xa6\xe2\x81\xa7\xe2\x81\xa8"
+	        "\xe2\x81\xa9",
+	        PROTO_SHOW_SCREEN, "\\u202a\\u202b\\u202c\\u202d\\u202e|\\u2066\\u2067\\u2068\\u2069");
+	show_is("show_screen_near_bidi_kept", "\xe2\x80\xa9\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xc2\xa0",
+	        PROTO_SHOW_SCREEN, "\\u2029\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa\xc2\xa0");
+	show_is("show_screen_newline_escaped", "a\nb\r", PROTO_SHOW_SCREEN, "a\\nb\\r");
+	show_is("show_screen_nl_kept", "a\nb\x1b", PROTO_SHOW_SCREEN_NL, "a\nb\\x1b");
+	show_is("show_bad_utf8_bytes",
+	        "a\xff\xc2"
+	        "b\xe2\x80",
+	        PROTO_SHOW_SCREEN, "a\\xff\\xc2b\\xe2\\x80");
+	char out[8];
+	size_t n = proto_printable("abc\x1b"
+	                           "def",
+	                           7, out, 7, PROTO_SHOW_LINE);
+	result("show_cut_whole_escape", n == 3 && strcmp(out, "abc") == 0, "n %zu '%s'", n, out);
+	n = proto_printable("ab\xe2\x9c\x93\xe2\x9c\x93", 8, out, 7, PROTO_SHOW_LINE);
+	result("show_cut_whole_char", n == 5 && strcmp(out, "ab\xe2\x9c\x93") == 0, "n %zu", n);
+	n = proto_printable("x", 1, out, 1, PROTO_SHOW_LINE);
+	result("show_cap_one", n == 0 && out[0] == '\0', "n %zu", n);
+}
+
+/* 1 if out holds something proto_printable must never write raw for how. */
+static int raw_unsafe(const unsigned char *o, size_t n, enum proto_show how)
+{
+	for (size_t i = 0; i < n; i++) {
+		if ((o[i] < 0x20 && !(o[i] == '\n' && how == PROTO_SHOW_SCREEN_NL)) || o[i] == 0x7f)
+			return 1;
+		if (i + 1 < n && o[i] == 0xc2 && o[i + 1] >= 0x80 && o[i + 1] <= 0x9f)
+			return 1;
+		if (i + 2 < n && o[i] == 0xe2 && o[i + 1] == 0x80 && (o[i + 2] == 0xa8 || o[i + 2] == 0xa9))
+			return 1;
+		if (how != PROTO_SHOW_LINE && i + 2 < n && o[i] == 0xe2 &&
+		    ((o[i + 1] == 0x80 && o[i + 2] >= 0xaa && o[i + 2] <= 0xae) ||
+		     (o[i + 1] == 0x81 && o[i + 2] >= 0xa6 && o[i + 2] <= 0xa9)))
+			return 1;
+	}
+	return 0;
+}
+
+/* Random bytes, biased towards the interesting ones: whatever comes in,
+ * nothing unsafe goes out, the output fits and is well-formed UTF-8. */
+static void test_printable_random(void)
+{
+	static const unsigned char pool[] = {0x00, 0x07, 0x09, 0x0a, 0x0d, 0x1b, 0x7f, 'a',  '\\', ' ',
+	                                     0xc2, 0x80, 0x85, 0x9b, 0x9f, 0xe2, 0x81, 0xa6, 0xa8, 0xae,
+	                                     0xf0, 0x9f, 0x98, 0x80, 0xc3, 0xbc, 0xff, 0xed, 0xa0};
+	unsigned seed = 12345;
+	int bad = 0;
+	char why[160] = "";
+	for (int round = 0; round < 20000 && !bad; round++) {
+		unsigned char in[48];
+		char out[128];
+		size_t len = (seed = seed * 1103515245 + 12345) >> 16 & 31;
+		for (size_t i = 0; i < len; i++) {
+			seed = seed * 1103515245 + 12345;
+			in[i] =
+			    (seed >> 16) & 1 ? pool[(seed >> 17) % sizeof pool] : (unsigned char)(seed >> 20);
+		}
+		size_t cap = 1 + ((seed >> 8) % sizeof out);
+		for (int how = PROTO_SHOW_LINE; how <= PROTO_SHOW_SCREEN_NL; how++) {
+			size_t n = proto_printable((const char *)in, len, out, cap, (enum proto_show)how);
+			if (n >= cap || out[n] != '\0' || strlen(out) != n ||
+			    raw_unsafe((const unsigned char *)out, n, (enum proto_show)how) ||
+			    !proto_utf8_valid(out, n)) {
+				snprintf(why, sizeof why, "round %d how %d len %zu cap %zu -> n %zu", round,
+				         how, len, cap, n);
+				bad = 1;
+				break;
+			}
+		}
+	}
+	result("show_random_never_raw", !bad, "%s", why);
+}
+
+static void test_msg_id(void)
+{
+	result("msgid_digits", proto_msg_id_valid("1"), "refused");
+	result("msgid_printable", proto_msg_id_valid("a-Z_~!#:/"), "refused");
+	result("msgid_32", proto_msg_id_valid("0123456789abcdef0123456789abcdef"), "refused");
+	result("msgid_33", !proto_msg_id_valid("0123456789abcdef0123456789abcdef0"), "accepted");
+	result("msgid_empty", !proto_msg_id_valid(""), "accepted");
+	result("msgid_space", !proto_msg_id_valid("a b"), "accepted");
+	result("msgid_tab", !proto_msg_id_valid("a\tb"), "accepted");
+	result("msgid_cr", !proto_msg_id_valid("1\r"), "accepted");
+	result("msgid_esc", !proto_msg_id_valid("\x1b[2J"), "accepted");
+	result("msgid_del", !proto_msg_id_valid("1\x7f"), "accepted");
+	result("msgid_utf8", !proto_msg_id_valid("n\xc3\xbc"), "accepted");
+	result("msgid_bidi", !proto_msg_id_valid("1\xe2\x80\xae"), "accepted");
+}
+
+/* A key that cannot be written stays pinned in memory; one that cannot
+ * even be kept (the list is full) is not reported as remembered. */
+static void test_store_pin(void)
+{
+	char dir[300], path[400], err[256] = "";
+	struct store st;
+	snprintf(dir, sizeof dir, "%s/state", tmpdir);
+	snprintf(path, sizeof path, "%s/known_servers", dir);
+	/* One entry short of full: the first new server fits, the next not. */
+	FILE *f = mkdir(dir, 0700) == 0 ? fopen(path, "w") : NULL;
+	for (int i = 0; f && i < STORE_MAX_ENTRIES - 1; i++)
+		fprintf(f, "h%d:1 %064d\n", i, 0);
+	if (f == NULL || fclose(f) != 0 || tls_init() < 0 || store_open(&st, dir, err, sizeof err) < 0) {
+		result("store_open_for_pin", 0, "%s", err);
+		return;
+	}
+	const char *k1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	const char *k2 = "2222222222222222222222222222222222222222222222222222222222222222";
+	result("store_pin_written", store_set_contact_key(&st, "bob", k1) == 0, "%s", strerror(errno));
+	snprintf(path, sizeof path, "%s/known_keys.blocked", dir);
+	char kk[400], ks[400];
+	snprintf(kk, sizeof kk, "%s/known_keys", dir);
+	snprintf(ks, sizeof ks, "%s/known_servers", dir);
+	/* A directory where the file should be: the rename over it fails. */
+	char ks_aside[420];
+	snprintf(ks_aside, sizeof ks_aside, "%s.blocked", ks);
+	if (rename(kk, path) < 0 || mkdir(kk, 0700) < 0 || rename(ks, ks_aside) < 0 || mkdir(ks, 0700) < 0) {
+		result("store_pin_setup", 0, "%s", strerror(errno));
+		store_close(&st);
+		return;
+	}
+	int rc = store_set_contact_key(&st, "carol", k2);
+	const char *got = store_contact_key(&st, "carol");
+	result("store_pin_contact_unwritable",
+	       rc == -1 && got && strcmp(got, k2) == 0 && strcmp(store_contact_key(&st, "bob"), k1) == 0,
+	       "rc %d key %s", rc, got ? got : "(none)");
+	rc = store_set_contact_key(&st, "bob", k2);
+	got = store_contact_key(&st, "bob");
+	result("store_pin_contact_replace_unwritable", rc == -1 && got && strcmp(got, k2) == 0, "rc %d", rc);
+	rc = store_set_server_key(&st, "example.org:5190", k1);
+	got = store_server_key(&st, "example.org:5190");
+	result("store_pin_server_unwritable", rc == -1 && got && strcmp(got, k1) == 0, "rc %d key %s", rc,
+	       got ? got : "(none)");
+	errno = 0;
+	rc = store_set_server_key(&st, "full.example:5190", k1);
+	result("store_pin_full_not_remembered",
+	       rc == -1 && errno == ENOSPC && store_server_key(&st, "full.example:5190") == NULL,
+	       "rc %d errno %d", rc, errno);
+	store_close(&st);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -574,10 +841,16 @@ int main(void)
 	test_names();
 	test_frame();
 	test_utf8();
+	test_lan();
 	test_split();
 	test_online();
 	test_peer_line();
 	test_escape();
+	test_contacts_diff();
+	test_printable();
+	test_printable_random();
+	test_msg_id();
+	test_store_pin();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
