@@ -1,7 +1,10 @@
 #!/bin/sh
 # build.sh: install what is missing, build the static ./im, run the tests.
 #   ./build.sh          build ./im and its im-MODE links
-#   ./build.sh test     build, then run every test; last line "N passed, N failed"
+#   ./build.sh test     build, then run every test on ./im, the integration
+#                       tests again on the ASan+UBSan build, and each fuzz
+#                       target FUZZ_SECONDS (default 10) over its committed
+#                       regression inputs; last line "N passed, N failed, N skipped"
 #   ./build.sh bench    build, then print the benchmark figures
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
@@ -97,40 +100,84 @@ build_tools() {
 	done
 }
 
+# build_asan: build/asan/im and build/asan/unit with ASan+UBSan (clang).
+build_asan() {
+	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined $INC"
+	rm -rf build/asan && mkdir -p build/asan
+	CC=clang compile build/asan/obj "$flags" main.c $SRC_MODULES
+	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $LIBDIRS $LIBS
+	clang $flags -Imodules -o build/asan/unit tests/unit.c $(objs build/asan/obj $SRC_MODULES) $LIBDIRS $LIBS
+}
+
+# build_fuzz: build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c (the
+# modules compiled once, linked into each).
+build_fuzz() {
+	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Imodules $INC"
+	rm -rf build/fuzz/obj build/fuzz/fuzz_*
+	mkdir -p build/fuzz
+	CC=clang compile build/fuzz/obj "$flags" $SRC_MODULES
+	for t in tests/fuzz/fuzz_*.c; do
+		clang $flags -fsanitize=fuzzer -o "build/fuzz/$(basename "$t" .c)" "$t" \
+			$(objs build/fuzz/obj $SRC_MODULES) $LIBDIRS $LIBS
+	done
+}
+
 case "${1:-build}" in
 build)
 	build_im
 	echo "built ./im ($(wc -c <im) bytes)"
 	;;
 test)
+	t0=$(date +%s)
 	build_im
 	build_tools
-	exec sh tests/run.sh
+	sh tests/run.sh start
+	echo "== the tests on ./im (built in $(($(date +%s) - t0))s)"
+	t1=$(date +%s)
+	sh tests/run.sh suite
+	# Each later stage is its own process, so a build that fails is
+	# counted as a FAIL and the run goes on to its last line.
+	t2=$(date +%s)
+	echo "== the tests on the ASan+UBSan build (plain suite took $((t2 - t1))s)"
+	if sh ./build.sh asan-build >tests/tmp/asan-build.log 2>&1; then
+		t3=$(date +%s)
+		echo "   (built in $((t3 - t2))s)"
+		IM=$PWD/build/asan/im sh tests/run.sh suite asan
+	else
+		t3=$(date +%s)
+		sh tests/run.sh fail asan_build "$(tail -n 3 tests/tmp/asan-build.log | tr '\n' ' ')"
+	fi
+	t4=$(date +%s)
+	echo "== fuzz targets, ${FUZZ_SECONDS:-10}s each (ASan suite took $((t4 - t3))s)"
+	if sh ./build.sh fuzz-build >tests/tmp/fuzz-build.log 2>&1; then
+		sh tests/run.sh fuzz "${FUZZ_SECONDS:-10}"
+	else
+		sh tests/run.sh fail fuzz_build "$(tail -n 3 tests/tmp/fuzz-build.log | tr '\n' ' ')"
+	fi
+	echo "== all done in $(($(date +%s) - t0))s"
+	exec sh tests/run.sh total
 	;;
 asan)
 	install_deps
-	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined $INC"
-	rm -rf build/asan && mkdir -p build/asan
-	CC=clang compile build/asan/obj "$flags" main.c $SRC_MODULES
-	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $LIBDIRS $LIBS
+	build_asan
 	build_im
 	build_tools
 	IM=$PWD/build/asan/im exec sh tests/run.sh
 	;;
+asan-build)
+	install_deps
+	build_asan
+	;;
 fuzz)
 	install_deps
-	secs=${2:-20}
-	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fsanitize=fuzzer,address,undefined -Imodules $INC"
-	mkdir -p build/fuzz
-	for t in tests/fuzz/*.c; do
-		name=$(basename "$t" .c)
-		clang $flags -o "build/fuzz/$name" "$t" $SRC_MODULES $LIBDIRS $LIBS
-		mkdir -p "build/fuzz/corpus-$name"
-		echo "fuzz $name for ${secs}s"
-		"build/fuzz/$name" -max_total_time="$secs" -print_final_stats=1 -artifact_prefix=build/fuzz/ "build/fuzz/corpus-$name" 2>&1 |
-			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' || true
-		[ -z "$(ls build/fuzz/crash-* build/fuzz/leak-* build/fuzz/timeout-* build/fuzz/oom-* 2>/dev/null)" ] || { echo "fuzz: $name found a failing input in build/fuzz/" >&2; exit 1; }
-	done
+	build_fuzz
+	sh tests/run.sh start
+	sh tests/run.sh fuzz "${2:-20}"
+	exec sh tests/run.sh total
+	;;
+fuzz-build)
+	install_deps
+	build_fuzz
 	;;
 bench)
 	build_im
@@ -141,7 +188,7 @@ clean)
 	rm -rf build im im-server im-client im-adduser im-deluser im-passwd im-users im-who
 	;;
 *)
-	echo "usage: ./build.sh [build|test|bench|asan|fuzz [SECONDS]|clean]" >&2
+	echo "usage: ./build.sh [build|test|bench|asan|fuzz [SECONDS]|asan-build|fuzz-build|clean]" >&2
 	exit 2
 	;;
 esac

@@ -431,12 +431,12 @@ static void hello_in(struct link *k, char *line)
 {
 	struct peer *p = k->p;
 	struct conn *c = k->c;
-	char *tok[3];
-	char name[PROTO_NAME_MAX + 1], key[PROTO_KEY_HEX + 1];
+	struct proto_peer_line pl;
+	char key[PROTO_KEY_HEX + 1];
+	const char *name = pl.name;
 	struct peer_contact pc;
 	const char *why = PEER_OFFLINE;
-	if (proto_split(line, tok, 3) != 3 || strcmp(tok[0], "IM") != 0 || strcmp(tok[1], "1") != 0 ||
-	    proto_name_fold(tok[2], name) < 0) {
+	if (proto_parse_peer_line(line, &pl) != PROTO_PEER_HELLO) {
 		log_info("peer connection from %s: bad hello; closing", c->peer);
 		conn_abort(c, "bad hello"); /* nothing to flush: no descriptor kept for a grace */
 		return;
@@ -592,16 +592,14 @@ static void on_line(struct conn *c, char *line, size_t len)
 		return;
 	}
 	struct conv *cv = k->cv;
-	if (k->st == LINK_OPEN && strncmp(line, "MSG ", 4) == 0) {
+	struct proto_peer_line pl;
+	enum proto_peer_kind kind = proto_parse_peer_line(line, &pl);
+	if (k->st == LINK_OPEN && kind == PROTO_PEER_MSG) {
 		on_msg(k, line + 4);
 		return;
 	}
-	char *tok[3];
-	int n = proto_split(line, tok, 3);
 	if (k->st != LINK_OPEN) {
-		char name[PROTO_NAME_MAX + 1];
-		if (n != 3 || strcmp(tok[0], "IM") != 0 || strcmp(tok[1], "1") != 0 ||
-		    proto_name_fold(tok[2], name) < 0 || strcmp(name, cv->name) != 0) {
+		if (kind != PROTO_PEER_HELLO || strcmp(pl.name, cv->name) != 0) {
 			log_warn("peer %s (%s): bad or foreign hello; closing", cv->name, c->peer);
 			k->reason = PEER_REFUSED;
 			conn_close(c, "bad hello");
@@ -614,18 +612,12 @@ static void on_line(struct conn *c, char *line, size_t len)
 		pump(cv);
 		return;
 	}
-	if (n == 2 && strcmp(tok[0], "ACK") == 0) {
-		/* Our ids are plain decimal: strtoul alone would take "+1" or
-		 * " 1" for 1. */
-		char *end;
-		errno = 0;
-		unsigned long id = strtoul(tok[1], &end, 10);
-		if (tok[1][0] >= '0' && tok[1][0] <= '9' && *end == '\0' && errno == 0)
-			on_ack(cv, id);
-	} else if (n == 1 && strcmp(tok[0], "TYPING") == 0) {
+	if (kind == PROTO_PEER_ACK) { /* plain decimal only: not "+1" or " 1" */
+		on_ack(cv, pl.ack);
+	} else if (kind == PROTO_PEER_TYPING) {
 		if (p->ops->typing)
 			p->ops->typing(p->arg, cv->name);
-	} else if (n == 1 && strcmp(tok[0], "BYE") == 0) {
+	} else if (kind == PROTO_PEER_BYE) {
 		k->reason = PEER_CLOSED;
 		conn_close(c, "peer said BYE");
 	} else {

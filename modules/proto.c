@@ -3,8 +3,10 @@
 #include "proto.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum proto_frame proto_frame(const char *buf, size_t len, size_t max, size_t *linelen, size_t *used)
@@ -273,6 +275,39 @@ int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap)
 		return -1;
 	int n = snprintf(out, cap, "%s/%d", text, v6bits);
 	return n < 0 || (size_t)n >= cap ? -1 : 0;
+}
+
+enum proto_peer_kind proto_parse_peer_line(const char *line, struct proto_peer_line *pl)
+{
+	char buf[PROTO_LINE_MAX], *tok[3], *end;
+	memset(pl, 0, sizeof *pl);
+	pl->text = "";
+	if (strncmp(line, "MSG ", 4) == 0) {
+		pl->id = line + 4;
+		pl->idlen = strcspn(pl->id, " ");
+		if (pl->id[pl->idlen] == ' ')
+			pl->text = pl->id + pl->idlen + 1;
+		return pl->kind = PROTO_PEER_MSG;
+	}
+	if (snprintf(buf, sizeof buf, "%s", line) >= (int)sizeof buf)
+		return pl->kind = PROTO_PEER_OTHER;
+	int n = proto_split(buf, tok, 3);
+	if (n == 3 && strcmp(tok[0], "IM") == 0 && strcmp(tok[1], "1") == 0 &&
+	    proto_name_fold(tok[2], pl->name) == 0)
+		return pl->kind = PROTO_PEER_HELLO;
+	if (n == 2 && strcmp(tok[0], "ACK") == 0 && tok[1][0] >= '0' && tok[1][0] <= '9') {
+		errno = 0;
+		pl->ack = strtoul(tok[1], &end, 10);
+		if (*end == '\0' && errno == 0)
+			return pl->kind = PROTO_PEER_ACK;
+		pl->ack = 0;
+	}
+	if (n == 1 && strcmp(tok[0], "TYPING") == 0)
+		return pl->kind = PROTO_PEER_TYPING;
+	if (n == 1 && strcmp(tok[0], "BYE") == 0)
+		return pl->kind = PROTO_PEER_BYE;
+	pl->name[0] = '\0';
+	return pl->kind = PROTO_PEER_OTHER;
 }
 
 int proto_parse_online(const char *args, struct proto_online *o)

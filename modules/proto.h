@@ -83,6 +83,31 @@ struct proto_online {
  * 0, or -1 if any field is malformed or there are too few or too many. */
 int proto_parse_online(const char *args, struct proto_online *o);
 
+/* What a line of the peer channel is (see proto_parse_peer_line). */
+enum proto_peer_kind {
+	PROTO_PEER_OTHER = 0, /* not one of these: ignored, or a bad hello */
+	PROTO_PEER_HELLO,     /* "IM 1 <name>" */
+	PROTO_PEER_MSG,       /* "MSG <id> <text...>" */
+	PROTO_PEER_ACK,       /* "ACK <decimal id>" */
+	PROTO_PEER_TYPING,    /* "TYPING" */
+	PROTO_PEER_BYE,       /* "BYE" */
+};
+
+/* The fields of one peer channel line; pointers point into the line. */
+struct proto_peer_line {
+	enum proto_peer_kind kind;
+	char name[PROTO_NAME_MAX + 1]; /* HELLO: the folded name */
+	const char *id;                /* MSG: what follows "MSG " (id, then text) */
+	size_t idlen;                  /* MSG: bytes of the id, 0 if empty */
+	const char *text;              /* MSG: after the id's space; "" if none */
+	unsigned long ack;             /* ACK: the id */
+};
+
+/* Classifies a framed peer channel line (no newline, NUL-terminated) and
+ * fills pl. The line is not changed; the MSG id is not checked here (the
+ * peer module applies its own rule). Returns pl->kind. */
+enum proto_peer_kind proto_parse_peer_line(const char *line, struct proto_peer_line *pl);
+
 /* Splits line in place at single spaces into at most max tokens; the last
  * token keeps the rest of the line, spaces included. Returns the count;
  * an empty token (two spaces in a row, a leading space) yields -1. */

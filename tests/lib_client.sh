@@ -52,6 +52,16 @@ want() {
 		fail "$1" "$2 never printed /$3/; last: $(tail -n 4 "$T/$2.out" | tr '\n' '|')"; fi
 }
 
+# got_new ID PATTERN [SECONDS]: like got, but only lines after
+# `mark "$T/ID.out"` count.
+got_new() { wait_new "$T/$1.out" "$2" "${3:-10}"; }
+
+# want_new NAME ID PATTERN [SECONDS]: like want, after the mark.
+want_new() {
+	if got_new "$2" "$3" "${4:-10}"; then pass "$1"; else
+		fail "$1" "$2 never printed /$3/ after the mark; since: $(new_lines "$T/$2.out" | tail -n 4 | tr '\n' '|')"; fi
+}
+
 # cli_wait ID [SECONDS]: waits until client ID's process has ended; 0/1.
 cli_wait() {
 	eval "p=\$CPID_$1"

@@ -41,6 +41,14 @@ srv_start() {
 	[ -n "$PORT" ]
 }
 
+# srv_key [HOST]: the key (hex fingerprint) that a new TLS connection to
+# the server at HOST (default 127.0.0.1) port $PORT is shown; empty if none.
+# Compare it with `im server --fingerprint` of the key file, e.g. to prove
+# that SIGHUP really swapped the certificate.
+srv_key() {
+	echo '!quit' | "$IMTC" -k -w 10 "${1:-127.0.0.1}" "$PORT" 2>/dev/null | sed -n 's/^\*key //p' | head -n 1
+}
+
 # srv_stop NAME: SIGTERM; passes NAME when the server exits 0 within 10 s.
 srv_stop() {
 	kill -TERM "$SRV_PID" 2>/dev/null
@@ -84,6 +92,16 @@ seen() { wait_for "$T/$1.out" "$2" "${3:-5}"; }
 expect() {
 	if seen "$2" "$3" "${4:-5}"; then pass "$1"; else
 		fail "$1" "$2 never got /$3/; got: $(tail -n 5 "$T/$2.out" | tr '\n' '|')"; fi
+}
+
+# seen_new ID PATTERN [SECONDS]: like seen, but only lines after
+# `mark "$T/ID.out"` count.
+seen_new() { wait_new "$T/$1.out" "$2" "${3:-5}"; }
+
+# expect_new NAME ID PATTERN [SECONDS]: like expect, after the mark.
+expect_new() {
+	if seen_new "$2" "$3" "${4:-5}"; then pass "$1"; else
+		fail "$1" "$2 never got /$3/ after the mark; since: $(new_lines "$T/$2.out" | tail -n 5 | tr '\n' '|')"; fi
 }
 
 # sync ID: a PING round trip, so everything the server sent ID before it

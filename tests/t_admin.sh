@@ -92,15 +92,28 @@ printf '[server]\ndata_dir = %s\nmin_password_length = 12\npbkdf2_iterations = 1
 bad min_password_length_conf 1 'at least 12' sh -c "echo password123 | '$IM' adduser -c '$T/min12.conf' dave"
 
 # mismatched passwords need a terminal: script(1) gives the mode a pty.
-(sleep 0.5; printf 'password-one\n'; sleep 0.5; printf 'password-two\n'; sleep 0.5) |
-	script -qec "'$IM' passwd -c '$C' alice; echo rc=\$?" /dev/null >"$T/tty.out" 2>&1
+# tty_passwd PW1 PW2: im passwd alice there, each password typed once its
+# prompt is shown (typed earlier, it would be echoed); output in tty.out.
+tty_passwd() {
+	rm -f "$T/tty.fifo"
+	mkfifo "$T/tty.fifo"
+	: >"$T/tty.out"
+	script -qec "'$IM' passwd -c '$C' alice; echo rc=\$?" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 &
+	tp=$!
+	exec 7>"$T/tty.fifo"
+	setup tty_prompt wait_for "$T/tty.out" 'New password for alice: ' 10 && printf '%s\n' "$1" >&7
+	setup tty_retype wait_for "$T/tty.out" 'Retype new password: ' 10 && printf '%s\n' "$2" >&7
+	setup tty_done wait_for "$T/tty.out" 'rc=' 10
+	exec 7>&-
+	wait $tp
+}
+tty_passwd password-one password-two
 if grep -q 'passwords do not match' "$T/tty.out" && grep -q 'rc=1' "$T/tty.out" && unchanged; then
 	pass tty_passwords_mismatch
 else
 	fail tty_passwords_mismatch "$(tr '\r\n' '  ' <"$T/tty.out")"
 fi
-(sleep 0.5; printf 'tty secret 9\n'; sleep 0.5; printf 'tty secret 9\n'; sleep 0.5) |
-	script -qec "'$IM' passwd -c '$C' alice; echo rc=\$?" /dev/null >"$T/tty.out" 2>&1
+tty_passwd 'tty secret 9' 'tty secret 9'
 if grep -q 'rc=0' "$T/tty.out" && grep -q 'Retype' "$T/tty.out" && ! grep -q 'tty secret' "$T/tty.out" &&
 	pw_matches alice 'tty secret 9'; then
 	pass tty_password_no_echo

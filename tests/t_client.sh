@@ -54,7 +54,7 @@ BOBPORT=$(peer_port_of alice bob)
 # --- talk, both ways, byte-identical ---
 tell alice "msg bob hello bob"
 want client_msg_sent alice '^sent bob 1$'
-if grep -qx 'msg alice 1 hello bob' "$T/bob.out"; then pass client_msg_received; else
+if got bob '^msg alice 1 hello bob$' 5; then pass client_msg_received; else
 	fail client_msg_received "$(grep '^msg' "$T/bob.out" | head -n 3 | tr '\n' '|')"; fi
 T1='  leading, inner  and trailing spaces  '
 T2='Ünïcødé 日本語 ✓ 😀 ok'
@@ -135,10 +135,11 @@ fi
 # --- a listener whose key is not the announced one (dave via imtc) ---
 "$PROBE" -w 15 listen "$T/dave.key" "$T/dave.crt" dave >"$T/dave.probe" 2>&1 &
 PIDS="$PIDS $!"
-wait_for "$T/dave.probe" '^\*port ' 5
+setup dave_probe_listens wait_for "$T/dave.probe" '^\*port ' 10
 DPORT=$(sed -n 's/^\*port //p' "$T/dave.probe")
 cl dave 3>&- 4>&- 5>&-
 say dave "SIGNUP dave dave-pw" "PEER $DPORT $KEYD" "CONTACTS alice"
+setup dave_signup seen dave '^OK dave$'
 tell alice "add dave"
 if got alice '^online dave ' 10; then
 	AN=$((AN + 1))
@@ -152,7 +153,7 @@ fi
 "$PROBE" -w 5 dial "$T/alice/id.key" "$T/alice/id.crt" 127.0.0.1 "$BOBPORT" alice "MSG p1 probe says hi" \
 	>"$T/real.probe" 2>&1
 if grep -q '^< IM 1 bob$' "$T/real.probe" && grep -q '^< ACK p1$' "$T/real.probe" &&
-	grep -qx 'msg alice p1 probe says hi' "$T/bob.out"; then
+	got bob '^msg alice p1 probe says hi$' 5; then
 	pass client_real_key_accepted
 else
 	fail client_real_key_accepted "$(tr '\n' '|' <"$T/real.probe")"
@@ -163,6 +164,7 @@ fi
 	'MSG q2 ' 'MSG q3' 'HELLO there' 'MSG q4 still\n open' BYE >"$T/liberal.probe" 2>&1
 ok=1
 for id in q1 q2 q3 q4; do grep -qx "< ACK $id" "$T/liberal.probe" || ok=0; done
+got bob '^msg alice q4 ' 5 || ok=0
 grep -Fqx 'msg alice q1 C:\\path\\to\\' "$T/bob.out" || ok=0
 grep -Fqx 'msg alice q2 ' "$T/bob.out" || ok=0
 grep -Fqx 'msg alice q3 ' "$T/bob.out" || ok=0
@@ -178,7 +180,7 @@ ALICEPORT=$(peer_port_of bob alice)
 "$PROBE" -w 5 dial "$T/bob/id.key" "$T/bob/id.crt" 127.0.0.1 "$ALICEPORT" bob 'MSG r1 it is me again' BYE \
 	>"$T/redial.probe" 2>&1
 if grep -qx '< IM 1 alice' "$T/redial.probe" && grep -qx '< ACK r1' "$T/redial.probe" &&
-	grep -qx 'msg bob r1 it is me again' "$T/alice.out"; then
+	got alice '^msg bob r1 it is me again$' 5; then
 	pass client_fresh_dial_replaces_open_link
 else
 	fail client_fresh_dial_replaces_open_link "$(tr '\n' '|' <"$T/redial.probe")"
@@ -203,13 +205,16 @@ want client_msg_to_offline_fails alice "^failed bob $AN offline\$"
 cli_wait bob 5 && pass client_quit_exits || fail client_quit_exits "bob still running"
 
 # --- bob again, then killed: offline within the keepalive bound ---
+mark "$T/alice.out"
 cli_start bob 4
 tell bob "login bob bob-pw"
 want client_relogin bob '^ready bob$'
-if got alice '^online bob' 10; then
+if got_new alice '^online bob ' 10; then
 	AN=$((AN + 1))
 	tell alice "msg bob welcome back"
 	want client_talk_after_relogin alice "^sent bob $AN\$"
+else
+	fail client_talk_after_relogin "alice never saw bob online again: $(new_lines "$T/alice.out" | tail -n 3 | tr '\n' '|')"
 fi
 n0=$(grep -c '^offline bob$' "$T/alice.out")
 eval "kill -9 \$CPID_bob"

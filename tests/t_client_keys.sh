@@ -18,7 +18,8 @@ cli_start alice 3
 cli_start bob 4
 tell alice "signup alice alice-pw" "add bob"
 tell bob "signup bob bob-pw" "add alice"
-got alice '^online bob ' && got bob '^online alice '
+need alice_sees_bob got alice '^online bob '
+need bob_sees_alice got bob '^online alice '
 bobkey=$("$IM" client -c "$T/bob.conf" --fingerprint 2>/dev/null)
 if grep -qx "bob $bobkey" "$T/alice/known_keys"; then pass keys_remembered_first_sight; else
 	fail keys_remembered_first_sight "$(cat "$T/alice/known_keys" 2>&1)"; fi
@@ -27,12 +28,12 @@ want keys_talk_before alice '^sent bob 1$'
 
 # bob reinstalls: a new identity under the same name
 tell bob quit
-cli_wait bob 5
-got alice '^offline bob$'
+setup bob_quits cli_wait bob 5
+setup alice_sees_bob_offline got alice '^offline bob$'
 rm -f "$T/bob/id.key" "$T/bob/id.crt"
 cli_start bob 4
 tell bob "login bob bob-pw"
-got bob '^ready bob$'
+need bob_back got bob '^ready bob$'
 want keys_keychange_event alice '^keychange bob$'
 tell alice "msg bob are you really bob"
 want keys_untrusted_not_sent alice '^failed bob 2 untrusted$'
@@ -57,14 +58,14 @@ SPORT=$PORT
 eval "kill -STOP \$CPID_bob"
 kill -KILL "$SRV_PID"
 wait "$SRV_PID" 2>/dev/null
-got alice '^error lost the server connection'
-srv_start "$T/s.conf" "$T/s2.log" -p "$SPORT" 3>&- 4>&- 5>&- || fail keys_server_restart "no readiness line"
+setup alice_lost_server got alice '^error lost the server connection'
+need server_restart srv_start "$T/s.conf" "$T/s2.log" -p "$SPORT" 3>&- 4>&- 5>&-
 mkdir -m 700 "$T/bob2"
 echo alice >"$T/bob2/contacts"
 cli_conf bob2
 cli_start bob2 5
 tell bob2 "login bob bob-pw"
-got bob2 '^ready bob$'
+setup bob2_ready got bob2 '^ready bob$' 20
 if got_n alice '^keychange bob$' 2 20; then pass keys_keychange_open_conversation; else
 	fail keys_keychange_open_conversation "$(tail -n 3 "$T/alice.out" | tr '\n' '|')"; fi
 tell alice "msg bob not for an unchecked key"

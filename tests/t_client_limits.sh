@@ -48,7 +48,7 @@ if wait_contacts many 200 5; then pass limits_200_contacts_on_server; else
 cli_conf burst
 cli_start burst 4
 tell burst "signup burst burst-pw"
-got burst '^ready burst$'
+setup burst_ready got burst '^ready burst$'
 i=1
 while [ $i -le 150 ]; do
 	echo "add pal$i"
@@ -65,14 +65,15 @@ fi
 cli_conf ro
 cli_start ro 5
 tell ro "signup ro ro-pw" "add dave"
-got ro '^ready ro$'
+setup ro_ready got ro '^ready ro$'
 rm -f "$T/ro/contacts"
 mkdir "$T/ro/contacts"
 tell ro "add carol"
 want limits_unwritable_contacts_error ro '^error cannot add carol to .*/contacts: '
+mark "$T/ro.out"
 tell ro "del dave" "who"
 want limits_unwritable_del_error ro '^error cannot remove dave from .*/contacts: '
-if got ro '^offline dave$' 5 && ! grep -q '^offline carol$' "$T/ro.out"; then
+if got_new ro '^offline dave$' 5 && ! grep -q '^offline carol$' "$T/ro.out"; then
 	pass limits_unwritable_still_answers
 else
 	fail limits_unwritable_still_answers "$(tail -n 3 "$T/ro.out" | tr '\n' '|')"
@@ -85,9 +86,10 @@ cli_start ann 6
 cli_start ben 7
 tell ann "signup ann ann-pw" "add ben"
 tell ben "signup ben ben-pw" "add ann"
-got ann '^online ben ' && got ben '^online ann '
+need ann_sees_ben got ann '^online ben '
+need ben_sees_ann got ben '^online ann '
 tell ann "msg ben hello"
-got ann '^sent ben 1$'
+need ann_sent_1 got ann '^sent ben 1$'
 eval "kill -STOP \$CPID_ben"
 i=2
 while [ $i -le 21 ]; do

@@ -19,7 +19,8 @@ cli_start alice 3
 cli_start bob 4
 tell alice "signup alice alice-pw" "add bob"
 tell bob "signup bob bob-pw" "add alice"
-got alice '^online bob ' && got bob '^online alice '
+need alice_sees_bob got alice '^online bob '
+need bob_sees_alice got bob '^online alice '
 tell alice "msg bob before"
 want recover_talk_before alice '^sent bob 1$'
 if grep -q "^127.0.0.1:$SPORT [0-9a-f]\{64\}\$" "$T/alice/known_servers"; then pass recover_server_key_remembered; else
@@ -41,8 +42,8 @@ else
 fi
 
 # --- it comes back: reconnect, session and presence restored ---
-wait_for "$T/alice.err" 'retrying in 2000 ms' 5
-srv_start "$T/s.conf" "$T/s2.log" -p "$SPORT" 3>&- 4>&- || fail recover_server_restart "no readiness line"
+setup alice_retries wait_for "$T/alice.err" 'retrying in 2000 ms' 10
+need server_restart srv_start "$T/s.conf" "$T/s2.log" -p "$SPORT" 3>&- 4>&-
 if got_n alice '^ready alice$' 2 20 && got_n bob '^ready bob$' 2 20; then
 	pass recover_relogin_after_restart
 else
@@ -78,13 +79,14 @@ cli_wait carol 5
 # --- the server's key changes: remembered key refused ---
 # The conversation ends first and the server dies (no OFFLINE from it), so
 # only the refusal can tell the clients that presence is no longer known.
+mark "$T/bob.err"
 tell alice "close bob"
-wait_for "$T/bob.err" 'peer alice .*peer said BYE' 5
+setup bob_sees_bye wait_new "$T/bob.err" 'peer alice .*peer said BYE' 10
 kill -KILL "$SRV_PID"
 wait "$SRV_PID" 2>/dev/null
 rm -f "$T/data/server.key" "$T/data/server.crt"
 n=$(grep -c '^ready alice$' "$T/alice.out")
-srv_start "$T/s.conf" "$T/s3.log" -p "$SPORT" 3>&- 4>&- || fail recover_server_restart2 "no readiness line"
+need server_restart2 srv_start "$T/s.conf" "$T/s3.log" -p "$SPORT" 3>&- 4>&-
 want recover_changed_server_key_refused alice '^error server 127\.0\.0\.1:[0-9]+ presented key .*known_servers' 20
 if [ "$(grep -c '^ready alice$' "$T/alice.out")" -eq "$n" ] && ! grep -q 'login alice' "$T/s3.log"; then
 	pass recover_changed_server_key_no_login

@@ -44,7 +44,7 @@ if [ "$rc" -eq 0 ] && grep -q '^ready eve$' "$T/eve.out"; then pass ui_batch_exi
 	fail ui_batch_exit_0_after_login "exit $rc: $(tr '\n' '|' <"$T/eve.out")"; fi
 cli_start eve 3
 tell eve "login eve wrong-pw"
-got eve '^error login failed'
+setup eve_refused got eve '^error login failed'
 exit_of eve
 if [ "$rc" -eq 1 ] && grep -q '^bye$' "$T/eve.out"; then
 	pass ui_batch_exit_1_login_refused
@@ -56,7 +56,7 @@ fi
 cli_start eve 3
 for i in 1 2; do
 	tell eve "login eve wrong-pw"
-	got_n eve '^error login failed' "$i" 5
+	setup "eve_refused_$i" got_n eve '^error login failed' "$i" 10
 done
 tell eve "login eve eve-pw1"
 want ui_too_many_failed_logins eve '^error too many failed logins for eve; wait a minute' 5
@@ -78,12 +78,12 @@ if command -v script >/dev/null 2>&1; then
 	PIDS="$PIDS $!"
 	exec 6>"$T/tty.fifo"
 	ttysay() { printf '%s\r' "$1" >&6; }
-	wait_for "$T/tty.out" '/signup NAME to start' 5
+	setup tty_started wait_for "$T/tty.out" '/signup NAME to start' 10
 	ttysay "/signup zed"
 	if wait_for "$T/tty.out" '^new password for zed: ' 5; then pass ui_prompt_no_stray_space; else
 		fail ui_prompt_no_stray_space "$(tr '\r\n' '||' <"$T/tty.out")"; fi
 	ttysay "zed-pw-one"
-	wait_for "$T/tty.out" 'again: ' 5
+	setup tty_asked_again wait_for "$T/tty.out" 'again: ' 10
 	ttysay "zed-pw-two"
 	if wait_for "$T/tty.out" 'the passwords do not match' 5 && ! grep -q 'logged in as' "$T/tty.out"; then
 		pass ui_signup_mismatch_refused
@@ -91,9 +91,9 @@ if command -v script >/dev/null 2>&1; then
 		fail ui_signup_mismatch_refused "$(tr '\r\n' '||' <"$T/tty.out")"
 	fi
 	ttysay "/signup zed"
-	got_n tty 'new password for zed: ' 2 5
+	setup tty_prompt_2 got_n tty 'new password for zed: ' 2 10
 	ttysay "zed-pw-one"
-	got_n tty 'again: ' 2 5
+	setup tty_again_2 got_n tty 'again: ' 2 10
 	ttysay "zed-pw-one"
 	if wait_for "$T/tty.out" 'logged in as zed' 5; then pass ui_signup_twice_same; else
 		fail ui_signup_twice_same "$(tr '\r\n' '||' <"$T/tty.out")"; fi
@@ -107,7 +107,7 @@ if command -v script >/dev/null 2>&1; then
 	want_tty ui_interactive_quit '\* bye'
 	exec 6>&-
 else
-	pass ui_interactive_skipped_no_script
+	skip ui_interactive "script(1) is not installed (package bsdutils)"
 fi
 
 srv_stop ui_server_stops

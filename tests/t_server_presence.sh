@@ -15,8 +15,8 @@ fi
 IP=127\\.0\\.0\\.1
 
 # --- mutual: both list each other, both sent PEER ---
-signup a alice 4001 "$KEYA" || fail presence_setup "alice"
-signup b bob || fail presence_setup "bob"
+need alice signup a alice 4001 "$KEYA"
+need bob signup b bob
 say a "CONTACTS bob"
 sync a
 say b "CONTACTS alice"
@@ -37,7 +37,7 @@ if sync a && [ "$(count a '^ONLINE bob ')" -eq 2 ]; then pass presence_same_peer
 	fail presence_same_peer_not_reannounced "$(grep '^ONLINE bob' "$T/a.out" | tr '\n' '|')"; fi
 
 # --- one-sided: ASKED, then ADD back ---
-signup c carol 4003 "$KEYC" || fail presence_setup carol
+need carol signup c carol 4003 "$KEYC"
 say c "CONTACTS alice"
 expect presence_asked_when_listed a '^ASKED carol$'
 lacks presence_one_sided_no_online_c c '^ONLINE alice'
@@ -49,17 +49,17 @@ lacks presence_bob_not_told_about_carol b 'carol'
 
 # --- ASKED at login while it stands (and only after PEER) ---
 say c "ADD dave"
-signup d dave || fail presence_setup dave
+need dave signup d dave
 lacks presence_asked_withheld_until_peer d '^ASKED'
 say d "PEER 4004 $KEYD"
 expect presence_asked_at_login d '^ASKED carol$'
 say d "LOGOUT"
-seen d '^\*closed'
-login d2 dave 4004 "$KEYD"
+setup dave_logout seen d '^\*closed'
+need dave_again login d2 dave 4004 "$KEYD"
 expect presence_asked_again_at_next_login d2 '^ASKED carol$'
 
 # --- ASKED once, also when CONTACTS comes before PEER ---
-signup f frank || fail presence_setup frank
+need frank signup f frank
 say f "CONTACTS alice"
 sync f
 say f "PEER 4006 $KEYD"
@@ -69,10 +69,10 @@ if sync a && [ "$(count a '^ASKED frank$')" -eq 1 ]; then pass presence_asked_on
 	fail presence_asked_once_contacts_before_peer "alice got ASKED frank $(count a '^ASKED frank$') times"; fi
 
 # --- ASKED once, when the asker sends PEER after the asked one logged in ---
-signup g gina || fail presence_setup gina
+need gina signup g gina
 say g "CONTACTS hank"
 sync g
-signup h hank 4007 "$KEYA" || fail presence_setup hank
+need hank signup h hank 4007 "$KEYA"
 sync h
 say g "PEER 4008 $KEYB"
 sync g
@@ -92,8 +92,9 @@ lacks presence_del_tells_no_one_else b 'OFFLINE'
 # nothing about bob; then drop bob: OFFLINE bob only.
 na_bob=$(count a '^ONLINE bob ')
 nc_alice=$(count c '^ONLINE alice ')
+mark "$T/a.out"
 say a "CONTACTS bob carol"
-seen a '^ONLINE carol .*' && sync a && sync b && sync c
+setup contacts_online_carol seen_new a '^ONLINE carol ' && sync a && sync b && sync c
 if [ "$(count a '^ONLINE carol ')" -eq 2 ] && [ "$(count a '^ONLINE bob ')" -eq "$na_bob" ] &&
 	[ "$(count c '^ONLINE alice ')" -eq $((nc_alice + 1)) ] && [ "$(count b '^(ONLINE|OFFLINE) alice')" -eq 1 ]; then
 	pass presence_contacts_only_differences_added
@@ -109,41 +110,44 @@ if [ "$(count c '^OFFLINE alice')" -eq 1 ] && [ "$(count a '^OFFLINE carol')" -e
 else
 	fail presence_contacts_kept_untouched "c: $(grep OFFLINE "$T/c.out" | tr '\n' '|') a: $(grep OFFLINE "$T/a.out" | tr '\n' '|')"
 fi
+mark "$T/a.out"
 say a "CONTACTS bob carol"
-expect presence_contacts_readd_online a "^ONLINE bob $IP 4012 $KEYB\$"
+expect_new presence_contacts_readd_online a "^ONLINE bob $IP 4012 $KEYB\$"
 
 # --- OFFLINE on LOGOUT ---
-signup e erin 4005 "$KEYD" || fail presence_setup erin
+need erin signup e erin 4005 "$KEYD"
 say e "CONTACTS alice"
 say a "ADD erin"
-seen a '^ONLINE erin '
+setup erin_online seen a '^ONLINE erin '
 say e "LOGOUT"
 expect presence_offline_on_logout a '^OFFLINE erin$'
 
 # --- OFFLINE on an abrupt close: the client process killed ---
-login e2 erin 4005 "$KEYD"
+mark "$T/a.out"
+need erin_again login e2 erin 4005 "$KEYD"
 say e2 "CONTACTS alice"
-seen a '^ONLINE erin .*' && seen e2 '^ONLINE alice'
-n=$(count a '^OFFLINE erin$')
+setup killed_erin_online seen_new a '^ONLINE erin ' && setup killed_erin_sees_alice seen e2 '^ONLINE alice'
+setup erin_session_file [ -e "$T/data/run/erin" ]
+mark "$T/a.out"
 eval "kill -9 \$PID_e2"
-if wait_for "$T/a.out" '^OFFLINE erin$' 5 && sleep 0.1 && [ "$(count a '^OFFLINE erin$')" -eq $((n + 1)) ] ||
-	[ "$(count a '^OFFLINE erin$')" -eq $((n + 1)) ]; then
+if seen_new a '^OFFLINE erin$' 10 && sync a && [ "$(new_lines "$T/a.out" | grep -c '^OFFLINE erin$')" -eq 1 ]; then
 	pass presence_offline_on_killed_client
 else
-	fail presence_offline_on_killed_client "$(grep erin "$T/a.out" | tr '\n' '|')"
+	fail presence_offline_on_killed_client "after the kill: $(new_lines "$T/a.out" | tr '\n' '|')"
 fi
 if [ ! -e "$T/data/run/erin" ]; then pass presence_killed_client_session_file_removed; else
 	fail presence_killed_client_session_file_removed "still there"; fi
 
 # --- KICKED on a second login; the contact sees OFFLINE, then the new ONLINE ---
+mark "$T/a.out"
 cl b2
 say b2 "LOGIN bob bob-pw"
 expect presence_second_login_ok b2 '^OK bob$'
 expect presence_kicked_old_session b '^KICKED '
 expect presence_kicked_old_closed b '^\*closed$'
-expect presence_kick_offline_to_contact a '^OFFLINE bob$'
+expect_new presence_kick_offline_to_contact a '^OFFLINE bob$'
 say b2 "PEER 4022 $KEYB" "CONTACTS alice"
-expect presence_kick_new_online_to_contact a "^ONLINE bob $IP 4022 $KEYB\$"
+expect_new presence_kick_new_online_to_contact a "^ONLINE bob $IP 4022 $KEYB\$"
 expect presence_kick_new_session_sees_contact b2 "^ONLINE alice $IP 4001 $KEYA\$"
 last=$(grep -nE '^(ONLINE|OFFLINE) bob' "$T/a.out" | tail -n 2 | sed 's/^[0-9]*://' | cut -d' ' -f1 | tr '\n' ' ')
 if [ "$last" = "OFFLINE ONLINE " ]; then pass presence_kick_order_offline_then_online; else
@@ -156,7 +160,10 @@ say b2 "PEER 4022 $KEYB fd00::42"
 expect presence_lan_ipv6 a "^ONLINE bob $IP 4022 $KEYB fd00::42\$"
 
 srv_stop presence_sigterm_exit_0
+open_ids=""
 for id in a c d2 b2; do
-	seen "$id" '^\*closed$' || fail presence_sigterm_closes_clients "$id still connected"
+	seen "$id" '^\*closed$' || open_ids="$open_ids $id"
 done
+if [ -z "$open_ids" ]; then pass presence_sigterm_closes_clients; else
+	fail presence_sigterm_closes_clients "still connected:$open_ids"; fi
 no_crash presence_no_crash "$T/s.log"

@@ -52,6 +52,8 @@ if command -v openssl >/dev/null 2>&1; then
 	else
 		fail proto_openssl_s_client_tls12 "$(tr '\n' '|' <"$T/ossl12.out" | head -c 300)"
 	fi
+else
+	skip proto_openssl "openssl is not installed"
 fi
 
 # --- before login ---
@@ -88,7 +90,7 @@ if [ "$(count h '^ERR 401 ')" -eq 7 ]; then pass proto_401_bad_name_or_password;
 if grep -q 'alice-pw\|wrong-pw\|other-pw' "$T/s.log"; then fail proto_log_no_password "password in log"; else
 	pass proto_log_no_password; fi
 say h "SIGNUP carol pass with spaces"
-seen h '^OK carol$'
+setup carol_signup seen h '^OK carol$'
 # min_password_length (4 here) counts characters, as im adduser does
 cl u8
 say u8 "SIGNUP uni1 éé" "SIGNUP uni2 éééé"

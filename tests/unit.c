@@ -590,6 +590,43 @@ static void test_escape(void)
 	       "e %d u %d", e, u);
 }
 
+/* The peer channel's line parser: each kind, and near misses of each. */
+static void test_peer_line(void)
+{
+	struct proto_peer_line pl = {0};
+	result("peer_hello",
+	       proto_parse_peer_line("IM 1 Bob.Smith_2", &pl) == PROTO_PEER_HELLO &&
+	           !strcmp(pl.name, "bob.smith_2"),
+	       "kind %d name '%s'", pl.kind, pl.name);
+	const char *line = "MSG q1 two  words ";
+	result("peer_msg",
+	       proto_parse_peer_line(line, &pl) == PROTO_PEER_MSG && pl.id == line + 4 && pl.idlen == 2 &&
+	           !strcmp(pl.text, "two  words "),
+	       "kind %d idlen %zu text '%s'", pl.kind, pl.idlen, pl.text);
+	result("peer_msg_no_text",
+	       proto_parse_peer_line("MSG q3", &pl) == PROTO_PEER_MSG && pl.idlen == 2 && pl.text[0] == '\0',
+	       "kind %d", pl.kind);
+	result("peer_msg_empty_id", proto_parse_peer_line("MSG  x", &pl) == PROTO_PEER_MSG && pl.idlen == 0,
+	       "kind %d idlen %zu", pl.kind, pl.idlen);
+	result("peer_ack", proto_parse_peer_line("ACK 42", &pl) == PROTO_PEER_ACK && pl.ack == 42, "kind %d",
+	       pl.kind);
+	result("peer_typing_bye",
+	       proto_parse_peer_line("TYPING", &pl) == PROTO_PEER_TYPING &&
+	           proto_parse_peer_line("BYE", &pl) == PROTO_PEER_BYE,
+	       "not parsed");
+	static const char *const other[] = {
+	    "IM 2 bob",    "IM 1 -bob", "IM 1 bob extra",
+	    "IM 1",        "ACK",       "ACK -1",
+	    "ACK +5",      "ACK 1x",    "ACK 18446744073709551616",
+	    "ACK 1 2",     "BYE now",   "bye",
+	    "TYPING ",     "MSG",       "",
+	    "HELLO there",
+	};
+	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
+		result("peer_other", proto_parse_peer_line(other[i], &pl) == PROTO_PEER_OTHER,
+		       "'%s' is kind %d", other[i], pl.kind);
+}
+
 /* What a CONTACTS line is charged: the names it adds or removes, after
  * duplicates and the user's own name are dropped. */
 static void test_contacts_diff(void)
@@ -807,6 +844,7 @@ int main(void)
 	test_lan();
 	test_split();
 	test_online();
+	test_peer_line();
 	test_escape();
 	test_contacts_diff();
 	test_printable();
