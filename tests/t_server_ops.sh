@@ -264,15 +264,22 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && U=$(mktemp -d /tmp/im-ops-
 			fail ops_user_drop_files "users file owner $(stat -c %U "$U/data7/users" 2>&1), run: $(ls "$U/data7/run")"; fi
 		if [ "$(ps -o user= -p "$SRV_PID" | tr -d ' ')" = nobody ]; then pass ops_user_drop_runs_as_nobody; else
 			fail ops_user_drop_runs_as_nobody "runs as $(ps -o user= -p "$SRV_PID")"; fi
-		n7=$(wc -l <"$T/s7.log")
+		# SIGHUP as the dropped user must really swap the certificate:
+		# a new connection is shown the new key
+		old7=$(srv_key)
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "$U/new7.key" \
+			-out "$U/new7.crt" -days 2 -subj /CN=im 2>/dev/null
+		# written over the old files, so they keep owner nobody and 0600
+		cat "$U/new7.key" >"$U/data7/server.key"
+		cat "$U/new7.crt" >"$U/data7/server.crt"
+		new7=$("$IM" server -c "$C7" --fingerprint 2>/dev/null)
+		mark "$T/s7.log"
 		kill -HUP "$SRV_PID"
-		wait_for "$T/s7.log" 'SIGHUP' 5
-		sync n1
-		if tail -n +"$((n7 + 1))" "$T/s7.log" | grep -q 'SIGHUP: reloading' &&
-			! tail -n +"$((n7 + 1))" "$T/s7.log" | grep -q 'keeping the old certificate'; then
+		wait_new "$T/s7.log" 'SIGHUP' 10 && sync n1
+		if [ -n "$new7" ] && [ "$new7" != "$old7" ] && [ "$(srv_key)" = "$new7" ]; then
 			pass ops_user_drop_sighup
 		else
-			fail ops_user_drop_sighup "$(tail -n +"$((n7 + 1))" "$T/s7.log" | tr '\n' '|')"
+			fail ops_user_drop_sighup "key before $old7, in the file $new7, served $(srv_key); log: $(new_lines "$T/s7.log" | tr '\n' '|')"
 		fi
 		srv_stop ops_user_drop_sigterm_exit_0
 	else
