@@ -10,8 +10,9 @@
  *   -u USERS    accounts u00000.. (password "benchpass1"; CLIENTS * 1.1)
  *   -d CONTACTS mutual contacts each at the start (20)
  *   -s SECONDS  length of the churn (60)
- *   -r RATE     logins + leaves per second during the churn (40)
- *   -a RATE     ADD + DEL per second during the churn, all clients (20)
+ *   -r RATE     logins + leaves per second during the churn (CLIENTS / 50)
+ *   -a RATE     ADD + DEL per second, all clients together (CLIENTS / 100:
+ *               a client's ADD/DEL rate stays well under one a minute)
  *   -k SECONDS  the server's keepalive_timeout: clients PING every third
  *               of it, and some "hang" (stop talking) so keepalive must
  *               drop them; 0 = no hangs (10)
@@ -85,7 +86,7 @@ struct vc {
 	enum cmd q[QMAX];
 	int qarg[QMAX];
 	int qh, qn;
-	int adddel_pending, kicked, peered;
+	int adddel_pending, kicked, peered, kill_at_login;
 	uint64_t hang_at;
 	struct seen *view; /* the contacts it was told are online */
 	size_t nview, capview;
@@ -111,11 +112,11 @@ static struct {
 	unsigned short port;
 	int pid;
 	const char *run_dir;
-} opt = {2000, 0, 20, 60, 40, 20, 10, 64, 8, 0, 0, 0, 0, 0, NULL};
+} opt = {2000, 0, 20, 60, 0, -1, 10, 64, 8, 0, 0, 0, 0, 0, NULL};
 
 static struct {
-	long logins, login_err, logouts, kills_rst, kills_fin, hangs, hang_dropped, hang_kicked,
-	    hang_undropped;
+	long logins, login_err, logouts, kills_rst, kills_fin, kills_checking, hangs, hang_dropped,
+	    hang_kicked, hang_undropped;
 	long replaces, kicked, kicked_unexpected, adds, dels, refused, err_other, proto_err;
 	long online_lines, offline_lines, asked_lines, other_lines, closed_unexpected, stuck;
 } st;
@@ -406,6 +407,22 @@ static void view_del(struct vc *v, int who)
 		}
 }
 
+/* Gone while the server checks the password: the worker's answer must
+ * find no one, and no session may stay behind. */
+static void kill_in_login(struct loop *l, void *arg)
+{
+	struct vc *v = arg;
+	struct linger lg = {1, 0};
+	(void)l;
+	if (v->st != V_LOGIN)
+		return;
+	setsockopt(v->c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+	in_flight--;
+	v->st = V_LEAVING;
+	st.kills_checking++;
+	conn_abort(v->c, "killed during login");
+}
+
 static void on_line(struct conn *c, char *line, size_t len)
 {
 	struct vc *v = c->owner;
@@ -421,6 +438,10 @@ static void on_line(struct conn *c, char *line, size_t len)
 		v->st = V_LOGIN;
 		conn_send(c, "LOGIN %s %s", v->u->name, PASSWORD);
 		push(v, C_LOGIN, 0);
+		/* The line goes out after this pass; the kill comes a moment
+		 * later, while the server checks the password (or just after). */
+		if (v->kill_at_login)
+			loop_timer_set(lp, &v->ping, rnd(4), kill_in_login, v);
 		return;
 	}
 	if (!strncmp(line, "OK", 2) || !strncmp(line, "ERR ", 4) || !strncmp(line, "PONG", 4) ||
@@ -751,7 +772,7 @@ static int file_mismatches(int print, int *nfiles)
 static void perturb(void)
 {
 	int done = 0;
-	for (int i = 0; i < opt.users && done < 2; i++) {
+	for (int i = 0; i < opt.users && done < 3; i++) {
 		struct user *u = &users[i];
 		if (!online(u))
 			continue;
@@ -761,13 +782,17 @@ static void perturb(void)
 				mutual = u->list[k];
 		if (mutual < 0)
 			continue;
-		if (done++ == 0) {
+		if (done == 0) {
 			u->vc->peered = 0; /* pretend it never announced itself */
 			note("self-check: pretending %s is offline", u->name);
+		} else if (done == 1) {
+			u->key[0] = u->key[0] == 'f' ? 'e' : 'f';
+			note("self-check: pretending %s announced another key", u->name);
 		} else {
 			list_del(u, mutual);
 			note("self-check: pretending %s does not list %s", u->name, users[mutual].name);
 		}
+		done++;
 	}
 }
 
@@ -841,7 +866,7 @@ static void churn_step(uint64_t now)
 		int login = n < opt.clients * 9 / 10 ? 1 : n >= opt.clients ? 0 : (int)rnd(2);
 		struct user *u = login && in_flight < opt.conc ? pick(0) : pick(1);
 		if (u && u->vc == NULL)
-			connect_user(u);
+			connect_user(u)->kill_at_login = rnd(20) == 0;
 		else if (u)
 			do_leave(u, left);
 	}
@@ -876,11 +901,12 @@ static void finish(void)
 {
 	long rss1 = rss_kib();
 	long slack = rss0 / 5 > opt.rss_mb * 1024L ? rss0 / 5 : opt.rss_mb * 1024L;
-	printf("churn: clients=%d users=%d logins=%ld logouts=%ld kills=%ld (rst %ld, fin %ld) hangs=%ld "
+	printf("churn: clients=%d users=%d logins=%ld logouts=%ld kills=%ld (rst %ld, fin %ld, in login %ld) "
+	       "hangs=%ld "
 	       "hang_dropped=%ld hang_kicked=%ld replaced=%ld kicked=%ld adds=%ld dels=%ld refused_429=%ld\n",
-	       opt.clients, opt.users, st.logins, st.logouts, st.kills_rst + st.kills_fin, st.kills_rst,
-	       st.kills_fin, st.hangs, st.hang_dropped, st.hang_kicked, st.replaces, st.kicked, st.adds,
-	       st.dels, st.refused);
+	       opt.clients, opt.users, st.logins, st.logouts, st.kills_rst + st.kills_fin + st.kills_checking,
+	       st.kills_rst, st.kills_fin, st.kills_checking, st.hangs, st.hang_dropped, st.hang_kicked,
+	       st.replaces, st.kicked, st.adds, st.dels, st.refused);
 	printf("churn: lines online=%ld offline=%ld asked=%ld other=%ld; errors login=%ld other=%ld "
 	       "protocol=%ld kicked_wrongly=%ld closed_unexpectedly=%ld hang_not_dropped=%ld stuck=%ld\n",
 	       st.online_lines, st.offline_lines, st.asked_lines, st.other_lines, st.login_err, st.err_other,
@@ -933,7 +959,7 @@ static void phase_step(uint64_t now)
 			return;
 		}
 		note("churn over: %ld logins, %ld logouts, %ld kills, %ld hangs, %ld replaced", st.logins,
-		     st.logouts, st.kills_rst + st.kills_fin, st.hangs, st.replaces);
+		     st.logouts, st.kills_rst + st.kills_fin + st.kills_checking, st.hangs, st.replaces);
 		enter(P_SETTLE);
 		return;
 	case P_SETTLE: {
@@ -1102,6 +1128,10 @@ static void parse_args(int argc, char **argv)
 	opt.run_dir = argv[optind + 2];
 	if (opt.users == 0)
 		opt.users = opt.clients + opt.clients / 10;
+	if (opt.rate == 0)
+		opt.rate = opt.clients / 50 > 4 ? opt.clients / 50 : 4;
+	if (opt.adrate < 0)
+		opt.adrate = opt.clients / 100 > 1 ? opt.clients / 100 : 1;
 	if (opt.clients < 1 || opt.users < opt.clients || opt.contacts < 2 || opt.contacts > MAX_LIST ||
 	    opt.users <= opt.contacts || opt.conc < 1 || opt.pid <= 0 || opt.port == 0)
 		usage();
