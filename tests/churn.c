@@ -87,6 +87,10 @@ struct vc {
 	int qarg[QMAX];
 	int qh, qn;
 	int adddel_pending, kicked, peered, kill_at_login;
+	int backup[MAX_LIST + 1], nbackup; /* the list before a CONTACTS in flight */
+	unsigned backup_port;              /* and the address before a PEER */
+	char backup_key[PROTO_KEY_HEX + 1];
+	struct loop_timer later; /* a late PEER, or a kill during login */
 	uint64_t hang_at;
 	struct seen *view; /* the contacts it was told are online */
 	size_t nview, capview;
@@ -104,6 +108,7 @@ struct user {
 	unsigned gen, port;
 	char key[PROTO_KEY_HEX + 1];
 	char ip[16];
+	int fake_offline; /* self-check only */
 };
 
 static struct {
@@ -117,7 +122,8 @@ static struct {
 static struct {
 	long logins, login_err, logouts, kills_rst, kills_fin, kills_checking, hangs, hang_dropped,
 	    hang_kicked, hang_undropped;
-	long replaces, kicked, kicked_unexpected, adds, dels, refused, err_other, proto_err;
+	long replaces, kicked, kicked_unexpected, adds, dels, recontacts, repeers, late_peers, refused,
+	    err_other, proto_err;
 	long online_lines, offline_lines, asked_lines, other_lines, closed_unexpected, stuck;
 } st;
 
@@ -224,7 +230,7 @@ static void list_del(struct user *u, int who)
 /* The truth: u has a session the server has announced (PEER sent). */
 static int online(const struct user *u)
 {
-	return u->vc != NULL && u->vc->st == V_READY && u->vc->peered;
+	return u->vc != NULL && u->vc->st == V_READY && u->vc->peered && !u->fake_offline;
 }
 
 /* The truth: does a see b online? */
@@ -267,6 +273,7 @@ static void send_ping(struct loop *l, void *arg)
 static void vc_free(struct vc *v)
 {
 	loop_timer_stop(lp, &v->ping);
+	loop_timer_stop(lp, &v->later);
 	if (v->u->vc == v)
 		v->u->vc = NULL;
 	if (v->prev)
@@ -282,24 +289,54 @@ static void vc_free(struct vc *v)
 	free(v);
 }
 
-static void logged_in(struct vc *v)
+/* Sends the whole contact list; arg 1 = may be refused and taken back. */
+static void send_contacts(struct vc *v, int arg)
 {
 	struct user *u = v->u;
 	char line[PROTO_LINE_MAX];
 	int n = snprintf(line, sizeof line, "CONTACTS");
-	in_flight--;
-	v->st = V_READY;
-	st.logins++;
-	u->gen++;
-	u->port = 20000 + (unsigned)u->idx;
-	snprintf(u->key, sizeof u->key, "%08x%08x%048x", (unsigned)u->idx, u->gen, 0u);
 	for (int i = 0; i < u->nlist; i++)
 		n += snprintf(line + n, sizeof line - (size_t)n, " %s", users[u->list[i]].name);
 	conn_send(v->c, "%s", line);
-	push(v, C_CONTACTS, 0);
+	push(v, C_CONTACTS, arg);
+}
+
+/* Announces a new address and key (each PEER a new one: a stale ONLINE
+ * anywhere shows). */
+static void send_peer(struct vc *v)
+{
+	struct user *u = v->u;
+	v->backup_port = u->port;
+	snprintf(v->backup_key, sizeof v->backup_key, "%s", u->key);
+	u->gen++;
+	u->port = 20000 + ((unsigned)u->idx + u->gen * 7919u) % 40000;
+	snprintf(u->key, sizeof u->key, "%08x%08x%048x", (unsigned)u->idx, u->gen, 0u);
 	conn_send(v->c, "PEER %u %s", u->port, u->key);
 	push(v, C_PEER, 0);
 	v->peered = 1;
+}
+
+static void late_peer(struct loop *l, void *arg)
+{
+	struct vc *v = arg;
+	(void)l;
+	if (v->st == V_READY && !v->peered)
+		send_peer(v);
+}
+
+static void logged_in(struct vc *v)
+{
+	in_flight--;
+	v->st = V_READY;
+	st.logins++;
+	send_contacts(v, 0);
+	/* Some wait before PEER: presence is withheld until then. */
+	if (rnd(10) == 0) {
+		st.late_peers++;
+		loop_timer_set(lp, &v->later, 200 + rnd(1300), late_peer, v);
+	} else {
+		send_peer(v);
+	}
 	arm_ping(v);
 }
 
@@ -360,8 +397,21 @@ static void on_reply(struct vc *v, const char *line)
 		return;
 	case C_CONTACTS:
 	case C_PEER:
-		if (!ok)
+		v->adddel_pending = 0;
+		if (ok)
+			return;
+		/* Refused: the client keeps what the server has. */
+		if (err && strncmp(line, "ERR 429", 7) == 0 && (c == C_PEER || arg))
+			st.refused++;
+		else
 			unexpected(v, &st.err_other, c == C_PEER ? "PEER" : "CONTACTS", line);
+		if (c == C_CONTACTS && arg) {
+			memcpy(u->list, v->backup, sizeof u->list);
+			u->nlist = v->nbackup;
+		} else if (c == C_PEER) {
+			u->port = v->backup_port;
+			snprintf(u->key, sizeof u->key, "%s", v->backup_key);
+		}
 		return;
 	case C_PING:
 		if (strncmp(line, "PONG", 4) != 0)
@@ -441,7 +491,7 @@ static void on_line(struct conn *c, char *line, size_t len)
 		/* The line goes out after this pass; the kill comes a moment
 		 * later, while the server checks the password (or just after). */
 		if (v->kill_at_login)
-			loop_timer_set(lp, &v->ping, rnd(4), kill_in_login, v);
+			loop_timer_set(lp, &v->later, rnd(4), kill_in_login, v);
 		return;
 	}
 	if (!strncmp(line, "OK", 2) || !strncmp(line, "ERR ", 4) || !strncmp(line, "PONG", 4) ||
@@ -614,12 +664,40 @@ static void do_leave(struct user *u, uint64_t churn_left_ms)
 		do_replace(u);
 }
 
+/* A new whole list: two contacts fewer, two more (bounded). */
+static void do_recontacts(struct vc *v)
+{
+	struct user *u = v->u;
+	memcpy(v->backup, u->list, sizeof u->list);
+	v->nbackup = u->nlist;
+	for (int k = 0; k < 2 && u->nlist > MIN_LIST; k++)
+		list_del(u, u->list[rnd((unsigned)u->nlist)]);
+	for (int k = 0; k < 2 && u->nlist < MAX_LIST; k++) {
+		int who = (int)rnd((unsigned)opt.users);
+		if (who != u->idx)
+			list_add(u, who);
+	}
+	send_contacts(v, 1);
+	st.recontacts++;
+}
+
 static void do_adddel(void)
 {
 	struct user *u = pick(1);
-	if (u == NULL || u->vc->adddel_pending)
+	if (u == NULL || u->vc->adddel_pending || !u->vc->peered)
 		return;
 	struct vc *v = u->vc;
+	unsigned r = rnd(8);
+	v->adddel_pending = 1;
+	if (r == 0) {
+		do_recontacts(v);
+		return;
+	}
+	if (r == 1) {
+		send_peer(v);
+		st.repeers++;
+		return;
+	}
 	if ((rnd(2) && u->nlist < MAX_LIST) || u->nlist <= MIN_LIST) {
 		int who;
 		do
@@ -634,7 +712,6 @@ static void do_adddel(void)
 		conn_send(v->c, "DEL %s", users[who].name);
 		push(v, C_DEL, who);
 	}
-	v->adddel_pending = 1;
 }
 
 /* ---- the comparisons ---- */
@@ -783,7 +860,7 @@ static void perturb(void)
 		if (mutual < 0)
 			continue;
 		if (done == 0) {
-			u->vc->peered = 0; /* pretend it never announced itself */
+			u->fake_offline = 1;
 			note("self-check: pretending %s is offline", u->name);
 		} else if (done == 1) {
 			u->key[0] = u->key[0] == 'f' ? 'e' : 'f';
@@ -816,7 +893,7 @@ static int busy_count(void)
 {
 	int n = 0;
 	for (struct vc *v = vcs; v; v = v->next)
-		n += v->st != V_HUNG && (v->st != V_READY || v->qn > 0);
+		n += v->st != V_HUNG && (v->st != V_READY || v->qn > 0 || !v->peered);
 	return n;
 }
 
@@ -828,7 +905,8 @@ static void abort_stuck(const char *where)
 {
 	for (;;) {
 		struct vc *v;
-		for (v = vcs; v && (v->st == V_HUNG || (v->st == V_READY && v->qn == 0)); v = v->next)
+		for (v = vcs; v && (v->st == V_HUNG || (v->st == V_READY && v->qn == 0 && v->peered));
+		     v = v->next)
 			;
 		if (v == NULL)
 			return;
@@ -903,10 +981,13 @@ static void finish(void)
 	long slack = rss0 / 5 > opt.rss_mb * 1024L ? rss0 / 5 : opt.rss_mb * 1024L;
 	printf("churn: clients=%d users=%d logins=%ld logouts=%ld kills=%ld (rst %ld, fin %ld, in login %ld) "
 	       "hangs=%ld "
-	       "hang_dropped=%ld hang_kicked=%ld replaced=%ld kicked=%ld adds=%ld dels=%ld refused_429=%ld\n",
+	       "hang_dropped=%ld hang_kicked=%ld replaced=%ld kicked=%ld adds=%ld dels=%ld contacts=%ld "
+	       "peers=%ld "
+	       "late_peers=%ld refused_429=%ld\n",
 	       opt.clients, opt.users, st.logins, st.logouts, st.kills_rst + st.kills_fin + st.kills_checking,
 	       st.kills_rst, st.kills_fin, st.kills_checking, st.hangs, st.hang_dropped, st.hang_kicked,
-	       st.replaces, st.kicked, st.adds, st.dels, st.refused);
+	       st.replaces, st.kicked, st.adds, st.dels, st.recontacts, st.repeers, st.late_peers,
+	       st.refused);
 	printf("churn: lines online=%ld offline=%ld asked=%ld other=%ld; errors login=%ld other=%ld "
 	       "protocol=%ld kicked_wrongly=%ld closed_unexpectedly=%ld hang_not_dropped=%ld stuck=%ld\n",
 	       st.online_lines, st.offline_lines, st.asked_lines, st.other_lines, st.login_err, st.err_other,
