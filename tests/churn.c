@@ -19,7 +19,7 @@
  *   -c N        handshakes and logins in flight at once (64)
  *   -x SEED     random seed (default: from the clock; printed)
  *   -m MB       churn_rss_back passes when the end RSS is within this many
- *               MiB of the start, or 20% of it, whichever is larger (8)
+ *               MiB of the start, or 20% of it, whichever is larger (4)
  *   -R          report RSS figures only (churn_rss_back prints SKIP; for
  *               sanitizer builds, whose allocator keeps freed memory)
  *   -P          self-check: perturb the truth before comparing, so both
@@ -117,7 +117,7 @@ static struct {
 	unsigned short port;
 	int pid;
 	const char *run_dir;
-} opt = {2000, 0, 20, 60, 0, -1, 10, 64, 8, 0, 0, 0, 0, 0, NULL};
+} opt = {2000, 0, 20, 60, 0, -1, 10, 64, 4, 0, 0, 0, 0, 0, NULL};
 
 static struct {
 	long logins, login_err, logouts, kills_rst, kills_fin, kills_checking, hangs, hang_dropped,
