@@ -25,8 +25,8 @@
  *   -P          self-check: perturb the truth before comparing, so both
  *               comparisons must report mismatches
  * Results: "PASS churn_NAME" / "FAIL churn_NAME: why" for setup,
- * views_match, session_files_match, clients_done, rss_back; exit 0 when
- * all passed. */
+ * views_match, session_files_match, all_left, clients_done, rss_back;
+ * exit 0 when all passed. */
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
@@ -91,7 +91,7 @@ struct vc {
 	unsigned backup_port;              /* and the address before a PEER */
 	char backup_key[PROTO_KEY_HEX + 1];
 	struct loop_timer later; /* a late PEER, or a kill during login */
-	uint64_t hang_at;
+	uint64_t hang_at, peered_at;
 	struct seen *view; /* the contacts it was told are online */
 	size_t nview, capview;
 	struct loop_timer ping;
@@ -108,7 +108,16 @@ struct user {
 	unsigned gen, port;
 	char key[PROTO_KEY_HEX + 1];
 	char ip[16];
-	int fake_offline; /* self-check only */
+	int fake_offline;                   /* self-check only */
+	uint64_t peer_at, left_at, list_at; /* its last PEER, leaving (0 = n/a), list change */
+};
+
+/* News latencies in ms during the churn: from PEER to a contact's ONLINE,
+ * from LOGOUT or kill to a contact's OFFLINE (the driver's own delays
+ * included: one process plays every client). */
+struct lat {
+	double *v;
+	size_t n, cap;
 };
 
 static struct {
@@ -135,6 +144,39 @@ static int nvcs, in_flight;
 static uint64_t last_line, t_start;
 static long rss0, rss_peak, rss_setup;
 static int failed_checks;
+static struct lat lat_online, lat_offline;
+
+static int sampling; /* during the churn only: the final mass leave is no news */
+
+static void lat_add(struct lat *l, uint64_t since)
+{
+	if (!sampling)
+		return;
+	if (l->n == l->cap) {
+		size_t cap = l->cap ? l->cap * 2 : 4096;
+		double *p = realloc(l->v, cap * sizeof *p);
+		if (p == NULL)
+			return;
+		l->v = p;
+		l->cap = cap;
+	}
+	l->v[l->n++] = (double)(loop_now(lp) - since);
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void lat_print(const char *what, struct lat *l)
+{
+	if (l->n == 0)
+		return;
+	qsort(l->v, l->n, sizeof *l->v, cmp_d);
+	printf("churn: %s_ms n=%zu p50=%.0f p99=%.0f max=%.0f\n", what, l->n, l->v[l->n / 2],
+	       l->v[l->n * 99 / 100], l->v[l->n - 1]);
+}
 
 static void report(int ok, const char *name, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 static void report(int ok, const char *name, const char *fmt, ...)
@@ -243,6 +285,10 @@ static int should_see(const struct user *a, const struct user *b)
 
 static void push(struct vc *v, enum cmd c, int arg)
 {
+	if (v->qn == QMAX) {
+		fprintf(stderr, "churn: %s: more than %d commands in flight\n", v->u->name, QMAX);
+		exit(1);
+	}
 	int i = (v->qh + v->qn) % QMAX;
 	v->q[i] = c;
 	v->qarg[i] = arg;
@@ -299,6 +345,7 @@ static void send_contacts(struct vc *v, int arg)
 		n += snprintf(line + n, sizeof line - (size_t)n, " %s", users[u->list[i]].name);
 	conn_send(v->c, "%s", line);
 	push(v, C_CONTACTS, arg);
+	u->list_at = loop_now(lp);
 }
 
 /* Announces a new address and key (each PEER a new one: a stale ONLINE
@@ -313,7 +360,10 @@ static void send_peer(struct vc *v)
 	snprintf(u->key, sizeof u->key, "%08x%08x%048x", (unsigned)u->idx, u->gen, 0u);
 	conn_send(v->c, "PEER %u %s", u->port, u->key);
 	push(v, C_PEER, 0);
+	if (!v->peered)
+		v->peered_at = loop_now(lp);
 	v->peered = 1;
+	u->peer_at = loop_now(lp);
 }
 
 static void late_peer(struct loop *l, void *arg)
@@ -473,6 +523,14 @@ static void kill_in_login(struct loop *l, void *arg)
 	conn_abort(v->c, "killed during login");
 }
 
+/* An ONLINE caused by b's latest PEER (not by a's login or either side's
+ * list change): its delay is the fan-out latency. */
+static int news_of_peer(const struct vc *a, const struct user *b, const char *key)
+{
+	return online(b) && !strcmp(key, b->key) && a->peered && b->peer_at > a->peered_at &&
+	       b->peer_at > a->u->list_at && b->peer_at >= b->list_at;
+}
+
 static void on_line(struct conn *c, char *line, size_t len)
 {
 	struct vc *v = c->owner;
@@ -505,17 +563,24 @@ static void on_line(struct conn *c, char *line, size_t len)
 		struct proto_online o;
 		int who;
 		st.online_lines++;
-		if (proto_parse_online(line + 7, &o) < 0 || (who = user_index(o.name)) < 0)
+		if (proto_parse_online(line + 7, &o) < 0 || (who = user_index(o.name)) < 0) {
 			unexpected(v, &st.proto_err, "bad ONLINE", line);
-		else
-			view_set(v, &o, who);
+			return;
+		}
+		view_set(v, &o, who);
+		if (v->st == V_READY && news_of_peer(v, &users[who], o.key))
+			lat_add(&lat_online, users[who].peer_at);
 	} else if (!strncmp(line, "OFFLINE ", 8)) {
 		int who = user_index(line + 8);
 		st.offline_lines++;
-		if (who < 0)
+		if (who < 0) {
 			unexpected(v, &st.proto_err, "bad OFFLINE", line);
-		else
-			view_del(v, who);
+			return;
+		}
+		view_del(v, who);
+		/* News of its logout or kill. */
+		if (v->st == V_READY && users[who].vc == NULL && users[who].left_at)
+			lat_add(&lat_offline, users[who].left_at);
 	} else if (!strncmp(line, "ASKED ", 6)) {
 		st.asked_lines++;
 	} else if (!strncmp(line, "KICKED", 6)) {
@@ -583,6 +648,7 @@ static struct vc *connect_user(struct user *u)
 	nvcs++;
 	in_flight++;
 	u->vc = v;
+	u->left_at = 0;
 	return v;
 }
 
@@ -604,6 +670,7 @@ static void do_logout(struct user *u)
 {
 	struct vc *v = u->vc;
 	v->st = V_LEAVING;
+	u->left_at = loop_now(lp);
 	loop_timer_stop(lp, &v->ping);
 	conn_send(v->c, "LOGOUT");
 	push(v, C_LOGOUT, 0);
@@ -622,6 +689,7 @@ static void do_kill(struct user *u, int rst)
 		st.kills_fin++;
 	}
 	v->st = V_LEAVING;
+	u->left_at = loop_now(lp);
 	conn_abort(v->c, "killed");
 }
 
@@ -634,6 +702,7 @@ static void do_hang(struct user *u)
 	loop_timer_stop(lp, &v->ping);
 	conn_hold(v->c, 1);
 	u->vc = NULL;
+	u->left_at = 0;
 	u->rest_until = v->hang_at + (uint64_t)opt.ka * 1000 + 3000;
 	st.hangs++;
 }
@@ -705,11 +774,13 @@ static void do_adddel(void)
 		while (who == u->idx || lists(u, who));
 		list_add(u, who);
 		conn_send(v->c, "ADD %s", users[who].name);
+		u->list_at = loop_now(lp);
 		push(v, C_ADD, who);
 	} else {
 		int who = u->list[rnd((unsigned)u->nlist)];
 		list_del(u, who);
 		conn_send(v->c, "DEL %s", users[who].name);
+		u->list_at = loop_now(lp);
 		push(v, C_DEL, who);
 	}
 }
@@ -845,7 +916,8 @@ static int file_mismatches(int print, int *nfiles)
 	return bad;
 }
 
-/* Self-check: a truth that is wrong in two places must be caught. */
+/* Self-check: a truth that is wrong in three ways (a user offline, a key,
+ * a contact list) must be caught by both comparisons. */
 static void perturb(void)
 {
 	int done = 0;
@@ -979,19 +1051,21 @@ static void finish(void)
 {
 	long rss1 = rss_kib();
 	long slack = rss0 / 5 > opt.rss_mb * 1024L ? rss0 / 5 : opt.rss_mb * 1024L;
-	printf("churn: clients=%d users=%d logins=%ld logouts=%ld kills=%ld (rst %ld, fin %ld, in login %ld) "
-	       "hangs=%ld "
-	       "hang_dropped=%ld hang_kicked=%ld replaced=%ld kicked=%ld adds=%ld dels=%ld contacts=%ld "
-	       "peers=%ld "
-	       "late_peers=%ld refused_429=%ld\n",
-	       opt.clients, opt.users, st.logins, st.logouts, st.kills_rst + st.kills_fin + st.kills_checking,
-	       st.kills_rst, st.kills_fin, st.kills_checking, st.hangs, st.hang_dropped, st.hang_kicked,
-	       st.replaces, st.kicked, st.adds, st.dels, st.recontacts, st.repeers, st.late_peers,
-	       st.refused);
+	/* Counts of the whole run, the final leaving included. */
+	printf(
+	    "churn: clients=%d users=%d logins=%ld logouts=%ld kills=%ld (rst %ld, fin %ld, in login %ld)\n",
+	    opt.clients, opt.users, st.logins, st.logouts, st.kills_rst + st.kills_fin + st.kills_checking,
+	    st.kills_rst, st.kills_fin, st.kills_checking);
+	printf("churn: hangs=%ld (dropped %ld, kicked %ld) replaced=%ld kicked=%ld adds=%ld dels=%ld "
+	       "contacts=%ld peers=%ld late_peers=%ld refused_429=%ld\n",
+	       st.hangs, st.hang_dropped, st.hang_kicked, st.replaces, st.kicked, st.adds, st.dels,
+	       st.recontacts, st.repeers, st.late_peers, st.refused);
 	printf("churn: lines online=%ld offline=%ld asked=%ld other=%ld; errors login=%ld other=%ld "
 	       "protocol=%ld kicked_wrongly=%ld closed_unexpectedly=%ld hang_not_dropped=%ld stuck=%ld\n",
 	       st.online_lines, st.offline_lines, st.asked_lines, st.other_lines, st.login_err, st.err_other,
 	       st.proto_err, st.kicked_unexpected, st.closed_unexpected, st.hang_undropped, st.stuck);
+	lat_print("online_latency", &lat_online);
+	lat_print("offline_latency", &lat_offline);
 	printf("churn: rss_kib start=%ld after_setup=%ld peak=%ld end=%ld (allowed end <= %ld)\n", rss0,
 	       rss_setup, rss_peak, rss1, rss0 + slack);
 	long errs = st.login_err + st.err_other + st.proto_err + st.kicked_unexpected + st.closed_unexpected +
@@ -1031,6 +1105,7 @@ static void phase_step(uint64_t now)
 			report(count_state(V_READY) == opt.clients, "setup",
 			       "only %d of %d clients logged in", count_state(V_READY), opt.clients);
 			churn_end = now + (uint64_t)opt.secs * 1000;
+			sampling = 1;
 			enter(P_CHURN);
 		}
 		return;
@@ -1041,6 +1116,7 @@ static void phase_step(uint64_t now)
 		}
 		note("churn over: %ld logins, %ld logouts, %ld kills, %ld hangs, %ld replaced", st.logins,
 		     st.logouts, st.kills_rst + st.kills_fin + st.kills_checking, st.hangs, st.replaces);
+		sampling = 0;
 		enter(P_SETTLE);
 		return;
 	case P_SETTLE: {
