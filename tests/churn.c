@@ -133,7 +133,8 @@ static struct {
 	    hang_kicked, hang_undropped;
 	long replaces, kicked, kicked_unexpected, adds, dels, recontacts, repeers, late_peers, refused,
 	    err_other, proto_err;
-	long online_lines, offline_lines, asked_lines, other_lines, closed_unexpected, stuck;
+	long online_lines, offline_lines, asked_lines, other_lines, closed_unexpected, stuck,
+	    change_then_logout;
 } st;
 
 static struct loop *lp;
@@ -666,6 +667,29 @@ static struct user *pick(int want_online)
 	return NULL;
 }
 
+/* One ADD or DEL, and the client's list changed to match. */
+static void change_one(struct vc *v)
+{
+	struct user *u = v->u;
+	if ((rnd(2) && u->nlist < MAX_LIST) || u->nlist <= MIN_LIST) {
+		int who;
+		do
+			who = (int)rnd((unsigned)opt.users);
+		while (who == u->idx || lists(u, who));
+		list_add(u, who);
+		conn_send(v->c, "ADD %s", users[who].name);
+		u->list_at = loop_now(lp);
+		push(v, C_ADD, who);
+	} else {
+		int who = u->list[rnd((unsigned)u->nlist)];
+		list_del(u, who);
+		conn_send(v->c, "DEL %s", users[who].name);
+		u->list_at = loop_now(lp);
+		push(v, C_DEL, who);
+	}
+	v->adddel_pending = 1;
+}
+
 static void do_logout(struct user *u)
 {
 	struct vc *v = u->vc;
@@ -721,7 +745,13 @@ static void do_leave(struct user *u, uint64_t churn_left_ms)
 {
 	unsigned r = rnd(100);
 	int hang_ok = opt.ka > 0 && churn_left_ms > (uint64_t)opt.ka * 1000 + 1000;
-	if (r < 40)
+	if (r < 20) {
+		/* A change and the goodbye in one write (one TLS record):
+		 * the server handles both in the same loop pass. */
+		change_one(u->vc);
+		st.change_then_logout++;
+		do_logout(u);
+	} else if (r < 40)
 		do_logout(u);
 	else if (r < 60)
 		do_kill(u, 1);
@@ -767,22 +797,7 @@ static void do_adddel(void)
 		st.repeers++;
 		return;
 	}
-	if ((rnd(2) && u->nlist < MAX_LIST) || u->nlist <= MIN_LIST) {
-		int who;
-		do
-			who = (int)rnd((unsigned)opt.users);
-		while (who == u->idx || lists(u, who));
-		list_add(u, who);
-		conn_send(v->c, "ADD %s", users[who].name);
-		u->list_at = loop_now(lp);
-		push(v, C_ADD, who);
-	} else {
-		int who = u->list[rnd((unsigned)u->nlist)];
-		list_del(u, who);
-		conn_send(v->c, "DEL %s", users[who].name);
-		u->list_at = loop_now(lp);
-		push(v, C_DEL, who);
-	}
+	change_one(v);
 }
 
 /* ---- the comparisons ---- */
@@ -1052,10 +1067,12 @@ static void finish(void)
 	long rss1 = rss_kib();
 	long slack = rss0 / 5 > opt.rss_mb * 1024L ? rss0 / 5 : opt.rss_mb * 1024L;
 	/* Counts of the whole run, the final leaving included. */
-	printf(
-	    "churn: clients=%d users=%d logins=%ld logouts=%ld kills=%ld (rst %ld, fin %ld, in login %ld)\n",
-	    opt.clients, opt.users, st.logins, st.logouts, st.kills_rst + st.kills_fin + st.kills_checking,
-	    st.kills_rst, st.kills_fin, st.kills_checking);
+	printf("churn: clients=%d users=%d logins=%ld logouts=%ld (right after a change %ld) kills=%ld (rst "
+	       "%ld, "
+	       "fin %ld, in login %ld)\n",
+	       opt.clients, opt.users, st.logins, st.logouts, st.change_then_logout,
+	       st.kills_rst + st.kills_fin + st.kills_checking, st.kills_rst, st.kills_fin,
+	       st.kills_checking);
 	printf("churn: hangs=%ld (dropped %ld, kicked %ld) replaced=%ld kicked=%ld adds=%ld dels=%ld "
 	       "contacts=%ld peers=%ld late_peers=%ld refused_429=%ld\n",
 	       st.hangs, st.hang_dropped, st.hang_kicked, st.replaces, st.kicked, st.adds, st.dels,
