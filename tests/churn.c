@@ -741,11 +741,15 @@ static void do_replace(struct user *u)
 	st.replaces++;
 }
 
+/* Every tenth leave is a hang while keepalive has time to find it before
+ * the churn ends; the others are drawn at random. */
 static void do_leave(struct user *u, uint64_t churn_left_ms)
 {
-	unsigned r = rnd(100);
-	int hang_ok = opt.ka > 0 && churn_left_ms > (uint64_t)opt.ka * 1000 + 1000;
-	if (r < 20) {
+	static unsigned nleave;
+	unsigned r = rnd(90);
+	if (nleave++ % 10 == 0 && opt.ka > 0 && churn_left_ms > (uint64_t)opt.ka * 1000 + 1000)
+		do_hang(u);
+	else if (r < 20) {
 		/* A change and the goodbye in one write (one TLS record):
 		 * the server handles both in the same loop pass. */
 		change_one(u->vc);
@@ -757,8 +761,6 @@ static void do_leave(struct user *u, uint64_t churn_left_ms)
 		do_kill(u, 1);
 	else if (r < 80)
 		do_kill(u, 0);
-	else if (r < 90 && hang_ok)
-		do_hang(u);
 	else
 		do_replace(u);
 }
