@@ -1,10 +1,13 @@
 #!/bin/sh
 # t_churn: issue 7's churn test. 2,000 clients logged in at once, 20 mutual
-# contacts each, 60 s of logins, logouts, kills (reset or FIN without
-# LOGOUT), hangs that keepalive must find, second logins (KICKED) and
-# ADD/DEL; then every client's view of who is online, and the server's
-# session files, must equal the truth, and the server's RSS must be back
-# near its start once all have left. The driver is build/tests/churn
+# contacts each, 60 s of logins, logouts (some right behind an ADD/DEL in
+# the same packet), kills (reset or FIN without LOGOUT, some while the
+# password is checked), hangs that keepalive must find, second logins
+# (KICKED), late PEERs, PEER and CONTACTS changes and ADD/DEL; then every
+# client's view of who is online (with address and key), and the server's
+# session files, must equal the truth, the server's keepalive must have
+# dropped exactly the hung clients, and the server's RSS must be back near
+# its start once all have left. The driver is build/tests/churn
 # (tests/churn.c); its figures are in this test's log.
 # Knobs: IM_CHURN_CLIENTS (default 2000; 500 under ASan), IM_CHURN_SECS
 # (default 60; 20 under ASan), IM_CHURN_SEED (repeat a run). An $IM path
@@ -52,7 +55,7 @@ start_churn_server() {
 	srv_start "$C" "$T/$1/s.log"
 }
 
-# --- self-check: a truth perturbed in two places must be reported ---
+# --- self-check: a truth perturbed three ways must be reported ---
 if ! start_churn_server self; then
 	fail churn_selfcheck_detects "no server: $(head -c 300 "$T/self/s.log" | tr '\n' ' ')"
 else
@@ -90,7 +93,7 @@ done
 [ $asan = 1 ] || grep -Eq '^(PASS|FAIL) churn_rss_back\b' "$T/run/churn.out" ||
 	fail churn_rss_back "the driver did not get that far (exit $rc)"
 # The server's own log: every hung client, and only those, dropped by
-# keepalive; every second login replaced the first.
+# keepalive.
 ka_log=$(grep -c 'keepalive timeout' "$T/run/s.log")
 ka_drv=$(sed -n 's/^churn: hangs=[0-9]* (dropped \([0-9]*\),.*/\1/p' "$T/run/churn.out")
 rep_log=$(grep -c 'replaced by a newer login' "$T/run/s.log")
