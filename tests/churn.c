@@ -397,6 +397,17 @@ static void unexpected(struct vc *v, long *counter, const char *what, const char
 		note("%s: %s: %.200s", v->u->name, what, line);
 }
 
+/* A second login that failed leaves the first in place (not KICKED). */
+static void restore_replaced(struct user *u)
+{
+	for (struct vc *o = vcs; o && u->vc == NULL; o = o->next)
+		if (o->u == u && o->st == V_REPLACED && !o->kicked) {
+			o->st = V_READY;
+			u->vc = o;
+			arm_ping(o);
+		}
+}
+
 /* A reply ("OK", "ERR", "PONG", "BYE") to the oldest command in flight. */
 static void on_reply(struct vc *v, const char *line)
 {
@@ -421,13 +432,7 @@ static void on_reply(struct vc *v, const char *line)
 		in_flight--;
 		v->st = V_LEAVING;
 		conn_close(v->c, "login refused");
-		/* A second login that failed leaves the first in place. */
-		for (struct vc *o = vcs; o; o = o->next)
-			if (o->u == u && o->st == V_REPLACED && !o->kicked && u->vc == NULL) {
-				o->st = V_READY;
-				u->vc = o;
-				arm_ping(o);
-			}
+		restore_replaced(u);
 		return;
 	case C_ADD:
 	case C_DEL:
@@ -604,7 +609,11 @@ static void on_close(struct conn *c, const char *why)
 		unexpected(v, &st.closed_unexpected, "connection ended", why);
 	else if (v->st == V_REPLACED && !v->kicked)
 		unexpected(v, &st.kicked_unexpected, "closed without KICKED", why);
+	struct user *u = v->u;
+	int in_login = v->st == V_GREET || v->st == V_LOGIN;
 	vc_free(v);
+	if (in_login)
+		restore_replaced(u);
 }
 
 static const struct conn_ops ops = {NULL, on_line, NULL, on_close};
@@ -761,8 +770,10 @@ static void do_leave(struct user *u, uint64_t churn_left_ms)
 		do_kill(u, 1);
 	else if (r < 80)
 		do_kill(u, 0);
-	else
+	else if (in_flight < opt.conc)
 		do_replace(u);
+	else
+		do_logout(u);
 }
 
 /* A new whole list: two contacts fewer, two more (bounded). */
