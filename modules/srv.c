@@ -21,6 +21,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include <mbedtls/platform_util.h>
 
 #include "conf.h"
@@ -43,6 +47,7 @@
 #define SRV_IPKEY_MAX     56                         /* proto_ip_prefix() text: an address or "PREFIX/BITS" */
 #define SRV_ACCEPT_BURST  64
 #define SRV_SNDBUF        65536 /* bytes; the kernel doubles it */
+#define SRV_TRIM_MIN      16    /* connections: below this a trim is not worth it */
 
 enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
@@ -88,6 +93,7 @@ struct srv {
 	struct client *clients;
 	struct client *uhead, *utail; /* not logged in yet, oldest first */
 	int nconns, nunauth;
+	int conns_high; /* most connections since the heap was last trimmed */
 	int lfd[SRV_MAX_LISTEN], nlisten;
 	char ltext[SRV_MAX_LISTEN][96]; /* "ADDRESS:PORT", logged once ready */
 	int lock_fd;
@@ -96,7 +102,7 @@ struct srv {
 	int median_iterations; /* of users; 0 = work it out again */
 	struct stat users_st;
 	int inotify_fd;
-	struct loop_timer users_timer, sweep_timer, accept_timer, log_timer;
+	struct loop_timer users_timer, sweep_timer, accept_timer, log_timer, trim_timer;
 	int stopping;
 };
 
@@ -283,11 +289,28 @@ static void unauth_done(struct client *cl)
 
 /* ---- the connection's life ---- */
 
+/* glibc keeps freed memory in its heap while a later allocation sits above
+ * it, so after a burst of connections the peak's RSS would stay for good;
+ * malloc_trim() hands the free pages back. (musl returns them itself.) */
+static void trim_heap(struct loop *l, void *arg)
+{
+	(void)l;
+	(void)arg;
+#ifdef __GLIBC__
+	malloc_trim(0);
+#endif
+}
+
 static void client_free(struct client *cl)
 {
 	struct srv *s = cl->srv;
 	unauth_done(cl);
 	s->nconns--;
+	/* Each time the connections halve, once their memory is freed. */
+	if (s->conns_high >= SRV_TRIM_MIN && (s->nconns == 0 || s->nconns <= s->conns_high / 2)) {
+		s->conns_high = s->nconns;
+		loop_timer_set(s->loop, &s->trim_timer, 100, trim_heap, s);
+	}
 	if (--cl->ipc->conns == 0) {
 		hmap_del(&s->per_ip, cl->ipc->key);
 		free(cl->ipc);
@@ -866,6 +889,8 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		ipc->conns++;
 		ipc->unauth++;
 		s->nconns++;
+		if (s->nconns > s->conns_high)
+			s->conns_high = s->nconns;
 		s->nunauth++;
 		cl->uprev = s->utail;
 		if (s->utail)
