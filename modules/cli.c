@@ -1141,7 +1141,7 @@ int cli_main(int argc, char **argv)
 				fprintf(stderr, "im client: %s\n", err);
 				goto out;
 			}
-			cli_login(c, conf.cli.user, pw, 0);
+			ui_login(ui, conf.cli.user, pw, 0);
 			mbedtls_platform_zeroize(pw, sizeof pw);
 		} else {
 			ui_ask_password(ui, conf.cli.user, 0);

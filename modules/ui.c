@@ -38,6 +38,8 @@ struct ui {
 	size_t inlen;
 	int skipping; /* dropping the rest of an overlong line */
 	int reading;
+	int wait_login; /* batch: later lines wait until this login ends */
+	int eof;        /* stdin ended while lines waited */
 	struct termios saved;
 	int echo_off;
 	char pw_name[PROTO_NAME_MAX + 1]; /* non-empty: the next line is a password */
@@ -288,6 +290,8 @@ static const char *shown(const char *s, char *buf, size_t cap, enum proto_show h
 	return buf;
 }
 
+static void resume_input(struct loop *l, void *arg);
+
 /* Every string of an event may come from a peer or the server, so none
  * reaches stdout raw: a batch event stays one line of printable text
  * (DESIGN "The client"), and a terminal gets no control sequence and no
@@ -309,6 +313,10 @@ void ui_emit(void *arg, const struct cli_event *ev)
 		batch_event(&e);
 	else
 		interactive_event(u, &e);
+	if (u->wait_login && (ev->type == CLI_EV_READY || ev->type == CLI_EV_ERROR)) {
+		u->wait_login = 0;
+		loop_defer(u->loop, resume_input, u);
+	}
 }
 
 /* ---- commands ---- */
@@ -419,6 +427,21 @@ static void send_text(struct ui *u, const char *name, const char *text)
 }
 
 static void stdin_done(struct ui *u);
+static void run_lines(struct ui *u);
+
+/* A script's lines run in order, and a login takes a round trip: in batch
+ * mode the lines after a login wait (stdin unread) until it has ended,
+ * logged in (ready) or not (error), so "login, msg" in one pipe sends the
+ * message as a logged-in user, and the end of input waits for the login.
+ * The flag is set first: cli_login may refuse at once, with an error. */
+void ui_login(struct ui *u, const char *name, const char *pw, int signup)
+{
+	if (u->batch) {
+		u->wait_login = 1;
+		loop_mod(u->loop, STDIN_FILENO, 0);
+	}
+	cli_login(u->cli, name, pw, signup);
+}
 
 static void command(struct ui *u, char *line)
 {
@@ -442,7 +465,7 @@ static void command(struct ui *u, char *line)
 		else if (u->pw_again && strcmp(line, u->pw_first) != 0)
 			error(u, "the passwords do not match; /signup %s to try again", name);
 		else
-			cli_login(u->cli, name, line, u->pw_signup);
+			ui_login(u, name, line, u->pw_signup);
 		u->pw_again = 0;
 		mbedtls_platform_zeroize(u->pw_first, sizeof u->pw_first);
 		mbedtls_platform_zeroize(line, strlen(line));
@@ -472,7 +495,7 @@ static void command(struct ui *u, char *line)
 		else if (*pw == '\0')
 			ui_ask_password(u, rest, signup);
 		else
-			cli_login(u->cli, rest, pw, signup);
+			ui_login(u, rest, pw, signup);
 		mbedtls_platform_zeroize(pw, strlen(pw));
 	} else if (strcmp(cmd, "msg") == 0) {
 		char *text = next_word(rest);
@@ -555,19 +578,19 @@ static void on_stdin(struct loop *l, int fd, int revents, void *arg)
 		return;
 	}
 	if (n == 0) {
-		/* A last line without its newline still counts. */
-		if (u->inlen > 0 && !u->skipping && u->inlen < sizeof u->in) {
-			u->in[u->inlen] = '\0';
-			if (proto_utf8_valid(u->in, u->inlen) && memchr(u->in, '\0', u->inlen) == NULL)
-				command(u, u->in);
-		}
-		u->inlen = 0;
-		stdin_done(u);
-		return;
+		u->eof = 1;
+		loop_mod(u->loop, STDIN_FILENO, 0);
 	}
 	u->inlen += (size_t)n;
+	run_lines(u);
+}
+
+/* Runs the complete lines read so far, until a login makes them wait;
+ * at the end of input, then the last line and the quit. */
+static void run_lines(struct ui *u)
+{
 	size_t off = 0;
-	while (u->reading) {
+	while (u->reading && !u->wait_login) {
 		if (u->skipping) {
 			char *nl = memchr(u->in + off, '\n', u->inlen - off);
 			if (nl == NULL) {
@@ -598,6 +621,28 @@ static void on_stdin(struct loop *l, int fd, int revents, void *arg)
 	}
 	memmove(u->in, u->in + off, u->inlen - off);
 	u->inlen -= off;
+	if (!u->reading || u->wait_login)
+		return;
+	if (!u->eof) {
+		loop_mod(u->loop, STDIN_FILENO, POLLIN);
+		return;
+	}
+	/* A last line without its newline still counts. */
+	if (u->inlen > 0 && !u->skipping && u->inlen < sizeof u->in) {
+		u->in[u->inlen] = '\0';
+		if (proto_utf8_valid(u->in, u->inlen) && memchr(u->in, '\0', u->inlen) == NULL)
+			command(u, u->in);
+	}
+	u->inlen = 0;
+	if (u->wait_login)
+		return; /* that line was a login: the quit waits for it too */
+	stdin_done(u);
+}
+
+static void resume_input(struct loop *l, void *arg)
+{
+	(void)l;
+	run_lines(arg);
 }
 
 struct ui *ui_new(struct loop *l, int batch)

@@ -20,6 +20,10 @@ void ui_free(struct ui *u);
 /* The client core's event sink (arg is the struct ui). */
 void ui_emit(void *arg, const struct cli_event *ev);
 
+/* Logs in (or signs up) as the client's command does: in batch mode the
+ * lines after it wait until the login has ended. */
+void ui_login(struct ui *u, const char *name, const char *pw, int signup);
+
 /* Asks for name's password without echo, then logs in (or signs up). */
 void ui_ask_password(struct ui *u, const char *name, int signup);
 
