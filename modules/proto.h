@@ -52,7 +52,9 @@ int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap);
 /* 1 if ip may be announced as a LAN address: IPv4 private (10/8,
  * 172.16/12, 192.168/16) or link-local (169.254/16), IPv6 unique-local
  * (fc00::/7) or link-local (fe80::/10). Never loopback, unspecified,
- * multicast, broadcast or any IPv4-mapped form: a contact must not be able
+ * multicast, the limited broadcast 255.255.255.255 or any IPv4-mapped form
+ * (a subnet's own broadcast address passes: its netmask is not known
+ * here): a contact must not be able
  * to aim its peers at their own host or at an arbitrary address. */
 int proto_lan_ip_ok(const char *ip);
 

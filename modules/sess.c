@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proto.h"
 
 /* Who lists a name: the reverse of every contact list, so that presence
  * work is proportional to a user's contacts, never to all sessions. */
@@ -72,10 +74,14 @@ int sess_init(struct sess_table *t, const char *run_dir, struct loop *l)
 	while ((e = readdir(d)) != NULL) {
 		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
 			continue;
-		if (!is_session_file(dfd, e->d_name))
+		if (!is_session_file(dfd, e->d_name)) {
+			/* Anyone who can write run_dir names these: shown
+			 * escaped, so a name cannot forge log lines. */
+			char shown[NAME_MAX * 4 + 1];
+			proto_printable(e->d_name, strlen(e->d_name), shown, sizeof shown, PROTO_SHOW_LINE);
 			log_warn("run_dir %s holds %s, which is not a session file of im; leaving it alone",
-			         run_dir, e->d_name);
-		else if (unlinkat(dfd, e->d_name, 0) < 0)
+			         run_dir, shown);
+		} else if (unlinkat(dfd, e->d_name, 0) < 0)
 			log_warn("cannot remove stale session file %s/%s: %s", run_dir, e->d_name,
 			         strerror(errno));
 	}

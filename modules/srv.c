@@ -1380,7 +1380,7 @@ static int path_within(const char *path, const char *dir)
 static int check_run_dir(const struct conf_server *cf, const char *users_path, char *err, size_t errlen)
 {
 	char run[CONF_PATH_MAX], data[CONF_PATH_MAX], p[CONF_PATH_MAX], lock[CONF_PATH_MAX + 16];
-	snprintf(lock, sizeof lock, "%.150s/server.lock", cf->data_dir);
+	snprintf(lock, sizeof lock, "%s/server.lock", cf->data_dir);
 	if (canon_path(cf->run_dir, run, sizeof run) < 0 || canon_path(cf->data_dir, data, sizeof data) < 0) {
 		snprintf(err, errlen, "cannot resolve run_dir %.150s or data_dir %.150s: %.150s", cf->run_dir,
 		         cf->data_dir, strerror(errno ? errno : EINVAL));

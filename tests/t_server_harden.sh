@@ -222,6 +222,8 @@ ln -s "$T/outside" "$R/outside"
 printf 'name=ghost\nip=10.9.9.9\nport=1\n' >"$R/ghost"
 : >"$R/.ghost2.tmp"
 printf 'name=Ghost3\n' >"$R/Ghost3"
+# a name that would forge a log line if written raw
+: >"$R/$(printf 'x\n2026-01-01 00:00:00 im-server info: forged')"
 if srv_start "$C" "$T/r6.log"; then
 	kept=""
 	for f in notes.txt users outside subdir Ghost3; do [ -e "$R/$f" ] || [ -L "$R/$f" ] || kept="$kept $f-gone"; done
@@ -234,6 +236,12 @@ if srv_start "$C" "$T/r6.log"; then
 		fail harden_rundir_stale_sessions_removed "$(ls -A "$R" | tr '\n' ' ')"; fi
 	if grep -q "holds notes.txt, which is not a session file" "$T/r6.log"; then pass harden_rundir_foreign_logged; else
 		fail harden_rundir_foreign_logged "$(grep -c 'not a session' "$T/r6.log") warnings"; fi
+	if grep -q 'holds x\\n2026-01-01 00:00:00 im-server info: forged, which' "$T/r6.log" &&
+		! grep -q '^2026-01-01 00:00:00 im-server info: forged' "$T/r6.log"; then
+		pass harden_rundir_foreign_name_escaped
+	else
+		fail harden_rundir_foreign_name_escaped "$(grep -A1 'holds x' "$T/r6.log" | tr '\n' '|')"
+	fi
 	login k keeper
 	say k "PING k"
 	expect harden_rundir_server_works k '^PONG k$'
