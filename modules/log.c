@@ -207,6 +207,16 @@ LOG_FN(log_warn, LOG_LVL_WARN)
 LOG_FN(log_info, LOG_LVL_INFO)
 LOG_FN(log_debug, LOG_LVL_DEBUG)
 
+void log_audit(const char *fmt, ...)
+{
+	if (LOG_LVL_INFO > log_max)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	emit(LOG_LVL_INFO, fmt, ap);
+	va_end(ap);
+}
+
 void fatal(const char *fmt, ...)
 {
 	va_list ap;

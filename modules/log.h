@@ -16,6 +16,10 @@ void log_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* At info level, never rate-limited: the record of who logged in, signed
+ * up, left or was dropped or kicked. Each such line follows a successful
+ * login, so it costs its author a login; none may be lost to a summary. */
+void log_audit(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Allows at most n lines a second from one call site (one format string);
  * the rest are counted, and once the second is over one line says how

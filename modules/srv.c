@@ -335,12 +335,12 @@ static void on_close(struct conn *c, const char *why)
 		/* Not an OFFLINE for anyone: everyone's link is closing, and
 		 * their peer conversations should carry on. sess_free() clears
 		 * the records and files. */
-		log_info("drop %s from %s: %s", cl->sess->name, c->peer, why);
+		log_audit("drop %s from %s: %s", cl->sess->name, c->peer, why);
 	} else if (cl->sess) {
 		if (strcmp(why, "logout") == 0)
-			log_info("logout %s from %s", cl->sess->name, c->peer);
+			log_audit("logout %s from %s", cl->sess->name, c->peer);
 		else
-			log_info("drop %s from %s: %s", cl->sess->name, c->peer, why);
+			log_audit("drop %s from %s: %s", cl->sess->name, c->peer, why);
 		sess_logout(&cl->srv->sessions, cl->sess);
 		cl->sess = NULL;
 	} else if (strcmp(why, "logout") == 0 || strcmp(why, "connection closed by peer") == 0) {
@@ -426,7 +426,7 @@ static void auth_done(struct pool_job *pj)
 		cl->changes_warned = 0;
 		/* The list a client uploads at login is not churn. */
 		cl->changes_allowed = s->cf->max_contacts + s->cf->max_contact_changes;
-		log_info("%s %s from %s", what, j->name, c->peer);
+		log_audit("%s %s from %s", what, j->name, c->peer);
 		conn_send(c, "OK %s", j->name);
 		conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
 		break;
@@ -1094,7 +1094,7 @@ static void reload_users(struct srv *s)
 	if (k.cap && (k.gone = malloc(k.cap * sizeof *k.gone)) != NULL)
 		sess_each(&s->sessions, find_deleted, &k);
 	for (size_t i = 0; i < k.n; i++) {
-		log_info("kicking %s: account deleted", k.gone[i]->name);
+		log_audit("kicking %s: account deleted", k.gone[i]->name);
 		conn_send(k.gone[i]->c, "KICKED account deleted");
 		conn_close(k.gone[i]->c, "account deleted");
 	}

@@ -318,7 +318,7 @@ fi
 # server logs a bounded number of lines and a summary of the rest; the
 # client does the same for connects to its peer port.
 C=$T/l.conf
-srv_conf "$C" "data_dir = $T/l"
+srv_conf "$C" "data_dir = $T/l" "max_signups_per_ip = 1000" "log_rate_limit = 5"
 if srv_start "$C" "$T/l.log"; then
 	n0=$(lines "$T/l.log")
 	t0=$(date +%s)
@@ -385,6 +385,27 @@ if srv_start "$C" "$T/l.log"; then
 	else
 		fail harden_client_setup "$(tail -n 3 "$T/lc.out" "$T/lc.err" | tr '\n' '|')"
 	fi
+	# the audit lines (who logged in, signed up, left) are never summed
+	# up: 40 sign-ups and logouts at once, far more than log_rate_limit (5) a
+	# second, each leave their own line
+	# (ten at a time: max_unauth_per_ip is 16)
+	m0=$(lines "$T/l.log")
+	for b in 0 10 20 30; do
+		for n in $(seq $((b + 1)) $((b + 10))); do
+			cl "au$n"
+			say "au$n" "SIGNUP aud$n aud-pw-$n" "LOGOUT"
+		done
+		i=0
+		while [ "$(grep -l '^BYE' "$T"/au*.out 2>/dev/null | wc -l)" -lt $((b + 10)) ] && [ $i -lt 200 ]; do
+			sleep 0.02
+			i=$((i + 1))
+		done
+	done
+	sleep 0.3
+	ns=$(tail -n +"$((m0 + 1))" "$T/l.log" | grep -Ec 'info: signup aud[0-9]+ from ')
+	no=$(tail -n +"$((m0 + 1))" "$T/l.log" | grep -Ec 'info: logout aud[0-9]+ from ')
+	if [ "$ns" -eq 40 ] && [ "$no" -eq 40 ]; then pass harden_log_audit_lines_kept; else
+		fail harden_log_audit_lines_kept "$ns signup and $no logout lines for 40 each"; fi
 	srv_stop harden_log_sigterm_exit_0
 else
 	fail harden_log_start "$(head -c 300 "$T/l.log" | tr '\n' ' ')"
