@@ -1,0 +1,501 @@
+/* auth: who may log in, for the server. It owns the password checks on the
+ * worker pool, the users file's in-memory copy (re-read when data_dir says
+ * it changed), the failed-login and sign-up limiters with the memory of the
+ * addresses each name logged in from lately, and the resume tokens. */
+#include "auth.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <mbedtls/platform_util.h>
+
+#include "hmap.h"
+#include "log.h"
+
+#define AUTH_USERS_POLL_MS 1000    /* without inotify: how soon admin changes are noticed */
+#define AUTH_WINDOW_MS     60000   /* failed-login counting window */
+#define AUTH_SIGNUP_MS     3600000 /* sign-up counting window */
+#define AUTH_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
+
+/* A counter of events within a window: failed logins by address, by name
+ * from an address, by name; sign-ups by address; known addresses. */
+struct failcount {
+	char key[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 16]; /* "KIND WHAT" */
+	int n;
+	uint64_t start, window;
+};
+
+struct auth {
+	const struct conf_server *cf;
+	struct loop *loop;
+	struct pool *pool;
+	auth_reload_fn on_reload;
+	void *reload_arg;
+	struct hmap failures;
+	char users_path[CONF_PATH_MAX + 8];
+	struct hmap users;     /* name -> struct users_rec: the users file as last read */
+	int median_iterations; /* of users; 0 = work it out again */
+	struct stat users_st;
+	int inotify_fd;
+	struct loop_timer users_timer, sweep_timer;
+};
+
+struct auth_job {
+	struct pool_job base;
+	struct auth *auth;
+	auth_done_fn done;
+	void *owner; /* NULL once the owner has gone */
+	int signup, iterations;
+	enum auth_result result;
+	int err;
+	int found; /* LOGIN: rec is the user's record */
+	struct users_rec rec;
+	char name[PROTO_NAME_MAX + 1];
+	char ipk[AUTH_IPKEY_MAX]; /* the client's address key */
+	char pw[PROTO_LINE_MAX];
+	size_t pwlen;
+};
+
+/* ---- password work, in a worker thread ---- */
+
+static void job_work(struct pool_job *pj)
+{
+	struct auth_job *j = (struct auth_job *)pj;
+	if (j->signup) {
+		strcpy(j->rec.name, j->name);
+		if (users_hash(j->pw, j->pwlen, j->iterations, &j->rec) < 0) {
+			j->result = AUTH_IOERR;
+			j->err = EIO;
+		} else {
+			enum users_status st = users_add(j->auth->users_path, &j->rec);
+			j->err = errno;
+			j->result = st == USERS_OK ? AUTH_OK : st == USERS_EXISTS ? AUTH_EXISTS : AUTH_IOERR;
+		}
+	} else if (j->found) {
+		j->result = users_verify(&j->rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
+	} else {
+		/* Spend the same time on an unknown name, through the same
+		 * code as a real check (no salt to draw), so timing does not
+		 * tell which names exist. */
+		struct users_rec dummy = {.iterations = j->iterations, .salt_len = USERS_SALT_LEN};
+		users_verify(&dummy, j->pw, j->pwlen);
+		j->result = AUTH_BAD;
+	}
+	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
+}
+
+/* ---- limits ---- */
+
+/* The count of KIND WHAT in its current window (0 if none). */
+static int counted(struct auth *a, const char *kind, const char *what)
+{
+	char key[sizeof((struct failcount *)0)->key];
+	snprintf(key, sizeof key, "%s %s", kind, what);
+	struct failcount *f = hmap_get(&a->failures, key);
+	if (f && loop_now(a->loop) - f->start >= f->window) {
+		f->n = 0;
+		f->start = loop_now(a->loop);
+	}
+	return f ? f->n : 0;
+}
+
+/* Adds delta (1 or -1) to KIND WHAT; a count never goes below 0. */
+static void count(struct auth *a, const char *kind, const char *what, uint64_t window, int delta)
+{
+	char key[sizeof((struct failcount *)0)->key];
+	snprintf(key, sizeof key, "%s %s", kind, what);
+	counted(a, kind, what); /* a passed window starts again */
+	struct failcount *f = hmap_get(&a->failures, key);
+	if (f == NULL && delta < 0)
+		return;
+	if (f == NULL) {
+		if ((f = calloc(1, sizeof *f)) == NULL)
+			return;
+		snprintf(f->key, sizeof f->key, "%s", key);
+		f->start = loop_now(a->loop);
+		f->window = window;
+		if (hmap_put(&a->failures, f->key, f) < 0) {
+			free(f);
+			return;
+		}
+	}
+	f->n = f->n + delta < 0 ? 0 : f->n + delta;
+}
+
+void auth_ip_key(const struct auth *a, const char *ip, char out[AUTH_IPKEY_MAX])
+{
+	if (proto_ip_prefix(ip, a->cf->ipv6_prefix, out, AUTH_IPKEY_MAX) < 0)
+		snprintf(out, AUTH_IPKEY_MAX, "%s", ip);
+}
+
+/* The name's own budget per address is small, so a guesser elsewhere does
+ * not lock its owner out; the larger one over all addresses still stops
+ * guessing spread over many, except from an address the name logged in
+ * from lately. */
+void auth_count_failure(struct auth *a, const char *ipk, const char *name, int delta)
+{
+	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	count(a, "ip", ipk, AUTH_WINDOW_MS, delta);
+	count(a, "nameip", nameip, AUTH_WINDOW_MS, delta);
+	count(a, "name", name, AUTH_WINDOW_MS, delta);
+}
+
+/* Remembers (for AUTH_KNOWN_MS, in memory) that name logged in from ipk. */
+static void known_address(struct auth *a, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(a, "known", nameip) == 0)
+		count(a, "known", nameip, AUTH_KNOWN_MS, 1);
+}
+
+void auth_succeeded(struct auth *a, const char *ipk, const char *name, int signup)
+{
+	if (!signup)
+		auth_count_failure(a, ipk, name, -1); /* counted when it started */
+	known_address(a, ipk, name);
+}
+
+const char *auth_too_many_failures(struct auth *a, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(a, "ip", ipk) >= a->cf->max_failures_per_ip)
+		return "from this address";
+	if (counted(a, "nameip", nameip) >= a->cf->max_failures_per_name)
+		return "for this name from this address";
+	if (counted(a, "name", name) >= a->cf->max_failures_per_name_total &&
+	    counted(a, "known", nameip) == 0)
+		return "for this name from all addresses";
+	return NULL;
+}
+
+/* Sign-ups per address and hour: each costs a hash and a users file line.
+ * A taken name is answered before any hashing, and counts as a failure
+ * (it tells that the name exists). */
+enum auth_signup auth_signup_check(struct auth *a, const char *ipk, const char *name)
+{
+	if (counted(a, "signup", ipk) >= a->cf->max_signups_per_ip)
+		return AUTH_SIGNUP_RATE;
+	auth_check_users(a);
+	if (hmap_get(&a->users, name)) {
+		auth_count_failure(a, ipk, name, 1);
+		return AUTH_SIGNUP_TAKEN;
+	}
+	count(a, "signup", ipk, AUTH_SIGNUP_MS, 1);
+	return AUTH_SIGNUP_GO;
+}
+
+struct sweep {
+	struct failcount **old;
+	size_t n, cap;
+	uint64_t now;
+};
+
+static void collect_old(void *val, void *arg)
+{
+	struct failcount *f = val;
+	struct sweep *sw = arg;
+	if (sw->now - f->start < f->window || sw->n == sw->cap)
+		return;
+	sw->old[sw->n++] = f;
+}
+
+/* Forgets counters whose window has passed, so memory stays bounded. */
+static void sweep_failures(struct loop *l, void *arg)
+{
+	struct auth *a = arg;
+	struct sweep sw = {NULL, 0, a->failures.n, loop_now(l)};
+	if (sw.cap && (sw.old = malloc(sw.cap * sizeof *sw.old)) != NULL) {
+		hmap_each(&a->failures, collect_old, &sw);
+		for (size_t i = 0; i < sw.n; i++) {
+			hmap_del(&a->failures, sw.old[i]->key);
+			free(sw.old[i]);
+		}
+		free(sw.old);
+	}
+	loop_timer_set(l, &a->sweep_timer, AUTH_WINDOW_MS, sweep_failures, a);
+}
+
+/* ---- the users file in memory ---- */
+
+static void free_val(void *val, void *arg)
+{
+	(void)arg;
+	free(val);
+}
+
+static void free_rec(void *val, void *arg)
+{
+	(void)arg;
+	mbedtls_platform_zeroize(val, sizeof(struct users_rec));
+	free(val);
+}
+
+static void add_rec(const struct users_rec *r, void *arg)
+{
+	struct users_rec *copy = malloc(sizeof *copy);
+	if (copy == NULL)
+		return;
+	*copy = *r;
+	struct users_rec *old = hmap_get(arg, copy->name);
+	if (hmap_put(arg, copy->name, copy) < 0)
+		free(copy);
+	else
+		free(old);
+}
+
+/* A sign-up is known at once, without waiting for the file to be read. */
+static void remember_user(struct auth *a, const struct users_rec *r)
+{
+	add_rec(r, &a->users);
+	a->median_iterations = 0;
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+	int p = *(const int *)x, q = *(const int *)y;
+	return (p > q) - (p < q);
+}
+
+struct iters {
+	int *v;
+	size_t n;
+};
+
+static void collect_iterations(void *val, void *arg)
+{
+	const struct users_rec *r = val;
+	struct iters *it = arg;
+	it->v[it->n++] = r->iterations;
+}
+
+/* The cost an unknown name's password is hashed at: the median of the
+ * accounts', so that a wrong password for an unknown name takes as long as
+ * one for a typical account, whatever pbkdf2_iterations says today. */
+static int dummy_iterations(struct auth *a)
+{
+	if (a->median_iterations)
+		return a->median_iterations;
+	struct iters it = {NULL, 0};
+	if (a->users.n == 0 || (it.v = malloc(a->users.n * sizeof *it.v)) == NULL)
+		return a->cf->pbkdf2_iterations;
+	hmap_each(&a->users, collect_iterations, &it);
+	qsort(it.v, it.n, sizeof *it.v, cmp_int);
+	a->median_iterations = it.v[it.n / 2];
+	free(it.v);
+	return a->median_iterations;
+}
+
+void auth_reload_users(struct auth *a)
+{
+	struct hmap fresh = {0};
+	if (users_each(a->users_path, add_rec, &fresh) < 0) {
+		log_err("cannot read %s: %s; keeping the accounts read before", a->users_path,
+		        strerror(errno));
+		hmap_each(&fresh, free_rec, NULL);
+		hmap_free(&fresh);
+		return;
+	}
+	hmap_each(&a->users, free_rec, NULL);
+	hmap_free(&a->users);
+	a->users = fresh;
+	a->median_iterations = 0;
+	log_debug("users file read: %zu accounts", a->users.n);
+	if (a->on_reload)
+		a->on_reload(a->reload_arg);
+}
+
+/* At every login (one stat), and whenever the data directory reports a
+ * change. */
+void auth_check_users(struct auth *a)
+{
+	struct stat st;
+	if (stat(a->users_path, &st) < 0)
+		memset(&st, 0, sizeof st);
+	if (st.st_ino != a->users_st.st_ino || st.st_size != a->users_st.st_size ||
+	    st.st_mtim.tv_sec != a->users_st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != a->users_st.st_mtim.tv_nsec) {
+		a->users_st = st;
+		auth_reload_users(a);
+	}
+}
+
+int auth_user_exists(const struct auth *a, const char *name)
+{
+	return hmap_get(&a->users, name) != NULL;
+}
+
+const char *auth_users_path(const struct auth *a)
+{
+	return a->users_path;
+}
+
+static void on_data_dir_event(struct loop *l, int fd, int revents, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	(void)l;
+	(void)revents;
+	while (read(fd, buf, sizeof buf) > 0) {
+		/* Any event will do: the checks compare the files themselves. */
+	}
+	auth_check_users(arg);
+}
+
+static void poll_users(struct loop *l, void *arg)
+{
+	struct auth *a = arg;
+	auth_check_users(a);
+	loop_timer_set(l, &a->users_timer, AUTH_USERS_POLL_MS, poll_users, a);
+}
+
+/* inotify on the data directory costs nothing while idle; where it is
+ * missing, a one-second timer does the same. */
+static void watch_users(struct auth *a)
+{
+	/* Test hook: IM_TEST_NO_INOTIFY=1 makes inotify_init1 fail (EMFILE),
+	 * so the tests can always run the fallback path. */
+	const char *no_inotify = getenv("IM_TEST_NO_INOTIFY");
+	if (no_inotify && strcmp(no_inotify, "1") == 0) {
+		a->inotify_fd = -1;
+		errno = EMFILE;
+	} else {
+		a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	}
+	if (a->inotify_fd >= 0 &&
+	    inotify_add_watch(a->inotify_fd, a->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >=
+	        0 &&
+	    loop_add(a->loop, a->inotify_fd, POLLIN, on_data_dir_event, a) == 0)
+		return;
+	log_warn("inotify on %s: %s; checking the users file every second", a->cf->data_dir, strerror(errno));
+	if (a->inotify_fd >= 0)
+		close(a->inotify_fd);
+	a->inotify_fd = -1;
+	loop_timer_set(a->loop, &a->users_timer, AUTH_USERS_POLL_MS, poll_users, a);
+}
+
+/* ---- password checks ---- */
+
+static void job_done(struct pool_job *pj)
+{
+	struct auth_job *j = (struct auth_job *)pj;
+	struct auth *a = j->auth;
+	if (j->owner == NULL) {
+		mbedtls_platform_zeroize(j, sizeof *j);
+		free(j);
+		return;
+	}
+	switch (j->result) {
+	case AUTH_OK:
+		if (j->signup) {
+			remember_user(a, &j->rec);
+		} else {
+			auth_check_users(a);
+			if (hmap_get(&a->users, j->name) == NULL)
+				j->result = AUTH_DELETED;
+		}
+		break;
+	case AUTH_EXISTS:
+		auth_count_failure(a, j->ipk, j->name, 1);
+		break;
+	case AUTH_IOERR:
+		if (!j->signup)
+			auth_count_failure(a, j->ipk, j->name, -1);
+		break;
+	case AUTH_BAD:
+	case AUTH_DELETED:
+		break; /* counted when it started */
+	}
+	struct auth_outcome o = {j->result, j->signup, j->err, j->name, j->ipk};
+	j->done(j->owner, &o);
+	mbedtls_platform_zeroize(j, sizeof *j);
+	free(j);
+}
+
+struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
+                             auth_done_fn done, void *owner)
+{
+	struct auth_job *j = calloc(1, sizeof *j);
+	if (j == NULL)
+		return NULL;
+	j->base.work = job_work;
+	j->base.done = job_done;
+	j->auth = a;
+	j->done = done;
+	j->owner = owner;
+	j->signup = signup;
+	j->iterations = a->cf->pbkdf2_iterations;
+	if (!signup) {
+		auth_check_users(a);
+		const struct users_rec *r = hmap_get(&a->users, name);
+		if (r) {
+			j->rec = *r;
+			j->found = 1;
+		} else {
+			j->iterations = dummy_iterations(a);
+		}
+	}
+	snprintf(j->name, sizeof j->name, "%s", name);
+	snprintf(j->ipk, sizeof j->ipk, "%s", ipk);
+	/* A login counts as failed until it succeeds: logins checked at once on
+	 * many connections cannot all slip under the limits. */
+	if (!signup)
+		auth_count_failure(a, ipk, name, 1);
+	j->pwlen = strlen(pw);
+	if (j->pwlen >= sizeof j->pw)
+		j->pwlen = sizeof j->pw - 1;
+	memcpy(j->pw, pw, j->pwlen);
+	pool_submit(a->pool, &j->base);
+	return j;
+}
+
+void auth_cancel(struct auth_job *j)
+{
+	j->owner = NULL; /* the job frees itself when it returns */
+	atomic_store(&j->base.cancelled, 1);
+}
+
+/* ---- life ---- */
+
+struct auth *auth_new(const struct conf_server *cf, struct loop *l, struct pool *p, const char *users_path,
+                      auth_reload_fn on_reload, void *arg)
+{
+	struct auth *a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return NULL;
+	a->cf = cf;
+	a->loop = l;
+	a->pool = p;
+	a->on_reload = on_reload;
+	a->reload_arg = arg;
+	a->inotify_fd = -1;
+	snprintf(a->users_path, sizeof a->users_path, "%s", users_path);
+	auth_check_users(a);
+	watch_users(a);
+	loop_timer_set(l, &a->sweep_timer, AUTH_WINDOW_MS, sweep_failures, a);
+	return a;
+}
+
+void auth_free(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	loop_timer_stop(a->loop, &a->sweep_timer);
+	loop_timer_stop(a->loop, &a->users_timer);
+	hmap_each(&a->failures, free_val, NULL);
+	hmap_free(&a->failures);
+	hmap_each(&a->users, free_rec, NULL);
+	hmap_free(&a->users);
+	if (a->inotify_fd >= 0) {
+		loop_del(a->loop, a->inotify_fd);
+		close(a->inotify_fd);
+	}
+	free(a);
+}
