@@ -149,7 +149,7 @@ struct load_state {
 
 /* "*" or IP addresses (IPv6 may be bracketed), separated by spaces or
  * commas: what the listeners accept. */
-static int listen_valid(const char *v, char *why, size_t whylen)
+int conf_listen_valid(const char *v, char *why, size_t whylen)
 {
 	char list[CONF_STR_MAX], *save = NULL;
 	int n = 0;
@@ -230,7 +230,7 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 		}
 		break;
 	case T_LISTEN:
-		if (listen_valid(v, why, whylen) < 0)
+		if (conf_listen_valid(v, why, whylen) < 0)
 			return -1;
 		break;
 	case T_LANIP:

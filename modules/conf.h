@@ -83,6 +83,10 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
  * together. Returns 0, or -1 with a message in err. */
 int conf_finish(struct conf *c, char *err, size_t errlen);
 
+/* Checks a listen value ("*" or addresses, as the listen keys take):
+ * 0, or -1 with the reason in why. */
+int conf_listen_valid(const char *v, char *why, size_t whylen);
+
 /* Calls fn(section, key) for every key the loader accepts; for the test
  * that keeps config/im.conf complete. */
 void conf_each_key(void (*fn)(const char *section, const char *key, void *arg), void *arg);

@@ -1101,15 +1101,16 @@ static int run(struct srv *s)
 {
 	const struct conf_server *cf = s->cf;
 	fit_fd_limit(cf);
+	/* Bind before touching anything: a server that cannot have its port
+	 * leaves no trace, and a second one on a busy port cannot clear the
+	 * live one's session files. */
+	if ((s->loop = loop_new()) == NULL || listen_all(s) < 0)
+		return 1;
 	if (mkdir_p(cf->data_dir, 0700) < 0) {
 		log_err("cannot create data_dir %s: %s", cf->data_dir, strerror(errno));
 		return 1;
 	}
 	if (lock_data_dir(s) < 0)
-		return 1;
-	/* Bind before touching anything: a second server on a busy port must
-	 * fail without clearing the live one's session files. */
-	if ((s->loop = loop_new()) == NULL || listen_all(s) < 0)
 		return 1;
 	if (ensure_identity(cf) < 0)
 		return 1;
@@ -1216,8 +1217,15 @@ int srv_main(int argc, char **argv)
 		}
 		conf.srv.port = (int)p;
 	}
-	if (listen)
+	if (listen) {
+		char why[200];
+		if (strlen(listen) >= sizeof conf.srv.listen || conf_listen_valid(listen, why, sizeof why) < 0) {
+			fprintf(stderr, "im server: -l: %s\n",
+			        strlen(listen) >= sizeof conf.srv.listen ? "too long" : why);
+			return 2;
+		}
 		snprintf(conf.srv.listen, sizeof conf.srv.listen, "%s", listen);
+	}
 	if (conf_finish(&conf, err, sizeof err) < 0) {
 		fprintf(stderr, "im server: %s\n", err);
 		return 2;
@@ -1230,7 +1238,7 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
-		printf("%s: configuration ok\n", cfile ? cfile : "(defaults)");
+		printf("%s: configuration ok\n", cfile ? cfile : port || listen ? "(defaults and options)" : "(defaults)");
 		return 0;
 	}
 	if (fingerprint) {

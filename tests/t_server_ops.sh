@@ -17,6 +17,7 @@ expect_exit ops_bad_config_unknown_key 2 "bad\\.conf:3:.*bogus_key" "$IM" server
 printf '[server]\n\nkeepalive_timeout = 1\n' >"$T/bad2.conf"
 expect_exit ops_bad_config_bad_value 2 "bad2\\.conf:3:.*keepalive_timeout" "$IM" server -c "$T/bad2.conf"
 expect_exit ops_bad_config_n_fails 2 "bad\\.conf:3:" "$IM" server -c "$T/bad.conf" -n
+expect_exit ops_bad_listen_option_n_fails 2 "-l: .localhostx. is not an IP address" "$IM" server -c "$C" -l localhostx -n
 expect_exit ops_missing_config 2 "nope\\.conf" "$IM" server -c "$T/nope.conf"
 expect_exit ops_bad_argument 2 'im server' "$IM" server --bogus
 expect_exit ops_help 0 'usage: im server' "$IM" server --help
@@ -236,6 +237,8 @@ if srv_start "$C5" "$T/s5.log"; then
 	sed -i "s|^data_dir = .*|data_dir = $T/data6|" "$T/s6.conf"
 	expect_exit ops_second_server_busy_port 1 "cannot listen on 127.0.0.1 port $PORT" \
 		"$IM" server -c "$T/s6.conf"
+	if [ ! -e "$T/data6" ]; then pass ops_busy_port_leaves_no_data_dir; else
+		fail ops_busy_port_leaves_no_data_dir "$(ls -A "$T/data6" | tr '\n' ' ')"; fi
 	if [ -e "$T/data5/run/planted" ]; then pass ops_second_server_keeps_run_dir; else
 		fail ops_second_server_keeps_run_dir "the live server's run dir was cleared"; fi
 	if [ ! -e "$T/data6/server.key" ]; then pass ops_busy_port_makes_no_key; else
