@@ -51,13 +51,15 @@ static const struct mode_spec spec_deluser = {"deluser", "[-c FILE] NAME",
 static const struct mode_spec spec_users = {
     "users", "[-c FILE]",
     "Prints the name of every account in <data_dir>/users, one per line, in file\n"
-    "order. Nothing is printed while the file does not exist.\n",
+    "order. Nothing is printed while the file does not exist (and when there is\n"
+    "no data_dir at all, a note on stderr says so).\n",
     0, 0};
 static const struct mode_spec spec_who = {
     "who", "[-c FILE]",
     "Lists who is online now, read from the server's session files in run_dir\n"
     "(default <data_dir>/run): NAME ADDRESS PORT SINCE, sorted by name. Nothing\n"
-    "is printed while no server runs or nobody is online.\n",
+    "is printed while no server runs or nobody is online (and when there is no\n"
+    "run_dir at all, a note on stderr says so).\n",
     0, 0};
 
 struct opts {
@@ -414,6 +416,9 @@ int admin_users(int argc, char **argv)
 		io_error(m, "read", path);
 		return EXIT_ERR;
 	}
+	if (access(c.srv.data_dir, F_OK) < 0 && errno == ENOENT)
+		fprintf(stderr, "im users: no data_dir %s here (no account yet; -c FILE for another server's)\n",
+		        c.srv.data_dir);
 	return finish_stdout(m);
 }
 
@@ -503,8 +508,11 @@ int admin_who(int argc, char **argv)
 		return rc;
 	DIR *d = opendir(c.srv.run_dir);
 	if (d == NULL) {
-		if (errno == ENOENT)
+		if (errno == ENOENT) {
+			fprintf(stderr, "im who: no run_dir %s (no server has run here; -c FILE for another's)\n",
+			        c.srv.run_dir);
 			return EXIT_OK;
+		}
 		fprintf(stderr, "im who: cannot read run directory %s: %s\n", c.srv.run_dir, strerror(errno));
 		return EXIT_ERR;
 	}

@@ -23,6 +23,17 @@ expect_silent() {
 		fail "$n" "exit $rc: $(head -c 300 "$T/es.out" | tr '\n' ' ')"; fi
 }
 
+# expect_none_hint NAME PATTERN CMD...: CMD exits 0, prints nothing on
+# stdout (scripts see no entries) and says why on stderr.
+expect_none_hint() {
+	n=$1 pat=$2
+	shift 2
+	"$@" >"$T/es.out" 2>"$T/es.err"
+	rc=$?
+	if [ $rc -eq 0 ] && [ ! -s "$T/es.out" ] && grep -Eq -- "$pat" "$T/es.err"; then pass "$n"; else
+		fail "$n" "exit $rc: $(head -c 300 "$T/es.out" "$T/es.err" | tr '\n' ' ')"; fi
+}
+
 # all_lines_match FILE RE: every line of FILE matches RE and there is one.
 all_lines_match() {
 	[ -s "$1" ] && ! grep -Evq -- "$2" "$1"
@@ -40,7 +51,7 @@ pw_matches() {
 }
 
 # --- round trips ---------------------------------------------------------
-expect_silent users_missing_file "$IM" users -c "$C"
+expect_none_hint users_missing_file "no data_dir .* here" "$IM" users -c "$C"
 check adduser_ok adduser alice 'correct horse'
 check adduser_folds adduser Bob 'battery staple'
 check adduser_password_stdin sh -c "echo 'carol pass 1' | '$IM' adduser -c '$C' --password-stdin carol"
@@ -257,7 +268,7 @@ check argv0_users sh -c "[ \"\$('$L/im-users' -c '$C')\" = \"\$('$IM' users -c '
 check argv0_adduser sh -c "echo password1 | '$L/im-adduser' -c '$C' viaalias && grep -q ^viaalias: '$U'"
 check argv0_passwd sh -c "echo password2 | '$L/im-passwd' -c '$C' viaalias"
 check argv0_deluser sh -c "'$L/im-deluser' -c '$C' viaalias && ! grep -q ^viaalias: '$U'"
-expect_silent argv0_who "$L/im-who" -c "$C"
+expect_none_hint argv0_who "no run_dir" "$L/im-who" -c "$C"
 expect_exit argv0_help 0 'usage: im passwd' "$L/im-passwd" --help
 # the link may also be named after the mode alone, and used with no argument
 mkdir -p "$T/bare"
@@ -278,7 +289,7 @@ expect_exit no_mode 2 "try 'im help'" "$IM"
 
 # --- im who ---------------------------------------------------------------
 R=$D/run
-expect_silent who_no_run_dir "$IM" who -c "$C"
+expect_none_hint who_no_run_dir "no run_dir .*/run" "$IM" who -c "$C"
 mkdir -p "$R"
 expect_silent who_empty_run_dir "$IM" who -c "$C"
 t1=1700000000 t2=1700003600
