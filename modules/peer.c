@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ struct link {
 	char key[PROTO_KEY_HEX + 1]; /* outgoing: the key the server announced */
 	struct link *prev, *next;    /* incoming, before hello, oldest first */
 	struct pfx *pfx;             /* incoming, before hello: its address's count */
+	int progress;                /* incoming: its ClientHello came (progressed()) */
 };
 
 struct conv {
@@ -672,29 +674,39 @@ static void find_busiest(void *val, void *arg)
 		b->n = x->n;
 }
 
-/* 1 if incoming k has made progress: its ClientHello came, complete, and
- * we answered it. A real contact sends its ClientHello right after
- * connecting; a connection that has not, after others came, is the first
- * suspect. */
-static int progressed(const struct link *k)
+/* 1 if incoming k has made progress: we answered its ClientHello, or one
+ * whole TLS handshake record (its ClientHello) waits in the socket for
+ * the next poll. A real contact sends its ClientHello right after
+ * connecting; a connection that has not sent that much is the first
+ * suspect, whatever its address. Sticky once seen. */
+static int progressed(struct link *k)
 {
-	return k->c->tls != NULL && tls_answered(k->c->tls);
+	unsigned char h[5];
+	int avail = 0;
+	if (!k->progress && k->c->tls != NULL && tls_answered(k->c->tls))
+		k->progress = 1;
+	if (!k->progress && recv(k->c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT) == (ssize_t)sizeof h &&
+	    h[0] == 0x16 && ioctl(k->c->fd, FIONREAD, &avail) == 0 &&
+	    (size_t)avail >= sizeof h + ((size_t)h[3] << 8 | h[4]))
+		k->progress = 1;
+	return k->progress;
 }
 
 /* Closes one incoming connection before its hello: from the address x,
  * or, with x NULL, from any. The oldest that has made no progress (no
- * ClientHello yet) goes first; when every one has, the oldest from x, or
- * (x NULL) from the address that holds the most (the oldest of them on a
- * tie). So a contact's connection, which sends its ClientHello within a
- * round trip, outlives idle connections from any number of addresses; an
- * attacker who completes ClientHellos from more addresses than the cap
- * can still crowd it out (max_peer_unauth bounds what that costs us). */
+ * ClientHello) goes first; when every one has, the oldest from x, or (x
+ * NULL) from the address that holds the most (the oldest of them on a
+ * tie). So a contact's connection, which sends its ClientHello right
+ * after connecting, outlives idle connections from any number of
+ * addresses; an attacker who sends complete ClientHellos from more
+ * addresses than the cap can still crowd it out. */
 static int evict(struct peer *p, const struct pfx *x)
 {
 	struct busiest b = {0};
-	struct link *k = p->incoming;
-	while (k && ((x && k->pfx != x) || progressed(k)))
-		k = k->next;
+	struct link *k;
+	for (k = p->incoming; k; k = k->next)
+		if ((x == NULL || k->pfx == x) && !progressed(k))
+			break;
 	if (k == NULL) {
 		if (x == NULL)
 			hmap_each(&p->pfx, find_busiest, &b);
