@@ -718,15 +718,16 @@ static int evict(struct peer *p, const struct pfx *x)
 		return -1;
 	p->evicted++;
 	if (warn_due(p, &p->evict_warned)) {
-		const char *which = progressed(k) ? "the oldest" : "the oldest without a ClientHello";
+		const char *which = progressed(k) ? "" : " without a ClientHello";
 		if (x)
 			log_warn(
 			    "peer listener: %s opened more than %zu connections that have not said hello; "
-			    "closing %s of them, %s (%lu closed since last logged; logged at most once a "
+			    "closing its oldest%s, %s (%lu closed since last logged; logged at most once a "
 			    "minute)",
 			    x->key, p->cfg.max_unidentified_per_ip, which, k->c->peer, p->evicted);
 		else if (!progressed(k))
-			log_warn("peer listener: %zu connections have not said hello; closing %s, %s from %s "
+			log_warn("peer listener: %zu connections have not said hello; closing the oldest%s, "
+			         "%s from %s "
 			         "(%lu closed since last logged; logged at most once a minute)",
 			         p->nincoming, which, k->c->peer, k->pfx->key, p->evicted);
 		else
