@@ -394,6 +394,23 @@ static const char *unpinned_why(int e)
 	return e == ENOSPC ? "the list of remembered keys is full" : strerror(e);
 }
 
+enum pinned { PINNED, PINNED_IN_MEMORY, NOT_PINNED };
+
+/* Pins key for name (a contact, or with server set a server "host:port"):
+ * PINNED (stored), PINNED_IN_MEMORY (the file could not be written: for
+ * this run only) or NOT_PINNED (not even in memory), with *e the errno
+ * of the failure. Whether a failed store kept it is read back, not
+ * guessed from the errno. */
+static enum pinned pin_key(struct cli *c, int server, const char *name, const char *key, int *e)
+{
+	int rc = server ? store_set_server_key(c->st, name, key) : store_set_contact_key(c->st, name, key);
+	*e = errno;
+	if (rc == 0)
+		return PINNED;
+	const char *now = server ? store_server_key(c->st, name) : store_contact_key(c->st, name);
+	return now != NULL && strcmp(now, key) == 0 ? PINNED_IN_MEMORY : NOT_PINNED;
+}
+
 static void srv_open(struct conn *sc)
 {
 	struct cli *c = sc->owner;
@@ -405,10 +422,10 @@ static void srv_open(struct conn *sc)
 	}
 	const char *want = c->cfg->server_key[0] ? c->cfg->server_key : store_server_key(c->st, c->hostport);
 	if (want == NULL) {
-		if (store_set_server_key(c->st, c->hostport, key) < 0) {
-			int e = errno;
-			const char *pinned = store_server_key(c->st, c->hostport);
-			if (pinned == NULL || strcmp(pinned, key) != 0) {
+		int e = 0;
+		enum pinned pin = pin_key(c, 1, c->hostport, key, &e);
+		if (pin != PINNED) {
+			if (pin == NOT_PINNED) {
 				/* Not even in memory: the next connection would be a
 				 * first use again, so none is made. */
 				c->state = S_REFUSED;
@@ -521,29 +538,29 @@ static void on_online(struct cli *c, const char *args)
 		return;
 	}
 	const char *known = store_contact_key(c->st, name);
-	if (known == NULL) {
-		k->keychange = 0;
-		if (store_set_contact_key(c->st, name, on.key) < 0) {
-			int e = errno;
-			known = store_contact_key(c->st, name);
-			if (known == NULL || strcmp(known, on.key) != 0) {
-				/* Not even in memory: it waits for trust, which
-				 * says why it cannot be given. */
-				k->keychange = 1;
-				snprintf(k->newkey, sizeof k->newkey, "%s", on.key);
-				emitf(c, CLI_EV_ERROR,
-				      "cannot remember the key of %s (%s): nothing is sent to or accepted "
-				      "from %s",
-				      name, unpinned_why(e), name);
-			} else {
-				emitf(
-				    c, CLI_EV_ERROR,
-				    "cannot store the key of %s in %s/known_keys: %s. It stays pinned while "
-				    "this client runs, but the next run would take any key announced for %s "
-				    "as its first: fix the state directory",
-				    name, c->st->dir, strerror(e), name);
-			}
+	int e = 0;
+	enum pinned pin = known == NULL ? pin_key(c, 0, name, on.key, &e) : PINNED;
+	if (known == NULL && pin == NOT_PINNED) {
+		/* Not even in memory: treated as a changed key, with its
+		 * event, so the state, the events and who agree. It waits for
+		 * trust, which says why it cannot be given. */
+		if (!k->keychange || strcmp(k->newkey, on.key) != 0) {
+			k->keychange = 1;
+			snprintf(k->newkey, sizeof k->newkey, "%s", on.key);
+			emitf(c, CLI_EV_ERROR,
+			      "cannot remember the key of %s (%s): nothing is sent to or accepted from %s",
+			      name, unpinned_why(e), name);
+			emit(c, CLI_EV_KEYCHANGE, name, NULL);
+			peer_close(c->peer, name, PEER_UNTRUSTED);
 		}
+	} else if (known == NULL) {
+		k->keychange = 0;
+		if (pin == PINNED_IN_MEMORY)
+			emitf(c, CLI_EV_ERROR,
+			      "cannot store the key of %s in %s/known_keys: %s. It stays pinned while this "
+			      "client runs, but the next run would take any key announced for %s as its "
+			      "first: fix the state directory",
+			      name, c->st->dir, strerror(e), name);
 	} else if (strcmp(known, on.key) != 0) {
 		if (!k->keychange || strcmp(k->newkey, on.key) != 0) {
 			k->keychange = 1;
@@ -864,10 +881,10 @@ int cli_trust(struct cli *c, const char *name)
 		emitf(c, CLI_EV_ERROR, "no changed key of %s waits to be trusted", folded);
 		return -1;
 	}
-	if (store_set_contact_key(c->st, folded, k->newkey) < 0) {
-		int e = errno;
-		const char *now = store_contact_key(c->st, folded);
-		if (now == NULL || strcmp(now, k->newkey) != 0) {
+	int e = 0;
+	enum pinned pin = pin_key(c, 0, folded, k->newkey, &e);
+	if (pin != PINNED) {
+		if (pin == NOT_PINNED) {
 			emitf(c, CLI_EV_ERROR, "cannot remember the key of %s: %s", folded, unpinned_why(e));
 			return -1;
 		}
@@ -1056,6 +1073,25 @@ static void usage(FILE *f)
 	           "Batch exit status: 0, or 1 if no login succeeded (or after a kick).\n");
 }
 
+/* The summaries of rate-limited log lines ("suppressed N similar lines")
+ * are written a second after a call site starts holding lines back, as
+ * the server does, not only when that site logs again or at exit. */
+static struct loop_timer log_t;
+
+static void flush_log(struct loop *l, void *arg)
+{
+	(void)arg;
+	if (log_flush(0))
+		loop_timer_set(l, &log_t, 1000, flush_log, NULL);
+}
+
+static void log_held(void *arg)
+{
+	struct loop *l = arg;
+	if (log_t.slot == 0)
+		loop_timer_set(l, &log_t, 1000, flush_log, NULL);
+}
+
 static void on_quit_signal(struct loop *l, void *arg)
 {
 	(void)l;
@@ -1123,6 +1159,7 @@ int cli_main(int argc, char **argv)
 		fprintf(stderr, "im client: out of memory\n");
 		goto out;
 	}
+	log_on_suppress(log_held, l);
 	if ((c = cli_new(l, &conf.cli, &st, ui_emit, ui, err, sizeof err)) == NULL) {
 		fprintf(stderr, "im client: %s\n", err);
 		goto out;
@@ -1156,6 +1193,9 @@ int cli_main(int argc, char **argv)
 out:
 	cli_free(c);
 	ui_free(ui);
+	log_on_suppress(NULL, NULL);
+	if (l)
+		loop_timer_stop(l, &log_t);
 	loop_free(l);
 	store_close(&st);
 	return status;

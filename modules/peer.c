@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -69,6 +70,7 @@ struct link {
 	char key[PROTO_KEY_HEX + 1]; /* outgoing: the key the server announced */
 	struct link *prev, *next;    /* incoming, before hello, oldest first */
 	struct pfx *pfx;             /* incoming, before hello: its address's count */
+	int progress;                /* incoming: its ClientHello came (progressed()) */
 };
 
 struct conv {
@@ -105,8 +107,9 @@ static const char ack_timeout_why[] = "no acknowledgement in time";
 
 static void on_open(struct conn *c);
 static void on_line(struct conn *c, char *line, size_t len);
+static void on_bad_line(struct conn *c, enum proto_frame why);
 static void on_close(struct conn *c, const char *why);
-static const struct conn_ops link_ops = {on_open, on_line, NULL, on_close};
+static const struct conn_ops link_ops = {on_open, on_line, on_bad_line, on_close};
 
 static struct conv *conv_find(const struct peer *p, const char *name)
 {
@@ -302,7 +305,9 @@ static int dial(struct link *k)
 /* Writes to out the LAN address to dial beside the announced one, or ""
  * when lan is none, not a LAN address, or on none of our interfaces'
  * subnets: a contact must not aim us at an address of its choosing. An
- * IPv6 link-local address gets the matching interface as its scope. */
+ * IPv6 link-local address is dialed only when exactly one of our up
+ * interfaces has a link-local address, which is then its scope; with
+ * several, the right one cannot be told and a guess would be arbitrary. */
 static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap)
 {
 	struct ifaddrs *all = NULL;
@@ -353,7 +358,11 @@ static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap
 		n++;
 	}
 	int at = proto_lan_on_net(lan, nif, n);
-	if (at < 0)
+	if (at == -2)
+		log_info("peer %s: LAN address %s is link-local and more than one of our interfaces has "
+		         "a link-local address, so which link it is on is unknown; not dialing it",
+		         name, lan);
+	else if (at < 0)
 		log_info("peer %s: LAN address %s is on none of our networks; not dialing it", name, lan);
 	else if (inet_pton(AF_INET6, lan, &a6) == 1 && IN6_IS_ADDR_LINKLOCAL(&a6))
 		snprintf(out, cap, "%s%%%s", lan, nif[at].name);
@@ -554,32 +563,25 @@ static void relax_escapes(const char *in, char *out)
  * shown, not acknowledged, and the connection closes (a peer that cannot
  * name its messages does not speak the protocol; our messages still on
  * the wire fail as "lost"). */
-static void on_msg(struct link *k, char *rest)
+static void on_msg(struct link *k, char *line, const struct proto_peer_line *pl)
 {
+	/* A line is at most PROTO_LINE_MAX bytes, so its text relaxed fits. */
 	static char text[PROTO_LINE_MAX * 2 + 1];
 	struct peer *p = k->p;
-	char *sp = strchr(rest, ' ');
-	const char *raw = "";
-	if (sp) {
-		*sp = '\0';
-		raw = sp + 1;
-	}
-	if (!proto_msg_id_valid(rest)) {
+	char *id = line + (pl->id - line);
+	id[pl->idlen] = '\0'; /* pl->text starts after it */
+	if (!proto_msg_id_valid(id)) {
 		char shown[6 * 40 + 1];
-		proto_printable(rest, strnlen(rest, 40), shown, sizeof shown, PROTO_SHOW_SCREEN);
+		proto_printable(id, strnlen(id, 40), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		log_warn("peer %s (%s): MSG with a bad id '%s' (not 1-%d printable ASCII characters without "
 		         "spaces); closing",
 		         k->cv->name, k->c->peer, shown, PROTO_MSG_ID_MAX);
 		conn_close(k->c, "bad message id");
 		return;
 	}
-	if (strlen(raw) >= PROTO_LINE_MAX) {
-		log_warn("peer %s (%s): MSG %s too long; ignored", k->cv->name, k->c->peer, rest);
-		return;
-	}
-	relax_escapes(raw, text);
-	p->ops->msg(p->arg, k->cv->name, rest, text);
-	conn_send(k->c, "ACK %s", rest);
+	relax_escapes(pl->text, text);
+	p->ops->msg(p->arg, k->cv->name, id, text);
+	conn_send(k->c, "ACK %s", id);
 }
 
 static void on_line(struct conn *c, char *line, size_t len)
@@ -595,7 +597,7 @@ static void on_line(struct conn *c, char *line, size_t len)
 	struct proto_peer_line pl;
 	enum proto_peer_kind kind = proto_parse_peer_line(line, &pl);
 	if (k->st == LINK_OPEN && kind == PROTO_PEER_MSG) {
-		on_msg(k, line + 4);
+		on_msg(k, line, &pl);
 		return;
 	}
 	if (k->st != LINK_OPEN) {
@@ -623,6 +625,23 @@ static void on_line(struct conn *c, char *line, size_t len)
 	} else {
 		log_debug("peer %s (%s): ignoring unknown line", cv->name, c->peer);
 	}
+}
+
+/* A line that cannot be framed (too long, a NUL, bad UTF-8). From an
+ * incoming connection before its hello it ends the connection at once:
+ * the close grace, which keeps a socket reading out the last bytes so a
+ * reply is not lost to a reset, would keep it outside the caps on
+ * connections before hello for a while, and it is owed no reply. */
+static void on_bad_line(struct conn *c, enum proto_frame why)
+{
+	struct link *k = c->owner;
+	static const char *const names[] = {"", "", "line too long", "NUL byte in line",
+	                                    "line is not valid UTF-8"};
+	if (k->outgoing || k->st == LINK_OPEN)
+		return;
+	log_info("peer connection from %s: %s before hello; closing", c->peer,
+	         (size_t)why < sizeof names / sizeof names[0] ? names[why] : "bad line");
+	conn_abort(c, "bad line before hello");
 }
 
 static void resume_accept(struct loop *l, void *arg)
@@ -655,33 +674,67 @@ static void find_busiest(void *val, void *arg)
 		b->n = x->n;
 }
 
-/* Closes the oldest incoming connection before its hello from the address
- * x, or, with x NULL, from the address that holds the most such (the
- * oldest of them on a tie): one lone connection from a contact is the last
- * to go, however many addresses an attacker holds idle connections from. */
+/* 1 if incoming k has made progress: we answered its ClientHello, or one
+ * whole TLS handshake record (its ClientHello) waits in the socket for
+ * the next poll. A real contact sends its ClientHello right after
+ * connecting; a connection that has not sent that much is the first
+ * suspect, whatever its address. Sticky once seen. */
+static int progressed(struct link *k)
+{
+	unsigned char h[5];
+	int avail = 0;
+	if (!k->progress && k->c->tls != NULL && tls_answered(k->c->tls))
+		k->progress = 1;
+	if (!k->progress && recv(k->c->fd, h, sizeof h, MSG_PEEK | MSG_DONTWAIT) == (ssize_t)sizeof h &&
+	    h[0] == 0x16 && ioctl(k->c->fd, FIONREAD, &avail) == 0 &&
+	    (size_t)avail >= sizeof h + ((size_t)h[3] << 8 | h[4]))
+		k->progress = 1;
+	return k->progress;
+}
+
+/* Closes one incoming connection before its hello: from the address x,
+ * or, with x NULL, from any. The oldest that has made no progress (no
+ * ClientHello) goes first; when every one has, the oldest from x, or (x
+ * NULL) from the address that holds the most (the oldest of them on a
+ * tie). So a contact's connection, which sends its ClientHello right
+ * after connecting, outlives idle connections from any number of
+ * addresses; an attacker who sends complete ClientHellos from more
+ * addresses than the cap can still crowd it out. */
 static int evict(struct peer *p, const struct pfx *x)
 {
 	struct busiest b = {0};
-	if (x == NULL)
-		hmap_each(&p->pfx, find_busiest, &b);
-	struct link *k = p->incoming;
-	while (k && (x ? k->pfx != x : k->pfx->n != b.n))
-		k = k->next;
+	struct link *k;
+	for (k = p->incoming; k; k = k->next)
+		if ((x == NULL || k->pfx == x) && !progressed(k))
+			break;
+	if (k == NULL) {
+		if (x == NULL)
+			hmap_each(&p->pfx, find_busiest, &b);
+		k = p->incoming;
+		while (k && (x ? k->pfx != x : k->pfx->n != b.n))
+			k = k->next;
+	}
 	if (k == NULL)
 		return -1;
 	p->evicted++;
 	if (warn_due(p, &p->evict_warned)) {
+		const char *which = progressed(k) ? "" : " without a ClientHello";
 		if (x)
 			log_warn(
 			    "peer listener: %s opened more than %zu connections that have not said hello; "
-			    "closing its oldest, %s (%lu closed since last logged; logged at most once a "
+			    "closing its oldest%s, %s (%lu closed since last logged; logged at most once a "
 			    "minute)",
-			    x->key, p->cfg.max_unidentified_per_ip, k->c->peer, p->evicted);
+			    x->key, p->cfg.max_unidentified_per_ip, which, k->c->peer, p->evicted);
+		else if (!progressed(k))
+			log_warn("peer listener: %zu connections have not said hello; closing the oldest%s, "
+			         "%s from %s "
+			         "(%lu closed since last logged; logged at most once a minute)",
+			         p->nincoming, which, k->c->peer, k->pfx->key, p->evicted);
 		else
 			log_warn(
 			    "peer listener: %zu connections have not said hello; closing the oldest from "
-			    "the busiest address, %s with %zu: %s (%lu closed since last logged; logged at "
-			    "most once a minute)",
+			    "the busiest address, %s with %zu: %s (%lu closed since last logged; logged "
+			    "at most once a minute)",
 			    p->nincoming, k->pfx->key, k->pfx->n, k->c->peer, p->evicted);
 		p->evicted = 0;
 	}

@@ -63,10 +63,12 @@ struct peer_cfg {
 struct peer;
 
 /* Opens the listener and the TLS configurations. When the cap on
- * incoming connections before their hello is reached, the oldest of the
- * address (or IPv6 prefix) holding the most goes, so idle connections
- * cannot lock a contact out. Returns NULL with err set. The ops may be
- * called from inside any peer_* call. */
+ * incoming connections before their hello is reached, the oldest that has
+ * not sent a ClientHello goes, else the oldest of the address (or IPv6
+ * prefix) holding the most: idle TCP connections, from any number of
+ * addresses, cannot lock out a contact, which sends its ClientHello at
+ * once. Returns NULL with err set. The ops may be called from inside any
+ * peer_* call. */
 struct peer *peer_new(struct loop *l, const struct peer_cfg *cfg, const struct peer_ops *ops, void *arg,
                       char *err, size_t errlen);
 /* Sends BYE on every conversation and fails what is pending ("closed");

@@ -228,7 +228,7 @@ int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
 	if (!proto_lan_ip_ok(lan))
 		return -1;
 	int fam = ip_bytes(lan, want);
-	int maxbits = fam == AF_INET ? 32 : 128;
+	int maxbits = fam == AF_INET ? 32 : 128, at = -1;
 	for (size_t i = 0; i < n; i++) {
 		int bits = ifs[i].bits;
 		if (ifs[i].addr == NULL || ip_bytes(ifs[i].addr, have) != fam || bits <= 0 || bits >= maxbits)
@@ -237,10 +237,17 @@ int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
 		if (memcmp(want, have, (size_t)full) != 0)
 			continue;
 		unsigned char mask = (unsigned char)(0xff << (8 - rest));
-		if (rest == 0 || ((want[full] ^ have[full]) & mask) == 0)
+		if (rest != 0 && ((want[full] ^ have[full]) & mask) != 0)
+			continue;
+		/* fe80::/10 is on every link alike: its scope must be certain. */
+		if (fam != AF_INET6 || want[0] != 0xfe || (want[1] & 0xc0) != 0x80)
 			return (int)i;
+		if (at >= 0 && strcmp(ifs[at].name ? ifs[at].name : "", ifs[i].name ? ifs[i].name : "") != 0)
+			return -2;
+		if (at < 0)
+			at = (int)i;
 	}
-	return -1;
+	return at;
 }
 
 int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap)
@@ -356,11 +363,13 @@ static size_t utf8_char(const unsigned char *s, size_t len, unsigned *cp)
 }
 
 /* 1 if code point cp (beyond C0 and DEL) must not reach the output raw:
- * the C1 controls and the line and paragraph separators always; the
- * bidirectional controls, which reorder what follows them, on a terminal
- * only (a script gets that text as it was sent). */
+ * in a log line the C1 controls and the line and paragraph separators; on
+ * a terminal also the bidirectional controls, which reorder what follows
+ * them; in a batch event none (DESIGN escapes C0 and DEL only). */
 static int unsafe_cp(unsigned cp, enum proto_show how)
 {
+	if (how == PROTO_SHOW_BATCH || how == PROTO_SHOW_BATCH_TEXT)
+		return 0;
 	if ((cp >= 0x80 && cp <= 0x9f) || cp == 0x2028 || cp == 0x2029)
 		return 1;
 	return how != PROTO_SHOW_LINE && ((cp >= 0x202a && cp <= 0x202e) || (cp >= 0x2066 && cp <= 0x2069));
@@ -385,6 +394,9 @@ size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum p
 				                                       : 't');
 			else
 				plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", s[i]);
+		} else if (s[i] == '\\' && how == PROTO_SHOW_BATCH_TEXT) {
+			n = 1;
+			plen = (size_t)snprintf(piece, sizeof piece, "\\\\");
 		} else if ((n = utf8_char(s + i, len - i, &cp)) == 0) {
 			n = 1;
 			plen = (size_t)snprintf(piece, sizeof piece, "\\x%02x", s[i]);

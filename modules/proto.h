@@ -69,7 +69,9 @@ struct proto_netif {
  * the first interface address of the same family whose first bits bits
  * equal lan's, or -1 when none does or lan is no acceptable LAN address
  * (proto_lan_ip_ok). A host-only mask (/32, /128, or /0) is no network
- * to share and never matches. */
+ * to share and never matches. An IPv6 link-local lan (fe80::/10) matches
+ * only when exactly one interface has a link-local address: -2 when
+ * several have, for then which link it is on, its scope, is unknown. */
 int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n);
 
 /* The fields of "ONLINE <name> <ip> <port> <key> [<lan-ip>]". */
@@ -130,10 +132,19 @@ int proto_msg_id_valid(const char *s);
 
 /* Where proto_printable's output goes, and so what it must not hold raw. */
 enum proto_show {
-	/* A batch event line: C0 controls and DEL as \r, \t, \n or \xHH; the
-	 * C1 controls (U+0080-U+009F) and the line separators U+2028/U+2029,
+	/* A log line: C0 controls and DEL as \r, \t, \n or \xHH; the C1
+	 * controls (U+0080-U+009F) and the line separators U+2028/U+2029,
 	 * which some line readers split at, as \xHH per UTF-8 byte. */
 	PROTO_SHOW_LINE,
+	/* A batch event field, to the letter of DESIGN "The client": only the
+	 * C0 controls and DEL, as \r, \t, \n or \xHH; every other
+	 * character as it came (C1, U+2028/U+2029 and bidi controls
+	 * included: a script splits events at \n only). */
+	PROTO_SHOW_BATCH,
+	/* The same, and a backslash doubled: a batch TEXT that is not in the
+	 * peer channel's escaping yet (error lines, the server's words), so
+	 * that "\n" and "\\" in it mean what they mean in a message. */
+	PROTO_SHOW_BATCH_TEXT,
 	/* A terminal: C0 and DEL as above; C1 controls, U+2028/U+2029 and the
 	 * bidirectional embeddings, overrides and isolates (U+202A-U+202E,
 	 * U+2066-U+2069) as \uXXXX. */
@@ -143,10 +154,11 @@ enum proto_show {
 };
 
 /* Copies in[0..len) to out, writing what a terminal or a line reader would
- * act on as visible escapes (a backslash itself is copied as is). Bytes
- * that are not well-formed UTF-8 come out as \xHH. Output that does not
- * fit cap is cut before the character or escape that would not fit.
- * Returns the bytes written (a NUL is added; cap must be at least 1). */
+ * act on as visible escapes (a backslash itself is copied as is, except
+ * in PROTO_SHOW_BATCH_TEXT). Bytes that are not well-formed UTF-8 come out
+ * as \xHH. Output that does not fit cap is cut before the character or
+ * escape that would not fit. Returns the bytes written (a NUL is added;
+ * cap must be at least 1). */
 size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum proto_show how);
 
 #endif

@@ -45,9 +45,12 @@ int store_del_contact(struct store *s, const char *name);
 /* The remembered key of a contact, or NULL if none yet. */
 const char *store_contact_key(const struct store *s, const char *name);
 /* Remembers (or replaces) a contact's key, rewriting known_keys. 0, or -1
- * with errno set when the file could not be written; the key is then
- * remembered in memory all the same (for this run), except when -1 comes
- * with ENOSPC (the list is full), ENAMETOOLONG or ENOMEM. */
+ * with errno set. After -1 the key may still be remembered in memory (for
+ * this run): it is when only the file failed (it could not be written,
+ * its path is too long: ENAMETOOLONG, or its text could not be built:
+ * ENOMEM); it is not when the list is full (ENOSPC), the name is too long
+ * (ENAMETOOLONG) or the list could not grow (ENOMEM). The errno alone
+ * does not tell: read the key back with store_contact_key(). */
 int store_set_contact_key(struct store *s, const char *name, const char *key);
 
 /* The remembered key of server "host:port", or NULL. */

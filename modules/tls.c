@@ -51,6 +51,7 @@ struct tls {
 	struct tls_cfg *gen; /* the generation this connection uses */
 	int fd;
 	int last_err;
+	int answered; /* something was sent: a handshake got our first flight */
 };
 
 static mbedtls_entropy_context entropy;
@@ -364,6 +365,8 @@ static int bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
 	struct tls *t = ctx;
 	ssize_t n = send(t->fd, buf, len, MSG_NOSIGNAL);
+	if (n > 0)
+		t->answered = 1;
 	if (n >= 0)
 		return (int)n;
 	if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
@@ -474,4 +477,9 @@ int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1])
 const char *tls_describe(const struct tls *t)
 {
 	return mbedtls_ssl_get_ciphersuite(&t->ssl);
+}
+
+int tls_answered(const struct tls *t)
+{
+	return t->answered;
 }

@@ -69,5 +69,9 @@ const char *tls_error(const struct tls *t);
 int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1]);
 /* The negotiated protocol and suite, e.g. "TLSv1.2 ...", for logs. */
 const char *tls_describe(const struct tls *t);
+/* 1 once anything was sent on t. A server's first send is its answer to
+ * a complete ClientHello, so 0 there means the peer has not even said
+ * that much (the progress a listener may evict by). */
+int tls_answered(const struct tls *t);
 
 #endif

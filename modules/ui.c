@@ -293,21 +293,28 @@ static const char *shown(const char *s, char *buf, size_t cap, enum proto_show h
 static void resume_input(struct loop *l, void *arg);
 
 /* Every string of an event may come from a peer or the server, so none
- * reaches stdout raw: a batch event stays one line of printable text
- * (DESIGN "The client"), and a terminal gets no control sequence and no
- * reordering of what follows. A message's text is left to
- * interactive_event, which unescapes it first. */
+ * reaches stdout raw: a batch event stays one line of printable text with
+ * exactly DESIGN's escapes (C0 controls and DEL; backslashes doubled in an
+ * error's TEXT), and a terminal gets no control sequence and no reordering
+ * of what follows. A message's text is left to interactive_event, which
+ * unescapes it first. */
 void ui_emit(void *arg, const struct cli_event *ev)
 {
-	static char name[PROTO_NAME_MAX * 4 + 1], ip[48 * 4 + 1], id[PROTO_LINE_MAX * 4 + 1],
-	    text[UI_SHOW_MAX];
+	/* A name is a stdin line's word at most (an invalid one in "failed
+	 * NAME ..." is shown whole, not cut). */
+	static char name[UI_SHOW_MAX], ip[48 * 4 + 1], id[PROTO_LINE_MAX * 4 + 1], text[UI_SHOW_MAX];
 	struct ui *u = arg;
-	enum proto_show how = u->batch ? PROTO_SHOW_LINE : PROTO_SHOW_SCREEN;
+	enum proto_show how = u->batch ? PROTO_SHOW_BATCH : PROTO_SHOW_SCREEN;
 	struct cli_event e = *ev;
 	e.name = shown(ev->name, name, sizeof name, how);
 	e.ip = shown(ev->ip, ip, sizeof ip, how);
 	e.id = shown(ev->id, id, sizeof id, how);
-	if (u->batch || ev->type != CLI_EV_MSG)
+	/* In batch mode a message's text is in the peer channel's escaping
+	 * already; an error's or notice's is not: its backslashes are
+	 * doubled, so "\\n" in it can never pass for an escape. */
+	if (u->batch && (ev->type == CLI_EV_ERROR || ev->type == CLI_EV_NOTICE))
+		e.text = shown(ev->text, text, sizeof text, PROTO_SHOW_BATCH_TEXT);
+	else if (u->batch || ev->type != CLI_EV_MSG)
 		e.text = shown(ev->text, text, sizeof text, how);
 	if (u->batch)
 		batch_event(&e);

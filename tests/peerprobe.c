@@ -3,10 +3,13 @@
  * non-contact dialing a client's peer port, or a listener presenting a key
  * other than the one the server announced.
  *
- * usage: peerprobe [-w SECONDS] [-n] dial KEY CERT HOST PORT NAME [LINE...]
+ * usage: peerprobe [-w SECONDS] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...]
  *        peerprobe [-w SECONDS] listen KEY CERT NAME [LINE...]
  *   KEY/CERT   the identity to present; generated when KEY does not exist
  *   -n         dial presenting no certificate at all (KEY/CERT unused)
+ *   -H         dial without saying "IM 1 NAME" first (LINEs only)
+ *   -k         keep a copy of the socket open until -w runs out, so the far
+ *              end never sees our end close (a peer that will not go)
  *   dial       connects, sends "IM 1 NAME", then each LINE
  *   listen     prints "*port N", takes one connection, sends each LINE
  *              (so it can play a login server), answers a hello with
@@ -32,7 +35,7 @@ static struct loop *loop;
 static struct tls_cfg *cfg;
 static const char *name;
 static char **lines;
-static int nlines, listening, nocert, lfd = -1;
+static int nlines, listening, nocert, nohello, keep, keepfd = -1, lfd = -1;
 static struct loop_timer stop_t;
 
 static void on_open(struct conn *c)
@@ -42,7 +45,9 @@ static void on_open(struct conn *c)
 		strcpy(key, "none");
 	printf("*open %s\n", key);
 	fflush(stdout);
-	if (!listening)
+	if (keep && keepfd < 0)
+		keepfd = dup(c->fd);
+	if (!listening && !nohello)
 		conn_send(c, "IM 1 %s", name);
 	for (int i = 0; i < nlines; i++)
 		conn_send(c, "%s", lines[i]);
@@ -68,7 +73,8 @@ static void on_close(struct conn *c, const char *why)
 	(void)c;
 	printf("*closed %s\n", why);
 	fflush(stdout);
-	loop_stop(loop);
+	if (keepfd < 0)
+		loop_stop(loop);
 }
 
 static const struct conn_ops ops = {on_open, on_line, NULL, on_close};
@@ -103,14 +109,21 @@ int main(int argc, char **argv)
 		} else if (i < argc && strcmp(argv[i], "-n") == 0) {
 			nocert = 1;
 			i++;
+		} else if (i < argc && strcmp(argv[i], "-H") == 0) {
+			nohello = 1;
+			i++;
+		} else if (i < argc && strcmp(argv[i], "-k") == 0) {
+			keep = 1;
+			i++;
 		} else {
 			break;
 		}
 	}
 	if (argc - i < 4) {
-		fprintf(stderr,
-		        "usage: peerprobe [-w S] [-n] dial KEY CERT HOST PORT NAME [LINE...] | listen "
-		        "KEY CERT NAME [LINE...]\n");
+		fprintf(
+		    stderr,
+		    "usage: peerprobe [-w S] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...] | listen "
+		    "KEY CERT NAME [LINE...]\n");
 		return 2;
 	}
 	listening = strcmp(argv[i], "listen") == 0;

@@ -49,7 +49,7 @@ ALICEPORT=$(peer_port_of bob alice)
 {
 	printf '%s\n' 'msg bob h1 hello\rmsg bob2 77 forged'
 	printf '%s\n' 'msg bob h2 \x1b]0;pwned\x07\x1b[2J\x1b[1Ax\x7f\tend'
-	printf '%s\n' 'msg bob h3 a\xc2\x85msg bob forged\xe2\x80\xa8x'
+	printf 'msg bob h3 a\302\205msg bob forged\342\200\250x\n'
 	printf 'msg bob h4 abc\342\200\256evil\n'
 	printf '%s\n' 'msg bob h5 back\\slash \n kept'
 } >"$T/h.want"
@@ -69,15 +69,13 @@ if grep -q '^msg bob2 ' "$T/alice.out" || [ -n "$(ctrl "$T/alice.out")" ]; then
 else
 	pass harden_batch_one_printable_line_per_event
 fi
-# Splitting at \r (universal newlines) or, with Python's str.splitlines,
-# also at U+0085 and U+2028 finds no forged event either.
+# Splitting at \r as well (universal newlines) finds no forged event
+# either. (DESIGN escapes C0 controls and DEL only: C1 controls such as
+# U+0085 and the separators U+2028/U+2029 reach a script as they came, so
+# a script must split events at \n only, not with str.splitlines.)
 forged=$(LC_ALL=C tr '\r' '\n' <"$T/alice.out" | grep -ac '^msg bob2 ')
-if command -v python3 >/dev/null 2>&1; then
-	forged=$((forged + $(python3 -c 'import sys
-print(sum(l.startswith(("msg bob2 ", "msg bob forged")) for l in open(sys.argv[1], encoding="utf-8").read().splitlines()))' "$T/alice.out")))
-fi
-if [ "$forged" -eq 0 ]; then pass harden_batch_no_forged_event_any_newline_rule; else
-	fail harden_batch_no_forged_event_any_newline_rule "$forged forged events"; fi
+if [ "$forged" -eq 0 ]; then pass harden_batch_no_forged_event_at_cr; else
+	fail harden_batch_no_forged_event_at_cr "$forged forged events"; fi
 
 # --- finding 6: message ids that are not 1-32 printable ASCII are refused ---
 # Each goes on a fresh link: the bad line is not shown or acknowledged, the
@@ -161,6 +159,36 @@ if fake_server carol "$(printf 'IM 1 evil\033]0;title\007')" "$(printf 'ERR 401 
 	fi
 else
 	fail harden_server_err_text_escaped "the fake server did not start"
+fi
+# A backslash in the server's words is doubled: a literal "\x1b" can
+# never pass for an escaped ESC, nor "\n" for a newline.
+if fake_server carl 'IM 1 fake' 'ERR 401 x\x1b[2J \n \\ end'; then
+	cli_start carl 5
+	tell carl "login carl carl-pw"
+	got carl '^error login failed' 10
+	cli_eof carl
+	cli_wait carl 10
+	if grep -aFqx 'error login failed: 401 x\\x1b[2J \\n \\\\ end' "$T/carl.out"; then
+		pass harden_server_err_backslash_doubled
+	else
+		fail harden_server_err_backslash_doubled "$(grep -a '^error' "$T/carl.out" | tr '\n' '|')"
+	fi
+else
+	fail harden_server_err_backslash_doubled "the fake server did not start"
+fi
+if fake_server dale 'IM 1 fake' 'OK dale' 'KICKED by a\x1b]0;x\x07 admin\'; then
+	cli_start dale 5
+	tell dale "login dale dale-pw"
+	got dale '^error kicked' 10
+	cli_eof dale
+	cli_wait dale 10
+	if grep -aFqx 'error kicked by the server: by a\\x1b]0;x\\x07 admin\\' "$T/dale.out"; then
+		pass harden_kicked_reason_backslash_doubled
+	else
+		fail harden_kicked_reason_backslash_doubled "$(grep -a '^error' "$T/dale.out" | tr '\n' '|')"
+	fi
+else
+	fail harden_kicked_reason_backslash_doubled "the fake server did not start"
 fi
 if fake_server dan 'IM 1 fake' 'OK dan' "$(printf 'KICKED by \033]0;x\007 now\r\tok')"; then
 	cli_start dan 5

@@ -4,7 +4,8 @@
 # link-local or unique-local, and the client refuses such a lan_ip in its
 # config. Idle TCP connections to a client's peer port (from several
 # loopback addresses, some reopened as soon as they are closed) do not keep
-# a real contact out: the oldest connection of the busiest address goes.
+# a real contact out: connections without a ClientHello go first, then the
+# oldest of the busiest address (40 addresses: t_client_review.sh).
 # A connection that never says hello is closed after peer_hello_timeout;
 # one address holds at most max_peer_unauth_per_ip. At a low open file
 # limit the listener neither spins nor floods its log. Inside a network

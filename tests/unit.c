@@ -1,5 +1,6 @@
 /* unit: known-answer tests for the codecs and parsers (config, users
  * records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
+#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
@@ -561,6 +562,17 @@ static void test_lan(void)
 	static const struct proto_netif odd_bits[] = {{"x", "10.1.2.3", 23}};
 	result("lan_net_mask_23_in", proto_lan_on_net("10.1.3.200", odd_bits, 1) == 0, "no match");
 	result("lan_net_mask_23_out", proto_lan_on_net("10.1.4.1", odd_bits, 1) == -1, "matched");
+	/* link-local: only one interface with an fe80 address gives a scope */
+	static const struct proto_netif two_ll[] = {
+	    {"eth0", "192.168.1.20", 24}, {"eth0", "fe80::aa:bbff:fecc:ddee", 64}, {"eth0", "fe80::5", 64},
+	    {"wlan0", "fe80::77:1", 64},  {"eth2", "fd00:1:2:3::5", 64},
+	};
+	result("lan_net_link_local_two_interfaces", proto_lan_on_net("fe80::1", two_ll, 5) == -2, "got %d",
+	       proto_lan_on_net("fe80::1", two_ll, 5));
+	result("lan_net_link_local_one_interface_two_addrs", proto_lan_on_net("fe80::1", two_ll, 3) == 1,
+	       "got %d", proto_lan_on_net("fe80::1", two_ll, 3));
+	result("lan_net_ula_beside_two_link_locals", proto_lan_on_net("fd00:1:2:3::9", two_ll, 5) == 4,
+	       "got %d", proto_lan_on_net("fd00:1:2:3::9", two_ll, 5));
 	static const struct proto_netif v4_only[] = {{"eth0", "192.168.1.20", 24}};
 	result("lan_net_family_differs", proto_lan_on_net("fe80::1", v4_only, 1) == -1, "matched");
 }
@@ -676,6 +688,21 @@ static void test_printable(void)
 	        PROTO_SHOW_LINE,
 	        "a\xe2\x80\xae"
 	        "b");
+	/* Batch events: DESIGN's letter, C0 and DEL only; a TEXT that is
+	 * not wire-escaped yet gets its backslashes doubled. */
+	show_is("show_batch_c0_del", "a\tb\x1b[2J\x07\x7f\x01\n\r", PROTO_SHOW_BATCH,
+	        "a\\tb\\x1b[2J\\x07\\x7f\\x01\\n\\r");
+	show_is("show_batch_c1_sep_bidi_kept",
+	        "x\xc2\x9b"
+	        "1m\xc2\x85y\xe2\x80\xa8z\xe2\x80\xa9\xe2\x80\xae\xe2\x81\xa6",
+	        PROTO_SHOW_BATCH,
+	        "x\xc2\x9b"
+	        "1m\xc2\x85y\xe2\x80\xa8z\xe2\x80\xa9\xe2\x80\xae\xe2\x81\xa6");
+	show_is("show_batch_backslash_as_is", "a\\nb\\\\c", PROTO_SHOW_BATCH, "a\\nb\\\\c");
+	show_is("show_batch_bad_utf8", "a\xff\xc2", PROTO_SHOW_BATCH, "a\\xff\\xc2");
+	show_is("show_batch_text_backslash_doubled", "401 x\\x1b[2J \\\\ \\n", PROTO_SHOW_BATCH_TEXT,
+	        "401 x\\\\x1b[2J \\\\\\\\ \\\\n");
+	show_is("show_batch_text_controls", "a\nb\x1b\xc2\x85", PROTO_SHOW_BATCH_TEXT, "a\\nb\\x1b\xc2\x85");
 	show_is("show_screen_c1",
 	        "x\xc2\x9b"
 	        "1m\xc2\x80\xc2\x9f",
@@ -710,6 +737,20 @@ static int raw_unsafe(const unsigned char *o, size_t n, enum proto_show how)
 	for (size_t i = 0; i < n; i++) {
 		if ((o[i] < 0x20 && !(o[i] == '\n' && how == PROTO_SHOW_SCREEN_NL)) || o[i] == 0x7f)
 			return 1;
+		if (how == PROTO_SHOW_BATCH_TEXT && o[i] == '\\') {
+			/* only \\ \n \r \t \xHH: nothing else reads as an escape */
+			if (i + 1 < n && strchr("\\nrt", o[i + 1]) != NULL && o[i + 1] != '\0') {
+				i++;
+				continue;
+			}
+			if (i + 3 < n && o[i + 1] == 'x' && isxdigit(o[i + 2]) && isxdigit(o[i + 3])) {
+				i += 3;
+				continue;
+			}
+			return 1;
+		}
+		if (how == PROTO_SHOW_BATCH || how == PROTO_SHOW_BATCH_TEXT)
+			continue;
 		if (i + 1 < n && o[i] == 0xc2 && o[i + 1] >= 0x80 && o[i + 1] <= 0x9f)
 			return 1;
 		if (i + 2 < n && o[i] == 0xe2 && o[i + 1] == 0x80 && (o[i + 2] == 0xa8 || o[i + 2] == 0xa9))
