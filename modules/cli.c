@@ -69,6 +69,10 @@ struct cli {
 	struct peer *peer;
 	struct tls_cfg *srv_tls;
 	char hostport[CONF_STR_MAX + 16];
+	/* The last TLS session with the server (its ticket and master secret,
+	 * so memory only): the next connection offers it to resume. */
+	unsigned char tls_sess[TLS_SESSION_MAX];
+	size_t tls_sess_len;
 
 	char user[PROTO_NAME_MAX + 1];
 	char password[CLI_PASSWORD_MAX];
@@ -345,6 +349,8 @@ static int connect_ai(struct cli *c)
 		                 (size_t)c->cfg->max_output_buffer);
 		if (c->sc == NULL)
 			continue;
+		if (c->tls_sess_len > 0)
+			(void)tls_session_offer(c->sc->tls, c->tls_sess, c->tls_sess_len);
 		conn_deadline(c->sc, (unsigned)c->cfg->connect_timeout * 1000,
 		              "the server did not answer in time");
 		return 0;
@@ -439,6 +445,10 @@ static void srv_open(struct conn *sc)
 		conn_abort(sc, "server key mismatch");
 		return;
 	}
+	/* Kept only once the key checked out; a resumed session carries the
+	 * certificate it was made with, so the check above holds for it. */
+	ssize_t n = tls_session_save(sc->tls, c->tls_sess, sizeof c->tls_sess);
+	c->tls_sess_len = n > 0 ? (size_t)n : 0;
 	c->state = S_GREETING;
 }
 
@@ -1030,6 +1040,7 @@ void cli_free(struct cli *c)
 	if (c->ai_list)
 		freeaddrinfo(c->ai_list);
 	mbedtls_platform_zeroize(c->password, sizeof c->password);
+	mbedtls_platform_zeroize(c->tls_sess, sizeof c->tls_sess);
 	free(c->pend);
 	free(c->ct);
 	free(c);
