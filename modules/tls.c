@@ -86,6 +86,11 @@ struct tickets {
 	long long lifetime;
 	struct ticket_key keys[TICKET_KEYS];
 	unsigned long full, resumed; /* completed handshakes since start */
+	/* SHA-256 of the server certificate new connections are shown. It is
+	 * authenticated with each ticket (not sent), so a ticket opens only
+	 * under the certificate it was issued with: after a key change the
+	 * client sees the new key (and its pin check) at once. */
+	unsigned char ident[32];
 };
 
 /* Set by the parse callback, read back by tls_handshake() around its call
@@ -422,14 +427,16 @@ static void tickets_rotate(struct tickets *tk, long long now)
 			log_err("TLS tickets: cannot set up a key; tickets are off until the next rotation");
 			return;
 		}
-		changed = 1;
-		log_info("TLS tickets: new ticket key%s",
-		         prev->set ? ", the previous one still opens tickets" : "");
+		changed = 2;
 	}
 	if (changed && tickets_save(tk) < 0)
 		log_warn("TLS tickets: cannot write %s: %s; the key lives in memory only, so tickets will "
 		         "not survive a restart",
 		         tk->path, strerror(errno));
+	/* After the save: a test that waits for this line finds the file. */
+	if (changed == 2)
+		log_info("TLS tickets: new ticket key%s",
+		         prev->set ? ", the previous one still opens tickets" : "");
 }
 
 /* (Re)loads the key file; a missing, unreadable or bad one is replaced
@@ -485,8 +492,11 @@ static int ticket_write(void *arg, const mbedtls_ssl_session *session, unsigned 
 	memcpy(start, k->id, TICKET_ID);
 	put_be64(start + TICKET_ID, (unsigned long long)now);
 	mbedtls_ctr_drbg_random(&drbg, start + TICKET_ID + 8, TICKET_IV);
+	unsigned char aad[TICKET_ID + 8 + sizeof tk->ident];
+	memcpy(aad, start, TICKET_ID + 8);
+	memcpy(aad + TICKET_ID + 8, tk->ident, sizeof tk->ident);
 	rc = mbedtls_gcm_crypt_and_tag(&k->gcm, MBEDTLS_GCM_ENCRYPT, plen, start + TICKET_ID + 8, TICKET_IV,
-	                               start, TICKET_ID + 8, body, body, TICKET_TAG, body + plen);
+	                               aad, sizeof aad, body, body, TICKET_TAG, body + plen);
 	if (rc != 0) {
 		mbedtls_platform_zeroize(body, plen);
 		return rc;
@@ -511,7 +521,10 @@ static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
 	size_t plen = len - TICKET_HEAD - TICKET_TAG;
 	unsigned char *body = buf + TICKET_HEAD;
-	int rc = mbedtls_gcm_auth_decrypt(&k->gcm, plen, buf + TICKET_ID + 8, TICKET_IV, buf, TICKET_ID + 8,
+	unsigned char aad[TICKET_ID + 8 + sizeof tk->ident];
+	memcpy(aad, buf, TICKET_ID + 8);
+	memcpy(aad + TICKET_ID + 8, tk->ident, sizeof tk->ident);
+	int rc = mbedtls_gcm_auth_decrypt(&k->gcm, plen, buf + TICKET_ID + 8, TICKET_IV, aad, sizeof aad,
 	                                  body + plen, TICKET_TAG, body, body);
 	if (rc != 0)
 		return MBEDTLS_ERR_SSL_INVALID_MAC;
@@ -529,6 +542,15 @@ static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *
 	return 0;
 }
 
+static void tickets_ident(struct tickets *tk, const struct tls_cfg *gen)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_sha256(gen->cert.raw.p, gen->cert.raw.len, tk->ident, 0);
+#else
+	mbedtls_sha256_ret(gen->cert.raw.p, gen->cert.raw.len, tk->ident, 0);
+#endif
+}
+
 int tls_tickets(struct tls_cfg *cfg, const char *path, long lifetime, char *err, size_t errlen)
 {
 	if (cfg->role != TLS_SERVER_LOGIN || cfg->tickets != NULL || lifetime <= 0) {
@@ -542,6 +564,7 @@ int tls_tickets(struct tls_cfg *cfg, const char *path, long lifetime, char *err,
 		return -1;
 	}
 	tk->lifetime = lifetime;
+	tickets_ident(tk, cfg->next ? cfg->next : cfg); /* the newest generation */
 	tickets_load(tk);
 	cfg->owns_tickets = 1;
 	for (struct tls_cfg *g = cfg; g; g = g->next) {
@@ -651,19 +674,21 @@ void tls_cfg_free(struct tls_cfg *cfg)
 int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err, size_t errlen)
 {
 	struct tickets *tk = cfg->tickets;
-	if (tk != NULL) {
-		log_info("TLS tickets: %lu of %lu handshakes since start resumed a session; re-reading %s",
-		         tk->resumed, tk->resumed + tk->full, tk->path);
+	if (tk != NULL)
 		tickets_load(tk);
-	}
 	/* A bad file fails here and leaves the current identity in place. */
 	struct tls_cfg *fresh = tls_cfg_new(cfg->role, key_file, cert_file, err, errlen);
-	if (fresh == NULL)
-		return -1;
-	if (tk != NULL) {
+	if (fresh != NULL && tk != NULL) {
 		fresh->tickets = tk;
+		tickets_ident(tk, fresh);
 		mbedtls_ssl_conf_session_tickets_cb(&fresh->conf, ticket_write, ticket_parse, tk);
 	}
+	/* Logged last, so a test that waits for it finds the reload done. */
+	if (tk != NULL)
+		log_info("TLS tickets: %lu of %lu handshakes since start resumed a session; re-read %s",
+		         tk->resumed, tk->resumed + tk->full, tk->path);
+	if (fresh == NULL)
+		return -1;
 	fresh->next = cfg->next;
 	cfg->next = fresh;
 	/* Older reloads that no connection uses any more can go (the first

@@ -162,6 +162,31 @@ else
 	fail tickets_readable_key_file_replaced "$(grep 'TLS tickets' "$T/s.log" | tr '\n' '|') $(ls -l "$KEYS")"
 fi
 
+# --- a new server key (same ticket keys): tickets of the old one do not
+# open, so clients see the new key at once (and their pin check) ---
+mark "$T/s.log"
+conn k1 -S "$T/sessk"
+full tickets_session_before_key_change k1
+srv_stop tickets_server_stops_keychange
+mv "$T/data/server.key" "$T/server.key.old"
+mv "$T/data/server.crt" "$T/server.crt.old"
+need server_restart_newkey srv_start "$C" "$T/s.log" -p "$SPORT" 3>&- 4>&-
+NFP=$("$IM" server -c "$C" --fingerprint 2>/dev/null)
+mark "$T/s.log"
+conn k2 -R "$T/sessk"
+full tickets_new_server_key_full_handshake k2
+if [ -n "$NFP" ] && [ "$NFP" != "$FP" ] && grep -qx "\*key $NFP" "$T/k2.out"; then pass tickets_new_server_key_shown; else
+	fail tickets_new_server_key_shown "old $FP new $NFP, shown $(sed -n 's/^\*key //p' "$T/k2.out")"; fi
+# back to the old key, by SIGHUP this time: its tickets open again
+cp "$T/server.key.old" "$T/data/server.key"
+cp "$T/server.crt.old" "$T/data/server.crt"
+mark "$T/s.log"
+kill -HUP "$SRV_PID"
+need sighup_done wait_new "$T/s.log" 'TLS tickets: .* re-read ' 10
+mark "$T/s.log"
+conn k3 -R "$T/sessk"
+resumed tickets_old_key_back_resumes k3
+
 # --- another server (another key) cannot take over a session ---
 mark "$T/s.log"
 conn c10 -S "$T/sess4"
