@@ -27,7 +27,10 @@ conn() {
 	id=$1
 	shift
 	printf 'LOGIN alice alice-pw\n' >"$T/$id.in"
-	"$IMTC" -w 20 -k -i "$T/$id.in" "$@" 127.0.0.1 "$PORT" >"$T/$id.out" 2>&1 &
+	# emptied here, not by the background redirection, which may come
+	# after the wait below has read the last run's answer
+	: >"$T/$id.out"
+	"$IMTC" -w 20 -k -i "$T/$id.in" "$@" 127.0.0.1 "$PORT" >>"$T/$id.out" 2>&1 &
 	_cp=$!
 	wait_for "$T/$id.out" '^(OK alice|ERR )' 20
 	echo '!quit' >>"$T/$id.in"
