@@ -542,6 +542,19 @@ static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *
 	return 0;
 }
 
+/* A library built without tickets makes full handshakes, nothing worse. */
+static void conf_tickets(mbedtls_ssl_config *conf, struct tickets *tk)
+{
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_SRV_C)
+	mbedtls_ssl_conf_session_tickets_cb(conf, ticket_write, ticket_parse, tk);
+#else
+	(void)conf;
+	(void)tk;
+	(void)ticket_write;
+	(void)ticket_parse;
+#endif
+}
+
 static void tickets_ident(struct tickets *tk, const struct tls_cfg *gen)
 {
 #if MBEDTLS_VERSION_NUMBER >= 0x03000000
@@ -569,7 +582,7 @@ int tls_tickets(struct tls_cfg *cfg, const char *path, long lifetime, char *err,
 	cfg->owns_tickets = 1;
 	for (struct tls_cfg *g = cfg; g; g = g->next) {
 		g->tickets = tk;
-		mbedtls_ssl_conf_session_tickets_cb(&g->conf, ticket_write, ticket_parse, tk);
+		conf_tickets(&g->conf, tk);
 	}
 	return 0;
 }
@@ -647,8 +660,10 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 	/* A client takes tickets and offers them back when its owner hands
 	 * it a saved session (tls_session_offer); servers issue them only
 	 * with tls_tickets(). */
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_CLI_C)
 	if (role == TLS_CLIENT)
 		mbedtls_ssl_conf_session_tickets(&cfg->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+#endif
 	if (key_file != NULL && load_identity(cfg, key_file, cert_file, err, errlen) < 0)
 		goto fail;
 	return cfg;
@@ -681,7 +696,7 @@ int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_f
 	if (fresh != NULL && tk != NULL) {
 		fresh->tickets = tk;
 		tickets_ident(tk, fresh);
-		mbedtls_ssl_conf_session_tickets_cb(&fresh->conf, ticket_write, ticket_parse, tk);
+		conf_tickets(&fresh->conf, tk);
 	}
 	/* Logged last, so a test that waits for it finds the reload done. */
 	if (tk != NULL)
