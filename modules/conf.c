@@ -58,6 +58,8 @@ static const struct conf_key keys[] = {
     S(ipv6_prefix, T_INT, 32, 128),
     S(login_timeout, T_INT, 1, 3600),
     S(handshake_timeout, T_INT, 1, 3600),
+    S(tls_tickets, T_BOOL, 0, 1),
+    S(ticket_key_lifetime, T_INT, 60, 31 * 86400),
     S(max_failures_per_ip, T_INT, 1, 1000000),
     S(max_failures_per_name, T_INT, 1, 1000000),
     S(max_failures_per_name_total, T_INT, 1, 1000000),
@@ -114,6 +116,8 @@ void conf_defaults(struct conf *c)
 	s->ipv6_prefix = 64;
 	s->login_timeout = 30;
 	s->handshake_timeout = 10;
+	s->tls_tickets = 1;
+	s->ticket_key_lifetime = 86400;
 	s->max_failures_per_ip = 20;
 	s->max_failures_per_name = 5;
 	s->max_failures_per_name_total = 30;

@@ -30,7 +30,9 @@ struct conf_server {
 	int max_unauth_per_ip;
 	int ipv6_prefix; /* bits of an IPv6 address that per-IP limits count by */
 	int login_timeout;
-	int handshake_timeout; /* seconds to finish TLS, within login_timeout */
+	int handshake_timeout;   /* seconds to finish TLS, within login_timeout */
+	int tls_tickets;         /* TLS session tickets, keys in <data_dir>/ticket.keys */
+	int ticket_key_lifetime; /* seconds a ticket key seals; it opens for twice that */
 	int max_failures_per_ip;
 	int max_failures_per_name;       /* for one name from one address (prefix) */
 	int max_failures_per_name_total; /* for one name from all addresses */

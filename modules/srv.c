@@ -1132,6 +1132,13 @@ static int run(struct srv *s)
 		return 1;
 	if (cf->user[0] && drop_privileges(s) < 0)
 		return 1;
+	/* After the drop: the server user writes the key file at each rotation. */
+	char tickets[CONF_PATH_MAX + 16];
+	snprintf(tickets, sizeof tickets, "%s/ticket.keys", cf->data_dir);
+	if (cf->tls_tickets && tls_tickets(s->tls, tickets, cf->ticket_key_lifetime, err, sizeof err) < 0) {
+		log_err("%s", err);
+		return 1;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	if (loop_signal(s->loop, SIGTERM, on_term, s) < 0 || loop_signal(s->loop, SIGINT, on_term, s) < 0 ||
 	    loop_signal(s->loop, SIGHUP, on_hup, s) < 0) {

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 #include <mbedtls/ecp.h>
 #include <mbedtls/entropy.h>
 #include <mbedtls/error.h>
+#include <mbedtls/gcm.h>
 #include <mbedtls/net_sockets.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
@@ -26,6 +28,9 @@
 #if defined(MBEDTLS_USE_PSA_CRYPTO) || defined(MBEDTLS_SSL_PROTO_TLS1_3)
 #include <psa/crypto.h>
 #endif
+
+#include "afile.h"
+#include "log.h"
 
 /* mbedTLS 3.x marks struct fields private; 2.28 has no such macro. */
 #ifndef MBEDTLS_PRIVATE
@@ -42,8 +47,10 @@ struct tls_cfg {
 	mbedtls_x509_crt cert;
 	mbedtls_pk_context key;
 	enum tls_role role;
-	int users; /* connections using this generation */
-	struct tls_cfg *next; /* the generations loaded since, newest first */
+	int users;               /* connections using this generation */
+	struct tls_cfg *next;    /* the generations loaded since, newest first */
+	struct tickets *tickets; /* shared by all generations; NULL = off */
+	int owns_tickets;        /* the first generation frees them */
 };
 
 struct tls {
@@ -52,7 +59,44 @@ struct tls {
 	int fd;
 	int last_err;
 	int answered; /* something was sent: a handshake got our first flight */
+	int resumed;              /* the handshake resumed a session (no ECDHE, no signature) */
+	int offered;              /* the client offered a saved session */
+	unsigned char master[48]; /* that session's master secret: a resumption keeps it */
 };
+
+/* Session tickets (RFC 5077) of the login channel, sealed with keys kept
+ * in a file so that they outlive a restart. keys[0] is the current key
+ * (seals new tickets); keys[1], if set, the previous one (still opens
+ * them). A key seals for lifetime seconds and opens for two. */
+#define TICKET_KEYS 2
+#define TICKET_ID   4
+#define TICKET_IV   12
+#define TICKET_TAG  16
+#define TICKET_HEAD (TICKET_ID + 8 + TICKET_IV) /* id, issued (BE seconds), IV */
+
+struct ticket_key {
+	int set;
+	unsigned char id[TICKET_ID];
+	long long created; /* unix seconds, from the file */
+	unsigned char key[32];
+	mbedtls_gcm_context gcm;
+};
+
+struct tickets {
+	char path[4096];
+	long long lifetime;
+	struct ticket_key keys[TICKET_KEYS];
+	unsigned long full, resumed; /* completed handshakes since start */
+	/* SHA-256 of the server certificate new connections are shown. It is
+	 * authenticated with each ticket (not sent), so a ticket opens only
+	 * under the certificate it was issued with: after a key change the
+	 * client sees the new key (and its pin check) at once. */
+	unsigned char ident[32];
+};
+
+/* Set by the parse callback, read back by tls_handshake() around its call
+ * into the library: one loop thread, so it is this connection's. */
+static int ticket_opened;
 
 static mbedtls_entropy_context entropy;
 static mbedtls_ctr_drbg_context drbg;
@@ -242,6 +286,308 @@ int tls_key_fingerprint(const char *key_file, char hex[PROTO_KEY_HEX + 1], char 
 	return rc == 0 ? 0 : -1;
 }
 
+/* ---- session tickets ---- */
+
+static void key_clear(struct ticket_key *k)
+{
+	if (k->set)
+		mbedtls_gcm_free(&k->gcm);
+	mbedtls_platform_zeroize(k, sizeof *k);
+}
+
+static int key_arm(struct ticket_key *k)
+{
+	mbedtls_gcm_init(&k->gcm);
+	k->set = 1;
+	return mbedtls_gcm_setkey(&k->gcm, MBEDTLS_CIPHER_ID_AES, k->key, 256) == 0 ? 0 : -1;
+}
+
+static void put_hex(char *out, const unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		snprintf(out + 2 * i, 3, "%02x", p[i]);
+}
+
+static int get_hex(const char *s, unsigned char *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned v;
+		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", s[2 * i]) ||
+		    !strchr("0123456789abcdef", s[2 * i + 1]))
+			return -1;
+		p[i] = (unsigned char)v;
+	}
+	return s[2 * n] == '\0' ? 0 : -1;
+}
+
+/* Writes the keys to tk->path (0600, atomically). 0/-1 with errno. */
+static int tickets_save(const struct tickets *tk)
+{
+	char buf[512];
+	size_t len = (size_t)snprintf(buf, sizeof buf,
+	                              "# im: TLS session ticket keys (secret). id created key; the first "
+	                              "seals new tickets\n");
+	for (int i = 0; i < TICKET_KEYS; i++) {
+		const struct ticket_key *k = &tk->keys[i];
+		if (!k->set)
+			continue;
+		char id[2 * TICKET_ID + 1], key[65];
+		put_hex(id, k->id, TICKET_ID);
+		put_hex(key, k->key, 32);
+		len += (size_t)snprintf(buf + len, sizeof buf - len, "%s %lld %s\n", id, k->created, key);
+		mbedtls_platform_zeroize(key, sizeof key);
+	}
+	int rc = afile_write(tk->path, buf, len, 0600);
+	int e = errno;
+	mbedtls_platform_zeroize(buf, sizeof buf);
+	errno = e;
+	return rc;
+}
+
+/* Reads the keys of tk->path into tk (cleared first). 0, or -1 with why
+ * set (a missing file, a bad line, a file others may read). */
+static int tickets_read(struct tickets *tk, char *why, size_t whylen)
+{
+	for (int i = 0; i < TICKET_KEYS; i++)
+		key_clear(&tk->keys[i]);
+	int fd = open(tk->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, whylen, "%s", strerror(errno));
+		return -1;
+	}
+	char buf[1024];
+	struct stat st;
+	ssize_t n = -1;
+	if (fstat(fd, &st) == 0 && (st.st_mode & 077) == 0)
+		n = read(fd, buf, sizeof buf - 1);
+	else
+		errno = EPERM;
+	int e = errno;
+	close(fd);
+	if (n < 0) {
+		snprintf(why, whylen, "%s", e == EPERM ? "others may read it (not mode 0600)" : strerror(e));
+		return -1;
+	}
+	buf[n] = '\0';
+	int nk = 0, ok = 1;
+	for (char *save = NULL, *line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (line[0] == '#')
+			continue;
+		char id[16], key[80];
+		long long created;
+		struct ticket_key *k = &tk->keys[nk];
+		if (nk == TICKET_KEYS || sscanf(line, "%15s %lld %79s", id, &created, key) != 3 ||
+		    get_hex(id, k->id, TICKET_ID) < 0 || get_hex(key, k->key, 32) < 0 || key_arm(k) < 0) {
+			mbedtls_platform_zeroize(key, sizeof key);
+			ok = 0;
+			break;
+		}
+		mbedtls_platform_zeroize(key, sizeof key);
+		k->created = created;
+		nk++;
+	}
+	mbedtls_platform_zeroize(buf, sizeof buf);
+	if (!ok || nk == 0) {
+		for (int i = 0; i < TICKET_KEYS; i++)
+			key_clear(&tk->keys[i]);
+		snprintf(why, whylen, "%s",
+		         nk == 0 && ok ? "no key in it" : "a line is not 'id created key'");
+		return -1;
+	}
+	return 0;
+}
+
+/* Makes a new current key when there is none or it has sealed for its
+ * lifetime, the old current becoming the previous; drops a previous key
+ * that opened for its lifetime. Saves the file when anything changed. */
+static void tickets_rotate(struct tickets *tk, long long now)
+{
+	struct ticket_key *cur = &tk->keys[0], *prev = &tk->keys[1];
+	int changed = 0;
+	/* A key dated in the future (a clock set back) would never age. */
+	if (prev->set && (now - prev->created >= 2 * tk->lifetime || prev->created > now + 60)) {
+		key_clear(prev);
+		changed = 1;
+	}
+	if (!cur->set || now - cur->created >= tk->lifetime || cur->created > now + 60) {
+		key_clear(prev);
+		if (cur->set && now - cur->created < 2 * tk->lifetime && cur->created <= now + 60) {
+			memcpy(prev->id, cur->id, TICKET_ID);
+			memcpy(prev->key, cur->key, sizeof prev->key);
+			prev->created = cur->created;
+			if (key_arm(prev) < 0)
+				key_clear(prev);
+		}
+		key_clear(cur);
+		mbedtls_ctr_drbg_random(&drbg, cur->id, sizeof cur->id);
+		mbedtls_ctr_drbg_random(&drbg, cur->key, sizeof cur->key);
+		cur->created = now;
+		if (key_arm(cur) < 0) {
+			key_clear(cur);
+			log_err("TLS tickets: cannot set up a key; tickets are off until the next rotation");
+			return;
+		}
+		changed = 2;
+	}
+	if (changed && tickets_save(tk) < 0)
+		log_warn("TLS tickets: cannot write %s: %s; the key lives in memory only, so tickets will "
+		         "not survive a restart",
+		         tk->path, strerror(errno));
+	/* After the save: a test that waits for this line finds the file. */
+	if (changed == 2)
+		log_info("TLS tickets: new ticket key%s",
+		         prev->set ? ", the previous one still opens tickets" : "");
+}
+
+/* (Re)loads the key file; a missing, unreadable or bad one is replaced
+ * by a fresh key, which only costs clients one full handshake. */
+static void tickets_load(struct tickets *tk)
+{
+	char why[128];
+	if (tickets_read(tk, why, sizeof why) < 0)
+		log_info("TLS tickets: %s: %s; making a new key", tk->path, why);
+	tickets_rotate(tk, (long long)time(NULL));
+}
+
+static void tickets_free(struct tickets *tk)
+{
+	if (tk == NULL)
+		return;
+	for (int i = 0; i < TICKET_KEYS; i++)
+		key_clear(&tk->keys[i]);
+	mbedtls_platform_zeroize(tk, sizeof *tk);
+	free(tk);
+}
+
+static void put_be64(unsigned char *p, unsigned long long v)
+{
+	for (int i = 7; i >= 0; i--, v >>= 8)
+		p[i] = (unsigned char)v;
+}
+
+static unsigned long long get_be64(const unsigned char *p)
+{
+	unsigned long long v = 0;
+	for (int i = 0; i < 8; i++)
+		v = v << 8 | p[i];
+	return v;
+}
+
+/* A ticket: key id, issue time and IV in the clear (and authenticated),
+ * then the saved session sealed with AES-256-GCM, then the tag. */
+static int ticket_write(void *arg, const mbedtls_ssl_session *session, unsigned char *start,
+                        const unsigned char *end, size_t *tlen, uint32_t *lifetime)
+{
+	struct tickets *tk = arg;
+	long long now = (long long)time(NULL);
+	tickets_rotate(tk, now);
+	struct ticket_key *k = &tk->keys[0];
+	size_t room = (size_t)(end - start), plen;
+	if (!k->set || room < TICKET_HEAD + TICKET_TAG)
+		return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+	unsigned char *body = start + TICKET_HEAD;
+	int rc = mbedtls_ssl_session_save(session, body, room - TICKET_HEAD - TICKET_TAG, &plen);
+	if (rc != 0)
+		return rc;
+	memcpy(start, k->id, TICKET_ID);
+	put_be64(start + TICKET_ID, (unsigned long long)now);
+	mbedtls_ctr_drbg_random(&drbg, start + TICKET_ID + 8, TICKET_IV);
+	unsigned char aad[TICKET_ID + 8 + sizeof tk->ident];
+	memcpy(aad, start, TICKET_ID + 8);
+	memcpy(aad + TICKET_ID + 8, tk->ident, sizeof tk->ident);
+	rc = mbedtls_gcm_crypt_and_tag(&k->gcm, MBEDTLS_GCM_ENCRYPT, plen, start + TICKET_ID + 8, TICKET_IV,
+	                               aad, sizeof aad, body, body, TICKET_TAG, body + plen);
+	if (rc != 0) {
+		mbedtls_platform_zeroize(body, plen);
+		return rc;
+	}
+	*tlen = TICKET_HEAD + plen + TICKET_TAG;
+	*lifetime = (uint32_t)tk->lifetime;
+	return 0;
+}
+
+static int ticket_parse(void *arg, mbedtls_ssl_session *session, unsigned char *buf, size_t len)
+{
+	struct tickets *tk = arg;
+	long long now = (long long)time(NULL);
+	if (len < TICKET_HEAD + TICKET_TAG)
+		return MBEDTLS_ERR_SSL_BAD_INPUT_DATA;
+	struct ticket_key *k = NULL;
+	for (int i = 0; i < TICKET_KEYS; i++)
+		if (tk->keys[i].set && memcmp(tk->keys[i].id, buf, TICKET_ID) == 0)
+			k = &tk->keys[i];
+	/* An unknown key: rotated away, another server's, or made up. */
+	if (k == NULL || now - k->created >= 2 * tk->lifetime)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	size_t plen = len - TICKET_HEAD - TICKET_TAG;
+	unsigned char *body = buf + TICKET_HEAD;
+	unsigned char aad[TICKET_ID + 8 + sizeof tk->ident];
+	memcpy(aad, buf, TICKET_ID + 8);
+	memcpy(aad + TICKET_ID + 8, tk->ident, sizeof tk->ident);
+	int rc = mbedtls_gcm_auth_decrypt(&k->gcm, plen, buf + TICKET_ID + 8, TICKET_IV, aad, sizeof aad,
+	                                  body + plen, TICKET_TAG, body, body);
+	if (rc != 0)
+		return MBEDTLS_ERR_SSL_INVALID_MAC;
+	/* Only now is the issue time known to be ours. */
+	long long issued = (long long)get_be64(buf + TICKET_ID);
+	if (issued > now + 60 || now - issued > tk->lifetime) {
+		mbedtls_platform_zeroize(body, plen);
+		return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
+	}
+	rc = mbedtls_ssl_session_load(session, body, plen);
+	mbedtls_platform_zeroize(body, plen);
+	if (rc != 0)
+		return rc;
+	ticket_opened = 1;
+	return 0;
+}
+
+/* A library built without tickets makes full handshakes, nothing worse. */
+static void conf_tickets(mbedtls_ssl_config *conf, struct tickets *tk)
+{
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_SRV_C)
+	mbedtls_ssl_conf_session_tickets_cb(conf, ticket_write, ticket_parse, tk);
+#else
+	(void)conf;
+	(void)tk;
+	(void)ticket_write;
+	(void)ticket_parse;
+#endif
+}
+
+static void tickets_ident(struct tickets *tk, const struct tls_cfg *gen)
+{
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+	mbedtls_sha256(gen->cert.raw.p, gen->cert.raw.len, tk->ident, 0);
+#else
+	mbedtls_sha256_ret(gen->cert.raw.p, gen->cert.raw.len, tk->ident, 0);
+#endif
+}
+
+int tls_tickets(struct tls_cfg *cfg, const char *path, long lifetime, char *err, size_t errlen)
+{
+	if (cfg->role != TLS_SERVER_LOGIN || cfg->tickets != NULL || lifetime <= 0) {
+		snprintf(err, errlen, "session tickets: not a login server configuration");
+		return -1;
+	}
+	struct tickets *tk = calloc(1, sizeof *tk);
+	if (tk == NULL || (size_t)snprintf(tk->path, sizeof tk->path, "%s", path) >= sizeof tk->path) {
+		snprintf(err, errlen, "session tickets: %s", tk ? "path too long" : "out of memory");
+		free(tk);
+		return -1;
+	}
+	tk->lifetime = lifetime;
+	tickets_ident(tk, cfg->next ? cfg->next : cfg); /* the newest generation */
+	tickets_load(tk);
+	cfg->owns_tickets = 1;
+	for (struct tls_cfg *g = cfg; g; g = g->next) {
+		g->tickets = tk;
+		conf_tickets(&g->conf, tk);
+	}
+	return 0;
+}
+
 /* Certificates are self-signed by design; trust comes from comparing key
  * fingerprints (tls_peer_key), so chain errors are cleared here. */
 static int accept_any_chain(void *arg, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
@@ -312,6 +658,13 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 	 * certificate was sent. */
 	mbedtls_ssl_conf_authmode(&cfg->conf, role == TLS_SERVER_LOGIN ? MBEDTLS_SSL_VERIFY_NONE
 	                                                               : MBEDTLS_SSL_VERIFY_OPTIONAL);
+	/* A client takes tickets and offers them back when its owner hands
+	 * it a saved session (tls_session_offer); servers issue them only
+	 * with tls_tickets(). */
+#if defined(MBEDTLS_SSL_SESSION_TICKETS) && defined(MBEDTLS_SSL_CLI_C)
+	if (role == TLS_CLIENT)
+		mbedtls_ssl_conf_session_tickets(&cfg->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+#endif
 	if (key_file != NULL && load_identity(cfg, key_file, cert_file, err, errlen) < 0)
 		goto fail;
 	return cfg;
@@ -324,6 +677,8 @@ void tls_cfg_free(struct tls_cfg *cfg)
 {
 	while (cfg != NULL) {
 		struct tls_cfg *next = cfg->next;
+		if (cfg->owns_tickets)
+			tickets_free(cfg->tickets);
 		mbedtls_ssl_config_free(&cfg->conf);
 		mbedtls_x509_crt_free(&cfg->cert);
 		mbedtls_pk_free(&cfg->key);
@@ -334,8 +689,20 @@ void tls_cfg_free(struct tls_cfg *cfg)
 
 int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err, size_t errlen)
 {
+	struct tickets *tk = cfg->tickets;
+	if (tk != NULL)
+		tickets_load(tk);
 	/* A bad file fails here and leaves the current identity in place. */
 	struct tls_cfg *fresh = tls_cfg_new(cfg->role, key_file, cert_file, err, errlen);
+	if (fresh != NULL && tk != NULL) {
+		fresh->tickets = tk;
+		tickets_ident(tk, fresh);
+		conf_tickets(&fresh->conf, tk);
+	}
+	/* Logged last, so a test that waits for it finds the reload done. */
+	if (tk != NULL)
+		log_info("TLS tickets: %lu of %lu handshakes since start resumed a session; re-read %s",
+		         tk->resumed, tk->resumed + tk->full, tk->path);
 	if (fresh == NULL)
 		return -1;
 	fresh->next = cfg->next;
@@ -409,6 +776,7 @@ void tls_free(struct tls *t)
 		return;
 	mbedtls_ssl_free(&t->ssl);
 	t->gen->users--;
+	mbedtls_platform_zeroize(t, sizeof *t);
 	free(t);
 }
 
@@ -424,13 +792,40 @@ static int map(struct tls *t, int rc)
 
 int tls_handshake(struct tls *t)
 {
+	ticket_opened = 0;
 	int rc = mbedtls_ssl_handshake(&t->ssl);
-	return rc == 0 ? 0 : map(t, rc);
+	if (ticket_opened)
+		t->resumed = 1;
+	ticket_opened = 0;
+	if (rc != 0)
+		return map(t, rc);
+	if (t->offered) {
+		/* A client knows it resumed when the master secret it offered
+		 * is the one in use: a full handshake makes a new one. */
+		const mbedtls_ssl_session *s = mbedtls_ssl_get_session_pointer(&t->ssl);
+		t->resumed =
+		    s != NULL && memcmp(s->MBEDTLS_PRIVATE(master), t->master, sizeof t->master) == 0;
+		mbedtls_platform_zeroize(t->master, sizeof t->master);
+		t->offered = 0;
+	}
+	struct tickets *tk = t->gen->tickets;
+	if (tk != NULL) {
+		if (t->resumed)
+			tk->resumed++;
+		else
+			tk->full++;
+	}
+	return 0;
 }
 
 ssize_t tls_read(struct tls *t, void *buf, size_t len)
 {
 	int rc = mbedtls_ssl_read(&t->ssl, buf, len);
+#ifdef MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET
+	/* TLS 1.3 (mbedTLS 3.x) sends tickets after the handshake. */
+	while (rc == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
+		rc = mbedtls_ssl_read(&t->ssl, buf, len);
+#endif
 	if (rc > 0)
 		return rc;
 	if (rc == 0 || rc == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || rc == MBEDTLS_ERR_NET_CONN_RESET
@@ -476,7 +871,39 @@ int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1])
 
 const char *tls_describe(const struct tls *t)
 {
-	return mbedtls_ssl_get_ciphersuite(&t->ssl);
+	static char buf[128];
+	snprintf(buf, sizeof buf, "%s%s", mbedtls_ssl_get_ciphersuite(&t->ssl),
+	         t->resumed ? ", TLS session resumed" : "");
+	return buf;
+}
+
+int tls_resumed(const struct tls *t)
+{
+	return t->resumed;
+}
+
+ssize_t tls_session_save(const struct tls *t, unsigned char *buf, size_t cap)
+{
+	const mbedtls_ssl_session *s = mbedtls_ssl_get_session_pointer(&t->ssl);
+	size_t len;
+	if (s == NULL || mbedtls_ssl_session_save(s, buf, cap, &len) != 0)
+		return -1;
+	return (ssize_t)len;
+}
+
+int tls_session_offer(struct tls *t, const unsigned char *buf, size_t len)
+{
+	mbedtls_ssl_session s;
+	mbedtls_ssl_session_init(&s);
+	int rc = mbedtls_ssl_session_load(&s, buf, len);
+	if (rc == 0)
+		rc = mbedtls_ssl_set_session(&t->ssl, &s);
+	if (rc == 0) {
+		memcpy(t->master, s.MBEDTLS_PRIVATE(master), sizeof t->master);
+		t->offered = 1;
+	}
+	mbedtls_ssl_session_free(&s);
+	return rc == 0 ? 0 : -1;
 }
 
 int tls_answered(const struct tls *t)

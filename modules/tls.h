@@ -42,6 +42,17 @@ void tls_cfg_free(struct tls_cfg *cfg);
 int tls_cfg_reload(struct tls_cfg *cfg, const char *key_file, const char *cert_file, char *err,
                    size_t errlen);
 
+/* Turns on session tickets (RFC 5077) for a TLS_SERVER_LOGIN
+ * configuration, reloads included. The ticket keys live in key_file (0600,
+ * made if missing or bad); a key seals new tickets for lifetime seconds
+ * and then opens them for lifetime more, and a ticket is good for lifetime
+ * seconds. tls_cfg_reload() re-reads the file. 0, or -1 with err set. */
+int tls_tickets(struct tls_cfg *cfg, const char *key_file, long lifetime, char *err, size_t errlen);
+
+/* Room for a saved session (tls_session_save): the server's certificate
+ * and a ticket. */
+#define TLS_SESSION_MAX 8192
+
 /* Wraps connected non-blocking socket fd (the fd stays the caller's).
  * Returns NULL when out of memory. */
 struct tls *tls_new(struct tls_cfg *cfg, int fd);
@@ -67,11 +78,25 @@ const char *tls_error(const struct tls *t);
  * certificate itself is never trusted: callers must compare this against
  * the key they pinned or were told. 0, or -1 if the peer sent none. */
 int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1]);
-/* The negotiated protocol and suite, e.g. "TLSv1.2 ...", for logs. */
+/* The negotiated suite, with ", TLS session resumed" after a resumed
+ * handshake, for logs; valid until the next call. */
 const char *tls_describe(const struct tls *t);
 /* 1 once anything was sent on t. A server's first send is its answer to
  * a complete ClientHello, so 0 there means the peer has not even said
  * that much (the progress a listener may evict by). */
 int tls_answered(const struct tls *t);
+
+/* 1 when the finished handshake resumed a session (a ticket was opened:
+ * no ECDHE, no signature), else 0. */
+int tls_resumed(const struct tls *t);
+/* Serialises t's session after the handshake into buf: the master secret,
+ * the peer's certificate and the ticket, so a secret to wipe after use.
+ * Returns its length, or -1 (no session, or cap too small). */
+ssize_t tls_session_save(const struct tls *t, unsigned char *buf, size_t cap);
+/* Before a client's handshake: offers the saved session (its ticket) for
+ * resumption. A server that cannot open the ticket makes a full handshake
+ * instead. The peer certificate after a resumed handshake is the one
+ * saved, so tls_peer_key() checks stay as they are. 0/-1. */
+int tls_session_offer(struct tls *t, const unsigned char *buf, size_t len);
 
 #endif

@@ -11,6 +11,12 @@
  *   -s ADDR    connect from this source address (e.g. 127.0.0.2: Linux
  *              loopback answers on all of 127.0.0.0/8)
  *   -w SECONDS give up after this long (default 60): prints "*timeout"
+ *   -S FILE    after the handshake, save the TLS session (with its ticket)
+ *              to FILE (0600)
+ *   -R FILE    offer the session saved in FILE for resumption; "*tls" then
+ *              ends in ", TLS session resumed" if the server took it
+ *   -X OFFSET  with -R: flip the bits of the ticket's byte at OFFSET
+ *              (negative: from the end) before offering it
  *
  * Output, one line each, flushed: every line the server sends, verbatim;
  * events start with '*': "*tls SUITE", "*key HEX", "*connected" (-T),
@@ -47,6 +53,11 @@
 
 #include "proto.h"
 #include "tls.h"
+
+/* mbedTLS 3.x marks struct fields private; 2.28 has no such macro. */
+#ifndef MBEDTLS_PRIVATE
+#define MBEDTLS_PRIVATE(member) member
+#endif
 
 #define OUT_CAP (1024 * 1024)
 #define CHUNK   16384
@@ -415,18 +426,79 @@ static int old_handshake(int fd)
 
 static void usage(void)
 {
-	fprintf(stderr,
-	        "usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-s ADDR] [-w SECONDS] HOST PORT\n");
+	fprintf(stderr, "usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-s ADDR] [-w SECONDS] [-S FILE] "
+	                "[-R FILE [-X OFFSET]] HOST PORT\n");
 	exit(2);
+}
+
+/* Reads the session saved in path, flips the ticket's byte at flip (when
+ * do_flip) and offers it on tls. Exits on a bad file. */
+static void offer_session(const char *path, int do_flip, long flip)
+{
+	static unsigned char buf[TLS_SESSION_MAX];
+	FILE *f = fopen(path, "rb");
+	size_t len = f ? fread(buf, 1, sizeof buf, f) : 0;
+	if (f)
+		fclose(f);
+	if (len == 0) {
+		say("*error cannot read session %s", path);
+		exit(1);
+	}
+	if (do_flip) {
+		mbedtls_ssl_session s;
+		mbedtls_ssl_session_init(&s);
+		if (mbedtls_ssl_session_load(&s, buf, len) != 0 || s.MBEDTLS_PRIVATE(ticket_len) == 0) {
+			say("*error the saved session has no ticket");
+			exit(1);
+		}
+		size_t tl = s.MBEDTLS_PRIVATE(ticket_len);
+		long at = flip < 0 ? (long)tl + flip : flip;
+		if (at < 0 || (size_t)at >= tl) {
+			say("*error offset %ld outside the %zu-byte ticket", flip, tl);
+			exit(1);
+		}
+		s.MBEDTLS_PRIVATE(ticket)[at] ^= 0xff;
+		if (mbedtls_ssl_session_save(&s, buf, sizeof buf, &len) != 0) {
+			say("*error cannot save the session again");
+			exit(1);
+		}
+		mbedtls_ssl_session_free(&s);
+	}
+	if (tls_session_offer(tls, buf, len) < 0) {
+		say("*error cannot offer session %s", path);
+		exit(1);
+	}
+}
+
+static void save_session(const char *path)
+{
+	static unsigned char buf[TLS_SESSION_MAX];
+	ssize_t n = tls_session_save(tls, buf, sizeof buf);
+	int fd = n > 0 ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600) : -1;
+	if (fd < 0 || write(fd, buf, (size_t)n) != n) {
+		say("*error cannot save the session to %s", path);
+		exit(1);
+	}
+	close(fd);
 }
 
 int main(int argc, char **argv)
 {
-	const char *infile = NULL, *src = NULL;
-	int showkey = 0, old = 0, rcvbuf = 0, opt;
-	long wait_s = 60;
-	while ((opt = getopt(argc, argv, "i:kT1b:s:w:")) != -1) {
+	const char *infile = NULL, *src = NULL, *save_to = NULL, *resume_from = NULL;
+	int showkey = 0, old = 0, rcvbuf = 0, opt, do_flip = 0;
+	long wait_s = 60, flip = 0;
+	while ((opt = getopt(argc, argv, "i:kT1b:s:w:S:R:X:")) != -1) {
 		switch (opt) {
+		case 'S':
+			save_to = optarg;
+			break;
+		case 'R':
+			resume_from = optarg;
+			break;
+		case 'X':
+			do_flip = 1;
+			flip = atol(optarg);
+			break;
 		case 'i':
 			infile = optarg;
 			break;
@@ -477,6 +549,8 @@ int main(int argc, char **argv)
 			say("*error %s", cfg ? "out of memory" : err);
 			return 1;
 		}
+		if (resume_from)
+			offer_session(resume_from, do_flip, flip);
 		int rc;
 		while ((rc = tls_handshake(tls)) != 0) {
 			if (rc == TLS_ERROR) {
@@ -491,6 +565,8 @@ int main(int argc, char **argv)
 			}
 		}
 		say("*tls %s", tls_describe(tls));
+		if (save_to)
+			save_session(save_to);
 		if (showkey) {
 			char hex[PROTO_KEY_HEX + 1];
 			if (tls_peer_key(tls, hex) < 0)
