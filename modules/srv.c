@@ -537,21 +537,23 @@ static void resume_accept(struct loop *l, void *arg)
 static int evict_for(struct srv *s, const struct ipcount *ipc, const char *ip)
 {
 	int mine = ipc ? ipc->unauth : 0;
-	struct ipcount *top = NULL;
-	for (struct client *u = s->uhead; u; u = u->unext)
-		if (u->state == CL_AUTH && (top == NULL || u->ipc->unauth > top->unauth))
-			top = u->ipc;
-	if (top == NULL || top->unauth < mine + 2)
-		return -1;
+	struct client *victim = NULL;
+	/* One walk, oldest first: a network's first idle connection met is its
+	 * oldest. No network holds more than max_unauth_per_ip, so one that
+	 * holds that many ends the search. */
 	for (struct client *u = s->uhead; u; u = u->unext) {
-		if (u->ipc != top || u->state != CL_AUTH)
+		if (u->state != CL_AUTH || (victim && u->ipc->unauth <= victim->ipc->unauth))
 			continue;
-		log_info("evicting %s (%d not logged in from %s) to make room for %s", u->c->peer,
-		         top->unauth, top->key, ip);
-		conn_abort(u->c, "evicted: max_unauth is full and its network holds the most");
-		return 0;
+		victim = u;
+		if (u->ipc->unauth >= s->cf->max_unauth_per_ip)
+			break;
 	}
-	return -1;
+	if (victim == NULL || victim->ipc->unauth < mine + 2)
+		return -1;
+	log_info("evicting %s (%d not logged in from %s) to make room for %s", victim->c->peer,
+	         victim->ipc->unauth, victim->ipc->key, ip);
+	conn_abort(victim->c, "evicted: max_unauth is full and its network holds the most");
+	return 0;
 }
 
 static void on_accept(struct loop *l, int lfd, int revents, void *arg)
