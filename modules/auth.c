@@ -24,11 +24,28 @@
 #define AUTH_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
 
 /* A counter of events within a window: failed logins by address, by name
- * from an address, by name; sign-ups by address; known addresses. */
+ * from an address, by name; sign-ups by address. */
 struct failcount {
 	char key[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 16]; /* "KIND WHAT" */
 	int n;
 	uint64_t start, window;
+};
+
+#define AUTH_FAILKEY_MAX sizeof((struct failcount *)0)->key
+#define AUTH_NAMEIP_MAX  (PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2)
+
+/* The addresses a name logged in from lately (at most
+ * known_addresses_per_name, most recent first). The names are listed by
+ * their last login, oldest first: past known_names, or 30 days after its
+ * last login, the oldest is forgotten. */
+struct known {
+	char name[PROTO_NAME_MAX + 1];
+	struct known *prev, *next;
+	int n;
+	struct {
+		char ipk[AUTH_IPKEY_MAX];
+		uint64_t at;
+	} addr[]; /* known_addresses_per_name of them */
 };
 
 struct auth {
@@ -38,6 +55,8 @@ struct auth {
 	auth_reload_fn on_reload;
 	void *reload_arg;
 	struct hmap failures;
+	struct hmap known;                   /* name -> struct known */
+	struct known *known_old, *known_new; /* by last login */
 	char users_path[CONF_PATH_MAX + 8];
 	struct hmap users;     /* name -> struct users_rec: the users file as last read */
 	int median_iterations; /* of users; 0 = work it out again */
@@ -92,26 +111,32 @@ static void job_work(struct pool_job *pj)
 
 /* ---- limits ---- */
 
-/* The count of KIND WHAT in its current window (0 if none). */
-static int counted(struct auth *a, const char *kind, const char *what)
+/* The counter of KIND WHAT (its key written to key), its window started
+ * again if it has passed; NULL if there is none. */
+static struct failcount *find(struct auth *a, const char *kind, const char *what, char key[AUTH_FAILKEY_MAX])
 {
-	char key[sizeof((struct failcount *)0)->key];
-	snprintf(key, sizeof key, "%s %s", kind, what);
+	snprintf(key, AUTH_FAILKEY_MAX, "%s %s", kind, what);
 	struct failcount *f = hmap_get(&a->failures, key);
 	if (f && loop_now(a->loop) - f->start >= f->window) {
 		f->n = 0;
 		f->start = loop_now(a->loop);
 	}
+	return f;
+}
+
+/* The count of KIND WHAT in its current window (0 if none). */
+static int counted(struct auth *a, const char *kind, const char *what)
+{
+	char key[AUTH_FAILKEY_MAX];
+	struct failcount *f = find(a, kind, what, key);
 	return f ? f->n : 0;
 }
 
 /* Adds delta (1 or -1) to KIND WHAT; a count never goes below 0. */
 static void count(struct auth *a, const char *kind, const char *what, uint64_t window, int delta)
 {
-	char key[sizeof((struct failcount *)0)->key];
-	snprintf(key, sizeof key, "%s %s", kind, what);
-	counted(a, kind, what); /* a passed window starts again */
-	struct failcount *f = hmap_get(&a->failures, key);
+	char key[AUTH_FAILKEY_MAX];
+	struct failcount *f = find(a, kind, what, key);
 	if (f == NULL && delta < 0)
 		return;
 	if (f == NULL) {
@@ -134,59 +159,157 @@ void auth_ip_key(const struct auth *a, const char *ip, char out[AUTH_IPKEY_MAX])
 		snprintf(out, AUTH_IPKEY_MAX, "%s", ip);
 }
 
+static void name_ip(char out[AUTH_NAMEIP_MAX], const char *name, const char *ipk)
+{
+	snprintf(out, AUTH_NAMEIP_MAX, "%s %s", name, ipk);
+}
+
+/* A login for name from ipk started (delta 1) or was taken back (-1): it
+ * counts against the address and the name from that address while it is
+ * checked, so guesses checked at once on many connections cannot all slip
+ * under those limits. */
+static void count_attempt(struct auth *a, const char *ipk, const char *name, int delta)
+{
+	char nameip[AUTH_NAMEIP_MAX];
+	name_ip(nameip, name, ipk);
+	count(a, "ip", ipk, AUTH_WINDOW_MS, delta);
+	count(a, "nameip", nameip, AUTH_WINDOW_MS, delta);
+}
+
 /* The name's own budget per address is small, so a guesser elsewhere does
  * not lock its owner out; the larger one over all addresses still stops
  * guessing spread over many, except from an address the name logged in
- * from lately. */
+ * from lately. Only answered guesses count there: a login dropped before
+ * its answer tells nothing and costs the owner nothing. */
 void auth_count_failure(struct auth *a, const char *ipk, const char *name, int delta)
 {
-	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
-	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
-	count(a, "ip", ipk, AUTH_WINDOW_MS, delta);
-	count(a, "nameip", nameip, AUTH_WINDOW_MS, delta);
+	count_attempt(a, ipk, name, delta);
 	count(a, "name", name, AUTH_WINDOW_MS, delta);
+}
+
+/* A sign-up for a taken name tells that the name exists: it counts against
+ * the address only, so that it cannot spend the owner's budgets. */
+static void count_taken(struct auth *a, const char *ipk)
+{
+	count(a, "ip", ipk, AUTH_WINDOW_MS, 1);
+}
+
+/* ---- the addresses each name logged in from lately ---- */
+
+static void known_unlink(struct auth *a, struct known *k)
+{
+	if (k->prev)
+		k->prev->next = k->next;
+	else
+		a->known_old = k->next;
+	if (k->next)
+		k->next->prev = k->prev;
+	else
+		a->known_new = k->prev;
+	k->prev = k->next = NULL;
+}
+
+static void known_forget(struct auth *a, struct known *k)
+{
+	known_unlink(a, k);
+	hmap_del(&a->known, k->name);
+	free(k);
 }
 
 /* Remembers (for AUTH_KNOWN_MS, in memory) that name logged in from ipk. */
 static void known_address(struct auth *a, const char *ipk, const char *name)
 {
-	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
-	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
-	if (counted(a, "known", nameip) == 0)
-		count(a, "known", nameip, AUTH_KNOWN_MS, 1);
+	int cap = a->cf->known_addresses_per_name;
+	struct known *k = hmap_get(&a->known, name);
+	if (k) {
+		known_unlink(a, k);
+	} else {
+		if (a->known.n >= (size_t)a->cf->known_names && a->known_old)
+			known_forget(a, a->known_old);
+		if ((k = calloc(1, sizeof *k + (size_t)cap * sizeof k->addr[0])) == NULL)
+			return;
+		snprintf(k->name, sizeof k->name, "%s", name);
+		if (hmap_put(&a->known, k->name, k) < 0) {
+			free(k);
+			return;
+		}
+	}
+	/* ipk moves to the front; a new one pushes the oldest out when full */
+	int i = 0;
+	while (i < k->n && strcmp(k->addr[i].ipk, ipk) != 0)
+		i++;
+	if (i == k->n && k->n < cap)
+		k->n++;
+	if (i == cap)
+		i--;
+	memmove(&k->addr[1], &k->addr[0], (size_t)i * sizeof k->addr[0]);
+	snprintf(k->addr[0].ipk, sizeof k->addr[0].ipk, "%s", ipk);
+	k->addr[0].at = loop_now(a->loop);
+	k->prev = a->known_new;
+	if (a->known_new)
+		a->known_new->next = k;
+	else
+		a->known_old = k;
+	a->known_new = k;
+	log_debug("known addresses: %s has %d, %zu names have some", name, k->n, a->known.n);
+}
+
+/* 1 if name logged in from ipk during the last AUTH_KNOWN_MS (and it is
+ * still among the name's known_addresses_per_name latest). */
+static int is_known(struct auth *a, const char *ipk, const char *name)
+{
+	const struct known *k = hmap_get(&a->known, name);
+	for (int i = 0; k && i < k->n; i++)
+		if (strcmp(k->addr[i].ipk, ipk) == 0)
+			return loop_now(a->loop) - k->addr[i].at < AUTH_KNOWN_MS;
+	return 0;
+}
+
+/* Forgets the names whose last login is AUTH_KNOWN_MS old; with gone_only,
+ * instead every name without an account. */
+static void known_sweep(struct auth *a, int gone_only)
+{
+	struct known *k = a->known_old, *next;
+	for (; k; k = next) {
+		next = k->next;
+		if (gone_only && hmap_get(&a->users, k->name) == NULL)
+			known_forget(a, k);
+		else if (!gone_only && loop_now(a->loop) - k->addr[0].at >= AUTH_KNOWN_MS)
+			known_forget(a, k);
+		else if (!gone_only)
+			break; /* the rest are newer */
+	}
 }
 
 void auth_succeeded(struct auth *a, const char *ipk, const char *name, int signup)
 {
 	if (!signup)
-		auth_count_failure(a, ipk, name, -1); /* counted when it started */
+		count_attempt(a, ipk, name, -1); /* counted when it started */
 	known_address(a, ipk, name);
 }
 
 const char *auth_too_many_failures(struct auth *a, const char *ipk, const char *name)
 {
-	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
-	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	char nameip[AUTH_NAMEIP_MAX];
+	name_ip(nameip, name, ipk);
 	if (counted(a, "ip", ipk) >= a->cf->max_failures_per_ip)
 		return "from this address";
 	if (counted(a, "nameip", nameip) >= a->cf->max_failures_per_name)
 		return "for this name from this address";
-	if (counted(a, "name", name) >= a->cf->max_failures_per_name_total &&
-	    counted(a, "known", nameip) == 0)
+	if (counted(a, "name", name) >= a->cf->max_failures_per_name_total && !is_known(a, ipk, name))
 		return "for this name from all addresses";
 	return NULL;
 }
 
 /* Sign-ups per address and hour: each costs a hash and a users file line.
- * A taken name is answered before any hashing, and counts as a failure
- * (it tells that the name exists). */
+ * A taken name is answered before any hashing. */
 enum auth_signup auth_signup_check(struct auth *a, const char *ipk, const char *name)
 {
 	if (counted(a, "signup", ipk) >= a->cf->max_signups_per_ip)
 		return AUTH_SIGNUP_RATE;
 	auth_check_users(a);
 	if (hmap_get(&a->users, name)) {
-		auth_count_failure(a, ipk, name, 1);
+		count_taken(a, ipk);
 		return AUTH_SIGNUP_TAKEN;
 	}
 	count(a, "signup", ipk, AUTH_SIGNUP_MS, 1);
@@ -221,6 +344,7 @@ static void sweep_failures(struct loop *l, void *arg)
 		}
 		free(sw.old);
 	}
+	known_sweep(a, 0);
 	loop_timer_set(l, &a->sweep_timer, AUTH_WINDOW_MS, sweep_failures, a);
 }
 
@@ -308,6 +432,7 @@ void auth_reload_users(struct auth *a)
 	hmap_free(&a->users);
 	a->users = fresh;
 	a->median_iterations = 0;
+	known_sweep(a, 1); /* a deleted account's addresses go with it */
 	log_debug("users file read: %zu accounts", a->users.n);
 	if (a->on_reload)
 		a->on_reload(a->reload_arg);
@@ -403,13 +528,15 @@ static void job_done(struct pool_job *pj)
 		}
 		break;
 	case AUTH_EXISTS:
-		auth_count_failure(a, j->ipk, j->name, 1);
+		count_taken(a, j->ipk);
 		break;
 	case AUTH_IOERR:
 		if (!j->signup)
-			auth_count_failure(a, j->ipk, j->name, -1);
+			count_attempt(a, j->ipk, j->name, -1);
 		break;
 	case AUTH_BAD:
+		count(a, "name", j->name, AUTH_WINDOW_MS, 1); /* the rest when it started */
+		break;
 	case AUTH_DELETED:
 		break; /* counted when it started */
 	}
@@ -444,10 +571,8 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 	}
 	snprintf(j->name, sizeof j->name, "%s", name);
 	snprintf(j->ipk, sizeof j->ipk, "%s", ipk);
-	/* A login counts as failed until it succeeds: logins checked at once on
-	 * many connections cannot all slip under the limits. */
 	if (!signup)
-		auth_count_failure(a, ipk, name, 1);
+		count_attempt(a, ipk, name, 1);
 	j->pwlen = strlen(pw);
 	if (j->pwlen >= sizeof j->pw)
 		j->pwlen = sizeof j->pw - 1;
@@ -491,6 +616,9 @@ void auth_free(struct auth *a)
 	loop_timer_stop(a->loop, &a->users_timer);
 	hmap_each(&a->failures, free_val, NULL);
 	hmap_free(&a->failures);
+	while (a->known_old)
+		known_forget(a, a->known_old);
+	hmap_free(&a->known);
 	hmap_each(&a->users, free_rec, NULL);
 	hmap_free(&a->users);
 	if (a->inotify_fd >= 0) {

@@ -57,9 +57,9 @@ void auth_ip_key(const struct auth *a, const char *ip, char out[AUTH_IPKEY_MAX])
  * logs, "from this address" ...), or NULL when it may go ahead. */
 const char *auth_too_many_failures(struct auth *a, const char *ipk, const char *name);
 
-/* A failed login (or a sign-up refused as taken) for name from ipk: counted
- * by address, by name from that address and by name; delta -1 takes one
- * back. */
+/* A failed login for name from ipk, answered: counted by address, by name
+ * from that address and by name (from all addresses); delta -1 takes one
+ * back. (A sign-up refused as taken counts by address only.) */
 void auth_count_failure(struct auth *a, const char *ipk, const char *name, int delta);
 
 /* A login for name from ipk succeeded: the failure counted when it started
@@ -69,7 +69,8 @@ void auth_succeeded(struct auth *a, const char *ipk, const char *name, int signu
 enum auth_signup { AUTH_SIGNUP_GO, AUTH_SIGNUP_RATE, AUTH_SIGNUP_TAKEN };
 /* Whether a sign-up for name from ipk may be hashed: not over the hourly
  * sign-ups of the address (AUTH_SIGNUP_RATE), not a taken name
- * (AUTH_SIGNUP_TAKEN, counted as a failure). AUTH_SIGNUP_GO counts it. */
+ * (AUTH_SIGNUP_TAKEN, counted as a failure of the address only).
+ * AUTH_SIGNUP_GO counts it. */
 enum auth_signup auth_signup_check(struct auth *a, const char *ipk, const char *name);
 
 /* Re-reads the users file if it changed since it was read (one stat). */
@@ -83,8 +84,9 @@ const char *auth_users_path(const struct auth *a);
 
 /* Queues the password check of LOGIN (signup 0) or SIGNUP for name from
  * ipk on the worker pool; done(owner, ...) runs in the loop thread later,
- * unless auth_cancel() came first. A LOGIN counts as a failure until it
- * succeeds. Returns the job, or NULL when out of memory. pw is copied. */
+ * unless auth_cancel() came first. A LOGIN counts as a failure of the
+ * address and of the name from it until it succeeds, and of the name from
+ * all addresses once it is answered as wrong. Returns the job, or NULL when out of memory. pw is copied. */
 struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
                              auth_done_fn done, void *owner);
 /* The owner has gone: done is never called; the job frees itself. */

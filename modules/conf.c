@@ -63,6 +63,8 @@ static const struct conf_key keys[] = {
     S(max_failures_per_ip, T_INT, 1, 1000000),
     S(max_failures_per_name, T_INT, 1, 1000000),
     S(max_failures_per_name_total, T_INT, 1, 1000000),
+    S(known_addresses_per_name, T_INT, 1, 64),
+    S(known_names, T_INT, 1, 10000000),
     S(max_signups_per_ip, T_INT, 1, 1000000),
     S(max_contact_changes, T_INT, 1, 1000000),
     S(max_output_buffer, T_INT, 4096, 64 * 1024 * 1024),
@@ -121,6 +123,8 @@ void conf_defaults(struct conf *c)
 	s->max_failures_per_ip = 20;
 	s->max_failures_per_name = 5;
 	s->max_failures_per_name_total = 30;
+	s->known_addresses_per_name = 4;
+	s->known_names = 10000;
 	s->max_signups_per_ip = 10;
 	s->max_contact_changes = 60;
 	s->max_output_buffer = 256 * 1024;

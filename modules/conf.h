@@ -36,6 +36,8 @@ struct conf_server {
 	int max_failures_per_ip;
 	int max_failures_per_name;       /* for one name from one address (prefix) */
 	int max_failures_per_name_total; /* for one name from all addresses */
+	int known_addresses_per_name;    /* recent login addresses kept per name */
+	int known_names;                 /* names whose addresses are kept */
 	int max_signups_per_ip;          /* an hour, per address (prefix) */
 	int max_contact_changes;         /* a minute, per session */
 	int max_output_buffer;

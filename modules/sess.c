@@ -403,9 +403,8 @@ size_t sess_contacts_diff(const struct sess *s, sess_name *names, size_t *n)
 	return d;
 }
 
-int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n)
+int sess_set_contacts(struct sess_table *t, struct sess *s, const sess_name *names, size_t m)
 {
-	size_t m = normalise(s, names, n);
 	sess_name *old = s->contacts;
 	size_t nold = s->ncontacts;
 	sess_name *fresh = m ? malloc(m * sizeof *fresh) : NULL;

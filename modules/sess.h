@@ -51,9 +51,10 @@ struct sess *sess_login(struct sess_table *t, const char *name, struct conn *c);
 void sess_logout(struct sess_table *t, struct sess *s);
 /* Sets where peers reach s and announces it (again, if it changed). */
 void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const char *key, const char *lan);
-/* Replaces s's contact list with the n valid, folded names; only the
- * differences are announced. 0, or -1 when out of memory. */
-int sess_set_contacts(struct sess_table *t, struct sess *s, sess_name *names, size_t n);
+/* Replaces s's contact list with the n valid, folded names, as
+ * sess_contacts_diff() left them (sorted, unique, without s's own name);
+ * only the differences are announced. 0, or -1 when out of memory. */
+int sess_set_contacts(struct sess_table *t, struct sess *s, const sess_name *names, size_t n);
 /* Sorts names, drops duplicates and s's own name (*n shrinks), and
  * returns how many names replacing s's list with them would add or remove. */
 size_t sess_contacts_diff(const struct sess *s, sess_name *names, size_t *n);

@@ -50,7 +50,7 @@ enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
 /* Connections from one address, or one IPv6 network (ipv6_prefix). */
 struct ipcount {
-	char key[64]; /* proto_ip_prefix() */
+	char key[AUTH_IPKEY_MAX]; /* auth_ip_key() */
 	int conns, unauth;
 };
 
@@ -228,6 +228,12 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 	return 0;
 }
 
+static void refuse_taken(struct conn *c, const char *name)
+{
+	log_warn("failed signup for %s from %s: name taken", name, c->peer);
+	conn_send(c, "ERR 409 name taken");
+}
+
 static void login_done(void *owner, const struct auth_outcome *o)
 {
 	struct client *cl = owner;
@@ -249,8 +255,7 @@ static void login_done(void *owner, const struct auth_outcome *o)
 		conn_send(c, "ERR 401 bad name or password");
 		break;
 	case AUTH_EXISTS:
-		log_warn("failed signup for %s from %s: name taken", o->name, c->peer);
-		conn_send(c, "ERR 409 name taken");
+		refuse_taken(c, o->name);
 		break;
 	case AUTH_IOERR:
 		log_err("%s for %s from %s: users file %s: %s", what, o->name, c->peer,
@@ -282,8 +287,7 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 			conn_send(c, "ERR 429 too many sign-ups from this address, try again later");
 			return;
 		case AUTH_SIGNUP_TAKEN:
-			log_warn("failed signup for %s from %s: name taken", name, c->peer);
-			conn_send(c, "ERR 409 name taken");
+			refuse_taken(c, name);
 			return;
 		case AUTH_SIGNUP_GO:
 			break;
@@ -373,7 +377,10 @@ static void cmd_peer(struct client *cl, char *args)
 
 /* Charges cost contact changes to cl's session: 0, or -1 with ERR 429 sent
  * when this minute's allowance is spent. An ADD/DEL loop then costs the
- * server one short reply per line, and the user it names nothing. */
+ * server one short reply per line, and the user it names nothing. A line
+ * that costs more than a whole minute's allowance (a CONTACTS swapping a
+ * long list) goes through when the minute has had no changes yet, and
+ * spends all of it: otherwise it could never go through. */
 static int charge_changes(struct client *cl, size_t cost)
 {
 	struct srv *s = cl->srv;
@@ -384,6 +391,8 @@ static int charge_changes(struct client *cl, size_t cost)
 		cl->changes_allowed = s->cf->max_contact_changes;
 		cl->changes_warned = 0;
 	}
+	if (cl->changes == 0 && cost > (size_t)cl->changes_allowed)
+		cost = (size_t)cl->changes_allowed;
 	if (cost <= (size_t)(cl->changes_allowed - cl->changes)) {
 		cl->changes += (int)cost;
 		return 0;
@@ -528,21 +537,23 @@ static void resume_accept(struct loop *l, void *arg)
 static int evict_for(struct srv *s, const struct ipcount *ipc, const char *ip)
 {
 	int mine = ipc ? ipc->unauth : 0;
-	struct ipcount *top = NULL;
-	for (struct client *u = s->uhead; u; u = u->unext)
-		if (u->state == CL_AUTH && (top == NULL || u->ipc->unauth > top->unauth))
-			top = u->ipc;
-	if (top == NULL || top->unauth < mine + 2)
-		return -1;
+	struct client *victim = NULL;
+	/* One walk, oldest first: a network's first idle connection met is its
+	 * oldest. No network holds more than max_unauth_per_ip, so one that
+	 * holds that many ends the search. */
 	for (struct client *u = s->uhead; u; u = u->unext) {
-		if (u->ipc != top || u->state != CL_AUTH)
+		if (u->state != CL_AUTH || (victim && u->ipc->unauth <= victim->ipc->unauth))
 			continue;
-		log_info("evicting %s (%d not logged in from %s) to make room for %s", u->c->peer,
-		         top->unauth, top->key, ip);
-		conn_abort(u->c, "evicted: max_unauth is full and its network holds the most");
-		return 0;
+		victim = u;
+		if (u->ipc->unauth >= s->cf->max_unauth_per_ip)
+			break;
 	}
-	return -1;
+	if (victim == NULL || victim->ipc->unauth < mine + 2)
+		return -1;
+	log_info("evicting %s (%d not logged in from %s) to make room for %s", victim->c->peer,
+	         victim->ipc->unauth, victim->ipc->key, ip);
+	conn_abort(victim->c, "evicted: max_unauth is full and its network holds the most");
+	return 0;
 }
 
 static void on_accept(struct loop *l, int lfd, int revents, void *arg)
@@ -577,9 +588,8 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		} else if (ss.ss_family == AF_INET) {
 			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
 		}
-		char key[sizeof((struct ipcount *)0)->key];
-		if (proto_ip_prefix(ip, s->cf->ipv6_prefix, key, sizeof key) < 0)
-			snprintf(key, sizeof key, "%s", ip);
+		char key[AUTH_IPKEY_MAX];
+		auth_ip_key(s->auth, ip, key);
 		struct ipcount *ipc = hmap_get(&s->per_ip, key);
 		if (ipc && ipc->unauth >= s->cf->max_unauth_per_ip) {
 			log_warn("refusing %s: too many connections not logged in from %s (%d)", ip, key,

@@ -30,6 +30,8 @@
  *   !noread          stop reading from the server from now on
  *   !quit            send close_notify and exit 0
  *   !close           close the socket abruptly and exit 0
+ *   !reset           the same with a TCP RST (SO_LINGER 0): the server
+ *                    sees the connection fail even while not reading
  * Exit: 0 when the server closed or on !quit, 1 on errors, 3 when the
  * handshake failed, 4 at the -w timeout. */
 #include <errno.h>
@@ -176,6 +178,11 @@ static int run_command(char *line)
 	} else if (strcmp(line, "!quit") == 0) {
 		finish_exit(0);
 	} else if (strcmp(line, "!close") == 0) {
+		close(sock);
+		exit(0);
+	} else if (strcmp(line, "!reset") == 0) {
+		struct linger lg = {1, 0};
+		setsockopt(sock, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 		close(sock);
 		exit(0);
 	} else {
