@@ -17,6 +17,7 @@
 
 #include "hmap.h"
 #include "log.h"
+#include "slab.h"
 
 #define AUTH_USERS_POLL_MS 1000    /* without inotify: how soon admin changes are noticed */
 #define AUTH_WINDOW_MS     60000   /* failed-login counting window */
@@ -57,6 +58,7 @@ struct auth {
 	struct hmap failures;
 	struct hmap known;                   /* name -> struct known */
 	struct known *known_old, *known_new; /* by last login */
+	struct slab known_mem;               /* where the struct known live */
 	char users_path[CONF_PATH_MAX + 8];
 	struct hmap users;     /* name -> struct users_rec: the users file as last read */
 	int median_iterations; /* of users; 0 = work it out again */
@@ -151,6 +153,13 @@ static void count(struct auth *a, const char *kind, const char *what, uint64_t w
 		}
 	}
 	f->n = f->n + delta < 0 ? 0 : f->n + delta;
+	if (f->n == 0) {
+		/* A login taken back leaves nothing to count: no entry kept
+		 * (a burst of good logins would otherwise hold memory, and
+		 * pin heap pages, until the sweep). */
+		hmap_del(&a->failures, f->key);
+		free(f);
+	}
 }
 
 void auth_ip_key(const struct auth *a, const char *ip, char out[AUTH_IPKEY_MAX])
@@ -213,7 +222,7 @@ static void known_forget(struct auth *a, struct known *k)
 {
 	known_unlink(a, k);
 	hmap_del(&a->known, k->name);
-	free(k);
+	slab_release(&a->known_mem, k);
 }
 
 /* Remembers (for AUTH_KNOWN_MS, in memory) that name logged in from ipk. */
@@ -226,11 +235,11 @@ static void known_address(struct auth *a, const char *ipk, const char *name)
 	} else {
 		if (a->known.n >= (size_t)a->cf->known_names && a->known_old)
 			known_forget(a, a->known_old);
-		if ((k = calloc(1, sizeof *k + (size_t)cap * sizeof k->addr[0])) == NULL)
+		if ((k = slab_alloc(&a->known_mem)) == NULL)
 			return;
 		snprintf(k->name, sizeof k->name, "%s", name);
 		if (hmap_put(&a->known, k->name, k) < 0) {
-			free(k);
+			slab_release(&a->known_mem, k);
 			return;
 		}
 	}
@@ -601,6 +610,10 @@ struct auth *auth_new(const struct conf_server *cf, struct loop *l, struct pool 
 	a->on_reload = on_reload;
 	a->reload_arg = arg;
 	a->inotify_fd = -1;
+	slab_init(&a->known_mem,
+	          sizeof(struct known) +
+	              (size_t)cf->known_addresses_per_name * sizeof(((struct known *)0)->addr[0]),
+	          64);
 	snprintf(a->users_path, sizeof a->users_path, "%s", users_path);
 	auth_check_users(a);
 	watch_users(a);
@@ -619,6 +632,7 @@ void auth_free(struct auth *a)
 	while (a->known_old)
 		known_forget(a, a->known_old);
 	hmap_free(&a->known);
+	slab_free_all(&a->known_mem);
 	hmap_each(&a->users, free_rec, NULL);
 	hmap_free(&a->users);
 	if (a->inotify_fd >= 0) {
