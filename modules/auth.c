@@ -619,6 +619,9 @@ static void tokens_changed(struct auth *a);
 static void flush_tokens(struct auth *a)
 {
 	size_t total = 0;
+	/* A password changed by "im passwd" just now voids its tokens here
+	 * too, not only at their next RESUME. */
+	auth_check_users(a);
 	hmap_each(&a->tokens, add_count, &total);
 	struct flush f = {a, NULL, 0, NULL, 0, (int64_t)time(NULL)};
 	f.v = malloc((total ? total : 1) * sizeof *f.v);
@@ -760,6 +763,7 @@ void auth_free(struct auth *a)
 {
 	if (a == NULL)
 		return;
+	a->on_reload = NULL; /* the sessions are gone by now */
 	if (a->tokens_dirty)
 		flush_tokens(a);
 	loop_timer_stop(a->loop, &a->tokens_timer);
