@@ -505,6 +505,8 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 		          a->pending_iters, wait_ms, a->ns_per_iter);
 		free(j);
 		*busy = 1;
+		if (signup)
+			count(a, "signup", ipk, AUTH_SIGNUP_MS, -1); /* nothing was spent */
 		return NULL;
 	}
 	j->counted = 1;
