@@ -11,18 +11,39 @@
 #include <string.h>
 #include <sys/inotify.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
 #include <mbedtls/platform_util.h>
 
 #include "hmap.h"
 #include "log.h"
 #include "slab.h"
+#include "tokens.h"
 
 #define AUTH_USERS_POLL_MS 1000    /* without inotify: how soon admin changes are noticed */
 #define AUTH_WINDOW_MS     60000   /* failed-login counting window */
 #define AUTH_SIGNUP_MS     3600000 /* sign-up counting window */
 #define AUTH_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
+#define AUTH_TOKENS_MS     1000                       /* the tokens file is rewritten at most this often */
+#define AUTH_CALIBRATE     2000 /* PBKDF2 rounds timed at start for the first estimate */
+#define AUTH_BUSY_SHARE    0.75 /* of the time left: the rest is margin for a busier CPU */
+
+/* One resume token in memory: only its hash, like the file. */
+struct tok {
+	unsigned char hash[TOKENS_HASH_LEN];
+	int64_t expires;
+	unsigned char bind[TOKENS_BIND_LEN];
+};
+
+/* A user's tokens, oldest first; cap is max_tokens_per_user. */
+struct tuser {
+	char name[PROTO_NAME_MAX + 1];
+	size_t n, cap;
+	struct tok t[];
+};
 
 /* A counter of events within a window: failed logins by address, by name
  * from an address, by name; sign-ups by address. */
@@ -64,7 +85,17 @@ struct auth {
 	int median_iterations; /* of users; 0 = work it out again */
 	struct stat users_st;
 	int inotify_fd;
-	struct loop_timer users_timer, sweep_timer;
+	struct loop_timer users_timer, sweep_timer, tokens_timer;
+	char tokens_path[CONF_PATH_MAX + 8];
+	struct hmap tokens;    /* name -> struct tuser */
+	struct slab token_mem; /* where the struct tuser live */
+	int tokens_dirty;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	int drbg_ok;
+	int workers;
+	double ns_per_iter;      /* measured PBKDF2 cost per round, per worker */
+	long long pending_iters; /* PBKDF2 rounds queued or running */
 };
 
 struct auth_job {
@@ -73,6 +104,8 @@ struct auth_job {
 	auth_done_fn done;
 	void *owner; /* NULL once the owner has gone */
 	int signup, iterations;
+	int counted;  /* its rounds are in pending_iters */
+	long long ns; /* how long the work took */
 	enum auth_result result;
 	int err;
 	int found; /* LOGIN: rec is the user's record */
@@ -85,9 +118,17 @@ struct auth_job {
 
 /* ---- password work, in a worker thread ---- */
 
+static long long mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
 static void job_work(struct pool_job *pj)
 {
 	struct auth_job *j = (struct auth_job *)pj;
+	long long t0 = mono_ns();
 	if (j->signup) {
 		strcpy(j->rec.name, j->name);
 		if (users_hash(j->pw, j->pwlen, j->iterations, &j->rec) < 0) {
@@ -109,6 +150,7 @@ static void job_work(struct pool_job *pj)
 		j->result = AUTH_BAD;
 	}
 	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
+	j->ns = mono_ns() - t0;
 }
 
 /* ---- limits ---- */
@@ -290,9 +332,9 @@ static void known_sweep(struct auth *a, int gone_only)
 	}
 }
 
-void auth_succeeded(struct auth *a, const char *ipk, const char *name, int signup)
+void auth_succeeded(struct auth *a, const char *ipk, const char *name, int counted)
 {
-	if (!signup)
+	if (counted)
 		count_attempt(a, ipk, name, -1); /* counted when it started */
 	known_address(a, ipk, name);
 }
@@ -308,6 +350,11 @@ const char *auth_too_many_failures(struct auth *a, const char *ipk, const char *
 	if (counted(a, "name", name) >= a->cf->max_failures_per_name_total && !is_known(a, ipk, name))
 		return "for this name from all addresses";
 	return NULL;
+}
+
+const char *auth_too_many_failures_ip(struct auth *a, const char *ipk)
+{
+	return counted(a, "ip", ipk) >= a->cf->max_failures_per_ip ? "from this address" : NULL;
 }
 
 /* Sign-ups per address and hour: each costs a hash and a users file line.
@@ -521,6 +568,12 @@ static void job_done(struct pool_job *pj)
 {
 	struct auth_job *j = (struct auth_job *)pj;
 	struct auth *a = j->auth;
+	if (j->counted)
+		a->pending_iters -= j->iterations;
+	if (j->ns > 0 && j->iterations > 0) {
+		double per = (double)j->ns / j->iterations;
+		a->ns_per_iter = a->ns_per_iter > 0 ? 0.7 * a->ns_per_iter + 0.3 * per : per;
+	}
 	if (j->owner == NULL) {
 		mbedtls_platform_zeroize(j, sizeof *j);
 		free(j);
@@ -556,8 +609,9 @@ static void job_done(struct pool_job *pj)
 }
 
 struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
-                             auth_done_fn done, void *owner)
+                             unsigned budget_ms, auth_done_fn done, void *owner, int *busy)
 {
+	*busy = 0;
 	struct auth_job *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		return NULL;
@@ -578,6 +632,22 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 			j->iterations = dummy_iterations(a);
 		}
 	}
+	/* The checks ahead share the workers; this one then takes a worker
+	 * of its own. One that would not finish within three quarters of the
+	 * time its login has left is refused now, not timed out later with
+	 * the work still queued. */
+	double wait_ms = ((double)a->pending_iters / a->workers + j->iterations) * a->ns_per_iter / 1e6;
+	if (wait_ms > budget_ms * AUTH_BUSY_SHARE) {
+		log_debug("password checks queued: %lld rounds, about %.0f ms (%.0f ns a round)",
+		          a->pending_iters, wait_ms, a->ns_per_iter);
+		free(j);
+		*busy = 1;
+		if (signup)
+			count(a, "signup", ipk, AUTH_SIGNUP_MS, -1); /* nothing was spent */
+		return NULL;
+	}
+	j->counted = 1;
+	a->pending_iters += j->iterations;
 	snprintf(j->name, sizeof j->name, "%s", name);
 	snprintf(j->ipk, sizeof j->ipk, "%s", ipk);
 	if (!signup)
@@ -592,8 +662,199 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 
 void auth_cancel(struct auth_job *j)
 {
+	/* A queued job is skipped when a worker reaches it: it no longer
+	 * holds anyone up. */
+	if (j->counted) {
+		j->auth->pending_iters -= j->iterations;
+		j->counted = 0;
+	}
 	j->owner = NULL; /* the job frees itself when it returns */
 	atomic_store(&j->base.cancelled, 1);
+}
+
+/* ---- resume tokens ---- */
+
+/* Adds a token to name's list, dropping the oldest beyond the cap. */
+static int add_token(struct auth *a, const char *name, const struct tok *t)
+{
+	struct tuser *u = hmap_get(&a->tokens, name);
+	if (u == NULL) {
+		size_t cap = (size_t)a->cf->max_tokens_per_user;
+		if ((u = slab_alloc(&a->token_mem)) == NULL)
+			return -1;
+		snprintf(u->name, sizeof u->name, "%s", name);
+		u->cap = cap;
+		if (hmap_put(&a->tokens, u->name, u) < 0) {
+			slab_release(&a->token_mem, u);
+			return -1;
+		}
+	}
+	if (u->n == u->cap) {
+		memmove(&u->t[0], &u->t[1], (u->n - 1) * sizeof u->t[0]);
+		u->n--;
+	}
+	u->t[u->n++] = *t;
+	return 0;
+}
+
+static void load_token(const struct tokens_rec *r, void *arg)
+{
+	struct auth *a = arg;
+	struct tok t;
+	if (r->expires <= (int64_t)time(NULL))
+		return;
+	memcpy(t.hash, r->hash, sizeof t.hash);
+	memcpy(t.bind, r->bind, sizeof t.bind);
+	t.expires = r->expires;
+	add_token(a, r->name, &t);
+}
+
+struct flush {
+	struct auth *a;
+	struct tokens_rec *v;
+	size_t n;
+	struct tuser **empty;
+	size_t nempty;
+	int64_t now;
+};
+
+/* Drops u's tokens that expired or whose password (or account) has gone,
+ * and copies the rest for the file. */
+static void prune_user(void *val, void *arg)
+{
+	struct tuser *u = val;
+	struct flush *f = arg;
+	const struct users_rec *r = hmap_get(&f->a->users, u->name);
+	unsigned char bind[TOKENS_BIND_LEN];
+	size_t k = 0;
+	if (r && tokens_bind(r, bind) == 0) {
+		for (size_t i = 0; i < u->n; i++) {
+			if (u->t[i].expires <= f->now || memcmp(u->t[i].bind, bind, sizeof bind) != 0)
+				continue;
+			u->t[k++] = u->t[i];
+			struct tokens_rec *out = &f->v[f->n++];
+			snprintf(out->name, sizeof out->name, "%s", u->name);
+			memcpy(out->hash, u->t[i].hash, sizeof out->hash);
+			memcpy(out->bind, u->t[i].bind, sizeof out->bind);
+			out->expires = u->t[i].expires;
+		}
+	}
+	u->n = k;
+	if (k == 0)
+		f->empty[f->nempty++] = u;
+}
+
+static void add_count(void *val, void *arg)
+{
+	*(size_t *)arg += ((struct tuser *)val)->n;
+}
+
+static void tokens_changed(struct auth *a);
+
+/* Writes every live token's hash to the file (one rewrite for however many
+ * changes came since the last). */
+static void flush_tokens(struct auth *a)
+{
+	size_t total = 0;
+	/* A password changed by "im passwd" just now voids its tokens here
+	 * too, not only at their next RESUME. */
+	auth_check_users(a);
+	hmap_each(&a->tokens, add_count, &total);
+	struct flush f = {a, NULL, 0, NULL, 0, (int64_t)time(NULL)};
+	f.v = malloc((total ? total : 1) * sizeof *f.v);
+	f.empty = malloc((a->tokens.n ? a->tokens.n : 1) * sizeof *f.empty);
+	if (f.v == NULL || f.empty == NULL) {
+		log_err("out of memory writing %s; trying again in a second", a->tokens_path);
+		goto out;
+	}
+	hmap_each(&a->tokens, prune_user, &f);
+	for (size_t i = 0; i < f.nempty; i++) {
+		hmap_del(&a->tokens, f.empty[i]->name);
+		slab_release(&a->token_mem, f.empty[i]);
+	}
+	if (tokens_write(a->tokens_path, f.v, f.n) < 0) {
+		log_err("cannot write %s: %s; trying again in a second", a->tokens_path, strerror(errno));
+		goto out;
+	}
+	a->tokens_dirty = 0;
+	log_debug("tokens file %s written: %zu tokens", a->tokens_path, f.n);
+out:
+	if (f.v)
+		mbedtls_platform_zeroize(f.v, total * sizeof *f.v);
+	free(f.v);
+	free(f.empty);
+	if (a->tokens_dirty)
+		tokens_changed(a);
+}
+
+static void on_tokens_timer(struct loop *l, void *arg)
+{
+	(void)l;
+	struct auth *a = arg;
+	if (a->tokens_dirty)
+		flush_tokens(a);
+}
+
+/* Batches the rewrite: the first change arms the timer, the rest ride it. */
+static void tokens_changed(struct auth *a)
+{
+	a->tokens_dirty = 1;
+	if (a->tokens_timer.slot == 0)
+		loop_timer_set(a->loop, &a->tokens_timer, AUTH_TOKENS_MS, on_tokens_timer, a);
+}
+
+int auth_token_issue(struct auth *a, const char *name, char *out)
+{
+	unsigned char raw[TOKENS_RAW_LEN];
+	const struct users_rec *r = hmap_get(&a->users, name);
+	struct tok t;
+	if (!a->drbg_ok || r == NULL || tokens_bind(r, t.bind) < 0 ||
+	    mbedtls_ctr_drbg_random(&a->drbg, raw, sizeof raw) != 0)
+		return -1;
+	tokens_encode(raw, out);
+	mbedtls_platform_zeroize(raw, sizeof raw);
+	t.expires = (int64_t)time(NULL) + a->cf->token_lifetime;
+	if (tokens_hash(out, t.hash) < 0 || add_token(a, name, &t) < 0) {
+		mbedtls_platform_zeroize(out, TOKENS_TEXT_LEN + 1);
+		return -1;
+	}
+	tokens_changed(a);
+	return 0;
+}
+
+int auth_resume(struct auth *a, const char *name, const char *text, const char *ipk)
+{
+	static const struct tok none; /* an unknown name is compared with this */
+	unsigned char h[TOKENS_HASH_LEN], bind[TOKENS_BIND_LEN];
+	auth_check_users(a);
+	const struct users_rec *r = hmap_get(&a->users, name);
+	struct tuser *u = hmap_get(&a->tokens, name);
+	int found = -1;
+	if (tokens_hash(text, h) == 0) {
+		size_t n = u ? u->n : 1;
+		for (size_t i = 0; i < n; i++) {
+			const struct tok *t = u ? &u->t[i] : &none;
+			volatile unsigned char diff = 0;
+			for (size_t k = 0; k < sizeof h; k++)
+				diff |= t->hash[k] ^ h[k];
+			if (diff == 0 && u)
+				found = (int)i;
+		}
+	}
+	int ok = found >= 0 && r != NULL && tokens_bind(r, bind) == 0 &&
+	         memcmp(u->t[found].bind, bind, sizeof bind) == 0 &&
+	         u->t[found].expires > (int64_t)time(NULL);
+	if (found >= 0) {
+		/* Used, or dead anyway: it goes either way. */
+		memmove(&u->t[found], &u->t[found + 1], (u->n - (size_t)found - 1) * sizeof u->t[0]);
+		u->n--;
+		tokens_changed(a);
+	}
+	if (!ok) {
+		auth_count_failure(a, ipk, name, 1);
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- life ---- */
@@ -610,12 +871,33 @@ struct auth *auth_new(const struct conf_server *cf, struct loop *l, struct pool 
 	a->on_reload = on_reload;
 	a->reload_arg = arg;
 	a->inotify_fd = -1;
+	slab_init(&a->token_mem,
+	          sizeof(struct tuser) + (size_t)cf->max_tokens_per_user * sizeof(((struct tuser *)0)->t[0]),
+	          64);
 	slab_init(&a->known_mem,
 	          sizeof(struct known) +
 	              (size_t)cf->known_addresses_per_name * sizeof(((struct known *)0)->addr[0]),
 	          64);
 	snprintf(a->users_path, sizeof a->users_path, "%s", users_path);
+	snprintf(a->tokens_path, sizeof a->tokens_path, "%s/tokens", cf->data_dir);
+	a->workers = pool_size(p) > 0 ? pool_size(p) : 1;
+	static const char pers[] = "im resume tokens";
+	mbedtls_entropy_init(&a->entropy);
+	mbedtls_ctr_drbg_init(&a->drbg);
+	a->drbg_ok = mbedtls_ctr_drbg_seed(&a->drbg, mbedtls_entropy_func, &a->entropy,
+	                                   (const unsigned char *)pers, sizeof pers - 1) == 0;
+	if (!a->drbg_ok)
+		log_err("cannot seed the random generator: no resume tokens");
+	/* A first measure of the hash for the queue estimate; every check
+	 * done later refines it. */
+	unsigned char salt[USERS_SALT_LEN] = {0}, dk[USERS_HASH_LEN];
+	long long t0 = mono_ns();
+	users_pbkdf2("calibrate", 9, salt, sizeof salt, AUTH_CALIBRATE, dk, sizeof dk);
+	a->ns_per_iter = (double)(mono_ns() - t0) / AUTH_CALIBRATE;
 	auth_check_users(a);
+	if (tokens_each(a->tokens_path, load_token, a) < 0)
+		log_err("cannot read %s: %s; starting without resume tokens", a->tokens_path,
+		        strerror(errno));
 	watch_users(a);
 	loop_timer_set(l, &a->sweep_timer, AUTH_WINDOW_MS, sweep_failures, a);
 	return a;
@@ -625,8 +907,16 @@ void auth_free(struct auth *a)
 {
 	if (a == NULL)
 		return;
+	a->on_reload = NULL; /* the sessions are gone by now */
+	if (a->tokens_dirty)
+		flush_tokens(a);
+	loop_timer_stop(a->loop, &a->tokens_timer);
 	loop_timer_stop(a->loop, &a->sweep_timer);
 	loop_timer_stop(a->loop, &a->users_timer);
+	hmap_free(&a->tokens);
+	slab_free_all(&a->token_mem);
+	mbedtls_ctr_drbg_free(&a->drbg);
+	mbedtls_entropy_free(&a->entropy);
 	hmap_each(&a->failures, free_val, NULL);
 	hmap_free(&a->failures);
 	while (a->known_old)

@@ -63,8 +63,12 @@ const char *auth_too_many_failures(struct auth *a, const char *ipk, const char *
 void auth_count_failure(struct auth *a, const char *ipk, const char *name, int delta);
 
 /* A login for name from ipk succeeded: the failure counted when it started
- * is taken back (not for a sign-up) and the address is remembered. */
-void auth_succeeded(struct auth *a, const char *ipk, const char *name, int signup);
+ * is taken back (counted: a LOGIN) and the address is remembered. */
+void auth_succeeded(struct auth *a, const char *ipk, const char *name, int counted);
+
+/* Whether the failed-login limit of the address ipk is spent (the only
+ * limit a RESUME is held to): a phrase for logs, or NULL. */
+const char *auth_too_many_failures_ip(struct auth *a, const char *ipk);
 
 enum auth_signup { AUTH_SIGNUP_GO, AUTH_SIGNUP_RATE, AUTH_SIGNUP_TAKEN };
 /* Whether a sign-up for name from ipk may be hashed: not over the hourly
@@ -86,10 +90,29 @@ const char *auth_users_path(const struct auth *a);
  * ipk on the worker pool; done(owner, ...) runs in the loop thread later,
  * unless auth_cancel() came first. A LOGIN counts as a failure of the
  * address and of the name from it until it succeeds, and of the name from
- * all addresses once it is answered as wrong. Returns the job, or NULL when out of memory. pw is copied. */
+ * all addresses once it is answered as wrong. pw is copied. Returns the
+ * job; NULL with *busy set when the checks queued ahead (measured hash
+ * time x queue / workers) would not let it finish within budget_ms, NULL
+ * with *busy 0 when out of memory. */
 struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
-                             auth_done_fn done, void *owner);
+                             unsigned budget_ms, auth_done_fn done, void *owner, int *busy);
 /* The owner has gone: done is never called; the job frees itself. */
 void auth_cancel(struct auth_job *j);
+
+/* Resume tokens ([server] allow_resume, token_lifetime,
+ * max_tokens_per_user). The file <data_dir>/tokens holds their SHA-256
+ * only; it is rewritten at most once a second (a crash loses at most the
+ * last second's new tokens: their clients log in with the password). */
+
+/* Makes a new token for name (which must have an account), keeps its
+ * hash (dropping the user's oldest beyond max_tokens_per_user) and writes
+ * its text (TOKENS_TEXT_LEN + 1 bytes) into out. 0, or -1. */
+int auth_token_issue(struct auth *a, const char *name, char *out);
+
+/* RESUME name text from ipk: 0 when text is a live token of name, which is
+ * then void; -1 otherwise (unknown name, wrong, expired, or earned with a
+ * password since changed), counted as a failed login. Constant time in
+ * the token. */
+int auth_resume(struct auth *a, const char *name, const char *text, const char *ipk);
 
 #endif

@@ -37,6 +37,7 @@
 #include "proto.h"
 #include "sess.h"
 #include "tls.h"
+#include "tokens.h"
 #include "users.h"
 #include "version.h"
 
@@ -198,9 +199,11 @@ static void on_bad_line(struct conn *c, enum proto_frame why)
 	conn_send(c, "ERR 400 %s", text[why]);
 }
 
-/* A login (LOGIN, SIGNUP) for name was decided as good: a session for cl,
- * the older session of the name kicked, OK sent. 0, or -1 with ERR sent. */
-static int logged_in(struct client *cl, const char *name, const char *what, const char *ipk, int signup)
+/* A login (LOGIN, SIGNUP, RESUME) for name was decided as good: a session
+ * for cl, the older session of the name kicked, OK and a fresh resume
+ * token sent. counted: a failure was counted when it started. 0, or -1
+ * with ERR sent. */
+static int logged_in(struct client *cl, const char *name, const char *what, const char *ipk, int counted)
 {
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
@@ -216,7 +219,7 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 	}
 	cl->state = CL_READY;
 	unauth_done(cl);
-	auth_succeeded(s->auth, ipk, name, signup);
+	auth_succeeded(s->auth, ipk, name, counted);
 	cl->changes_start = loop_now(s->loop);
 	cl->changes = 0;
 	cl->changes_warned = 0;
@@ -224,6 +227,15 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 	cl->changes_allowed = s->cf->max_contacts + s->cf->max_contact_changes;
 	log_audit("%s %s from %s", what, name, c->peer);
 	conn_send(c, "OK %s", name);
+	char token[TOKENS_TEXT_LEN + 1];
+	if (s->cf->allow_resume) {
+		if (auth_token_issue(s->auth, name, token) == 0)
+			conn_send(c, "TOKEN %s", token);
+		else
+			log_warn("no resume token for %s from %s: out of memory or no random numbers", name,
+			         c->peer);
+		mbedtls_platform_zeroize(token, sizeof token);
+	}
 	conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
 	return 0;
 }
@@ -244,7 +256,7 @@ static void login_done(void *owner, const struct auth_outcome *o)
 	const char *what = o->signup ? "signup" : "login";
 	switch (o->result) {
 	case AUTH_OK:
-		logged_in(cl, o->name, what, o->ipk, o->signup);
+		logged_in(cl, o->name, what, o->ipk, !o->signup);
 		break;
 	case AUTH_DELETED:
 		log_warn("login for %s from %s: the account was deleted meanwhile", o->name, c->peer);
@@ -293,7 +305,18 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 			break;
 		}
 	}
-	cl->job = auth_submit(s->auth, signup, name, ipk, pw, login_done, cl);
+	/* What is left of login_timeout, counted from the accept. */
+	uint64_t spent = loop_now(s->loop) - cl->born, total = (uint64_t)s->cf->login_timeout * 1000;
+	int busy;
+	cl->job = auth_submit(s->auth, signup, name, ipk, pw, spent < total ? (unsigned)(total - spent) : 0,
+	                      login_done, cl, &busy);
+	if (cl->job == NULL && busy) {
+		log_warn("refusing %s for %s from %s: server busy (the password checks queued would not "
+		         "finish within login_timeout)",
+		         signup ? "signup" : "login", name, c->peer);
+		conn_send(c, "ERR 503 server busy, try again in a few seconds");
+		return;
+	}
 	if (cl->job == NULL) {
 		conn_send(c, "ERR 503 server out of memory");
 		return;
@@ -336,6 +359,54 @@ static void cmd_login(struct client *cl, char *args, int signup)
 		goto out;
 	}
 	start_auth(cl, signup, name, tok[1]);
+out:
+	mbedtls_platform_zeroize(tok[1], strlen(tok[1]));
+}
+
+/* RESUME <name> <token>: answered here in the loop (a SHA-256, no
+ * password hash). Only the address's failure limit applies: a bad token
+ * counts as a failed login, but the per-name lockout never stops the
+ * owner's valid token. */
+static void cmd_resume(struct client *cl, char *args)
+{
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	char *tok[2];
+	char name[PROTO_NAME_MAX + 1], ipk[AUTH_IPKEY_MAX];
+	if (cl->state == CL_READY) {
+		conn_send(c, "ERR 403 already logged in");
+		return;
+	}
+	if (args == NULL || proto_split(args, tok, 2) != 2 || strchr(tok[1], ' ')) {
+		conn_send(c, "ERR 400 usage: RESUME <name> <token>");
+		return;
+	}
+	if (!tokens_text_valid(tok[1])) {
+		conn_send(c, "ERR 400 bad token: want %d characters of base64url", TOKENS_TEXT_LEN);
+		goto out;
+	}
+	if (proto_name_fold(tok[0], name) < 0) {
+		conn_send(c, "ERR 401 bad name or token");
+		goto out;
+	}
+	if (!s->cf->allow_resume) {
+		log_info("refusing resume for %s from %s: allow_resume is off", name, c->peer);
+		conn_send(c, "ERR 401 resume is disabled on this server, log in with the password");
+		goto out;
+	}
+	auth_ip_key(s->auth, c->ip, ipk);
+	const char *over = auth_too_many_failures_ip(s->auth, ipk);
+	if (over) {
+		log_warn("too many failed logins %s: refusing resume for %s from %s", over, name, c->peer);
+		conn_send(c, "ERR 429 too many attempts, wait a minute");
+		goto out;
+	}
+	if (auth_resume(s->auth, name, tok[1], ipk) < 0) {
+		log_warn("failed resume for %s from %s: bad name or token", name, c->peer);
+		conn_send(c, "ERR 401 bad name or token");
+		goto out;
+	}
+	logged_in(cl, name, "resume", ipk, 0);
 out:
 	mbedtls_platform_zeroize(tok[1], strlen(tok[1]));
 }
@@ -496,6 +567,8 @@ static void on_line(struct conn *c, char *line, size_t len)
 		cmd_login(cl, args, 0);
 	} else if (strcmp(line, "SIGNUP") == 0) {
 		cmd_login(cl, args, 1);
+	} else if (strcmp(line, "RESUME") == 0) {
+		cmd_resume(cl, args);
 	} else if (strcmp(line, "LOGOUT") == 0) {
 		conn_send(c, "BYE");
 		conn_close(c, "logout");
@@ -883,10 +956,13 @@ static int drop_privileges(const struct srv *s)
 		log_err("user %s: no such user", cf->user);
 		return -1;
 	}
-	char users_lock[CONF_PATH_MAX + 16];
+	char users_lock[CONF_PATH_MAX + 16], tokens[CONF_PATH_MAX + 16], tokens_lock[CONF_PATH_MAX + 24];
 	snprintf(users_lock, sizeof users_lock, "%s.lock", s->users_path);
-	const char *const paths[] = {cf->data_dir, cf->run_dir,  s->users_path,
-	                             users_lock,   cf->key_file, cf->cert_file};
+	snprintf(tokens, sizeof tokens, "%s/tokens", cf->data_dir);
+	snprintf(tokens_lock, sizeof tokens_lock, "%s.lock", tokens);
+	/* Directories first, then what it rewrites, then what it reads. */
+	const char *const paths[] = {cf->data_dir, cf->run_dir, s->users_path, users_lock,
+	                             tokens,       tokens_lock, cf->key_file,  cf->cert_file};
 	if (geteuid() == 0) {
 		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
 			if (lchown(paths[i], pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT) {
@@ -906,7 +982,7 @@ static int drop_privileges(const struct srv *s)
 	 * closed to the user (a data_dir under a 0700 home): say so now, not
 	 * at the first sign-up or SIGHUP. */
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-		int dir = i < 2, mode = dir ? R_OK | W_OK | X_OK : i < 4 ? R_OK | W_OK : R_OK;
+		int dir = i < 2, mode = dir ? R_OK | W_OK | X_OK : i < 6 ? R_OK | W_OK : R_OK;
 		if (access(paths[i], mode) < 0 && (dir || errno != ENOENT)) {
 			log_err("user %s cannot %s %s: %s; give it access to the path (every parent "
 			        "directory too) or choose another data_dir",
