@@ -51,7 +51,7 @@ struct ui {
 };
 
 static const char *const help_lines[] = {
-    "login NAME PASSWORD   log in (interactive: /login NAME asks for the password)",
+    "login NAME PASSWORD   log in (login NAME alone: the stored resume token, or asks)",
     "signup NAME PASSWORD  create the account and log in",
     "msg NAME TEXT         send TEXT (\\n = newline, \\\\ = backslash in batch mode)",
     "open NAME             open the conversation with NAME",
@@ -190,6 +190,7 @@ static void batch_event(const struct cli_event *ev)
 		out("keychange %s", ev->name);
 		break;
 	case CLI_EV_ERROR:
+	case CLI_EV_NEED_PASSWORD:
 		out("error %s", ev->text);
 		break;
 	case CLI_EV_BYE:
@@ -275,6 +276,10 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 		break;
 	case CLI_EV_CLOSED:
 		out("* %s closed the conversation", ev->name);
+		break;
+	case CLI_EV_NEED_PASSWORD:
+		out("! %s", ev->text);
+		ui_ask_password(u, ev->name, 0);
 		break;
 	}
 }
@@ -469,6 +474,8 @@ static void command(struct ui *u, char *line)
 		char *pw = next_word(rest);
 		if (*rest == '\0')
 			error(u, "usage: %s NAME PASSWORD", cmd);
+		else if (*pw == '\0' && !signup && cli_resume(u->cli, rest) == 0)
+			; /* the stored resume token, no password needed */
 		else if (*pw == '\0')
 			ui_ask_password(u, rest, signup);
 		else
