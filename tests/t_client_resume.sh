@@ -1,0 +1,274 @@
+#!/bin/sh
+# t_client_resume: the client side of resume tokens (issue 8) and its
+# jittered reconnect backoff. Part 1 drives the client against a scripted
+# login server (peerprobe -s listen): the token is stored per server and
+# key (0600, never the password), RESUME is sent at start without a
+# password and rotates the token, another server (port or key) never sees
+# it, ERR 401 falls back to the password or says clearly that one is
+# needed, KICKED forgets it, resume_tokens = no ignores it. Part 2 counts
+# the retry delays against a dead port: every one within [floor, cap].
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_client.sh"
+PROBE=$TOP/build/tests/peerprobe
+
+# tok N: a well-formed token (43 base64url characters) numbered N.
+tok() { printf 'tok%040d' "$1"; }
+T1=$(tok 1) T2=$(tok 2) T3=$(tok 3) T4=$(tok 4) T6=$(tok 6) T7=$(tok 7) T8=$(tok 8) T9=$(tok 9)
+ST=$T/alice # the one state directory every phase shares
+
+# rconf ID PORT [LINE...]: client ID's config: state $ST, server port PORT.
+rconf() {
+	rid=$1 rport=$2
+	shift 2
+	{
+		printf '[client]\nserver = 127.0.0.1\nserver_port = %s\nstate_dir = %s\n' "$rport" "$ST"
+		printf 'peer_listen = 127.0.0.1\nping_interval = 1\nconnect_timeout = 5\nlog_level = info\n'
+		for l in "$@"; do printf '%s\n' "$l"; done
+	} >"$T/$rid.conf"
+}
+
+# fake ID [-p PORT] [-k PREFIX] LINE...: a login server for one
+# connection that sends LINEs after the handshake and answers what a
+# logged-in client sends; presents PREFIX.key (default $T/fake.key).
+# Sets FPORT. What it receives is "< LINE" in $T/ID.fake.
+fake() {
+	fid=$1 fport=0 fkey=$T/fake
+	shift
+	while :; do
+		case ${1:-} in
+		-p) fport=$2 && shift 2 ;;
+		-k) fkey=$2 && shift 2 ;;
+		*) break ;;
+		esac
+	done
+	: >"$T/$fid.fake"
+	"$PROBE" -w 30 -s -p "$fport" listen "$fkey.key" "$fkey.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	eval "FPID_$fid=$!"
+	PIDS="$PIDS $!"
+	wait_for "$T/$fid.fake" '^\*port ' 10 || return 1
+	FPORT=$(sed -n 's/^\*port //p' "$T/$fid.fake")
+}
+
+# done_with CID FID: client CID's input ends (quit); both processes end.
+done_with() {
+	cli_eof "$1"
+	cli_wait "$1" 15 || fail "${1}_quits" "client $1 still runs 15 s after end of input"
+	eval "fp=\$FPID_$2"
+	i=0
+	while alive "$fp" && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+}
+
+# tokline HOSTPORT: alice's line for HOSTPORT in the tokens file.
+tokline() { grep "^$1 " "$ST/tokens" 2>/dev/null; }
+
+# got_line FID LINE: the fake server received exactly LINE.
+got_line() { grep -qx -- "< $2" "$T/$1.fake"; }
+
+# --- 1: the first login (password_file) stores the token, 0600 ---
+need fake1 fake f1 'IM 1 fake' 'OK alice' "TOKEN $T1"
+P1=$FPORT
+printf 'alice-pw\n' >"$T/alice.pw"
+chmod 600 "$T/alice.pw"
+rconf a1 "$P1" "user = alice" "password_file = $T/alice.pw"
+cli_start a1 3
+want resume_first_login_ready a1 '^ready alice$' 20
+FKEY=$(sed -n "s/^127.0.0.1:$P1 //p" "$ST/known_servers")
+if got_line f1 "LOGIN alice alice-pw" && ! grep -q '^< RESUME' "$T/f1.fake"; then pass resume_first_login_uses_password; else
+	fail resume_first_login_uses_password "$(grep '^< ' "$T/f1.fake" | head -n 3 | tr '\n' '|')"; fi
+if [ -n "$FKEY" ] && [ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice $T1" ]; then
+	pass resume_token_stored_per_server_and_key
+else
+	fail resume_token_stored_per_server_and_key "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|') key $FKEY"
+fi
+mode=$(stat -c %a "$ST/tokens" 2>/dev/null)
+if [ "$mode" = 600 ]; then pass resume_token_file_0600; else fail resume_token_file_0600 "mode '$mode'"; fi
+if ! grep -rq 'alice-pw' "$ST" && ! grep -q "$T1" "$T/a1.err" "$T/a1.out"; then pass resume_no_password_on_disk_no_token_in_log; else
+	fail resume_no_password_on_disk_no_token_in_log "$(grep -rl 'alice-pw' "$ST"; grep -l "$T1" "$T/a1.err" "$T/a1.out")"; fi
+done_with a1 f1
+
+# --- 2: the next start, with the password file gone, resumes with the
+# token; the server's fresh token replaces it on disk (rotation) ---
+rm -f "$T/alice.pw"
+need fake2 fake f2 -p "$P1" 'IM 1 fake' 'OK alice' "TOKEN $T2"
+rconf a2 "$P1" "user = alice" "password_file = $T/alice.pw"
+cli_start a2 3
+want resume_start_without_password a2 '^ready alice$' 20
+if got_line f2 "RESUME alice $T1" && ! grep -q '^< LOGIN' "$T/f2.fake"; then pass resume_sent_at_start; else
+	fail resume_sent_at_start "$(grep '^< ' "$T/f2.fake" | head -n 3 | tr '\n' '|')"; fi
+if [ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice $T2" ] && ! grep -q "$T1" "$ST/tokens"; then
+	pass resume_token_rotated_on_disk
+else
+	fail resume_token_rotated_on_disk "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"
+fi
+if grep -q 'logging in with the stored resume token' "$T/a2.err"; then pass resume_says_why_no_password; else
+	fail resume_says_why_no_password "$(tail -n 3 "$T/a2.err" | tr '\n' '|')"; fi
+done_with a2 f2
+
+# --- 3: another server (another port) never sees the token ---
+need fake3 fake f3 'IM 1 fake' 'OK alice' "TOKEN $T3"
+P2=$FPORT
+rconf a3 "$P2"
+cli_start a3 3
+tell a3 "login alice alice-pw"
+want resume_other_server_ready a3 '^ready alice$' 20
+if got_line f3 "LOGIN alice alice-pw" && ! grep -q '^< RESUME' "$T/f3.fake"; then pass resume_token_not_sent_to_other_port; else
+	fail resume_token_not_sent_to_other_port "$(grep '^< ' "$T/f3.fake" | head -n 3 | tr '\n' '|')"; fi
+if [ -n "$(tokline "127.0.0.1:$P1")" ] && [ "$(tokline "127.0.0.1:$P2")" = "127.0.0.1:$P2 $FKEY alice $T3" ]; then
+	pass resume_one_token_per_server
+else
+	fail resume_one_token_per_server "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"
+fi
+done_with a3 f3
+
+# --- 4: ERR 401 to RESUME: the token is dropped, LOGIN with the
+# password on the same connection ---
+need fake4 fake f4 -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password' 'OK alice' "TOKEN $T4"
+rconf a4 "$P1"
+cli_start a4 3
+tell a4 "login alice alice-pw"
+want resume_fallback_ready a4 '^ready alice$' 20
+order=$(sed -n 's/^< \(RESUME\|LOGIN\) .*/\1/p' "$T/f4.fake" | tr '\n' ' ')
+if [ "$order" = "RESUME LOGIN " ] && got_line f4 "RESUME alice $T2" && got_line f4 "LOGIN alice alice-pw"; then
+	pass resume_refused_falls_back_to_password
+else
+	fail resume_refused_falls_back_to_password "$(grep '^< ' "$T/f4.fake" | head -n 3 | tr '\n' '|')"
+fi
+if [ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice $T4" ]; then pass resume_fallback_stores_new_token; else
+	fail resume_fallback_stores_new_token "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"; fi
+done_with a4 f4
+
+# --- 5: ERR 401 and no password (batch "login alice" alone): a clear
+# error that the password is needed, the token forgotten ---
+need fake5 fake f5 -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password'
+rconf a5 "$P1"
+cli_start a5 3
+tell a5 "login alice"
+want resume_refused_needs_password a5 '^error the server refused the stored resume token .*log in with the password' 20
+if got_line f5 "RESUME alice $T4" && [ "$(grep -c '^< ' "$T/f5.fake")" = 1 ]; then pass resume_batch_login_without_password; else
+	fail resume_batch_login_without_password "$(grep '^< ' "$T/f5.fake" | head -n 3 | tr '\n' '|')"; fi
+if [ -z "$(tokline "127.0.0.1:$P1")" ] && [ -n "$(tokline "127.0.0.1:$P2")" ]; then pass resume_refused_token_forgotten; else
+	fail resume_refused_token_forgotten "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"; fi
+done_with a5 f5
+# and with no token at all, "login alice" is the old "no password" error
+rconf a5b "$P1"
+cli_start a5b 3
+tell a5b "login alice"
+want resume_no_token_no_password a5b '^error no password' 10
+done_with a5b f5
+
+# --- 6: the same host:port with another key (server_key changed on
+# purpose) is another server: the token is not shown to it ---
+mkdir -p "$T/k2"
+printf '[client]\nstate_dir = %s/k2\n' "$T" >"$T/k2.conf"
+K2=$("$IM" client -c "$T/k2.conf" --fingerprint 2>/dev/null)
+need fake6 fake f6 -p "$P2" -k "$T/k2/id" 'IM 1 fake' 'OK alice' "TOKEN $T6"
+rconf a6 "$P2" "server_key = $K2"
+cli_start a6 3
+tell a6 "login alice alice-pw"
+want resume_other_key_ready a6 '^ready alice$' 20
+if got_line f6 "LOGIN alice alice-pw" && ! grep -q '^< RESUME' "$T/f6.fake" &&
+	grep -q 'issued by a server with another key' "$T/a6.err"; then
+	pass resume_token_not_sent_to_other_key
+else
+	fail resume_token_not_sent_to_other_key "$(grep '^< ' "$T/f6.fake" | head -n 3 | tr '\n' '|')"
+fi
+if [ "$(tokline "127.0.0.1:$P2")" = "127.0.0.1:$P2 $K2 alice $T6" ]; then pass resume_token_bound_to_new_key; else
+	fail resume_token_bound_to_new_key "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"; fi
+done_with a6 f6
+
+# --- 7: resume_tokens = no: the stored token is neither used nor replaced ---
+need fake7 fake f7 -p "$P2" -k "$T/k2/id" 'IM 1 fake' 'OK alice' "TOKEN $T7"
+rconf a7 "$P2" "server_key = $K2" "resume_tokens = no"
+cli_start a7 3
+tell a7 "login alice alice-pw"
+want resume_off_ready a7 '^ready alice$' 20
+if got_line f7 "LOGIN alice alice-pw" && ! grep -q '^< RESUME' "$T/f7.fake" &&
+	[ "$(tokline "127.0.0.1:$P2")" = "127.0.0.1:$P2 $K2 alice $T6" ]; then
+	pass resume_tokens_off_ignored
+else
+	fail resume_tokens_off_ignored "$(grep '^< ' "$T/f7.fake" | head -n 2 | tr '\n' '|') tokens: $(cat "$ST/tokens" 2>/dev/null | tr '\n' '|')"
+fi
+done_with a7 f7
+
+# --- 8: KICKED (another login holds the account) forgets the token ---
+need fake8 fake f8 -p "$P2" -k "$T/k2/id" 'IM 1 fake' 'OK alice' "TOKEN $T8" 'KICKED logged in elsewhere'
+rconf a8 "$P2" "server_key = $K2"
+cli_start a8 3
+tell a8 "login alice alice-pw"
+want resume_kicked_reported a8 '^error kicked by the server' 20
+if got_line f8 "RESUME alice $T6" && [ -z "$(tokline "127.0.0.1:$P2")" ] && ! grep -q "$T8" "$ST/tokens"; then
+	pass resume_kicked_forgets_token
+else
+	fail resume_kicked_forgets_token "tokens: $(cat "$ST/tokens" 2>/dev/null | tr '\n' '|')"
+fi
+cli_eof a8
+cli_wait a8 10
+
+# --- 9: a TOKEN before the login's OK, or a malformed one, is ignored ---
+need fake9 fake f9 -p "$P1" 'IM 1 fake' "TOKEN $T9" 'OK alice' 'TOKEN not/a+token' 'TOKEN'
+rconf a9 "$P1"
+cli_start a9 3
+tell a9 "login alice alice-pw"
+want resume_bad_token_ready a9 '^ready alice$' 20
+if [ -z "$(tokline "127.0.0.1:$P1")" ] && grep -q 'TOKEN before a login; ignored' "$T/a9.err" &&
+	grep -q 'malformed TOKEN line; ignored' "$T/a9.err"; then
+	pass resume_bad_tokens_ignored
+else
+	fail resume_bad_tokens_ignored "tokens: $(cat "$ST/tokens" 2>/dev/null | tr '\n' '|') log: $(grep -i token "$T/a9.err" | tr '\n' '|')"
+fi
+done_with a9 f9
+
+# --- 10: jittered backoff against a dead port: each delay within
+# [100 ms, the cap of its retry], the caps doubling 200 -> 1600 ms ---
+need deadport fake dead
+DEAD=$FPORT
+kill "$FPID_dead" 2>/dev/null
+i=0
+while alive "$FPID_dead" && [ $i -lt 100 ]; do
+	sleep 0.05
+	i=$((i + 1))
+done
+rconf b1 "$DEAD" "reconnect_base_ms = 200" "reconnect_max_ms = 1600"
+cli_start b1 3
+tell b1 "login alice alice-pw"
+if wait_for "$T/b1.err" 'retrying in [0-9]+ ms \(retry 8,' 40; then
+	bad="" ns=""
+	for k in 1 2 3 4 5 6 7 8; do
+		line=$(grep -o "retrying in [0-9]* ms (retry $k, delay cap [0-9]* ms)" "$T/b1.err" | head -n 1)
+		n=$(printf '%s' "$line" | sed 's/retrying in \([0-9]*\) ms.*/\1/')
+		cap=$(printf '%s' "$line" | sed 's/.*delay cap \([0-9]*\) ms.*/\1/')
+		want_cap=$((200 << (k - 1)))
+		[ $want_cap -gt 1600 ] && want_cap=1600
+		ns="$ns $n"
+		if [ -z "$n" ] || [ "$cap" != "$want_cap" ] || [ "$n" -lt 100 ] || [ "$n" -gt "$cap" ]; then
+			bad="$bad retry$k:'$line'(cap want $want_cap)"
+		fi
+	done
+	if [ -z "$bad" ]; then pass resume_backoff_within_bounds; else fail resume_backoff_within_bounds "$bad"; fi
+	if [ "$(printf '%s\n' $ns | sort -u | wc -l)" -gt 1 ]; then pass resume_backoff_jittered; else
+		fail resume_backoff_jittered "all delays equal:$ns"; fi
+else
+	fail resume_backoff_within_bounds "no 8 retries in 40 s: $(grep -c 'retrying in' "$T/b1.err") lines"
+fi
+cli_eof b1
+cli_wait b1 10
+# the default: the first retry waits at most 1 s
+rconf b2 "$DEAD"
+cli_start b2 3
+tell b2 "login alice alice-pw"
+if wait_for "$T/b2.err" 'retrying in [0-9]+ ms' 15; then
+	n=$(sed -n 's/.*retrying in \([0-9]*\) ms (retry 1, delay cap 1000 ms).*/\1/p' "$T/b2.err" | head -n 1)
+	if [ -n "$n" ] && [ "$n" -ge 100 ] && [ "$n" -le 1000 ]; then pass resume_backoff_default_first; else
+		fail resume_backoff_default_first "$(grep -m 1 'retrying in' "$T/b2.err")"; fi
+else
+	fail resume_backoff_default_first "no retry line"
+fi
+cli_eof b2
+cli_wait b2 10
+
+no_crash resume_no_crash "$T"/*.err
