@@ -75,6 +75,8 @@ struct cli {
 	/* have_creds: a user to log in as, with a password (have_password)
 	 * or only the stored resume token. */
 	int have_creds, have_password, signup;
+	int token_seen; /* this login's TOKEN came: one per login, so a server
+	                 * cannot make us rewrite the file at will */
 	char name[PROTO_NAME_MAX + 1];
 	char srvkey[PROTO_KEY_HEX + 1]; /* the key this connection's server presented */
 
@@ -564,6 +566,11 @@ static void on_token(struct cli *c, const char *token)
 		log_warn("server %s: TOKEN before a login; ignored", c->hostport);
 		return;
 	}
+	if (c->token_seen) {
+		log_warn("server %s: a second TOKEN for this login; ignored", c->hostport);
+		return;
+	}
+	c->token_seen = 1;
 	if (!c->cfg->resume_tokens)
 		return;
 	if (!proto_token_valid(token)) {
@@ -607,6 +614,7 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->state = S_SETUP;
 	c->failures = 0;
 	c->attempt = 0;
+	c->token_seen = 0;
 	conn_deadline(c->sc, 0, NULL);
 	if (c->cfg->lan_ip[0])
 		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint,

@@ -66,11 +66,12 @@ done_with() {
 # tokline HOSTPORT: alice's line for HOSTPORT in the tokens file.
 tokline() { grep "^$1 " "$ST/tokens" 2>/dev/null; }
 
-# got_line FID LINE: the fake server received exactly LINE.
-got_line() { grep -qx -- "< $2" "$T/$1.fake"; }
+# got_line FID LINE: the fake server received exactly LINE (it may print
+# it a moment after the client acted on the lines sent before it).
+got_line() { wait_for "$T/$1.fake" "^< $2\$" 5; }
 
 # --- 1: the first login (password_file) stores the token, 0600 ---
-need fake1 fake f1 'IM 1 fake' 'OK alice' "TOKEN $T1"
+need fake1 fake f1 'IM 1 fake' 'OK alice' "TOKEN $T1" "TOKEN $(tok 99)"
 P1=$FPORT
 printf 'alice-pw\n' >"$T/alice.pw"
 chmod 600 "$T/alice.pw"
@@ -85,6 +86,8 @@ if [ -n "$FKEY" ] && [ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice
 else
 	fail resume_token_stored_per_server_and_key "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|') key $FKEY"
 fi
+if grep -q 'a second TOKEN for this login; ignored' "$T/a1.err"; then pass resume_second_token_ignored; else
+	fail resume_second_token_ignored "$(grep -i token "$T/a1.err" | tr '\n' '|')"; fi
 mode=$(stat -c %a "$ST/tokens" 2>/dev/null)
 if [ "$mode" = 600 ]; then pass resume_token_file_0600; else fail resume_token_file_0600 "mode '$mode'"; fi
 if ! grep -rq 'alice-pw' "$ST" && ! grep -q "$T1" "$T/a1.err" "$T/a1.out"; then pass resume_no_password_on_disk_no_token_in_log; else
@@ -107,7 +110,21 @@ else
 fi
 if grep -q 'logging in with the stored resume token' "$T/a2.err"; then pass resume_says_why_no_password; else
 	fail resume_says_why_no_password "$(tail -n 3 "$T/a2.err" | tr '\n' '|')"; fi
-done_with a2 f2
+# the server goes away and comes back: this client has no password at
+# all, so its reconnect can only be a RESUME with the rotated token
+mark "$T/a2.out"
+kill "$FPID_f2"
+want resume_lost_reported a2 '^error lost the server connection' 10
+T2B=$(tok 22)
+need fake2b fake f2b -p "$P1" 'IM 1 fake' 'OK alice' "TOKEN $T2B"
+want_new resume_reconnect_ready a2 '^ready alice$' 20
+if got_line f2b "RESUME alice $T2" && [ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice $T2B" ]; then
+	pass resume_reconnect_uses_rotated_token
+else
+	fail resume_reconnect_uses_rotated_token "$(grep '^< ' "$T/f2b.fake" | head -n 2 | tr '\n' '|') tokens: $(cat "$ST/tokens" 2>/dev/null | tr '\n' '|')"
+fi
+T2=$T2B
+done_with a2 f2b
 
 # --- 3: another server (another port) never sees the token ---
 need fake3 fake f3 'IM 1 fake' 'OK alice' "TOKEN $T3"
