@@ -240,7 +240,45 @@ else
 fi
 done_with a9 f9
 
-# --- 10: jittered backoff against a dead port: each delay within
+# --- 10: interactively, a refused token asks for the password, which
+# then logs in (the token came from the tokens file, as a set-up) ---
+if command -v script >/dev/null 2>&1; then
+	printf '127.0.0.1:%s %s alice %s\n' "$P1" "$FKEY" "$(tok 11)" >>"$ST/tokens"
+	need fake10 fake f10 -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password'
+	rconf tty "$P1" "user = alice"
+	rm -f "$T/tty.fifo"
+	mkfifo "$T/tty.fifo"
+	: >"$T/tty.out"
+	script -qfec "\"$IM\" client -c \"$T/tty.conf\" 2>>\"$T/tty.err\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- &
+	PIDS="$PIDS $!"
+	exec 6>"$T/tty.fifo"
+	if wait_for "$T/tty.out" 'refused the stored resume token' 20 && wait_for "$T/tty.out" 'password for alice: ' 5 &&
+		got_line f10 "RESUME alice $(tok 11)"; then
+		pass resume_refused_asks_password
+	else
+		fail resume_refused_asks_password "$(tr '\r\n' '||' <"$T/tty.out")"
+	fi
+	i=0
+	while alive "$FPID_f10" && [ $i -lt 200 ]; do
+		sleep 0.05
+		i=$((i + 1))
+	done
+	need fake11 fake f11 -p "$P1" 'IM 1 fake' 'OK alice' "TOKEN $(tok 12)"
+	printf 'alice-pw\r' >&6
+	if wait_for "$T/tty.out" 'logged in as alice' 20 && got_line f11 "LOGIN alice alice-pw"; then
+		pass resume_asked_password_logs_in
+	else
+		fail resume_asked_password_logs_in "$(tr '\r\n' '||' <"$T/tty.out") $(grep '^< ' "$T/f11.fake" | head -n 2 | tr '\n' '|')"
+	fi
+	printf '/quit\r' >&6
+	wait_for "$T/tty.out" '\* bye' 10
+	exec 6>&-
+else
+	skip resume_refused_asks_password "script(1) is not installed (package bsdutils)"
+fi
+
+# --- 11: jittered backoff against a dead port: each delay within
 # [100 ms, the cap of its retry], the caps doubling 200 -> 1600 ms ---
 need deadport fake dead
 DEAD=$FPORT
