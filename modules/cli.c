@@ -75,8 +75,9 @@ struct cli {
 	/* have_creds: a user to log in as, with a password (have_password)
 	 * or only the stored resume token. */
 	int have_creds, have_password, signup;
-	int token_seen; /* this login's TOKEN came: one per login, so a server
-	                 * cannot make us rewrite the file at will */
+	int token_seen;    /* this login's TOKEN came: one per login, so a server
+	                    * cannot make us rewrite the file at will */
+	int token_refused; /* this connection's RESUME was refused */
 	char name[PROTO_NAME_MAX + 1];
 	char srvkey[PROTO_KEY_HEX + 1]; /* the key this connection's server presented */
 
@@ -547,6 +548,7 @@ static void need_password(struct cli *c, const char *why)
 static void send_auth(struct cli *c)
 {
 	c->state = S_AUTH;
+	c->token_refused = 0;
 	const char *token = usable_token(c);
 	if (token != NULL) {
 		log_info("server %s: resuming as %s with the stored token", c->hostport, c->user);
@@ -762,6 +764,7 @@ static void on_reply(struct cli *c, char **tok, int n)
 		}
 		forget_token(c);
 		if (c->have_password) {
+			c->token_refused = 1;
 			srv_cmd(c, W_LOGIN, NULL, "LOGIN %s %s", c->user, c->password);
 			return;
 		}
@@ -774,7 +777,12 @@ static void on_reply(struct cli *c, char **tok, int n)
 		}
 		if (login_busy(c, text))
 			return;
-		emitf(c, CLI_EV_ERROR, "%s failed: %s", c->signup ? "signup" : "login", ok ? tok[0] : text);
+		/* Token and password both refused: most likely the password
+		 * was changed (im passwd), which also revoked the token. */
+		emitf(c, CLI_EV_ERROR, "%s failed: %s%s", c->signup ? "signup" : "login", ok ? tok[0] : text,
+		      c->token_refused ? " (the stored resume token was refused too: was the password "
+		                         "changed? log in with the new one)"
+		                       : "");
 		c->have_creds = c->have_password = 0;
 		mbedtls_platform_zeroize(c->password, sizeof c->password);
 		c->state = S_IDLE;

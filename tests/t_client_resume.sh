@@ -171,6 +171,20 @@ if got_line f5 "RESUME alice $T4" && [ "$(grep -c '^< ' "$T/f5.fake")" = 1 ]; th
 if [ -z "$(tokline "127.0.0.1:$P1")" ] && [ -n "$(tokline "127.0.0.1:$P2")" ]; then pass resume_refused_token_forgotten; else
 	fail resume_refused_token_forgotten "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"; fi
 done_with a5 f5
+# token and password both refused (im passwd revokes the tokens, and the
+# password changed): a clear error that says so
+printf '127.0.0.1:%s %s alice %s\n' "$P1" "$FKEY" "$(tok 5)" >>"$ST/tokens"
+need fake5c fake f5c -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password' 'ERR 401 bad name or password'
+rconf a5c "$P1"
+cli_start a5c 3
+tell a5c "login alice old-pw"
+want resume_both_refused_clear_error a5c '^error login failed: 401 bad name or password \(the stored resume token was refused too: was the password changed\? log in with the new one\)$' 20
+if got_line f5c "RESUME alice $(tok 5)" && got_line f5c "LOGIN alice old-pw" && [ -z "$(tokline "127.0.0.1:$P1")" ]; then
+	pass resume_both_refused_token_forgotten
+else
+	fail resume_both_refused_token_forgotten "$(grep '^< ' "$T/f5c.fake" | head -n 2 | tr '\n' '|') tokens: $(cat "$ST/tokens" 2>/dev/null | tr '\n' '|')"
+fi
+done_with a5c f5c
 # and with no token at all, "login alice" is the old "no password" error
 rconf a5b "$P1"
 cli_start a5b 3
