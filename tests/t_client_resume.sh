@@ -51,13 +51,14 @@ fake() {
 	FPORT=$(sed -n 's/^\*port //p' "$T/$fid.fake")
 }
 
-# done_with CID FID: client CID's input ends (quit); both processes end.
+# done_with CID FID: client CID's input ends (quit); both processes end
+# (FID "none": no fake server).
 done_with() {
 	cli_eof "$1"
 	cli_wait "$1" 15 || fail "${1}_quits" "client $1 still runs 15 s after end of input"
-	eval "fp=\$FPID_$2"
+	eval "fp=\${FPID_$2:-}"
 	i=0
-	while alive "$fp" && [ $i -lt 200 ]; do
+	while [ -n "$fp" ] && alive "$fp" && [ $i -lt 200 ]; do
 		sleep 0.05
 		i=$((i + 1))
 	done
