@@ -7,6 +7,10 @@
 # it, ERR 401 falls back to the password or says clearly that one is
 # needed, KICKED forgets it, resume_tokens = no ignores it. Part 2 counts
 # the retry delays against a dead port: every one within [floor, cap].
+# Part 3 runs the client against the real server: sign-up stores a token,
+# a start without any password resumes, a server restart is survived on
+# the rotated token, im passwd revokes it (a clear error), a stolen token
+# used elsewhere kicks the client, which then forgets its token.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
@@ -341,4 +345,109 @@ fi
 cli_eof b2
 cli_wait b2 10
 
-no_crash resume_no_crash "$T"/*.err
+# ===== part 3: against the real server =====
+# (the server side is another branch; once this tree has it, every check
+# here must pass: config/im.conf documents allow_resume then)
+srv_conf "$T/s.conf"
+if ! grep -q '^allow_resume' "$TOP/config/im.conf"; then
+	skip resume_real_server "this tree's server has no resume tokens yet (no allow_resume in config/im.conf)"
+elif ! srv_start "$T/s.conf" "$T/s.log" 3>&- 4>&- 5>&- 6>&-; then
+	fail resume_real_server_start "no readiness line: $(tail -n 3 "$T/s.log" | tr '\n' '|')"
+else
+	PS=$PORT
+	ST=$T/ralice
+	RT="127.0.0.1:$PS"
+	# rtok: ralice's token at the real server (the 4th field of its line).
+	rtok() { grep "^$RT " "$ST/tokens" 2>/dev/null | cut -d ' ' -f 4; }
+
+	# --- a sign-up stores the token; the password never reaches the disk ---
+	rconf r1 "$PS"
+	cli_start r1 3
+	tell r1 "signup ralice ralice-pw1"
+	want resume_real_signup_ready r1 '^ready ralice$' 20
+	R1=$(rtok)
+	if [ -n "$R1" ] && [ "$(stat -c %a "$ST/tokens")" = 600 ] && ! grep -rq 'ralice-pw1' "$ST"; then
+		pass resume_real_token_stored
+	else
+		fail resume_real_token_stored "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"
+	fi
+	done_with r1 none
+
+	# --- the next start has no password at all: RESUME, and the token rotates ---
+	mark "$T/s.log"
+	rconf r2 "$PS" "user = ralice"
+	cli_start r2 3
+	want resume_real_start_without_password r2 '^ready ralice$' 20
+	R2=$(rtok)
+	if [ -n "$R2" ] && [ "$R2" != "$R1" ]; then pass resume_real_token_rotated; else
+		fail resume_real_token_rotated "before $R1 after $R2"; fi
+	if grep -q 'resumed as ralice without the password' "$T/r2.err"; then pass resume_real_resumed; else
+		fail resume_real_resumed "$(grep -i 'resum\|token' "$T/r2.err" | tr '\n' '|')"; fi
+
+	# --- the server restarts: the client (which has no password) comes
+	# back with its rotated token ---
+	mark "$T/r2.out"
+	srv_stop resume_real_server_stops
+	need real_restart srv_start "$T/s.conf" "$T/s2.log" -p "$PS" 3>&- 4>&- 5>&- 6>&-
+	want_new resume_real_back_after_restart r2 '^ready ralice$' 40
+	R3=$(rtok)
+	if [ -n "$R3" ] && [ "$R3" != "$R2" ] && [ "$(grep -c 'resumed as ralice' "$T/r2.err")" -ge 2 ]; then
+		pass resume_real_restart_resumed_rotated
+	else
+		fail resume_real_restart_resumed_rotated "tokens $R2 -> $R3; $(grep -c 'resumed as' "$T/r2.err") resumes"
+	fi
+
+	# --- a used token is void: RESUME with the old one is refused ---
+	mark "$T/s2.log"
+	printf 'RESUME ralice %s\n!sleep 3000\n!quit\n' "$R1" | "$IMTC" -w 10 127.0.0.1 "$PS" >"$T/old.out" 2>&1
+	if grep -q '^ERR 401' "$T/old.out"; then pass resume_real_old_token_void; else
+		fail resume_real_old_token_void "$(tr '\n' '|' <"$T/old.out")"; fi
+	done_with r2 none
+
+	# --- im passwd revokes the token: a client with the old password gets
+	# a clear error; the new password logs in and gets a new token ---
+	printf 'ralice-pw2\n' | "$IM" passwd -c "$T/s.conf" ralice >"$T/passwd.out" 2>&1
+	setup real_passwd test $? -eq 0
+	printf 'ralice-pw1\n' >"$T/ralice.pw"
+	chmod 600 "$T/ralice.pw"
+	rconf r3 "$PS" "user = ralice" "password_file = $T/ralice.pw"
+	cli_start r3 3
+	want resume_real_revoked_clear_error r3 '^error login failed: 401 .*the stored resume token was refused too: was the password changed' 20
+	if [ -z "$(rtok)" ]; then pass resume_real_revoked_token_forgotten; else
+		fail resume_real_revoked_token_forgotten "tokens: $(cat "$ST/tokens" | tr '\n' '|')"; fi
+	done_with r3 none
+	rconf r4 "$PS"
+	cli_start r4 3
+	tell r4 "login ralice ralice-pw2"
+	want resume_real_new_password_ready r4 '^ready ralice$' 20
+	if [ -n "$(rtok)" ]; then pass resume_real_new_token_after_password; else
+		fail resume_real_new_token_after_password "no token"; fi
+	done_with r4 none
+
+	# --- token only, revoked (im passwd again): batch says the password is needed ---
+	printf 'ralice-pw3\n' | "$IM" passwd -c "$T/s.conf" ralice >"$T/passwd.out" 2>&1
+	rconf r5 "$PS" "user = ralice"
+	cli_start r5 3
+	want resume_real_revoked_needs_password r5 '^error the server refused the stored resume token' 20
+	done_with r5 none
+
+	# --- a stolen token used while the client is online: the thief's
+	# RESUME replaces the session (the duplicate-login rule); the client
+	# is told, and forgets the token (voided by that RESUME anyway) ---
+	rconf r6 "$PS"
+	cli_start r6 3
+	tell r6 "login ralice ralice-pw3"
+	want resume_real_relogin_ready r6 '^ready ralice$' 20
+	R6=$(rtok)
+	mark "$T/r6.out"
+	printf 'RESUME ralice %s\n!sleep 3000\n!quit\n' "$R6" | "$IMTC" -w 10 127.0.0.1 "$PS" >"$T/thief.out" 2>&1
+	if [ -n "$R6" ] && grep -q '^OK ralice$' "$T/thief.out"; then pass resume_real_stolen_token_logs_in; else
+		fail resume_real_stolen_token_logs_in "token '$R6': $(tr '\n' '|' <"$T/thief.out")"; fi
+	want_new resume_real_stolen_kicks_client r6 '^error kicked by the server' 10
+	if [ -z "$(rtok)" ]; then pass resume_real_kicked_token_forgotten; else
+		fail resume_real_kicked_token_forgotten "tokens: $(cat "$ST/tokens" | tr '\n' '|')"; fi
+	done_with r6 none
+	srv_stop resume_real_server_stops_2
+fi
+
+no_crash resume_no_crash "$T"/*.err "$T"/s*.log
