@@ -20,6 +20,7 @@
 #include "conf.h"
 #include "log.h"
 #include "proto.h"
+#include "tokens.h"
 #include "users.h"
 
 #define PW_MAX 512 /* bytes; a LOGIN line must still fit in 1024 */
@@ -270,6 +271,20 @@ static long get_password(const struct mode_spec *m, const struct opts *o, const 
 	return n;
 }
 
+/* passwd and deluser end the user's resume tokens. The server would refuse
+ * them anyway (a token is tied to the password it was earned with), so a
+ * file that cannot be rewritten is a warning, not a failure. */
+static void revoke_tokens(const struct mode_spec *m, const struct conf *c, const char *name)
+{
+	char path[CONF_PATH_MAX + 16];
+	snprintf(path, sizeof path, "%s/tokens", c->srv.data_dir);
+	if (tokens_revoke(path, name) < 0)
+		fprintf(stderr,
+		        "im %s: warning: cannot remove the resume tokens of %s from %s: %s (they no longer "
+		        "work anyway)\n",
+		        m->mode, name, path, strerror(errno));
+}
+
 static void io_error(const struct mode_spec *m, const char *what, const char *path)
 {
 	fprintf(stderr, "im %s: cannot %s users file %s: %s\n", m->mode, what, path, strerror(errno));
@@ -334,6 +349,8 @@ static int set_password(const struct mode_spec *m, int argc, char **argv, int ad
 	mbedtls_platform_zeroize(&r, sizeof r);
 	switch (st) {
 	case USERS_OK:
+		if (!adding)
+			revoke_tokens(m, &c, name);
 		return EXIT_OK;
 	case USERS_EXISTS:
 		fprintf(stderr, "im %s: user %s exists\n", m->mode, name);
@@ -379,6 +396,7 @@ int admin_deluser(int argc, char **argv)
 		io_error(m, "write", path);
 		return EXIT_ERR;
 	}
+	revoke_tokens(m, &c, name);
 	return EXIT_OK;
 }
 

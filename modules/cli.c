@@ -575,7 +575,7 @@ static void on_token(struct cli *c, const char *token)
 	c->token_seen = 1;
 	if (!c->cfg->resume_tokens)
 		return;
-	if (!proto_token_valid(token)) {
+	if (!tokens_text_valid(token)) {
 		log_warn("server %s: malformed TOKEN line; ignored", c->hostport);
 		return;
 	}

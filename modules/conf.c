@@ -67,6 +67,9 @@ static const struct conf_key keys[] = {
     S(workers, T_INT, 0, 64),
     S(user, T_STR, 0, 0),
     S(pid_file, T_PATH, 0, 0),
+    S(allow_resume, T_BOOL, 0, 1),
+    S(token_lifetime, T_INT, 2, 10 * 365 * 86400),
+    S(max_tokens_per_user, T_INT, 1, 64),
     C(server, T_STR, 0, 0),
     C(server_port, T_INT, 1, 65535),
     C(server_key, T_STR, 0, 0),
@@ -124,6 +127,9 @@ void conf_defaults(struct conf *c)
 	s->max_contact_changes = 60;
 	s->max_output_buffer = 256 * 1024;
 	s->workers = 0;
+	s->allow_resume = 1;
+	s->token_lifetime = 30 * 86400;
+	s->max_tokens_per_user = 4;
 
 	struct conf_client *k = &c->cli;
 	strcpy(k->server, "localhost");

@@ -40,7 +40,10 @@ struct conf_server {
 	int workers; /* 0 = number of cores */
 	char user[CONF_STR_MAX];
 	char pid_file[CONF_PATH_MAX];
-	int log_rate_limit; /* lines a second per call site, 0 = no limit */
+	int log_rate_limit;      /* lines a second per call site, 0 = no limit */
+	int allow_resume;        /* TOKEN after a login, RESUME accepted */
+	int token_lifetime;      /* seconds a resume token stays valid */
+	int max_tokens_per_user; /* live tokens per user, oldest dropped */
 };
 
 struct conf_client {

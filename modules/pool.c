@@ -96,6 +96,11 @@ fail:
 	return NULL;
 }
 
+int pool_size(const struct pool *p)
+{
+	return p->nthreads;
+}
+
 int pool_submit(struct pool *p, struct pool_job *j)
 {
 	j->next = NULL;

@@ -19,6 +19,8 @@ struct pool_job {
 
 /* Starts n workers (0 = one per core) reporting into loop l. NULL on error. */
 struct pool *pool_new(struct loop *l, int n);
+/* The number of worker threads. */
+int pool_size(const struct pool *p);
 /* Queues j; j->done runs later in the loop thread, always. 0 or -1. */
 int pool_submit(struct pool *p, struct pool_job *j);
 /* Stops the workers (a running job finishes; queued ones are not worked),

@@ -338,16 +338,6 @@ int proto_msg_id_valid(const char *s)
 	return n > 0;
 }
 
-int proto_token_valid(const char *s)
-{
-	size_t n = 0;
-	for (; s[n] != '\0'; n++)
-		if (n >= PROTO_TOKEN_LEN || !((s[n] >= 'A' && s[n] <= 'Z') || (s[n] >= 'a' && s[n] <= 'z') ||
-		                              (s[n] >= '0' && s[n] <= '9') || s[n] == '-' || s[n] == '_'))
-			return 0;
-	return n == PROTO_TOKEN_LEN;
-}
-
 /* The length of the well-formed UTF-8 character at s[0..len) and its code
  * point, or 0 if it is not one. */
 static size_t utf8_char(const unsigned char *s, size_t len, unsigned *cp)

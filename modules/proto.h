@@ -10,7 +10,6 @@
 #define PROTO_KEY_HEX    64   /* hex SHA-256 of the DER SubjectPublicKeyInfo */
 #define PROTO_LINE_MAX   1024 /* bytes, newline included */
 #define PROTO_MSG_ID_MAX 32   /* a peer message id: printable ASCII, no spaces */
-#define PROTO_TOKEN_LEN  43   /* a resume token: 32 bytes, base64url without padding */
 
 enum proto_frame {
 	PROTO_MORE = 0, /* no complete line yet */
@@ -126,10 +125,6 @@ int proto_unescape(const char *in, size_t len, char *out, size_t cap);
 /* 1 if s is a peer's message id: 1-32 printable ASCII characters, no
  * spaces (DESIGN "The client"). */
 int proto_msg_id_valid(const char *s);
-
-/* 1 if s is a resume token as TOKEN and RESUME carry it: exactly
- * PROTO_TOKEN_LEN characters of the base64url alphabet (A-Z a-z 0-9 - _). */
-int proto_token_valid(const char *s);
 
 /* Where proto_printable's output goes, and so what it must not hold raw. */
 enum proto_show {

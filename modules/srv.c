@@ -1,5 +1,6 @@
 /* srv: the presence server: listening sockets, the login channel protocol
- * (version 1), password checks on the worker pool, limits, signals. */
+ * (version 1), connection limits, signals, start-up. Who may log in is
+ * auth.c's. */
 #include "srv.h"
 
 #include <arpa/inet.h>
@@ -15,7 +16,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
-#include <sys/inotify.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -27,6 +27,7 @@
 
 #include <mbedtls/platform_util.h>
 
+#include "auth.h"
 #include "conf.h"
 #include "conn.h"
 #include "hmap.h"
@@ -36,18 +37,15 @@
 #include "proto.h"
 #include "sess.h"
 #include "tls.h"
+#include "tokens.h"
 #include "users.h"
 #include "version.h"
 
-#define SRV_MAX_LISTEN    8
-#define SRV_USERS_POLL_MS 1000                       /* without inotify: how soon admin changes are noticed */
-#define SRV_WINDOW_MS     60000                      /* failed-login and contact-change counting window */
-#define SRV_SIGNUP_MS     3600000                    /* sign-up counting window */
-#define SRV_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
-#define SRV_IPKEY_MAX     56                         /* proto_ip_prefix() text: an address or "PREFIX/BITS" */
-#define SRV_ACCEPT_BURST  64
-#define SRV_SNDBUF        65536 /* bytes; the kernel doubles it */
-#define SRV_TRIM_MIN      16    /* connections: below this a trim is not worth it */
+#define SRV_MAX_LISTEN   8
+#define SRV_WINDOW_MS    60000 /* contact-change counting window */
+#define SRV_ACCEPT_BURST 64
+#define SRV_SNDBUF       65536 /* bytes; the kernel doubles it */
+#define SRV_TRIM_MIN     16    /* connections: below this a trim is not worth it */
 
 enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 
@@ -56,16 +54,6 @@ struct ipcount {
 	char key[64]; /* proto_ip_prefix() */
 	int conns, unauth;
 };
-
-/* A counter of events within a window: failed logins by address, by name
- * from an address, by name; sign-ups by address. */
-struct failcount {
-	char key[PROTO_NAME_MAX + SRV_IPKEY_MAX + 16]; /* "KIND WHAT" */
-	int n;
-	uint64_t start, window;
-};
-
-struct auth_job;
 
 struct client {
 	struct client *prev, *next;
@@ -89,7 +77,8 @@ struct srv {
 	struct tls_cfg *tls;
 	struct pool *pool;
 	struct sess_table sessions;
-	struct hmap per_ip, failures;
+	struct auth *auth;
+	struct hmap per_ip;
 	struct client *clients;
 	struct client *uhead, *utail; /* not logged in yet, oldest first */
 	int nconns, nunauth;
@@ -98,175 +87,9 @@ struct srv {
 	char ltext[SRV_MAX_LISTEN][96]; /* "ADDRESS:PORT", logged once ready */
 	int lock_fd;
 	char users_path[CONF_PATH_MAX + 8];
-	struct hmap users;     /* name -> struct users_rec: the users file as last read */
-	int median_iterations; /* of users; 0 = work it out again */
-	struct stat users_st;
-	int inotify_fd;
-	struct loop_timer users_timer, sweep_timer, accept_timer, log_timer, trim_timer;
+	struct loop_timer accept_timer, log_timer, trim_timer;
 	int stopping;
 };
-
-enum auth_result { AUTH_OK, AUTH_BAD, AUTH_EXISTS, AUTH_IOERR };
-
-struct auth_job {
-	struct pool_job base;
-	struct client *cl; /* NULL once the client has gone */
-	struct srv *srv;
-	int signup, iterations;
-	enum auth_result result;
-	int err;
-	int found; /* LOGIN: rec is the user's record */
-	struct users_rec rec;
-	char name[PROTO_NAME_MAX + 1];
-	char ipk[SRV_IPKEY_MAX]; /* the client's address key */
-	char pw[PROTO_LINE_MAX];
-	size_t pwlen;
-};
-
-static void check_users(struct srv *s);
-static void remember_user(struct srv *s, const struct users_rec *r);
-
-/* ---- password work, in a worker thread ---- */
-
-static void auth_work(struct pool_job *pj)
-{
-	struct auth_job *j = (struct auth_job *)pj;
-	if (j->signup) {
-		strcpy(j->rec.name, j->name);
-		if (users_hash(j->pw, j->pwlen, j->iterations, &j->rec) < 0) {
-			j->result = AUTH_IOERR;
-			j->err = EIO;
-		} else {
-			enum users_status st = users_add(j->srv->users_path, &j->rec);
-			j->err = errno;
-			j->result = st == USERS_OK ? AUTH_OK : st == USERS_EXISTS ? AUTH_EXISTS : AUTH_IOERR;
-		}
-	} else if (j->found) {
-		j->result = users_verify(&j->rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
-	} else {
-		/* Spend the same time on an unknown name, through the same
-		 * code as a real check (no salt to draw), so timing does not
-		 * tell which names exist. */
-		struct users_rec dummy = {.iterations = j->iterations, .salt_len = USERS_SALT_LEN};
-		users_verify(&dummy, j->pw, j->pwlen);
-		j->result = AUTH_BAD;
-	}
-	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
-}
-
-/* ---- limits ---- */
-
-/* The count of KIND WHAT in its current window (0 if none). */
-static int counted(struct srv *s, const char *kind, const char *what)
-{
-	char key[sizeof((struct failcount *)0)->key];
-	snprintf(key, sizeof key, "%s %s", kind, what);
-	struct failcount *f = hmap_get(&s->failures, key);
-	if (f && loop_now(s->loop) - f->start >= f->window) {
-		f->n = 0;
-		f->start = loop_now(s->loop);
-	}
-	return f ? f->n : 0;
-}
-
-/* Adds delta (1 or -1) to KIND WHAT; a count never goes below 0. */
-static void count(struct srv *s, const char *kind, const char *what, uint64_t window, int delta)
-{
-	char key[sizeof((struct failcount *)0)->key];
-	snprintf(key, sizeof key, "%s %s", kind, what);
-	counted(s, kind, what); /* a passed window starts again */
-	struct failcount *f = hmap_get(&s->failures, key);
-	if (f == NULL && delta < 0)
-		return;
-	if (f == NULL) {
-		if ((f = calloc(1, sizeof *f)) == NULL)
-			return;
-		snprintf(f->key, sizeof f->key, "%s", key);
-		f->start = loop_now(s->loop);
-		f->window = window;
-		if (hmap_put(&s->failures, f->key, f) < 0) {
-			free(f);
-			return;
-		}
-	}
-	f->n = f->n + delta < 0 ? 0 : f->n + delta;
-}
-
-/* The key per-address limits count by: IPv6 by its /ipv6_prefix network. */
-static void ip_key(const struct srv *s, const struct conn *c, char out[SRV_IPKEY_MAX])
-{
-	if (proto_ip_prefix(c->ip, s->cf->ipv6_prefix, out, SRV_IPKEY_MAX) < 0)
-		snprintf(out, SRV_IPKEY_MAX, "%s", c->ip);
-}
-
-/* A failed login (or a sign-up refused): counted by address, by name from
- * that address, and by name; delta -1 takes one back. The name's own
- * budget per address is small, so a guesser elsewhere does not lock its
- * owner out; the larger one over all addresses still stops guessing spread
- * over many, except from an address the name logged in from lately. */
-static void count_failure(struct srv *s, const char *ipk, const char *name, int delta)
-{
-	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
-	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
-	count(s, "ip", ipk, SRV_WINDOW_MS, delta);
-	count(s, "nameip", nameip, SRV_WINDOW_MS, delta);
-	count(s, "name", name, SRV_WINDOW_MS, delta);
-}
-
-/* Remembers (for SRV_KNOWN_MS, in memory) that name logged in from ipk. */
-static void known_address(struct srv *s, const char *ipk, const char *name)
-{
-	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
-	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
-	if (counted(s, "known", nameip) == 0)
-		count(s, "known", nameip, SRV_KNOWN_MS, 1);
-}
-
-/* Which failure limit a login for name from ipk is over, or NULL. */
-static const char *too_many_failures(struct srv *s, const char *ipk, const char *name)
-{
-	char nameip[PROTO_NAME_MAX + SRV_IPKEY_MAX + 2];
-	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
-	if (counted(s, "ip", ipk) >= s->cf->max_failures_per_ip)
-		return "from this address";
-	if (counted(s, "nameip", nameip) >= s->cf->max_failures_per_name)
-		return "for this name from this address";
-	if (counted(s, "name", name) >= s->cf->max_failures_per_name_total &&
-	    counted(s, "known", nameip) == 0)
-		return "for this name from all addresses";
-	return NULL;
-}
-
-struct sweep {
-	struct failcount **old;
-	size_t n, cap;
-	uint64_t now;
-};
-
-static void collect_old(void *val, void *arg)
-{
-	struct failcount *f = val;
-	struct sweep *sw = arg;
-	if (sw->now - f->start < f->window || sw->n == sw->cap)
-		return;
-	sw->old[sw->n++] = f;
-}
-
-/* Forgets counters whose window has passed, so memory stays bounded. */
-static void sweep_failures(struct loop *l, void *arg)
-{
-	struct srv *s = arg;
-	struct sweep sw = {NULL, 0, s->failures.n, loop_now(l)};
-	if (sw.cap && (sw.old = malloc(sw.cap * sizeof *sw.old)) != NULL) {
-		hmap_each(&s->failures, collect_old, &sw);
-		for (size_t i = 0; i < sw.n; i++) {
-			hmap_del(&s->failures, sw.old[i]->key);
-			free(sw.old[i]);
-		}
-		free(sw.old);
-	}
-	loop_timer_set(l, &s->sweep_timer, SRV_WINDOW_MS, sweep_failures, s);
-}
 
 static void unauth_done(struct client *cl)
 {
@@ -327,10 +150,8 @@ static void client_free(struct client *cl)
 static void on_close(struct conn *c, const char *why)
 {
 	struct client *cl = c->owner;
-	if (cl->job) {
-		cl->job->cl = NULL; /* the job frees itself when it returns */
-		atomic_store(&cl->job->base.cancelled, 1);
-	}
+	if (cl->job)
+		auth_cancel(cl->job);
 	if (cl->sess && cl->srv->stopping) {
 		/* Not an OFFLINE for anyone: everyone's link is closing, and
 		 * their peer conversations should carry on. sess_free() clears
@@ -378,190 +199,127 @@ static void on_bad_line(struct conn *c, enum proto_frame why)
 	conn_send(c, "ERR 400 %s", text[why]);
 }
 
-static void auth_done(struct pool_job *pj)
+/* A login (LOGIN, SIGNUP, RESUME) for name was decided as good: a session
+ * for cl, the older session of the name kicked, OK and a fresh resume
+ * token sent. counted: a failure was counted when it started. 0, or -1
+ * with ERR sent. */
+static int logged_in(struct client *cl, const char *name, const char *what, const char *ipk, int counted)
 {
-	struct auth_job *j = (struct auth_job *)pj;
-	struct client *cl = j->cl;
-	if (cl == NULL) {
-		mbedtls_platform_zeroize(j, sizeof *j);
-		free(j);
-		return;
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	struct sess *old = sess_find(&s->sessions, name);
+	if (old) {
+		conn_send(old->c, "KICKED logged in again from %s", c->ip);
+		conn_close(old->c, "replaced by a newer login");
 	}
+	cl->sess = sess_login(&s->sessions, name, c);
+	if (cl->sess == NULL) {
+		conn_send(c, "ERR 503 server out of memory");
+		return -1;
+	}
+	cl->state = CL_READY;
+	unauth_done(cl);
+	auth_succeeded(s->auth, ipk, name, counted);
+	cl->changes_start = loop_now(s->loop);
+	cl->changes = 0;
+	cl->changes_warned = 0;
+	/* The list a client uploads at login is not churn. */
+	cl->changes_allowed = s->cf->max_contacts + s->cf->max_contact_changes;
+	log_info("%s %s from %s", what, name, c->peer);
+	conn_send(c, "OK %s", name);
+	char token[TOKENS_TEXT_LEN + 1];
+	if (s->cf->allow_resume) {
+		if (auth_token_issue(s->auth, name, token) == 0)
+			conn_send(c, "TOKEN %s", token);
+		else
+			log_warn("no resume token for %s from %s: out of memory or no random numbers", name,
+			         c->peer);
+		mbedtls_platform_zeroize(token, sizeof token);
+	}
+	conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
+	return 0;
+}
+
+static void login_done(void *owner, const struct auth_outcome *o)
+{
+	struct client *cl = owner;
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
 	cl->job = NULL;
 	cl->state = CL_AUTH;
-	const char *what = j->signup ? "signup" : "login";
-	switch (j->result) {
-	case AUTH_OK: {
-		if (j->signup) {
-			remember_user(s, &j->rec);
-		} else {
-			/* The account may have gone while its password was checked. */
-			check_users(s);
-			if (hmap_get(&s->users, j->name) == NULL) {
-				log_warn("login for %s from %s: the account was deleted meanwhile", j->name,
-				         c->peer);
-				conn_send(c, "ERR 401 bad name or password");
-				break;
-			}
-		}
-		struct sess *old = sess_find(&s->sessions, j->name);
-		if (old) {
-			conn_send(old->c, "KICKED logged in again from %s", c->ip);
-			conn_close(old->c, "replaced by a newer login");
-		}
-		cl->sess = sess_login(&s->sessions, j->name, c);
-		if (cl->sess == NULL) {
-			conn_send(c, "ERR 503 server out of memory");
-			break;
-		}
-		cl->state = CL_READY;
-		unauth_done(cl);
-		if (!j->signup)
-			count_failure(s, j->ipk, j->name, -1); /* counted when it started */
-		known_address(s, j->ipk, j->name);
-		cl->changes_start = loop_now(s->loop);
-		cl->changes = 0;
-		cl->changes_warned = 0;
-		/* The list a client uploads at login is not churn. */
-		cl->changes_allowed = s->cf->max_contacts + s->cf->max_contact_changes;
-		log_info("%s %s from %s", what, j->name, c->peer);
-		conn_send(c, "OK %s", j->name);
-		conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
+	const char *what = o->signup ? "signup" : "login";
+	switch (o->result) {
+	case AUTH_OK:
+		logged_in(cl, o->name, what, o->ipk, !o->signup);
 		break;
-	}
+	case AUTH_DELETED:
+		log_warn("login for %s from %s: the account was deleted meanwhile", o->name, c->peer);
+		conn_send(c, "ERR 401 bad name or password");
+		break;
 	case AUTH_BAD:
-		/* Counted when it started. */
-		log_warn("failed login for %s from %s: bad name or password", j->name, c->peer);
+		log_warn("failed login for %s from %s: bad name or password", o->name, c->peer);
 		conn_send(c, "ERR 401 bad name or password");
 		break;
 	case AUTH_EXISTS:
-		count_failure(s, j->ipk, j->name, 1);
-		log_warn("failed signup for %s from %s: name taken", j->name, c->peer);
+		log_warn("failed signup for %s from %s: name taken", o->name, c->peer);
 		conn_send(c, "ERR 409 name taken");
 		break;
 	case AUTH_IOERR:
-		if (!j->signup)
-			count_failure(s, j->ipk, j->name, -1);
-		log_err("%s for %s from %s: users file %s: %s", what, j->name, c->peer, s->users_path,
-		        strerror(j->err));
+		log_err("%s for %s from %s: users file %s: %s", what, o->name, c->peer,
+		        auth_users_path(s->auth), strerror(o->err));
 		conn_send(c, "ERR 503 cannot %s now: the server cannot use its users file", what);
 		break;
 	}
-	mbedtls_platform_zeroize(j, sizeof *j);
-	free(j);
 	conn_hold(c, 0);
-}
-
-/* Sign-ups per address and hour: each costs a hash and a users file line.
- * A taken name is answered before any hashing, and counts as a failure
- * (it tells that the name exists). 0 when the sign-up may go ahead. */
-static int signup_refused(struct client *cl, const char *ipk, const char *name)
-{
-	struct srv *s = cl->srv;
-	struct conn *c = cl->c;
-	if (counted(s, "signup", ipk) >= s->cf->max_signups_per_ip) {
-		log_warn("too many sign-ups from this address: refusing signup for %s from %s", name,
-		         c->peer);
-		conn_send(c, "ERR 429 too many sign-ups from this address, try again later");
-		return -1;
-	}
-	check_users(s);
-	if (hmap_get(&s->users, name)) {
-		count_failure(s, ipk, name, 1);
-		log_warn("failed signup for %s from %s: name taken", name, c->peer);
-		conn_send(c, "ERR 409 name taken");
-		return -1;
-	}
-	count(s, "signup", ipk, SRV_SIGNUP_MS, 1);
-	return 0;
-}
-
-static int cmp_int(const void *a, const void *b)
-{
-	int x = *(const int *)a, y = *(const int *)b;
-	return (x > y) - (x < y);
-}
-
-struct iters {
-	int *v;
-	size_t n;
-};
-
-static void collect_iterations(void *val, void *arg)
-{
-	const struct users_rec *r = val;
-	struct iters *it = arg;
-	it->v[it->n++] = r->iterations;
-}
-
-/* The cost an unknown name's password is hashed at: the median of the
- * accounts', so that a wrong password for an unknown name takes as long as
- * one for a typical account, whatever pbkdf2_iterations says today. */
-static int dummy_iterations(struct srv *s)
-{
-	if (s->median_iterations)
-		return s->median_iterations;
-	struct iters it = {NULL, 0};
-	if (s->users.n == 0 || (it.v = malloc(s->users.n * sizeof *it.v)) == NULL)
-		return s->cf->pbkdf2_iterations;
-	hmap_each(&s->users, collect_iterations, &it);
-	qsort(it.v, it.n, sizeof *it.v, cmp_int);
-	s->median_iterations = it.v[it.n / 2];
-	free(it.v);
-	return s->median_iterations;
 }
 
 static void start_auth(struct client *cl, int signup, const char *name, const char *pw)
 {
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
-	char ipk[SRV_IPKEY_MAX];
-	ip_key(s, c, ipk);
-	const char *over = too_many_failures(s, ipk, name);
+	char ipk[AUTH_IPKEY_MAX];
+	auth_ip_key(s->auth, c->ip, ipk);
+	const char *over = auth_too_many_failures(s->auth, ipk, name);
 	if (over) {
 		log_warn("too many failed logins %s: refusing %s for %s from %s", over,
 		         signup ? "signup" : "login", name, c->peer);
 		conn_send(c, "ERR 429 too many attempts, wait a minute");
 		return;
 	}
-	if (signup && signup_refused(cl, ipk, name) < 0)
+	if (signup) {
+		switch (auth_signup_check(s->auth, ipk, name)) {
+		case AUTH_SIGNUP_RATE:
+			log_warn("too many sign-ups from this address: refusing signup for %s from %s", name,
+			         c->peer);
+			conn_send(c, "ERR 429 too many sign-ups from this address, try again later");
+			return;
+		case AUTH_SIGNUP_TAKEN:
+			log_warn("failed signup for %s from %s: name taken", name, c->peer);
+			conn_send(c, "ERR 409 name taken");
+			return;
+		case AUTH_SIGNUP_GO:
+			break;
+		}
+	}
+	/* What is left of login_timeout, counted from the accept. */
+	uint64_t spent = loop_now(s->loop) - cl->born, total = (uint64_t)s->cf->login_timeout * 1000;
+	int busy;
+	cl->job = auth_submit(s->auth, signup, name, ipk, pw, spent < total ? (unsigned)(total - spent) : 0,
+	                      login_done, cl, &busy);
+	if (cl->job == NULL && busy) {
+		log_warn("refusing %s for %s from %s: server busy (the password checks queued would not "
+		         "finish within login_timeout)",
+		         signup ? "signup" : "login", name, c->peer);
+		conn_send(c, "ERR 503 server busy, try again in a few seconds");
 		return;
-	struct auth_job *j = calloc(1, sizeof *j);
-	if (j == NULL) {
+	}
+	if (cl->job == NULL) {
 		conn_send(c, "ERR 503 server out of memory");
 		return;
 	}
-	j->base.work = auth_work;
-	j->base.done = auth_done;
-	j->cl = cl;
-	j->srv = s;
-	j->signup = signup;
-	j->iterations = s->cf->pbkdf2_iterations;
-	if (!signup) {
-		check_users(s);
-		const struct users_rec *r = hmap_get(&s->users, name);
-		if (r) {
-			j->rec = *r;
-			j->found = 1;
-		} else {
-			j->iterations = dummy_iterations(s);
-		}
-	}
-	strcpy(j->name, name);
-	strcpy(j->ipk, ipk);
-	/* A login counts as failed until it succeeds: logins checked at once on
-	 * many connections cannot all slip under the limits. */
-	if (!signup)
-		count_failure(s, ipk, name, 1);
-	j->pwlen = strlen(pw);
-	memcpy(j->pw, pw, j->pwlen);
-	cl->job = j;
 	cl->state = CL_CHECKING;
 	/* Lines sent behind the login wait until it is decided. */
 	conn_hold(c, 1);
-	pool_submit(s->pool, &j->base);
 }
 
 /* ---- the protocol ---- */
@@ -597,6 +355,54 @@ static void cmd_login(struct client *cl, char *args, int signup)
 		goto out;
 	}
 	start_auth(cl, signup, name, tok[1]);
+out:
+	mbedtls_platform_zeroize(tok[1], strlen(tok[1]));
+}
+
+/* RESUME <name> <token>: answered here in the loop (a SHA-256, no
+ * password hash). Only the address's failure limit applies: a bad token
+ * counts as a failed login, but the per-name lockout never stops the
+ * owner's valid token. */
+static void cmd_resume(struct client *cl, char *args)
+{
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	char *tok[2];
+	char name[PROTO_NAME_MAX + 1], ipk[AUTH_IPKEY_MAX];
+	if (cl->state == CL_READY) {
+		conn_send(c, "ERR 403 already logged in");
+		return;
+	}
+	if (args == NULL || proto_split(args, tok, 2) != 2 || strchr(tok[1], ' ')) {
+		conn_send(c, "ERR 400 usage: RESUME <name> <token>");
+		return;
+	}
+	if (!tokens_text_valid(tok[1])) {
+		conn_send(c, "ERR 400 bad token: want %d characters of base64url", TOKENS_TEXT_LEN);
+		goto out;
+	}
+	if (proto_name_fold(tok[0], name) < 0) {
+		conn_send(c, "ERR 401 bad name or token");
+		goto out;
+	}
+	if (!s->cf->allow_resume) {
+		log_info("refusing resume for %s from %s: allow_resume is off", name, c->peer);
+		conn_send(c, "ERR 401 resume is disabled on this server, log in with the password");
+		goto out;
+	}
+	auth_ip_key(s->auth, c->ip, ipk);
+	const char *over = auth_too_many_failures_ip(s->auth, ipk);
+	if (over) {
+		log_warn("too many failed logins %s: refusing resume for %s from %s", over, name, c->peer);
+		conn_send(c, "ERR 429 too many attempts, wait a minute");
+		goto out;
+	}
+	if (auth_resume(s->auth, name, tok[1], ipk) < 0) {
+		log_warn("failed resume for %s from %s: bad name or token", name, c->peer);
+		conn_send(c, "ERR 401 bad name or token");
+		goto out;
+	}
+	logged_in(cl, name, "resume", ipk, 0);
 out:
 	mbedtls_platform_zeroize(tok[1], strlen(tok[1]));
 }
@@ -752,6 +558,8 @@ static void on_line(struct conn *c, char *line, size_t len)
 		cmd_login(cl, args, 0);
 	} else if (strcmp(line, "SIGNUP") == 0) {
 		cmd_login(cl, args, 1);
+	} else if (strcmp(line, "RESUME") == 0) {
+		cmd_resume(cl, args);
 	} else if (strcmp(line, "LOGOUT") == 0) {
 		conn_send(c, "BYE");
 		conn_close(c, "logout");
@@ -1033,35 +841,8 @@ static void free_val(void *val, void *arg)
 	free(val);
 }
 
-static void free_rec(void *val, void *arg)
-{
-	(void)arg;
-	mbedtls_platform_zeroize(val, sizeof(struct users_rec));
-	free(val);
-}
-
-static void add_rec(const struct users_rec *r, void *arg)
-{
-	struct users_rec *copy = malloc(sizeof *copy);
-	if (copy == NULL)
-		return;
-	*copy = *r;
-	struct users_rec *old = hmap_get(arg, copy->name);
-	if (hmap_put(arg, copy->name, copy) < 0)
-		free(copy);
-	else
-		free(old);
-}
-
-/* A sign-up is known at once, without waiting for the file to be read. */
-static void remember_user(struct srv *s, const struct users_rec *r)
-{
-	add_rec(r, &s->users);
-	s->median_iterations = 0;
-}
-
 struct kick {
-	struct hmap *names;
+	struct auth *auth;
 	struct sess **gone;
 	size_t n, cap;
 };
@@ -1069,28 +850,15 @@ struct kick {
 static void find_deleted(struct sess *se, void *arg)
 {
 	struct kick *k = arg;
-	if (hmap_get(k->names, se->name) == NULL && k->n < k->cap)
+	if (!auth_user_exists(k->auth, se->name) && k->n < k->cap)
 		k->gone[k->n++] = se;
 }
 
-/* Reads the users file into the index and kicks online users who are no
- * longer in it. On a read error the old index stays. */
-static void reload_users(struct srv *s)
+/* The users file was read again: online users who are no longer in it go. */
+static void kick_deleted(void *arg)
 {
-	struct hmap fresh = {0};
-	if (users_each(s->users_path, add_rec, &fresh) < 0) {
-		log_err("cannot read %s: %s; keeping the accounts read before", s->users_path,
-		        strerror(errno));
-		hmap_each(&fresh, free_rec, NULL);
-		hmap_free(&fresh);
-		return;
-	}
-	hmap_each(&s->users, free_rec, NULL);
-	hmap_free(&s->users);
-	s->users = fresh;
-	s->median_iterations = 0;
-	log_debug("users file read: %zu accounts", s->users.n);
-	struct kick k = {&s->users, NULL, 0, s->sessions.by_name.n};
+	struct srv *s = arg;
+	struct kick k = {s->auth, NULL, 0, s->sessions.by_name.n};
 	if (k.cap && (k.gone = malloc(k.cap * sizeof *k.gone)) != NULL)
 		sess_each(&s->sessions, find_deleted, &k);
 	for (size_t i = 0; i < k.n; i++) {
@@ -1101,73 +869,13 @@ static void reload_users(struct srv *s)
 	free(k.gone);
 }
 
-/* Re-reads the users file if it changed since it was read: at every login
- * (one stat), and whenever the data directory reports a change. */
-static void check_users(struct srv *s)
-{
-	struct stat st;
-	if (stat(s->users_path, &st) < 0)
-		memset(&st, 0, sizeof st);
-	if (st.st_ino != s->users_st.st_ino || st.st_size != s->users_st.st_size ||
-	    st.st_mtim.tv_sec != s->users_st.st_mtim.tv_sec ||
-	    st.st_mtim.tv_nsec != s->users_st.st_mtim.tv_nsec) {
-		s->users_st = st;
-		reload_users(s);
-	}
-}
-
-static void on_data_dir_event(struct loop *l, int fd, int revents, void *arg)
-{
-	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-	(void)l;
-	(void)revents;
-	while (read(fd, buf, sizeof buf) > 0) {
-		/* Any event will do: check_users compares the file itself. */
-	}
-	check_users(arg);
-}
-
-static void poll_users(struct loop *l, void *arg)
-{
-	struct srv *s = arg;
-	check_users(s);
-	loop_timer_set(l, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
-}
-
-/* inotify on the data directory costs nothing while idle; where it is
- * missing, a one-second timer does the same. */
-static void watch_users(struct srv *s)
-{
-	/* Test hook: IM_TEST_NO_INOTIFY=1 makes inotify_init1 fail (EMFILE),
-	 * so the tests can always run the fallback path. */
-	const char *no_inotify = getenv("IM_TEST_NO_INOTIFY");
-	if (no_inotify && strcmp(no_inotify, "1") == 0) {
-		s->inotify_fd = -1;
-		errno = EMFILE;
-	} else {
-		s->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	}
-	if (s->inotify_fd >= 0 &&
-	    inotify_add_watch(s->inotify_fd, s->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >=
-	        0 &&
-	    loop_add(s->loop, s->inotify_fd, POLLIN, on_data_dir_event, s) == 0)
-		return;
-	log_warn("inotify on %s: %s; checking the users file every second", s->cf->data_dir, strerror(errno));
-	/* Only the inotify descriptor goes: the data_dir lock (lock_fd) is
-	 * held until the server exits, or a second server could start. */
-	if (s->inotify_fd >= 0)
-		close(s->inotify_fd);
-	s->inotify_fd = -1;
-	loop_timer_set(s->loop, &s->users_timer, SRV_USERS_POLL_MS, poll_users, s);
-}
-
 static void on_hup(struct loop *l, void *arg)
 {
 	struct srv *s = arg;
 	char err[256];
 	(void)l;
 	log_info("SIGHUP: reloading the users file and the certificate");
-	reload_users(s);
+	auth_reload_users(s->auth);
 	if (tls_cfg_reload(s->tls, s->cf->key_file, s->cf->cert_file, err, sizeof err) < 0)
 		log_err("keeping the old certificate: %s", err);
 }
@@ -1238,10 +946,13 @@ static int drop_privileges(const struct srv *s)
 		log_err("user %s: no such user", cf->user);
 		return -1;
 	}
-	char users_lock[CONF_PATH_MAX + 16];
+	char users_lock[CONF_PATH_MAX + 16], tokens[CONF_PATH_MAX + 16], tokens_lock[CONF_PATH_MAX + 24];
 	snprintf(users_lock, sizeof users_lock, "%s.lock", s->users_path);
-	const char *const paths[] = {cf->data_dir, cf->run_dir,  s->users_path,
-	                             users_lock,   cf->key_file, cf->cert_file};
+	snprintf(tokens, sizeof tokens, "%s/tokens", cf->data_dir);
+	snprintf(tokens_lock, sizeof tokens_lock, "%s.lock", tokens);
+	/* Directories first, then what it rewrites, then what it reads. */
+	const char *const paths[] = {cf->data_dir, cf->run_dir, s->users_path, users_lock,
+	                             tokens,       tokens_lock, cf->key_file,  cf->cert_file};
 	if (geteuid() == 0) {
 		for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++)
 			if (lchown(paths[i], pw->pw_uid, pw->pw_gid) < 0 && errno != ENOENT) {
@@ -1261,7 +972,7 @@ static int drop_privileges(const struct srv *s)
 	 * closed to the user (a data_dir under a 0700 home): say so now, not
 	 * at the first sign-up or SIGHUP. */
 	for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
-		int dir = i < 2, mode = dir ? R_OK | W_OK | X_OK : i < 4 ? R_OK | W_OK : R_OK;
+		int dir = i < 2, mode = dir ? R_OK | W_OK | X_OK : i < 6 ? R_OK | W_OK : R_OK;
 		if (access(paths[i], mode) < 0 && (dir || errno != ENOENT)) {
 			log_err("user %s cannot %s %s: %s; give it access to the path (every parent "
 			        "directory too) or choose another data_dir",
@@ -1502,9 +1213,10 @@ static int run(struct srv *s)
 		log_err("cannot set up signals: %s", strerror(errno));
 		return 1;
 	}
-	check_users(s);
-	watch_users(s);
-	loop_timer_set(s->loop, &s->sweep_timer, SRV_WINDOW_MS, sweep_failures, s);
+	if ((s->auth = auth_new(cf, s->loop, s->pool, s->users_path, kick_deleted, s)) == NULL) {
+		log_err("out of memory");
+		return 1;
+	}
 	/* The readiness lines come last: when they appear, the server is. */
 	for (int i = 0; i < s->nlisten; i++)
 		log_info("listening on %s", s->ltext[i]);
@@ -1533,12 +1245,8 @@ static void shutdown_all(struct srv *s)
 		unlink(s->cf->pid_file);
 	hmap_each(&s->per_ip, free_val, NULL);
 	hmap_free(&s->per_ip);
-	hmap_each(&s->failures, free_val, NULL);
-	hmap_free(&s->failures);
-	hmap_each(&s->users, free_rec, NULL);
-	hmap_free(&s->users);
-	if (s->inotify_fd >= 0)
-		close(s->inotify_fd);
+	auth_free(s->auth);
+	s->auth = NULL;
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	log_on_suppress(NULL, NULL);
@@ -1624,7 +1332,6 @@ int srv_main(int argc, char **argv)
 	log_set_rate(cf->log_rate_limit);
 	log_on_suppress(log_held, &s);
 	s.cf = cf;
-	s.inotify_fd = -1;
 	s.lock_fd = -1;
 	snprintf(s.users_path, sizeof s.users_path, "%s", users_path);
 	int rc = run(&s);

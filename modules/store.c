@@ -187,7 +187,7 @@ static int load_tokens(struct store *s, const char *path, char *err, size_t errl
 		char name[PROTO_NAME_MAX + 1];
 		if (proto_split(line, tok, 4) != 4 || strlen(tok[0]) >= sizeof s->tokens->hostport ||
 		    !proto_key_valid(tok[1]) || proto_name_fold(tok[2], name) < 0 ||
-		    !proto_token_valid(tok[3])) {
+		    !tokens_text_valid(tok[3])) {
 			log_warn("%s:%d: expected '<host:port> <server key> <name> <token>'; line ignored",
 			         path, lineno);
 			continue;
@@ -475,7 +475,7 @@ int store_set_token(struct store *s, const char *hostport, const char *key, cons
                     const char *token)
 {
 	if (strlen(hostport) >= sizeof s->tokens->hostport || strlen(name) > PROTO_NAME_MAX ||
-	    !proto_key_valid(key) || !proto_token_valid(token)) {
+	    !proto_key_valid(key) || !tokens_text_valid(token)) {
 		errno = ENAMETOOLONG;
 		return -1;
 	}

@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "proto.h"
+#include "tokens.h"
 
 /* A ceiling on each list, so a corrupt or hostile file cannot eat memory. */
 #define STORE_MAX_ENTRIES 4096
@@ -23,7 +24,7 @@ struct store_token {
 	char hostport[CONF_STR_MAX + 8];
 	char key[PROTO_KEY_HEX + 1]; /* the server's key when it issued the token */
 	char name[PROTO_NAME_MAX + 1];
-	char token[PROTO_TOKEN_LEN + 1];
+	char token[TOKENS_TEXT_LEN + 1];
 };
 
 struct store {

@@ -1,5 +1,5 @@
 /* unit: known-answer tests for the codecs and parsers (config, users
- * records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
+ * records, resume token records, names, PBKDF2, base64, framing, UTF-8, splitting, escaping). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "sess.h"
 #include "store.h"
 #include "tls.h"
+#include "tokens.h"
 #include "users.h"
 
 static int failures, passes;
@@ -867,17 +868,11 @@ static void test_backoff(void)
 	result("backoff_spread", lo < 1000 && hi > 29000, "attempt 5: %u..%u ms", lo, hi);
 }
 
-/* Resume tokens: the format check, and the tokens file round trip. */
-static void test_tokens(void)
+/* The client's tokens file (state_dir/tokens): load, bad lines skipped,
+ * set, 0600, delete, persisted. */
+static void test_store_tokens(void)
 {
 	const char *good = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123-_A";
-	result("token_valid", proto_token_valid(good), "refused");
-	result("token_short", !proto_token_valid("abc"), "accepted");
-	result("token_long", !proto_token_valid("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123-_AB"), "accepted");
-	result("token_padding", !proto_token_valid("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123-_="),
-	       "accepted");
-	result("token_plus", !proto_token_valid("abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123+_A"), "accepted");
-	result("token_empty", !proto_token_valid(""), "accepted");
 	char dir[300], path[400], err[256] = "";
 	snprintf(dir, sizeof dir, "%s/tokstate", tmpdir);
 	snprintf(path, sizeof path, "%s/tokens", dir);
@@ -889,31 +884,120 @@ static void test_tokens(void)
 	}
 	struct store st;
 	if (f == NULL || tls_init() < 0 || store_open(&st, dir, err, sizeof err) < 0) {
-		result("token_store_open", 0, "%s", err);
+		result("store_token_open", 0, "%s", err);
 		return;
 	}
 	const struct store_token *t = store_token(&st, "h:1", "alice");
-	result("token_loaded", t && strcmp(t->token, good) == 0 && strcmp(t->key, k1) == 0, "not loaded");
-	result("token_bad_lines_skipped", st.ntokens == 1 && store_token(&st, "h:1", "bob") == NULL, "%zu",
-	       st.ntokens);
-	result("token_other_server", store_token(&st, "h:2", "alice") == NULL, "found");
+	result("store_token_loaded", t && strcmp(t->token, good) == 0 && strcmp(t->key, k1) == 0,
+	       "not loaded");
+	result("store_token_bad_lines_skipped", st.ntokens == 1 && store_token(&st, "h:1", "bob") == NULL,
+	       "%zu", st.ntokens);
+	result("store_token_other_server", store_token(&st, "h:2", "alice") == NULL, "found");
 	const char *good2 = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlk0";
-	result("token_set", store_set_token(&st, "h:2", k1, "alice", good2) == 0, "%s", strerror(errno));
-	result("token_set_bad", store_set_token(&st, "h:2", k1, "alice", "x y") < 0, "accepted");
+	result("store_token_set", store_set_token(&st, "h:2", k1, "alice", good2) == 0, "%s",
+	       strerror(errno));
+	result("store_token_set_bad", store_set_token(&st, "h:2", k1, "alice", "x y") < 0, "accepted");
 	struct stat sb;
-	result("token_file_0600", stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "mode %o",
+	result("store_token_file_0600", stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "mode %o",
 	       (unsigned)(sb.st_mode & 0777));
-	result("token_del",
+	result("store_token_del",
 	       store_del_token(&st, "h:1", "alice") == 0 && store_token(&st, "h:1", "alice") == NULL,
 	       "still there");
 	store_close(&st);
 	if (store_open(&st, dir, err, sizeof err) < 0) {
-		result("token_reopen", 0, "%s", err);
+		result("store_token_reopen", 0, "%s", err);
 		return;
 	}
 	t = store_token(&st, "h:2", "alice");
-	result("token_persisted", st.ntokens == 1 && t && strcmp(t->token, good2) == 0, "%zu", st.ntokens);
+	result("store_token_persisted", st.ntokens == 1 && t && strcmp(t->token, good2) == 0, "%zu",
+	       st.ntokens);
 	store_close(&st);
+}
+
+/* Resume tokens: the file's line codec, the text form, the hash, the
+ * new config keys and their bounds. */
+static void test_tokens(void)
+{
+	struct tokens_rec r, back;
+	char line[TOKENS_LINE_MAX + 1], again[TOKENS_LINE_MAX + 1], text[TOKENS_TEXT_LEN + 1];
+	memset(&r, 0, sizeof r);
+	strcpy(r.name, "alice.b-c_1");
+	for (int i = 0; i < TOKENS_HASH_LEN; i++)
+		r.hash[i] = (unsigned char)(i * 7 + 1);
+	for (int i = 0; i < TOKENS_BIND_LEN; i++)
+		r.bind[i] = (unsigned char)(0xf0 | i);
+	r.expires = 1798615255;
+	int n = tokens_format_line(&r, line, sizeof line);
+	result("tokens_format",
+	       n > 0 && strcmp(line,
+	                       "alice.b-c_1:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:"
+	                       "1798615255:f0f1f2f3f4f5f6f7") == 0,
+	       "got '%s'", line);
+	int rc = tokens_parse_line(line, (size_t)n, &back);
+	int m = rc == 0 ? tokens_format_line(&back, again, sizeof again) : -1;
+	result("tokens_roundtrip", rc == 0 && m == n && strcmp(line, again) == 0, "rc %d '%s'", rc, again);
+	static const char *const bad[] = {
+	    "",
+	    "alice",
+	    "Alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3d:1:f0f1f2f3f4f5f6f7",
+	    "alice:01080F161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:-1:f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:01:f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:f0f1f2f3f4f5f6f7:x",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da::f0f1f2f3f4f5f6f7",
+	};
+	int refused = 0;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		refused += tokens_parse_line(bad[i], strlen(bad[i]), &back) == -1;
+	result("tokens_parse_refuses_bad", refused == (int)(sizeof bad / sizeof bad[0]), "%d of %zu refused",
+	       refused, sizeof bad / sizeof bad[0]);
+	unsigned char raw[TOKENS_RAW_LEN];
+	memset(raw, 0xff, sizeof raw);
+	tokens_encode(raw, text);
+	result("tokens_encode_base64url",
+	       strcmp(text, "__________________________________________8") == 0 && tokens_text_valid(text),
+	       "got '%s'", text);
+	result("tokens_text_valid",
+	       !tokens_text_valid("") && !tokens_text_valid("__________________________________________") &&
+	           !tokens_text_valid("__________________________________________8A") &&
+	           !tokens_text_valid("+_________________________________________8") &&
+	           !tokens_text_valid("=_________________________________________8"),
+	       "a bad token text was accepted");
+	unsigned char h[TOKENS_HASH_LEN];
+	static const unsigned char abc[] = {0xba, 0x78, 0x16, 0xbf, 0x8f, 0x01, 0xcf, 0xea, 0x41, 0x41, 0x40,
+	                                    0xde, 0x5d, 0xae, 0x22, 0x23, 0xb0, 0x03, 0x61, 0xa3, 0x96, 0x17,
+	                                    0x7a, 0x9c, 0xb4, 0x10, 0xff, 0x61, 0xf2, 0x00, 0x15, 0xad};
+	result("tokens_hash_sha256", tokens_hash("abc", h) == 0 && memcmp(h, abc, sizeof h) == 0,
+	       "SHA-256(abc) differs");
+	struct users_rec u1, u2;
+	unsigned char b1[TOKENS_BIND_LEN], b2[TOKENS_BIND_LEN];
+	memset(&u1, 0, sizeof u1);
+	u1.iterations = 1000;
+	u1.salt_len = 16;
+	u2 = u1;
+	u2.hash[0] = 1;
+	result("tokens_bind_follows_password",
+	       tokens_bind(&u1, b1) == 0 && tokens_bind(&u2, b2) == 0 && memcmp(b1, b2, sizeof b1) != 0,
+	       "a changed hash keeps the same binding");
+	struct conf c;
+	char err[512] = "";
+	conf_defaults(&c);
+	result("conf_token_defaults",
+	       c.srv.allow_resume == 1 && c.srv.token_lifetime == 30 * 86400 &&
+	           c.srv.max_tokens_per_user == 4,
+	       "allow_resume %d token_lifetime %d max_tokens_per_user %d", c.srv.allow_resume,
+	       c.srv.token_lifetime, c.srv.max_tokens_per_user);
+	const char *p = write_tmp("tok.conf", "[server]\nallow_resume = no\ntoken_lifetime = 2\n"
+	                                      "max_tokens_per_user = 64\n");
+	rc = conf_load(&c, p, err, sizeof err);
+	result("conf_token_keys_load",
+	       rc == 0 && c.srv.allow_resume == 0 && c.srv.token_lifetime == 2 &&
+	           c.srv.max_tokens_per_user == 64,
+	       "rc %d %s", rc, err);
+	conf_bad("conf_token_lifetime_min", "[server]\ntoken_lifetime = 1\n", "2: ", "token_lifetime");
+	conf_bad("conf_max_tokens_per_user_max", "[server]\nmax_tokens_per_user = 65\n",
+	         "2: ", "max_tokens_per_user");
 }
 
 int main(void)
@@ -928,6 +1012,7 @@ int main(void)
 	test_conf_sample();
 	test_users_codec();
 	test_users_hash();
+	test_tokens();
 	test_pbkdf2();
 	test_base64();
 	test_names();
@@ -944,7 +1029,7 @@ int main(void)
 	test_msg_id();
 	test_store_pin();
 	test_backoff();
-	test_tokens();
+	test_store_tokens();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

@@ -1,0 +1,779 @@
+/* auth: who may log in, for the server. It owns the password checks on the
+ * worker pool, the users file's in-memory copy (re-read when data_dir says
+ * it changed), the failed-login and sign-up limiters with the memory of the
+ * addresses each name logged in from lately, and the resume tokens. */
+#include "auth.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/inotify.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/platform_util.h>
+
+#include "hmap.h"
+#include "log.h"
+#include "tokens.h"
+
+#define AUTH_USERS_POLL_MS 1000    /* without inotify: how soon admin changes are noticed */
+#define AUTH_WINDOW_MS     60000   /* failed-login counting window */
+#define AUTH_SIGNUP_MS     3600000 /* sign-up counting window */
+#define AUTH_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
+#define AUTH_TOKENS_MS     1000                       /* the tokens file is rewritten at most this often */
+#define AUTH_CALIBRATE     2000 /* PBKDF2 rounds timed at start for the first estimate */
+
+/* One resume token in memory: only its hash, like the file. */
+struct tok {
+	unsigned char hash[TOKENS_HASH_LEN];
+	int64_t expires;
+	unsigned char bind[TOKENS_BIND_LEN];
+};
+
+/* A user's tokens, oldest first; cap is max_tokens_per_user. */
+struct tuser {
+	char name[PROTO_NAME_MAX + 1];
+	size_t n, cap;
+	struct tok t[];
+};
+
+/* A counter of events within a window: failed logins by address, by name
+ * from an address, by name; sign-ups by address; known addresses. */
+struct failcount {
+	char key[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 16]; /* "KIND WHAT" */
+	int n;
+	uint64_t start, window;
+};
+
+struct auth {
+	const struct conf_server *cf;
+	struct loop *loop;
+	struct pool *pool;
+	auth_reload_fn on_reload;
+	void *reload_arg;
+	struct hmap failures;
+	char users_path[CONF_PATH_MAX + 8];
+	struct hmap users;     /* name -> struct users_rec: the users file as last read */
+	int median_iterations; /* of users; 0 = work it out again */
+	struct stat users_st;
+	int inotify_fd;
+	struct loop_timer users_timer, sweep_timer, tokens_timer;
+	char tokens_path[CONF_PATH_MAX + 8];
+	struct hmap tokens; /* name -> struct tuser */
+	int tokens_dirty;
+	mbedtls_entropy_context entropy;
+	mbedtls_ctr_drbg_context drbg;
+	int drbg_ok;
+	int workers;
+	double ns_per_iter;      /* measured PBKDF2 cost per round, per worker */
+	long long pending_iters; /* PBKDF2 rounds queued or running */
+};
+
+struct auth_job {
+	struct pool_job base;
+	struct auth *auth;
+	auth_done_fn done;
+	void *owner; /* NULL once the owner has gone */
+	int signup, iterations;
+	int counted;  /* its rounds are in pending_iters */
+	long long ns; /* how long the work took */
+	enum auth_result result;
+	int err;
+	int found; /* LOGIN: rec is the user's record */
+	struct users_rec rec;
+	char name[PROTO_NAME_MAX + 1];
+	char ipk[AUTH_IPKEY_MAX]; /* the client's address key */
+	char pw[PROTO_LINE_MAX];
+	size_t pwlen;
+};
+
+/* ---- password work, in a worker thread ---- */
+
+static long long mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static void job_work(struct pool_job *pj)
+{
+	struct auth_job *j = (struct auth_job *)pj;
+	long long t0 = mono_ns();
+	if (j->signup) {
+		strcpy(j->rec.name, j->name);
+		if (users_hash(j->pw, j->pwlen, j->iterations, &j->rec) < 0) {
+			j->result = AUTH_IOERR;
+			j->err = EIO;
+		} else {
+			enum users_status st = users_add(j->auth->users_path, &j->rec);
+			j->err = errno;
+			j->result = st == USERS_OK ? AUTH_OK : st == USERS_EXISTS ? AUTH_EXISTS : AUTH_IOERR;
+		}
+	} else if (j->found) {
+		j->result = users_verify(&j->rec, j->pw, j->pwlen) ? AUTH_OK : AUTH_BAD;
+	} else {
+		/* Spend the same time on an unknown name, through the same
+		 * code as a real check (no salt to draw), so timing does not
+		 * tell which names exist. */
+		struct users_rec dummy = {.iterations = j->iterations, .salt_len = USERS_SALT_LEN};
+		users_verify(&dummy, j->pw, j->pwlen);
+		j->result = AUTH_BAD;
+	}
+	mbedtls_platform_zeroize(j->pw, sizeof j->pw);
+	j->ns = mono_ns() - t0;
+}
+
+/* ---- limits ---- */
+
+/* The count of KIND WHAT in its current window (0 if none). */
+static int counted(struct auth *a, const char *kind, const char *what)
+{
+	char key[sizeof((struct failcount *)0)->key];
+	snprintf(key, sizeof key, "%s %s", kind, what);
+	struct failcount *f = hmap_get(&a->failures, key);
+	if (f && loop_now(a->loop) - f->start >= f->window) {
+		f->n = 0;
+		f->start = loop_now(a->loop);
+	}
+	return f ? f->n : 0;
+}
+
+/* Adds delta (1 or -1) to KIND WHAT; a count never goes below 0. */
+static void count(struct auth *a, const char *kind, const char *what, uint64_t window, int delta)
+{
+	char key[sizeof((struct failcount *)0)->key];
+	snprintf(key, sizeof key, "%s %s", kind, what);
+	counted(a, kind, what); /* a passed window starts again */
+	struct failcount *f = hmap_get(&a->failures, key);
+	if (f == NULL && delta < 0)
+		return;
+	if (f == NULL) {
+		if ((f = calloc(1, sizeof *f)) == NULL)
+			return;
+		snprintf(f->key, sizeof f->key, "%s", key);
+		f->start = loop_now(a->loop);
+		f->window = window;
+		if (hmap_put(&a->failures, f->key, f) < 0) {
+			free(f);
+			return;
+		}
+	}
+	f->n = f->n + delta < 0 ? 0 : f->n + delta;
+}
+
+void auth_ip_key(const struct auth *a, const char *ip, char out[AUTH_IPKEY_MAX])
+{
+	if (proto_ip_prefix(ip, a->cf->ipv6_prefix, out, AUTH_IPKEY_MAX) < 0)
+		snprintf(out, AUTH_IPKEY_MAX, "%s", ip);
+}
+
+/* The name's own budget per address is small, so a guesser elsewhere does
+ * not lock its owner out; the larger one over all addresses still stops
+ * guessing spread over many, except from an address the name logged in
+ * from lately. */
+void auth_count_failure(struct auth *a, const char *ipk, const char *name, int delta)
+{
+	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	count(a, "ip", ipk, AUTH_WINDOW_MS, delta);
+	count(a, "nameip", nameip, AUTH_WINDOW_MS, delta);
+	count(a, "name", name, AUTH_WINDOW_MS, delta);
+}
+
+/* Remembers (for AUTH_KNOWN_MS, in memory) that name logged in from ipk. */
+static void known_address(struct auth *a, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(a, "known", nameip) == 0)
+		count(a, "known", nameip, AUTH_KNOWN_MS, 1);
+}
+
+void auth_succeeded(struct auth *a, const char *ipk, const char *name, int counted)
+{
+	if (counted)
+		auth_count_failure(a, ipk, name, -1); /* counted when it started */
+	known_address(a, ipk, name);
+}
+
+const char *auth_too_many_failures(struct auth *a, const char *ipk, const char *name)
+{
+	char nameip[PROTO_NAME_MAX + AUTH_IPKEY_MAX + 2];
+	snprintf(nameip, sizeof nameip, "%s %s", name, ipk);
+	if (counted(a, "ip", ipk) >= a->cf->max_failures_per_ip)
+		return "from this address";
+	if (counted(a, "nameip", nameip) >= a->cf->max_failures_per_name)
+		return "for this name from this address";
+	if (counted(a, "name", name) >= a->cf->max_failures_per_name_total &&
+	    counted(a, "known", nameip) == 0)
+		return "for this name from all addresses";
+	return NULL;
+}
+
+const char *auth_too_many_failures_ip(struct auth *a, const char *ipk)
+{
+	return counted(a, "ip", ipk) >= a->cf->max_failures_per_ip ? "from this address" : NULL;
+}
+
+/* Sign-ups per address and hour: each costs a hash and a users file line.
+ * A taken name is answered before any hashing, and counts as a failure
+ * (it tells that the name exists). */
+enum auth_signup auth_signup_check(struct auth *a, const char *ipk, const char *name)
+{
+	if (counted(a, "signup", ipk) >= a->cf->max_signups_per_ip)
+		return AUTH_SIGNUP_RATE;
+	auth_check_users(a);
+	if (hmap_get(&a->users, name)) {
+		auth_count_failure(a, ipk, name, 1);
+		return AUTH_SIGNUP_TAKEN;
+	}
+	count(a, "signup", ipk, AUTH_SIGNUP_MS, 1);
+	return AUTH_SIGNUP_GO;
+}
+
+struct sweep {
+	struct failcount **old;
+	size_t n, cap;
+	uint64_t now;
+};
+
+static void collect_old(void *val, void *arg)
+{
+	struct failcount *f = val;
+	struct sweep *sw = arg;
+	if (sw->now - f->start < f->window || sw->n == sw->cap)
+		return;
+	sw->old[sw->n++] = f;
+}
+
+/* Forgets counters whose window has passed, so memory stays bounded. */
+static void sweep_failures(struct loop *l, void *arg)
+{
+	struct auth *a = arg;
+	struct sweep sw = {NULL, 0, a->failures.n, loop_now(l)};
+	if (sw.cap && (sw.old = malloc(sw.cap * sizeof *sw.old)) != NULL) {
+		hmap_each(&a->failures, collect_old, &sw);
+		for (size_t i = 0; i < sw.n; i++) {
+			hmap_del(&a->failures, sw.old[i]->key);
+			free(sw.old[i]);
+		}
+		free(sw.old);
+	}
+	loop_timer_set(l, &a->sweep_timer, AUTH_WINDOW_MS, sweep_failures, a);
+}
+
+/* ---- the users file in memory ---- */
+
+static void free_val(void *val, void *arg)
+{
+	(void)arg;
+	free(val);
+}
+
+static void free_rec(void *val, void *arg)
+{
+	(void)arg;
+	mbedtls_platform_zeroize(val, sizeof(struct users_rec));
+	free(val);
+}
+
+static void add_rec(const struct users_rec *r, void *arg)
+{
+	struct users_rec *copy = malloc(sizeof *copy);
+	if (copy == NULL)
+		return;
+	*copy = *r;
+	struct users_rec *old = hmap_get(arg, copy->name);
+	if (hmap_put(arg, copy->name, copy) < 0)
+		free(copy);
+	else
+		free(old);
+}
+
+/* A sign-up is known at once, without waiting for the file to be read. */
+static void remember_user(struct auth *a, const struct users_rec *r)
+{
+	add_rec(r, &a->users);
+	a->median_iterations = 0;
+}
+
+static int cmp_int(const void *x, const void *y)
+{
+	int p = *(const int *)x, q = *(const int *)y;
+	return (p > q) - (p < q);
+}
+
+struct iters {
+	int *v;
+	size_t n;
+};
+
+static void collect_iterations(void *val, void *arg)
+{
+	const struct users_rec *r = val;
+	struct iters *it = arg;
+	it->v[it->n++] = r->iterations;
+}
+
+/* The cost an unknown name's password is hashed at: the median of the
+ * accounts', so that a wrong password for an unknown name takes as long as
+ * one for a typical account, whatever pbkdf2_iterations says today. */
+static int dummy_iterations(struct auth *a)
+{
+	if (a->median_iterations)
+		return a->median_iterations;
+	struct iters it = {NULL, 0};
+	if (a->users.n == 0 || (it.v = malloc(a->users.n * sizeof *it.v)) == NULL)
+		return a->cf->pbkdf2_iterations;
+	hmap_each(&a->users, collect_iterations, &it);
+	qsort(it.v, it.n, sizeof *it.v, cmp_int);
+	a->median_iterations = it.v[it.n / 2];
+	free(it.v);
+	return a->median_iterations;
+}
+
+void auth_reload_users(struct auth *a)
+{
+	struct hmap fresh = {0};
+	if (users_each(a->users_path, add_rec, &fresh) < 0) {
+		log_err("cannot read %s: %s; keeping the accounts read before", a->users_path,
+		        strerror(errno));
+		hmap_each(&fresh, free_rec, NULL);
+		hmap_free(&fresh);
+		return;
+	}
+	hmap_each(&a->users, free_rec, NULL);
+	hmap_free(&a->users);
+	a->users = fresh;
+	a->median_iterations = 0;
+	log_debug("users file read: %zu accounts", a->users.n);
+	if (a->on_reload)
+		a->on_reload(a->reload_arg);
+}
+
+/* At every login (one stat), and whenever the data directory reports a
+ * change. */
+void auth_check_users(struct auth *a)
+{
+	struct stat st;
+	if (stat(a->users_path, &st) < 0)
+		memset(&st, 0, sizeof st);
+	if (st.st_ino != a->users_st.st_ino || st.st_size != a->users_st.st_size ||
+	    st.st_mtim.tv_sec != a->users_st.st_mtim.tv_sec ||
+	    st.st_mtim.tv_nsec != a->users_st.st_mtim.tv_nsec) {
+		a->users_st = st;
+		auth_reload_users(a);
+	}
+}
+
+int auth_user_exists(const struct auth *a, const char *name)
+{
+	return hmap_get(&a->users, name) != NULL;
+}
+
+const char *auth_users_path(const struct auth *a)
+{
+	return a->users_path;
+}
+
+static void on_data_dir_event(struct loop *l, int fd, int revents, void *arg)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	(void)l;
+	(void)revents;
+	while (read(fd, buf, sizeof buf) > 0) {
+		/* Any event will do: the checks compare the files themselves. */
+	}
+	auth_check_users(arg);
+}
+
+static void poll_users(struct loop *l, void *arg)
+{
+	struct auth *a = arg;
+	auth_check_users(a);
+	loop_timer_set(l, &a->users_timer, AUTH_USERS_POLL_MS, poll_users, a);
+}
+
+/* inotify on the data directory costs nothing while idle; where it is
+ * missing, a one-second timer does the same. */
+static void watch_users(struct auth *a)
+{
+	/* Test hook: IM_TEST_NO_INOTIFY=1 makes inotify_init1 fail (EMFILE),
+	 * so the tests can always run the fallback path. */
+	const char *no_inotify = getenv("IM_TEST_NO_INOTIFY");
+	if (no_inotify && strcmp(no_inotify, "1") == 0) {
+		a->inotify_fd = -1;
+		errno = EMFILE;
+	} else {
+		a->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	}
+	if (a->inotify_fd >= 0 &&
+	    inotify_add_watch(a->inotify_fd, a->cf->data_dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_DELETE) >=
+	        0 &&
+	    loop_add(a->loop, a->inotify_fd, POLLIN, on_data_dir_event, a) == 0)
+		return;
+	log_warn("inotify on %s: %s; checking the users file every second", a->cf->data_dir, strerror(errno));
+	if (a->inotify_fd >= 0)
+		close(a->inotify_fd);
+	a->inotify_fd = -1;
+	loop_timer_set(a->loop, &a->users_timer, AUTH_USERS_POLL_MS, poll_users, a);
+}
+
+/* ---- password checks ---- */
+
+static void job_done(struct pool_job *pj)
+{
+	struct auth_job *j = (struct auth_job *)pj;
+	struct auth *a = j->auth;
+	if (j->counted)
+		a->pending_iters -= j->iterations;
+	if (j->ns > 0 && j->iterations > 0) {
+		double per = (double)j->ns / j->iterations;
+		a->ns_per_iter = a->ns_per_iter > 0 ? 0.7 * a->ns_per_iter + 0.3 * per : per;
+	}
+	if (j->owner == NULL) {
+		mbedtls_platform_zeroize(j, sizeof *j);
+		free(j);
+		return;
+	}
+	switch (j->result) {
+	case AUTH_OK:
+		if (j->signup) {
+			remember_user(a, &j->rec);
+		} else {
+			auth_check_users(a);
+			if (hmap_get(&a->users, j->name) == NULL)
+				j->result = AUTH_DELETED;
+		}
+		break;
+	case AUTH_EXISTS:
+		auth_count_failure(a, j->ipk, j->name, 1);
+		break;
+	case AUTH_IOERR:
+		if (!j->signup)
+			auth_count_failure(a, j->ipk, j->name, -1);
+		break;
+	case AUTH_BAD:
+	case AUTH_DELETED:
+		break; /* counted when it started */
+	}
+	struct auth_outcome o = {j->result, j->signup, j->err, j->name, j->ipk};
+	j->done(j->owner, &o);
+	mbedtls_platform_zeroize(j, sizeof *j);
+	free(j);
+}
+
+struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
+                             unsigned budget_ms, auth_done_fn done, void *owner, int *busy)
+{
+	*busy = 0;
+	struct auth_job *j = calloc(1, sizeof *j);
+	if (j == NULL)
+		return NULL;
+	j->base.work = job_work;
+	j->base.done = job_done;
+	j->auth = a;
+	j->done = done;
+	j->owner = owner;
+	j->signup = signup;
+	j->iterations = a->cf->pbkdf2_iterations;
+	if (!signup) {
+		auth_check_users(a);
+		const struct users_rec *r = hmap_get(&a->users, name);
+		if (r) {
+			j->rec = *r;
+			j->found = 1;
+		} else {
+			j->iterations = dummy_iterations(a);
+		}
+	}
+	/* The checks ahead share the workers; this one then takes a worker
+	 * of its own. One that cannot finish within its login deadline is
+	 * refused now, not timed out later with the work still queued. */
+	double wait_ms = ((double)a->pending_iters / a->workers + j->iterations) * a->ns_per_iter / 1e6;
+	if (wait_ms > budget_ms) {
+		log_debug("password checks queued: %lld rounds, about %.0f ms (%.0f ns a round)",
+		          a->pending_iters, wait_ms, a->ns_per_iter);
+		free(j);
+		*busy = 1;
+		return NULL;
+	}
+	j->counted = 1;
+	a->pending_iters += j->iterations;
+	snprintf(j->name, sizeof j->name, "%s", name);
+	snprintf(j->ipk, sizeof j->ipk, "%s", ipk);
+	/* A login counts as failed until it succeeds: logins checked at once on
+	 * many connections cannot all slip under the limits. */
+	if (!signup)
+		auth_count_failure(a, ipk, name, 1);
+	j->pwlen = strlen(pw);
+	if (j->pwlen >= sizeof j->pw)
+		j->pwlen = sizeof j->pw - 1;
+	memcpy(j->pw, pw, j->pwlen);
+	pool_submit(a->pool, &j->base);
+	return j;
+}
+
+void auth_cancel(struct auth_job *j)
+{
+	/* A queued job is skipped when a worker reaches it: it no longer
+	 * holds anyone up. */
+	if (j->counted) {
+		j->auth->pending_iters -= j->iterations;
+		j->counted = 0;
+	}
+	j->owner = NULL; /* the job frees itself when it returns */
+	atomic_store(&j->base.cancelled, 1);
+}
+
+/* ---- resume tokens ---- */
+
+/* Adds a token to name's list, dropping the oldest beyond the cap. */
+static int add_token(struct auth *a, const char *name, const struct tok *t)
+{
+	struct tuser *u = hmap_get(&a->tokens, name);
+	if (u == NULL) {
+		size_t cap = (size_t)a->cf->max_tokens_per_user;
+		if ((u = calloc(1, sizeof *u + cap * sizeof u->t[0])) == NULL)
+			return -1;
+		snprintf(u->name, sizeof u->name, "%s", name);
+		u->cap = cap;
+		if (hmap_put(&a->tokens, u->name, u) < 0) {
+			free(u);
+			return -1;
+		}
+	}
+	if (u->n == u->cap) {
+		memmove(&u->t[0], &u->t[1], (u->n - 1) * sizeof u->t[0]);
+		u->n--;
+	}
+	u->t[u->n++] = *t;
+	return 0;
+}
+
+static void load_token(const struct tokens_rec *r, void *arg)
+{
+	struct auth *a = arg;
+	struct tok t;
+	if (r->expires <= (int64_t)time(NULL))
+		return;
+	memcpy(t.hash, r->hash, sizeof t.hash);
+	memcpy(t.bind, r->bind, sizeof t.bind);
+	t.expires = r->expires;
+	add_token(a, r->name, &t);
+}
+
+struct flush {
+	struct auth *a;
+	struct tokens_rec *v;
+	size_t n;
+	struct tuser **empty;
+	size_t nempty;
+	int64_t now;
+};
+
+/* Drops u's tokens that expired or whose password (or account) has gone,
+ * and copies the rest for the file. */
+static void prune_user(void *val, void *arg)
+{
+	struct tuser *u = val;
+	struct flush *f = arg;
+	const struct users_rec *r = hmap_get(&f->a->users, u->name);
+	unsigned char bind[TOKENS_BIND_LEN];
+	size_t k = 0;
+	if (r && tokens_bind(r, bind) == 0) {
+		for (size_t i = 0; i < u->n; i++) {
+			if (u->t[i].expires <= f->now || memcmp(u->t[i].bind, bind, sizeof bind) != 0)
+				continue;
+			u->t[k++] = u->t[i];
+			struct tokens_rec *out = &f->v[f->n++];
+			snprintf(out->name, sizeof out->name, "%s", u->name);
+			memcpy(out->hash, u->t[i].hash, sizeof out->hash);
+			memcpy(out->bind, u->t[i].bind, sizeof out->bind);
+			out->expires = u->t[i].expires;
+		}
+	}
+	u->n = k;
+	if (k == 0)
+		f->empty[f->nempty++] = u;
+}
+
+static void add_count(void *val, void *arg)
+{
+	*(size_t *)arg += ((struct tuser *)val)->n;
+}
+
+static void tokens_changed(struct auth *a);
+
+/* Writes every live token's hash to the file (one rewrite for however many
+ * changes came since the last). */
+static void flush_tokens(struct auth *a)
+{
+	size_t total = 0;
+	hmap_each(&a->tokens, add_count, &total);
+	struct flush f = {a, NULL, 0, NULL, 0, (int64_t)time(NULL)};
+	f.v = malloc((total ? total : 1) * sizeof *f.v);
+	f.empty = malloc((a->tokens.n ? a->tokens.n : 1) * sizeof *f.empty);
+	if (f.v == NULL || f.empty == NULL) {
+		log_err("out of memory writing %s; trying again in a second", a->tokens_path);
+		goto out;
+	}
+	hmap_each(&a->tokens, prune_user, &f);
+	for (size_t i = 0; i < f.nempty; i++) {
+		hmap_del(&a->tokens, f.empty[i]->name);
+		free(f.empty[i]);
+	}
+	if (tokens_write(a->tokens_path, f.v, f.n) < 0) {
+		log_err("cannot write %s: %s; trying again in a second", a->tokens_path, strerror(errno));
+		goto out;
+	}
+	a->tokens_dirty = 0;
+	log_debug("tokens file %s written: %zu tokens", a->tokens_path, f.n);
+out:
+	if (f.v)
+		mbedtls_platform_zeroize(f.v, total * sizeof *f.v);
+	free(f.v);
+	free(f.empty);
+	if (a->tokens_dirty)
+		tokens_changed(a);
+}
+
+static void on_tokens_timer(struct loop *l, void *arg)
+{
+	(void)l;
+	struct auth *a = arg;
+	if (a->tokens_dirty)
+		flush_tokens(a);
+}
+
+/* Batches the rewrite: the first change arms the timer, the rest ride it. */
+static void tokens_changed(struct auth *a)
+{
+	a->tokens_dirty = 1;
+	if (a->tokens_timer.slot == 0)
+		loop_timer_set(a->loop, &a->tokens_timer, AUTH_TOKENS_MS, on_tokens_timer, a);
+}
+
+int auth_token_issue(struct auth *a, const char *name, char *out)
+{
+	unsigned char raw[TOKENS_RAW_LEN];
+	const struct users_rec *r = hmap_get(&a->users, name);
+	struct tok t;
+	if (!a->drbg_ok || r == NULL || tokens_bind(r, t.bind) < 0 ||
+	    mbedtls_ctr_drbg_random(&a->drbg, raw, sizeof raw) != 0)
+		return -1;
+	tokens_encode(raw, out);
+	mbedtls_platform_zeroize(raw, sizeof raw);
+	t.expires = (int64_t)time(NULL) + a->cf->token_lifetime;
+	if (tokens_hash(out, t.hash) < 0 || add_token(a, name, &t) < 0) {
+		mbedtls_platform_zeroize(out, TOKENS_TEXT_LEN + 1);
+		return -1;
+	}
+	tokens_changed(a);
+	return 0;
+}
+
+int auth_resume(struct auth *a, const char *name, const char *text, const char *ipk)
+{
+	static const struct tok none; /* an unknown name is compared with this */
+	unsigned char h[TOKENS_HASH_LEN], bind[TOKENS_BIND_LEN];
+	auth_check_users(a);
+	const struct users_rec *r = hmap_get(&a->users, name);
+	struct tuser *u = hmap_get(&a->tokens, name);
+	int found = -1;
+	if (tokens_hash(text, h) == 0) {
+		size_t n = u ? u->n : 1;
+		for (size_t i = 0; i < n; i++) {
+			const struct tok *t = u ? &u->t[i] : &none;
+			volatile unsigned char diff = 0;
+			for (size_t k = 0; k < sizeof h; k++)
+				diff |= t->hash[k] ^ h[k];
+			if (diff == 0 && u)
+				found = (int)i;
+		}
+	}
+	int ok = found >= 0 && r != NULL && tokens_bind(r, bind) == 0 &&
+	         memcmp(u->t[found].bind, bind, sizeof bind) == 0 &&
+	         u->t[found].expires > (int64_t)time(NULL);
+	if (found >= 0) {
+		/* Used, or dead anyway: it goes either way. */
+		memmove(&u->t[found], &u->t[found + 1], (u->n - (size_t)found - 1) * sizeof u->t[0]);
+		u->n--;
+		tokens_changed(a);
+	}
+	if (!ok) {
+		auth_count_failure(a, ipk, name, 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* ---- life ---- */
+
+struct auth *auth_new(const struct conf_server *cf, struct loop *l, struct pool *p, const char *users_path,
+                      auth_reload_fn on_reload, void *arg)
+{
+	struct auth *a = calloc(1, sizeof *a);
+	if (a == NULL)
+		return NULL;
+	a->cf = cf;
+	a->loop = l;
+	a->pool = p;
+	a->on_reload = on_reload;
+	a->reload_arg = arg;
+	a->inotify_fd = -1;
+	snprintf(a->users_path, sizeof a->users_path, "%s", users_path);
+	snprintf(a->tokens_path, sizeof a->tokens_path, "%s/tokens", cf->data_dir);
+	a->workers = pool_size(p) > 0 ? pool_size(p) : 1;
+	static const char pers[] = "im resume tokens";
+	mbedtls_entropy_init(&a->entropy);
+	mbedtls_ctr_drbg_init(&a->drbg);
+	a->drbg_ok = mbedtls_ctr_drbg_seed(&a->drbg, mbedtls_entropy_func, &a->entropy,
+	                                   (const unsigned char *)pers, sizeof pers - 1) == 0;
+	if (!a->drbg_ok)
+		log_err("cannot seed the random generator: no resume tokens");
+	/* A first measure of the hash for the queue estimate; every check
+	 * done later refines it. */
+	unsigned char salt[USERS_SALT_LEN] = {0}, dk[USERS_HASH_LEN];
+	long long t0 = mono_ns();
+	users_pbkdf2("calibrate", 9, salt, sizeof salt, AUTH_CALIBRATE, dk, sizeof dk);
+	a->ns_per_iter = (double)(mono_ns() - t0) / AUTH_CALIBRATE;
+	auth_check_users(a);
+	if (tokens_each(a->tokens_path, load_token, a) < 0)
+		log_err("cannot read %s: %s; starting without resume tokens", a->tokens_path,
+		        strerror(errno));
+	watch_users(a);
+	loop_timer_set(l, &a->sweep_timer, AUTH_WINDOW_MS, sweep_failures, a);
+	return a;
+}
+
+void auth_free(struct auth *a)
+{
+	if (a == NULL)
+		return;
+	if (a->tokens_dirty)
+		flush_tokens(a);
+	loop_timer_stop(a->loop, &a->tokens_timer);
+	loop_timer_stop(a->loop, &a->sweep_timer);
+	loop_timer_stop(a->loop, &a->users_timer);
+	hmap_each(&a->tokens, free_val, NULL);
+	hmap_free(&a->tokens);
+	mbedtls_ctr_drbg_free(&a->drbg);
+	mbedtls_entropy_free(&a->entropy);
+	hmap_each(&a->failures, free_val, NULL);
+	hmap_free(&a->failures);
+	hmap_each(&a->users, free_rec, NULL);
+	hmap_free(&a->users);
+	if (a->inotify_fd >= 0) {
+		loop_del(a->loop, a->inotify_fd);
+		close(a->inotify_fd);
+	}
+	free(a);
+}
