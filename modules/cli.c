@@ -78,6 +78,10 @@ struct cli {
 	int token_seen;    /* this login's TOKEN came: one per login, so a server
 	                    * cannot make us rewrite the file at will */
 	int token_refused; /* this connection's RESUME was refused */
+	/* Log in with the stored token when there is one: on reconnects and
+	 * at a start without a typed password. A password the user typed
+	 * (login NAME PASSWORD) is checked as asked, never skipped. */
+	int resume_first;
 	char name[PROTO_NAME_MAX + 1];
 	char srvkey[PROTO_KEY_HEX + 1]; /* the key this connection's server presented */
 
@@ -513,7 +517,7 @@ static void forget_token(struct cli *c)
  * key as now. */
 static const char *usable_token(struct cli *c)
 {
-	if (c->signup || !c->cfg->resume_tokens)
+	if (c->signup || !c->cfg->resume_tokens || !c->resume_first)
 		return NULL;
 	const struct store_token *t = store_token(c->st, c->hostport, c->user);
 	if (t == NULL)
@@ -617,6 +621,7 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->failures = 0;
 	c->attempt = 0;
 	c->token_seen = 0;
+	c->resume_first = 1;
 	conn_deadline(c->sc, 0, NULL);
 	if (c->cfg->lan_ip[0])
 		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint,
@@ -919,7 +924,9 @@ static void srv_close(struct conn *sc, const char *why)
 
 /* ---- commands ---- */
 
-void cli_login(struct cli *c, const char *name, const char *password, int signup)
+/* Starts a login with a password; resume_first: try the stored token
+ * first (the password is then the fallback). */
+static void login_with(struct cli *c, const char *name, const char *password, int signup, int resume_first)
 {
 	char folded[PROTO_NAME_MAX + 1];
 	size_t pwlen = strlen(password);
@@ -941,6 +948,7 @@ void cli_login(struct cli *c, const char *name, const char *password, int signup
 	snprintf(c->user, sizeof c->user, "%s", folded);
 	memcpy(c->password, password, pwlen + 1);
 	c->signup = signup;
+	c->resume_first = resume_first;
 	c->have_creds = c->have_password = 1;
 	c->failures = 0;
 	c->attempt = 0;
@@ -949,6 +957,11 @@ void cli_login(struct cli *c, const char *name, const char *password, int signup
 		conn_abort(c->sc, "new login");
 	}
 	start_connect(c);
+}
+
+void cli_login(struct cli *c, const char *name, const char *password, int signup)
+{
+	login_with(c, name, password, signup, 0);
 }
 
 int cli_resume(struct cli *c, const char *name)
@@ -964,6 +977,7 @@ int cli_resume(struct cli *c, const char *name)
 	snprintf(c->user, sizeof c->user, "%s", folded);
 	mbedtls_platform_zeroize(c->password, sizeof c->password);
 	c->signup = c->have_password = 0;
+	c->resume_first = 1;
 	c->have_creds = 1;
 	c->failures = 0;
 	c->attempt = 0;
@@ -1353,7 +1367,7 @@ int cli_main(int argc, char **argv)
 		    store_read_password(conf.cli.password_file, pw, sizeof pw, err, sizeof err) == 0) {
 			/* With a stored token this still resumes; the password
 			 * is kept for when the token is refused. */
-			cli_login(c, conf.cli.user, pw, 0);
+			login_with(c, conf.cli.user, pw, 0, 1);
 		} else if (cli_resume(c, conf.cli.user) == 0) {
 			if (conf.cli.password_file[0])
 				log_warn("%s; logging in with the stored resume token", err);

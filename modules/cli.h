@@ -61,8 +61,10 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 /* Frees it; call after the loop stopped. Safe on NULL. */
 void cli_free(struct cli *c);
 
-/* Logs in (or signs up) as name, connecting to the server; the password is
- * kept (for reconnects) until cli_free wipes it. Outcome: READY or ERROR. */
+/* Logs in (or signs up) as name with password, connecting to the server;
+ * the password is kept until cli_free wipes it. Reconnects use the
+ * server's resume token (the password when it is refused). Outcome:
+ * READY or ERROR. */
 void cli_login(struct cli *c, const char *name, const char *password, int signup);
 /* Logs in as name with the resume token stored for this server, without
  * a password (a refused token ends in NEED_PASSWORD). 0 when started (or

@@ -5,7 +5,8 @@
 # key (0600, never the password), RESUME is sent at start without a
 # password and rotates the token, another server (port or key) never sees
 # it, ERR 401 falls back to the password or says clearly that one is
-# needed, KICKED forgets it, resume_tokens = no ignores it. Part 2 counts
+# needed, KICKED forgets it, resume_tokens = no ignores it, and a password
+# typed with "login NAME PASSWORD" is checked (LOGIN), never skipped. Part 2 counts
 # the retry delays against a dead port: every one within [floor, cap].
 # Part 3 runs the client against the real server: sign-up stores a token,
 # a start without any password resumes, a server restart is survived on
@@ -150,9 +151,10 @@ done_with a3 f3
 # --- 4: ERR 401 to RESUME: the token is dropped, LOGIN with the
 # password on the same connection ---
 need fake4 fake f4 -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password' 'OK alice' "TOKEN $T4"
-rconf a4 "$P1"
+printf 'alice-pw\n' >"$T/alice.pw"
+chmod 600 "$T/alice.pw"
+rconf a4 "$P1" "user = alice" "password_file = $T/alice.pw"
 cli_start a4 3
-tell a4 "login alice alice-pw"
 want resume_fallback_ready a4 '^ready alice$' 20
 order=$(sed -n 's/^< \(RESUME\|LOGIN\) .*/\1/p' "$T/f4.fake" | tr '\n' ' ')
 if [ "$order" = "RESUME LOGIN " ] && got_line f4 "RESUME alice $T2" && got_line f4 "LOGIN alice alice-pw"; then
@@ -163,6 +165,21 @@ fi
 if [ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice $T4" ]; then pass resume_fallback_stores_new_token; else
 	fail resume_fallback_stores_new_token "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"; fi
 done_with a4 f4
+
+# --- 4b: a password given with "login NAME PASSWORD" is checked as asked
+# (LOGIN, even with a token stored); the token is kept for reconnects ---
+need fake4b fake f4b -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password'
+rconf a4b "$P1"
+cli_start a4b 3
+tell a4b "login alice typo-pw"
+want resume_typed_password_checked a4b '^error login failed: 401 bad name or password$' 20
+if got_line f4b "LOGIN alice typo-pw" && ! grep -q '^< RESUME' "$T/f4b.fake" &&
+	[ "$(tokline "127.0.0.1:$P1")" = "127.0.0.1:$P1 $FKEY alice $T4" ]; then
+	pass resume_typed_password_not_skipped
+else
+	fail resume_typed_password_not_skipped "$(grep '^< ' "$T/f4b.fake" | head -n 2 | tr '\n' '|') tokens: $(cat "$ST/tokens" 2>/dev/null | tr '\n' '|')"
+fi
+done_with a4b f4b
 
 # --- 5: ERR 401 and no password (batch "login alice" alone): a clear
 # error that the password is needed, the token forgotten ---
@@ -180,9 +197,10 @@ done_with a5 f5
 # password changed): a clear error that says so
 printf '127.0.0.1:%s %s alice %s\n' "$P1" "$FKEY" "$(tok 5)" >>"$ST/tokens"
 need fake5c fake f5c -p "$P1" 'IM 1 fake' 'ERR 401 bad name or password' 'ERR 401 bad name or password'
-rconf a5c "$P1"
+printf 'old-pw\n' >"$T/old.pw"
+chmod 600 "$T/old.pw"
+rconf a5c "$P1" "user = alice" "password_file = $T/old.pw"
 cli_start a5c 3
-tell a5c "login alice old-pw"
 want resume_both_refused_clear_error a5c '^error login failed: 401 bad name or password \(the stored resume token was refused too: was the password changed\? log in with the new one\)$' 20
 if got_line f5c "RESUME alice $(tok 5)" && got_line f5c "LOGIN alice old-pw" && [ -z "$(tokline "127.0.0.1:$P1")" ]; then
 	pass resume_both_refused_token_forgotten
@@ -203,9 +221,8 @@ mkdir -p "$T/k2"
 printf '[client]\nstate_dir = %s/k2\n' "$T" >"$T/k2.conf"
 K2=$("$IM" client -c "$T/k2.conf" --fingerprint 2>/dev/null)
 need fake6 fake f6 -p "$P2" -k "$T/k2/id" 'IM 1 fake' 'OK alice' "TOKEN $T6"
-rconf a6 "$P2" "server_key = $K2"
+rconf a6 "$P2" "server_key = $K2" "user = alice" "password_file = $T/alice.pw"
 cli_start a6 3
-tell a6 "login alice alice-pw"
 want resume_other_key_ready a6 '^ready alice$' 20
 if got_line f6 "LOGIN alice alice-pw" && ! grep -q '^< RESUME' "$T/f6.fake" &&
 	grep -q 'issued by a server with another key' "$T/a6.err"; then
@@ -219,9 +236,8 @@ done_with a6 f6
 
 # --- 7: resume_tokens = no: the stored token is neither used nor replaced ---
 need fake7 fake f7 -p "$P2" -k "$T/k2/id" 'IM 1 fake' 'OK alice' "TOKEN $T7"
-rconf a7 "$P2" "server_key = $K2" "resume_tokens = no"
+rconf a7 "$P2" "server_key = $K2" "resume_tokens = no" "user = alice" "password_file = $T/alice.pw"
 cli_start a7 3
-tell a7 "login alice alice-pw"
 want resume_off_ready a7 '^ready alice$' 20
 if got_line f7 "LOGIN alice alice-pw" && ! grep -q '^< RESUME' "$T/f7.fake" &&
 	[ "$(tokline "127.0.0.1:$P2")" = "127.0.0.1:$P2 $K2 alice $T6" ]; then
@@ -233,9 +249,8 @@ done_with a7 f7
 
 # --- 8: KICKED (another login holds the account) forgets the token ---
 need fake8 fake f8 -p "$P2" -k "$T/k2/id" 'IM 1 fake' 'OK alice' "TOKEN $T8" 'KICKED logged in elsewhere'
-rconf a8 "$P2" "server_key = $K2"
+rconf a8 "$P2" "server_key = $K2" "user = alice" "password_file = $T/alice.pw"
 cli_start a8 3
-tell a8 "login alice alice-pw"
 want resume_kicked_reported a8 '^error kicked by the server' 20
 if got_line f8 "RESUME alice $T6" && [ -z "$(tokline "127.0.0.1:$P2")" ] && ! grep -q "$T8" "$ST/tokens"; then
 	pass resume_kicked_forgets_token
