@@ -45,10 +45,14 @@ static const struct mode_spec spec_adduser = {
 static const struct mode_spec spec_passwd = {
     "passwd", "[-c FILE] [--password-stdin] NAME",
     "Sets a new password for the existing account NAME, asked and checked as for\n"
-    "adduser. A running server uses it from the next login on.\n",
+    "adduser. A running server uses it from the next login on; the user's resume\n"
+    "tokens (<data_dir>/tokens) stop working at once.\n",
     1, 1};
-static const struct mode_spec spec_deluser = {"deluser", "[-c FILE] NAME",
-                                              "Deletes the account NAME from <data_dir>/users.\n", 1, 0};
+static const struct mode_spec spec_deluser = {
+    "deluser", "[-c FILE] NAME",
+    "Deletes the account NAME from <data_dir>/users, and its resume\n"
+    "tokens from <data_dir>/tokens.\n",
+    1, 0};
 static const struct mode_spec spec_users = {
     "users", "[-c FILE]",
     "Prints the name of every account in <data_dir>/users, one per line, in file\n"

@@ -28,6 +28,7 @@
 #define AUTH_KNOWN_MS      (30ULL * 24 * 3600 * 1000) /* how long a login's address is known */
 #define AUTH_TOKENS_MS     1000                       /* the tokens file is rewritten at most this often */
 #define AUTH_CALIBRATE     2000 /* PBKDF2 rounds timed at start for the first estimate */
+#define AUTH_BUSY_SHARE    0.75 /* of the time left: the rest is margin for a busier CPU */
 
 /* One resume token in memory: only its hash, like the file. */
 struct tok {
@@ -495,10 +496,11 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 		}
 	}
 	/* The checks ahead share the workers; this one then takes a worker
-	 * of its own. One that cannot finish within its login deadline is
-	 * refused now, not timed out later with the work still queued. */
+	 * of its own. One that would not finish within three quarters of the
+	 * time its login has left is refused now, not timed out later with
+	 * the work still queued. */
 	double wait_ms = ((double)a->pending_iters / a->workers + j->iterations) * a->ns_per_iter / 1e6;
-	if (wait_ms > budget_ms) {
+	if (wait_ms > budget_ms * AUTH_BUSY_SHARE) {
 		log_debug("password checks queued: %lld rounds, about %.0f ms (%.0f ns a round)",
 		          a->pending_iters, wait_ms, a->ns_per_iter);
 		free(j);

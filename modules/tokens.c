@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <mbedtls/base64.h>
 #include <mbedtls/md.h>
@@ -285,6 +286,10 @@ static void keep_other(const struct tokens_rec *r, void *arg)
 int tokens_revoke(const char *path, const char *name)
 {
 	struct keep k = {NULL, 0, 0, name, 0, 0};
+	/* No file, no tokens (and no lock file left in a data_dir that never
+	 * had a server). */
+	if (access(path, F_OK) < 0 && errno == ENOENT)
+		return 0;
 	int lock = lock_for(path), rc = -1;
 	if (lock < 0)
 		return -1;

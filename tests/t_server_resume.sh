@@ -55,9 +55,10 @@ expect_new resume_stolen_token_kicks_online a '^KICKED ' 5
 
 # --- rotation: the used token is void ---
 resume r2 alice "$T_A1"
-expect resume_used_token_fails r2 '^ERR 401 '
-if grep -q '^OK' "$T/r2.out"; then fail resume_used_token_no_login "$(tr '\n' '|' <"$T/r2.out")"; else
-	pass resume_used_token_no_login; fi
+expect resume_used_token_fails r2 '^ERR 401 bad name or token'
+if grep -q '^OK' "$T/r2.out"; then fail resume_used_token_no_login "$(tr '\n' '|' <"$T/r2.out")"; elif
+	grep -q '^ERR 401 ' "$T/r2.out"; then pass resume_used_token_no_login; else
+	fail resume_used_token_no_login "no answer: $(tr '\n' '|' <"$T/r2.out")"; fi
 
 # --- the tokens file: 0600, hashes only ---
 sleep 1.5 # one batch
@@ -81,7 +82,7 @@ for ln in "RESUME" "RESUME alice" "RESUME alice short" "RESUME alice $T_A2 extra
 	"RESUME alice $(echo "$T_A2" | cut -c1-42)!" "RESUME alice ${T_A2}A"; do
 	mark "$T/m.out"
 	say m "$ln"
-	if seen_new m '^ERR 400 ' 5; then n=$((n + 1)); else
+	if seen_new m '^ERR 400 ' 5 && ! new_lines "$T/m.out" | grep -q 'unknown command'; then n=$((n + 1)); else
 		fail "resume_malformed_400" "'$ln' got: $(new_lines "$T/m.out" | tr '\n' '|')"; fi
 done
 [ $n -eq 6 ] && pass resume_malformed_400
@@ -134,7 +135,8 @@ T_E=$(tok e)
 sleep 1.5
 setup tokens_file_has_dave grep -q '^dave:' "$T/data/tokens"
 need passwd_dave sh -c "echo dave-new-pw | '$IM' passwd -c '$C' --password-stdin dave"
-if grep -q '^dave:' "$T/data/tokens"; then fail resume_passwd_removes_from_file "$(grep -c '^dave:' "$T/data/tokens") left"; else
+if [ ! -f "$T/data/tokens" ]; then fail resume_passwd_removes_from_file "no tokens file"; elif
+	grep -q '^dave:' "$T/data/tokens"; then fail resume_passwd_removes_from_file "$(grep -c '^dave:' "$T/data/tokens") left"; else
 	pass resume_passwd_removes_from_file; fi
 resume d2 dave "$T_D"
 expect resume_passwd_revokes d2 '^ERR 401 '
@@ -222,8 +224,13 @@ srv_stop resume_server_exit4
 
 # --- ERR 503 at once when the queued hashes cannot finish in time ---
 C4=$T/s5.conf
-srv_conf "$C4" "data_dir = $T/busy" "pbkdf2_iterations = 3000000" "workers = 1" "login_timeout = 8"
+srv_conf "$C4" "data_dir = $T/busy" "pbkdf2_iterations = 2000000" "workers = 1" "login_timeout = 8"
 need busy_server srv_start "$C4" "$T/s5.log"
+# one check first, so the server has timed a real hash on this (shared,
+# maybe busy) machine
+cl b0 -s 127.0.0.4
+say b0 "LOGIN ghost0 some-password"
+need busy_first_check seen b0 '^ERR 401 ' 30
 q=1
 while [ $q -le 8 ]; do
 	cl "b$q" -s 127.0.0.4
@@ -260,8 +267,10 @@ while [ $q -le 8 ]; do
 	q=$((q + 1))
 done
 echo "t_server_resume: busy: first ERR 503 after ${first503:-never} ms; $busy busy, $denied checked, $dropped dropped"
-if [ -n "$first503" ] && [ "$first503" -lt 3000 ] && [ $busy -ge 1 ] && [ $dropped -eq 0 ] &&
-	[ $((busy + denied)) -eq 8 ]; then
+# The estimate follows the measured hash time; a sudden extra load from
+# other processes may still make one accepted check late.
+if [ -n "$first503" ] && [ "$first503" -lt 3000 ] && [ $busy -ge 4 ] && [ $dropped -le 1 ] &&
+	[ $((busy + denied + dropped)) -eq 8 ]; then
 	pass resume_busy_503_early
 else
 	fail resume_busy_503_early "first 503 after ${first503:-never} ms; $busy busy, $denied checked, $dropped dropped by timeout"
