@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/platform_util.h>
@@ -25,8 +27,6 @@
 #include "ui.h"
 #include "version.h"
 
-#define CLI_BACKOFF_MIN_MS 1000
-#define CLI_BACKOFF_MAX_MS 30000
 #define CLI_LOGOUT_WAIT_MS 2000
 /* Server commands awaiting their reply: a whole contacts file as ADDs,
  * plus PEER, CONTACTS, the sync PING and a few keepalives. */
@@ -38,7 +38,7 @@ enum srv_state {
 	S_IDLE,       /* no credentials, or given up (bad password, kicked) */
 	S_CONNECTING, /* TCP + TLS */
 	S_GREETING,   /* waiting for "IM 1 <server>" */
-	S_AUTH,       /* LOGIN/SIGNUP sent */
+	S_AUTH,       /* RESUME, LOGIN or SIGNUP sent */
 	S_SETUP,      /* PEER, CONTACTS and the sync PING sent */
 	S_READY,
 	S_RETRY,   /* waiting for the backoff timer */
@@ -46,7 +46,7 @@ enum srv_state {
 	S_LOGOUT,  /* LOGOUT sent, waiting for BYE */
 };
 
-enum want { W_LOGIN, W_PEER, W_CONTACTS, W_ADD, W_DEL, W_PING, W_SYNC, W_LOGOUT };
+enum want { W_LOGIN, W_RESUME, W_PEER, W_CONTACTS, W_ADD, W_DEL, W_PING, W_SYNC, W_LOGOUT };
 
 struct pending {
 	enum want what;
@@ -78,15 +78,26 @@ struct cli {
 
 	char user[PROTO_NAME_MAX + 1];
 	char password[CLI_PASSWORD_MAX];
-	int have_creds, signup;
+	/* have_creds: a user to log in as, with a password (have_password)
+	 * or only the stored resume token. */
+	int have_creds, have_password, signup;
+	int token_seen;    /* this login's TOKEN came: one per login, so a server
+	                    * cannot make us rewrite the file at will */
+	int token_refused; /* this connection's RESUME was refused */
+	/* Log in with the stored token when there is one: on reconnects and
+	 * at a start without a typed password. A password the user typed
+	 * (login NAME PASSWORD) is checked as asked, never skipped. */
+	int resume_first;
 	char name[PROTO_NAME_MAX + 1];
+	char srvkey[PROTO_KEY_HEX + 1]; /* the key this connection's server presented */
 
 	enum srv_state state;
 	struct conn *sc;
 	struct addrinfo *ai_list, *ai_cur;
 	struct loop_timer retry_t, ping_t, quit_t;
-	unsigned backoff_ms;
-	int failures; /* connection attempts failed in a row */
+	unsigned attempt; /* retries since the last login: picks the delay cap */
+	uint64_t rng;     /* splitmix64 state for the retry jitter */
+	int failures;     /* connection attempts failed in a row */
 	uint64_t last_rx;
 	struct pending *pend; /* a ring of pcap, grown up to CLI_PENDING_MAX */
 	size_t pcap, phead, plen;
@@ -274,7 +285,7 @@ static int srv_cmd(struct cli *c, enum want what, const char *name, const char *
 {
 	if (c->sc == NULL)
 		return -1;
-	int spare = what == W_SYNC || what == W_LOGOUT || what == W_LOGIN;
+	int spare = what == W_SYNC || what == W_LOGOUT || what == W_LOGIN || what == W_RESUME;
 	if ((!spare && c->plen + CLI_PENDING_SPARE >= CLI_PENDING_MAX) || pend_reserve(c) < 0) {
 		if (what != W_PING)
 			emitf(c, CLI_EV_ERROR, "too many commands waiting for the server; %s %s not sent",
@@ -323,14 +334,58 @@ static void retry_now(struct loop *l, void *arg)
 	start_connect(arg);
 }
 
+unsigned cli_backoff_cap(unsigned attempt, unsigned base_ms, unsigned max_ms)
+{
+	if (max_ms < base_ms)
+		max_ms = base_ms;
+	unsigned cap = base_ms;
+	for (unsigned i = 0; i < attempt && cap < max_ms; i++)
+		cap = cap > max_ms / 2 ? max_ms : cap * 2;
+	return cap;
+}
+
+unsigned cli_backoff_ms(unsigned attempt, uint32_t rnd, unsigned base_ms, unsigned max_ms)
+{
+	unsigned cap = cli_backoff_cap(attempt, base_ms, max_ms);
+	unsigned floor = cap < CLI_BACKOFF_FLOOR_MS ? cap : CLI_BACKOFF_FLOOR_MS;
+	return floor + (unsigned)(rnd % ((uint32_t)(cap - floor) + 1));
+}
+
+/* The jitter needs no secrecy, only clients that differ from each other:
+ * splitmix64, seeded from the kernel per client. */
+static uint32_t jitter_rand(struct cli *c)
+{
+	uint64_t z = (c->rng += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return (uint32_t)((z ^ (z >> 31)) >> 32);
+}
+
+static void jitter_seed(struct cli *c)
+{
+	if (getrandom(&c->rng, sizeof c->rng, GRND_NONBLOCK) == (ssize_t)sizeof c->rng)
+		return;
+	/* No kernel randomness yet (early boot): time and pid still spread
+	 * clients started at different moments or on different boxes. */
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	c->rng = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^ ((uint64_t)getpid() << 16);
+}
+
+/* Full jitter: a random delay up to a cap that doubles per failed
+ * attempt, so clients that lost the same server at the same moment do
+ * not all come back in the same second. */
 static void schedule_retry(struct cli *c)
 {
-	if (c->backoff_ms == 0)
-		c->backoff_ms = CLI_BACKOFF_MIN_MS;
+	unsigned base = (unsigned)c->cfg->reconnect_base_ms, max = (unsigned)c->cfg->reconnect_max_ms;
+	unsigned cap = cli_backoff_cap(c->attempt, base, max);
+	unsigned ms = cli_backoff_ms(c->attempt, jitter_rand(c), base, max);
 	c->state = S_RETRY;
-	loop_timer_set(c->loop, &c->retry_t, c->backoff_ms, retry_now, c);
-	log_info("server %s: retrying in %u ms", c->hostport, c->backoff_ms);
-	c->backoff_ms = c->backoff_ms * 2 > CLI_BACKOFF_MAX_MS ? CLI_BACKOFF_MAX_MS : c->backoff_ms * 2;
+	loop_timer_set(c->loop, &c->retry_t, ms, retry_now, c);
+	log_info("server %s: retrying in %u ms (retry %u, delay cap %u ms)", c->hostport, ms, c->attempt + 1,
+	         cap);
+	if (c->attempt < 1000)
+		c->attempt++;
 }
 
 /* Starts a non-blocking connect to the current address. 0/-1. */
@@ -473,7 +528,100 @@ static void srv_open(struct conn *sc)
 	 * certificate it was made with, so the check above holds for it. */
 	ssize_t n = tls_session_save(sc->tls, c->tls_sess, sizeof c->tls_sess);
 	c->tls_sess_len = n > 0 ? (size_t)n : 0;
+	memcpy(c->srvkey, key, sizeof c->srvkey);
 	c->state = S_GREETING;
+}
+
+/* ---- resume tokens ---- */
+
+/* Forgets the user's token at this server, in memory and on disk. */
+static void forget_token(struct cli *c)
+{
+	if (store_token(c->st, c->hostport, c->user) == NULL)
+		return;
+	if (store_del_token(c->st, c->hostport, c->user) < 0)
+		emitf(c, CLI_EV_NOTICE,
+		      "cannot remove the resume token of %s from %s/tokens: %s (the server refuses it "
+		      "anyway)",
+		      c->user, c->st->dir, strerror(errno));
+}
+
+/* The token to RESUME with on this connection, or NULL. A token is only
+ * ever shown to the server that issued it: same host:port and the same
+ * key as now. */
+static const char *usable_token(struct cli *c)
+{
+	if (c->signup || !c->cfg->resume_tokens || !c->resume_first)
+		return NULL;
+	const struct store_token *t = store_token(c->st, c->hostport, c->user);
+	if (t == NULL)
+		return NULL;
+	if (strcmp(t->key, c->srvkey) != 0) {
+		log_warn("server %s: the resume token of %s was issued by a server with another key; "
+		         "forgetting it",
+		         c->hostport, c->user);
+		forget_token(c);
+		return NULL;
+	}
+	return t->token;
+}
+
+/* Only a token was given and it is gone or refused: the password is
+ * needed, which the ui asks for (interactive) or reports (batch). */
+static void need_password(struct cli *c, const char *why)
+{
+	char text[256];
+	snprintf(text, sizeof text,
+	         "%s; log in with the password (login %s PASSWORD, or /login %s interactively)", why, c->user,
+	         c->user);
+	struct cli_event ev = {.type = CLI_EV_NEED_PASSWORD, .name = c->user, .text = text};
+	c->have_creds = 0;
+	c->state = S_IDLE;
+	if (c->sc)
+		conn_close(c->sc, "no password to log in with");
+	c->emit(c->emit_arg, &ev);
+}
+
+/* Sends RESUME when a token fits this server, else LOGIN or SIGNUP. */
+static void send_auth(struct cli *c)
+{
+	c->state = S_AUTH;
+	c->token_refused = 0;
+	const char *token = usable_token(c);
+	if (token != NULL) {
+		log_info("server %s: resuming as %s with the stored token", c->hostport, c->user);
+		srv_cmd(c, W_RESUME, NULL, "RESUME %s %s", c->user, token);
+	} else if (c->have_password) {
+		srv_cmd(c, W_LOGIN, NULL, "%s %s %s", c->signup ? "SIGNUP" : "LOGIN", c->user, c->password);
+	} else {
+		need_password(c, "no resume token for this server any more");
+	}
+}
+
+/* A fresh TOKEN after OK: it replaces the one we had (a RESUME made that
+ * one void). */
+static void on_token(struct cli *c, const char *token)
+{
+	if (!logged_in(c)) {
+		log_warn("server %s: TOKEN before a login; ignored", c->hostport);
+		return;
+	}
+	if (c->token_seen) {
+		log_warn("server %s: a second TOKEN for this login; ignored", c->hostport);
+		return;
+	}
+	c->token_seen = 1;
+	if (!c->cfg->resume_tokens)
+		return;
+	if (!tokens_text_valid(token)) {
+		log_warn("server %s: malformed TOKEN line; ignored", c->hostport);
+		return;
+	}
+	if (store_set_token(c->st, c->hostport, c->srvkey, c->user, token) < 0)
+		emitf(c, CLI_EV_NOTICE,
+		      "cannot store the resume token in %s/tokens: %s; the next start logs in with the "
+		      "password",
+		      c->st->dir, strerror(errno));
 }
 
 /* Sends the contact list: CONTACTS with what fits a line, ADD for the
@@ -505,7 +653,9 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->signup = 0; /* the account exists now: reconnects log in */
 	c->state = S_SETUP;
 	c->failures = 0;
-	c->backoff_ms = 0;
+	c->attempt = 0;
+	c->token_seen = 0;
+	c->resume_first = 1;
 	conn_deadline(c->sc, 0, NULL);
 	if (c->cfg->lan_ip[0])
 		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint,
@@ -605,6 +755,23 @@ static void on_online(struct cli *c, const char *args)
 	c->emit(c->emit_arg, &ev);
 }
 
+/* ERR 429 or 503 to a login: retried with backoff, said once per streak
+ * (a count above zero also keeps srv_close quiet). 1 if it was one. */
+static int login_busy(struct cli *c, const char *text)
+{
+	if (strncmp(text, "429", 3) != 0 && strncmp(text, "503", 3) != 0)
+		return 0;
+	if (c->failures++ == 0) {
+		if (text[0] == '4')
+			emitf(c, CLI_EV_ERROR, "too many failed logins for %s; wait a minute (retrying)",
+			      c->user);
+		else
+			emitf(c, CLI_EV_ERROR, "the server is full (%s); retrying", text);
+	}
+	conn_abort(c->sc, text[0] == '4' ? "too many login attempts" : "server full");
+	return 1;
+}
+
 static void on_reply(struct cli *c, char **tok, int n)
 {
 	if (c->plen == 0) {
@@ -617,27 +784,45 @@ static void on_reply(struct cli *c, char **tok, int n)
 	int ok = strcmp(tok[0], "ERR") != 0;
 	const char *text = n > 1 ? tok[1] : "";
 	switch (p.what) {
+	case W_RESUME:
+		if (ok && strcmp(tok[0], "OK") == 0 && n == 2) {
+			log_info("server %s: resumed as %s without the password", c->hostport, c->user);
+			logged_in_as(c, tok[1]);
+			return;
+		}
+		if (login_busy(c, text))
+			return;
+		/* 401 (expired, revoked, rotated away) or a server that does not
+		 * know RESUME: the token is of no more use. */
+		{
+			char shown[128];
+			proto_printable(ok ? tok[0] : text, strlen(ok ? tok[0] : text), shown, sizeof shown,
+			                PROTO_SHOW_SCREEN);
+			log_info("server %s: the resume token of %s was refused (%s)", c->hostport, c->user,
+			         shown);
+		}
+		forget_token(c);
+		if (c->have_password) {
+			c->token_refused = 1;
+			srv_cmd(c, W_LOGIN, NULL, "LOGIN %s %s", c->user, c->password);
+			return;
+		}
+		need_password(c, "the server refused the stored resume token (expired or revoked)");
+		return;
 	case W_LOGIN:
 		if (ok && strcmp(tok[0], "OK") == 0 && n == 2) {
 			logged_in_as(c, tok[1]);
 			return;
 		}
-		if (strncmp(text, "429", 3) == 0 || strncmp(text, "503", 3) == 0) {
-			/* Retried with backoff; said once per streak (a count
-			 * above zero also keeps srv_close quiet). */
-			if (c->failures++ == 0) {
-				if (text[0] == '4')
-					emitf(c, CLI_EV_ERROR,
-					      "too many failed logins for %s; wait a minute (retrying)",
-					      c->user);
-				else
-					emitf(c, CLI_EV_ERROR, "the server is full (%s); retrying", text);
-			}
-			conn_abort(c->sc, text[0] == '4' ? "too many login attempts" : "server full");
+		if (login_busy(c, text))
 			return;
-		}
-		emitf(c, CLI_EV_ERROR, "%s failed: %s", c->signup ? "signup" : "login", ok ? tok[0] : text);
-		c->have_creds = 0;
+		/* Token and password both refused: most likely the password
+		 * was changed (im passwd), which also revoked the token. */
+		emitf(c, CLI_EV_ERROR, "%s failed: %s%s", c->signup ? "signup" : "login", ok ? tok[0] : text,
+		      c->token_refused ? " (the stored resume token was refused too: was the password "
+		                         "changed? log in with the new one)"
+		                       : "");
+		c->have_creds = c->have_password = 0;
 		mbedtls_platform_zeroize(c->password, sizeof c->password);
 		c->state = S_IDLE;
 		conn_close(c->sc, "login refused");
@@ -681,8 +866,7 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 		char shown[PROTO_LINE_MAX * 4];
 		proto_printable(tok[2], strlen(tok[2]), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		log_info("server %s: '%s', %s", c->hostport, shown, tls_describe(sc->tls));
-		c->state = S_AUTH;
-		srv_cmd(c, W_LOGIN, NULL, "%s %s %s", c->signup ? "SIGNUP" : "LOGIN", c->user, c->password);
+		send_auth(c);
 		return;
 	}
 	/* Split with room for the rest-of-line fields, then look closer. */
@@ -712,8 +896,14 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 			k->asked = 1;
 			emit(c, CLI_EV_ASKED, name, NULL);
 		}
+	} else if (strcmp(tok[0], "TOKEN") == 0 && n == 2) {
+		on_token(c, tok[1]);
 	} else if (strcmp(tok[0], "KICKED") == 0) {
 		emitf(c, CLI_EV_ERROR, "kicked by the server: %s", n > 1 ? tok[1] : "no reason given");
+		/* Someone else holds the account now (another login, or our
+		 * token in other hands, which that RESUME voided anyway): the
+		 * next start proves the password. */
+		forget_token(c);
 		c->state = S_IDLE;
 		c->status = 1;
 		conn_close(sc, "kicked");
@@ -768,7 +958,9 @@ static void srv_close(struct conn *sc, const char *why)
 
 /* ---- commands ---- */
 
-void cli_login(struct cli *c, const char *name, const char *password, int signup)
+/* Starts a login with a password; resume_first: try the stored token
+ * first (the password is then the fallback). */
+static void login_with(struct cli *c, const char *name, const char *password, int signup, int resume_first)
 {
 	char folded[PROTO_NAME_MAX + 1];
 	size_t pwlen = strlen(password);
@@ -790,14 +982,45 @@ void cli_login(struct cli *c, const char *name, const char *password, int signup
 	snprintf(c->user, sizeof c->user, "%s", folded);
 	memcpy(c->password, password, pwlen + 1);
 	c->signup = signup;
-	c->have_creds = 1;
+	c->resume_first = resume_first;
+	c->have_creds = c->have_password = 1;
 	c->failures = 0;
-	c->backoff_ms = 0;
+	c->attempt = 0;
 	if (c->sc) {
 		c->state = S_IDLE;
 		conn_abort(c->sc, "new login");
 	}
 	start_connect(c);
+}
+
+void cli_login(struct cli *c, const char *name, const char *password, int signup)
+{
+	login_with(c, name, password, signup, 0);
+}
+
+int cli_resume(struct cli *c, const char *name)
+{
+	char folded[PROTO_NAME_MAX + 1];
+	if (!c->cfg->resume_tokens || proto_name_fold(name, folded) < 0 ||
+	    store_token(c->st, c->hostport, folded) == NULL)
+		return -1;
+	if (c->have_creds && c->state != S_IDLE && c->state != S_REFUSED) {
+		emitf(c, CLI_EV_ERROR, "already logged in as %s", c->name[0] ? c->name : c->user);
+		return 0;
+	}
+	snprintf(c->user, sizeof c->user, "%s", folded);
+	mbedtls_platform_zeroize(c->password, sizeof c->password);
+	c->signup = c->have_password = 0;
+	c->resume_first = 1;
+	c->have_creds = 1;
+	c->failures = 0;
+	c->attempt = 0;
+	if (c->sc) {
+		c->state = S_IDLE;
+		conn_abort(c->sc, "new login");
+	}
+	start_connect(c);
+	return 0;
 }
 
 unsigned long cli_msg(struct cli *c, const char *name, const char *text)
@@ -1026,6 +1249,7 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	c->st = st;
 	c->emit = emit_fn;
 	c->emit_arg = arg;
+	jitter_seed(c);
 	snprintf(c->hostport, sizeof c->hostport, strchr(cfg->server, ':') ? "[%s]:%d" : "%s:%d", cfg->server,
 	         cfg->server_port);
 	struct peer_cfg pcfg = {
@@ -1078,16 +1302,19 @@ static void usage(FILE *f)
 	           "  -c FILE         config file ([client] section; see config/im.conf)\n"
 	           "  -b, --batch     script mode: commands on stdin, events on stdout\n"
 	           "                  (the default when stdin is not a terminal)\n"
-	           "  -u NAME         log in as NAME at start (password from password_file,\n"
-	           "                  or asked for without echo)\n"
+	           "  -u NAME         log in as NAME at start (with the server's stored resume\n"
+	           "                  token, else the password from password_file, or asked\n"
+	           "                  for without echo)\n"
 	           "  --fingerprint   print this client's key (the hex SHA-256 of its public\n"
 	           "                  key, as contacts see it) and exit\n"
 	           "  -h, --help      this text\n"
 	           "Interactive: /signup NAME, /login NAME (the password is asked for), /add NAME,\n"
 	           "/del NAME, /open NAME (then plain lines go to NAME), /msg NAME TEXT, /close,\n"
 	           "/who, /trust NAME, /help, /quit.\n"
-	           "Batch commands: login NAME PASSWORD, signup NAME PASSWORD, msg NAME TEXT,\n"
+	           "Batch commands: login NAME [PASSWORD], signup NAME PASSWORD, msg NAME TEXT,\n"
 	           "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n"
+	           "A login (or /login NAME) without a password uses the resume token the server\n"
+	           "gave at the last login (kept in the state directory's tokens file).\n"
 	           "Batch exit status: 0, or 1 if no login succeeded (or after a kick).\n");
 }
 
@@ -1190,17 +1417,27 @@ int cli_main(int argc, char **argv)
 	log_info("im client %s: state %s, key %s, peer port %u", IM_VERSION, st.dir, st.fingerprint,
 	         peer_port(c->peer));
 	if (conf.cli.user[0]) {
-		if (conf.cli.password_file[0]) {
-			char pw[CLI_PASSWORD_MAX];
-			if (store_read_password(conf.cli.password_file, pw, sizeof pw, err, sizeof err) < 0) {
+		char pw[CLI_PASSWORD_MAX];
+		int have_pw =
+		    conf.cli.password_file[0] &&
+		    store_read_password(conf.cli.password_file, pw, sizeof pw, err, sizeof err) == 0;
+		ui_wait_login(ui, 1);
+		if (have_pw) {
+			/* With a stored token this still resumes; the password
+			 * is kept for when the token is refused. */
+			login_with(c, conf.cli.user, pw, 0, 1);
+		} else if (cli_resume(c, conf.cli.user) == 0) {
+			if (conf.cli.password_file[0])
+				log_warn("%s; logging in with the stored resume token", err);
+		} else {
+			ui_wait_login(ui, 0);
+			if (conf.cli.password_file[0]) {
 				fprintf(stderr, "im client: %s\n", err);
 				goto out;
 			}
-			ui_login(ui, conf.cli.user, pw, 0);
-			mbedtls_platform_zeroize(pw, sizeof pw);
-		} else {
 			ui_ask_password(ui, conf.cli.user, 0);
 		}
+		mbedtls_platform_zeroize(pw, sizeof pw);
 	}
 	if (loop_run(l) < 0)
 		log_err("poll: %s", strerror(errno));

@@ -4,6 +4,8 @@
 #ifndef IM_CLI_H
 #define IM_CLI_H
 
+#include <stdint.h>
+
 #include "conf.h"
 #include "loop.h"
 #include "store.h"
@@ -22,6 +24,9 @@ enum cli_ev_type {
 	CLI_EV_TYPING,    /* name */
 	CLI_EV_NOTICE,    /* text: for people, not scripts */
 	CLI_EV_CLOSED,    /* name: it ended the conversation (BYE); for people */
+	/* name, text: only a resume token was given and it is gone or was
+	 * refused; the client is idle until a login with the password */
+	CLI_EV_NEED_PASSWORD,
 };
 
 struct cli_event {
@@ -56,9 +61,15 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 /* Frees it; call after the loop stopped. Safe on NULL. */
 void cli_free(struct cli *c);
 
-/* Logs in (or signs up) as name, connecting to the server; the password is
- * kept (for reconnects) until cli_free wipes it. Outcome: READY or ERROR. */
+/* Logs in (or signs up) as name with password, connecting to the server;
+ * the password is kept until cli_free wipes it. Reconnects use the
+ * server's resume token (the password when it is refused). Outcome:
+ * READY or ERROR. */
 void cli_login(struct cli *c, const char *name, const char *password, int signup);
+/* Logs in as name with the resume token stored for this server, without
+ * a password (a refused token ends in NEED_PASSWORD). 0 when started (or
+ * refused with an ERROR event), -1 when no token is stored for name. */
+int cli_resume(struct cli *c, const char *name);
 /* Sends text (escaped) to name; returns its id (1, 2, 3... per run). The
  * outcome is SENT or FAILED with that id, exactly once. */
 unsigned long cli_msg(struct cli *c, const char *name, const char *text);
@@ -79,6 +90,14 @@ void cli_quit(struct cli *c);
 const char *cli_name(const struct cli *c);
 /* The exit status: 1 after a kick, or when no login ever succeeded; else 0. */
 int cli_status(const struct cli *c);
+
+/* Reconnect backoff with full jitter: the delay cap of retry number
+ * attempt (0 first) is base_ms doubled attempt times, at most max_ms (at
+ * least base_ms); the delay is uniform in [min(CLI_BACKOFF_FLOOR_MS, cap),
+ * cap], picked by rnd. Pure functions. */
+#define CLI_BACKOFF_FLOOR_MS 100
+unsigned cli_backoff_cap(unsigned attempt, unsigned base_ms, unsigned max_ms);
+unsigned cli_backoff_ms(unsigned attempt, uint32_t rnd, unsigned base_ms, unsigned max_ms);
 
 /* Runs "im client"; argv[0] is the mode name. Returns the exit status. */
 int cli_main(int argc, char **argv);

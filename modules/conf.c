@@ -95,6 +95,9 @@ static const struct conf_key keys[] = {
     C(max_peer_unauth, T_INT, 1, 1024),
     C(max_peer_unauth_per_ip, T_INT, 1, 1024),
     C(ipv6_prefix, T_INT, 32, 128),
+    C(reconnect_base_ms, T_INT, 100, 600000),
+    C(reconnect_max_ms, T_INT, 100, 3600000),
+    C(resume_tokens, T_BOOL, 0, 1),
 };
 
 void conf_defaults(struct conf *c)
@@ -152,6 +155,9 @@ void conf_defaults(struct conf *c)
 	k->max_peer_unauth = 32;
 	k->max_peer_unauth_per_ip = 4;
 	k->ipv6_prefix = 64;
+	k->reconnect_base_ms = 1000;
+	k->reconnect_max_ms = 30000;
+	k->resume_tokens = 1;
 }
 
 struct load_state {

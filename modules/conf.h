@@ -72,6 +72,9 @@ struct conf_client {
 	int max_peer_unauth;        /* incoming peer connections before their hello */
 	int max_peer_unauth_per_ip; /* the same, from one address (IPv6: one ipv6_prefix) */
 	int ipv6_prefix;            /* bits of an IPv6 address the per-IP cap counts by */
+	int reconnect_base_ms;      /* the first retry's delay cap; doubles per retry */
+	int reconnect_max_ms;       /* the ceiling of the retry delay cap */
+	int resume_tokens;          /* keep the server's resume token and log in with it */
 };
 
 struct conf {

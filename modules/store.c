@@ -1,5 +1,5 @@
 /* store: the client's state directory: identity key and certificate,
- * contacts, known_keys and known_servers, every rewrite through afile. */
+ * contacts, known_keys, known_servers and tokens, every rewrite through afile. */
 #include "store.h"
 
 #include <errno.h>
@@ -165,6 +165,59 @@ out:
 	return rc;
 }
 
+/* Parses "<host:port> <server-key> <name> <token>" lines. The file is a
+ * cache of secrets the server can always replace (a password login gives
+ * a new token), so a line that does not parse is skipped with a warning
+ * rather than stopping the client; the next rewrite drops it. */
+static int load_tokens(struct store *s, const char *path, char *err, size_t errlen)
+{
+	char *buf = slurp(path, err, errlen);
+	if (buf == NULL)
+		return -1;
+	struct stat st;
+	if (buf[0] != '\0' && stat(path, &st) == 0 && (st.st_mode & 077))
+		log_warn("%s can be read by others (mode %03o): anyone who reads it can log in as you; "
+		         "chmod 600 it",
+		         path, (unsigned)(st.st_mode & 0777));
+	size_t blen = strlen(buf);
+	int lineno = 0, rc = -1;
+	char *cur = buf, *line;
+	while ((line = next_entry(&cur, &lineno)) != NULL) {
+		char *tok[4];
+		char name[PROTO_NAME_MAX + 1];
+		if (proto_split(line, tok, 4) != 4 || strlen(tok[0]) >= sizeof s->tokens->hostport ||
+		    !proto_key_valid(tok[1]) || proto_name_fold(tok[2], name) < 0 ||
+		    !tokens_text_valid(tok[3])) {
+			log_warn("%s:%d: expected '<host:port> <server key> <name> <token>'; line ignored",
+			         path, lineno);
+			continue;
+		}
+		if (store_token(s, tok[0], name) != NULL)
+			continue;
+		if (s->ntokens >= STORE_MAX_ENTRIES) {
+			log_warn("%s:%d: more than %d tokens; the rest are ignored", path, lineno,
+			         STORE_MAX_ENTRIES);
+			break;
+		}
+		struct store_token *p = realloc(s->tokens, (s->ntokens + 1) * sizeof *p);
+		if (p == NULL) {
+			snprintf(err, errlen, "%s: out of memory", path);
+			goto out;
+		}
+		s->tokens = p;
+		p += s->ntokens++;
+		snprintf(p->hostport, sizeof p->hostport, "%s", tok[0]);
+		snprintf(p->key, sizeof p->key, "%s", tok[1]);
+		snprintf(p->name, sizeof p->name, "%s", name);
+		snprintf(p->token, sizeof p->token, "%s", tok[3]);
+	}
+	rc = 0;
+out:
+	mbedtls_platform_zeroize(buf, blen);
+	free(buf);
+	return rc;
+}
+
 int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 {
 	memset(s, 0, sizeof *s);
@@ -181,12 +234,14 @@ int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 	if (st.st_mode & 077)
 		log_warn("state directory %s can be read by others (mode %03o); chmod 700 it", dir,
 		         (unsigned)(st.st_mode & 0777));
-	char contacts[CONF_PATH_MAX + 16], known[CONF_PATH_MAX + 16], servers[CONF_PATH_MAX + 16];
+	char contacts[CONF_PATH_MAX + 16], known[CONF_PATH_MAX + 16], servers[CONF_PATH_MAX + 16],
+	    tokens[CONF_PATH_MAX + 16];
 	if (join(s->key_file, sizeof s->key_file, dir, "id.key") < 0 ||
 	    join(s->cert_file, sizeof s->cert_file, dir, "id.crt") < 0 ||
 	    join(contacts, sizeof contacts, dir, "contacts") < 0 ||
 	    join(known, sizeof known, dir, "known_keys") < 0 ||
-	    join(servers, sizeof servers, dir, "known_servers") < 0) {
+	    join(servers, sizeof servers, dir, "known_servers") < 0 ||
+	    join(tokens, sizeof tokens, dir, "tokens") < 0) {
 		snprintf(err, errlen, "state directory path too long");
 		return -1;
 	}
@@ -203,7 +258,8 @@ int store_open(struct store *s, const char *dir, char *err, size_t errlen)
 		return -1;
 	if (load_contacts(s, contacts, err, errlen) < 0 ||
 	    load_keys(known, &s->keys, &s->nkeys, err, errlen) < 0 ||
-	    load_keys(servers, &s->servers, &s->nservers, err, errlen) < 0) {
+	    load_keys(servers, &s->servers, &s->nservers, err, errlen) < 0 ||
+	    load_tokens(s, tokens, err, errlen) < 0) {
 		store_close(s);
 		return -1;
 	}
@@ -215,9 +271,13 @@ void store_close(struct store *s)
 	free(s->contacts);
 	free(s->keys);
 	free(s->servers);
+	if (s->tokens)
+		mbedtls_platform_zeroize(s->tokens, s->ntokens * sizeof *s->tokens);
+	free(s->tokens);
 	s->contacts = NULL;
 	s->keys = s->servers = NULL;
-	s->ncontacts = s->nkeys = s->nservers = 0;
+	s->tokens = NULL;
+	s->ncontacts = s->nkeys = s->nservers = s->ntokens = 0;
 }
 
 static int find_contact(const struct store *s, const char *name)
@@ -371,6 +431,84 @@ const char *store_server_key(const struct store *s, const char *hostport)
 int store_set_server_key(struct store *s, const char *hostport, const char *key)
 {
 	return key_set(s->dir, "known_servers", &s->servers, &s->nservers, hostport, key);
+}
+
+static int find_token(const struct store *s, const char *hostport, const char *name)
+{
+	for (size_t i = 0; i < s->ntokens; i++)
+		if (strcmp(s->tokens[i].hostport, hostport) == 0 && strcmp(s->tokens[i].name, name) == 0)
+			return (int)i;
+	return -1;
+}
+
+const struct store_token *store_token(const struct store *s, const char *hostport, const char *name)
+{
+	int i = find_token(s, hostport, name);
+	return i < 0 ? NULL : &s->tokens[i];
+}
+
+/* Rewrites the tokens file from the list; the buffer is wiped. */
+static int save_tokens(const struct store *s)
+{
+	char path[CONF_PATH_MAX + 16];
+	if (join(path, sizeof path, s->dir, "tokens") < 0) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	size_t cap = s->ntokens * (sizeof *s->tokens + 4) + 1;
+	char *buf = malloc(cap), *p = buf;
+	if (buf == NULL)
+		return -1;
+	for (size_t i = 0; i < s->ntokens; i++) {
+		const struct store_token *t = &s->tokens[i];
+		p += sprintf(p, "%s %s %s %s\n", t->hostport, t->key, t->name, t->token);
+	}
+	int rc = afile_write(path, buf, (size_t)(p - buf), 0600);
+	int e = errno;
+	mbedtls_platform_zeroize(buf, cap);
+	free(buf);
+	errno = e;
+	return rc;
+}
+
+int store_set_token(struct store *s, const char *hostport, const char *key, const char *name,
+                    const char *token)
+{
+	if (strlen(hostport) >= sizeof s->tokens->hostport || strlen(name) > PROTO_NAME_MAX ||
+	    !proto_key_valid(key) || !tokens_text_valid(token)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	int i = find_token(s, hostport, name);
+	struct store_token *t = i < 0 ? NULL : &s->tokens[i];
+	if (t == NULL) {
+		if (s->ntokens >= STORE_MAX_ENTRIES) {
+			errno = ENOSPC;
+			return -1;
+		}
+		struct store_token *p = realloc(s->tokens, (s->ntokens + 1) * sizeof *p);
+		if (p == NULL)
+			return -1;
+		s->tokens = p;
+		t = &p[s->ntokens++];
+		snprintf(t->hostport, sizeof t->hostport, "%s", hostport);
+		snprintf(t->name, sizeof t->name, "%s", name);
+	}
+	snprintf(t->key, sizeof t->key, "%s", key);
+	snprintf(t->token, sizeof t->token, "%s", token);
+	return save_tokens(s);
+}
+
+int store_del_token(struct store *s, const char *hostport, const char *name)
+{
+	int k = find_token(s, hostport, name);
+	if (k < 0)
+		return 0;
+	size_t i = (size_t)k;
+	memmove(&s->tokens[i], &s->tokens[i + 1], (s->ntokens - i - 1) * sizeof *s->tokens);
+	s->ntokens--;
+	mbedtls_platform_zeroize(&s->tokens[s->ntokens], sizeof *s->tokens);
+	return save_tokens(s);
 }
 
 int store_read_password(const char *path, char *out, size_t outlen, char *err, size_t errlen)

@@ -53,7 +53,7 @@ struct ui {
 };
 
 static const char *const help_lines[] = {
-    "login NAME PASSWORD   log in (interactive: /login NAME asks for the password)",
+    "login NAME PASSWORD   log in (login NAME alone: the stored resume token, or asks)",
     "signup NAME PASSWORD  create the account and log in",
     "msg NAME TEXT         send TEXT (\\n = newline, \\\\ = backslash in batch mode)",
     "open NAME             open the conversation with NAME",
@@ -192,6 +192,7 @@ static void batch_event(const struct cli_event *ev)
 		out("keychange %s", ev->name);
 		break;
 	case CLI_EV_ERROR:
+	case CLI_EV_NEED_PASSWORD:
 		out("error %s", ev->text);
 		break;
 	case CLI_EV_BYE:
@@ -277,6 +278,10 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 		break;
 	case CLI_EV_CLOSED:
 		out("* %s closed the conversation", ev->name);
+		break;
+	case CLI_EV_NEED_PASSWORD:
+		out("! %s", ev->text);
+		ui_ask_password(u, ev->name, 0);
 		break;
 	}
 }
@@ -441,12 +446,33 @@ static void run_lines(struct ui *u);
  * logged in (ready) or not (error), so "login, msg" in one pipe sends the
  * message as a logged-in user, and the end of input waits for the login.
  * The flag is set first: cli_login may refuse at once, with an error. */
-void ui_login(struct ui *u, const char *name, const char *pw, int signup)
+void ui_wait_login(struct ui *u, int on)
 {
-	if (u->batch) {
+	if (!u->batch)
+		return;
+	if (on) {
 		u->wait_login = 1;
 		loop_mod(u->loop, STDIN_FILENO, 0);
+	} else if (u->wait_login) {
+		u->wait_login = 0;
+		loop_defer(u->loop, resume_input, u);
 	}
+}
+
+/* Logs in with the stored resume token, waiting as ui_login does; -1
+ * (nothing started) when there is none. */
+static int ui_resume(struct ui *u, const char *name)
+{
+	ui_wait_login(u, 1);
+	if (cli_resume(u->cli, name) == 0)
+		return 0;
+	ui_wait_login(u, 0);
+	return -1;
+}
+
+void ui_login(struct ui *u, const char *name, const char *pw, int signup)
+{
+	ui_wait_login(u, 1);
 	cli_login(u->cli, name, pw, signup);
 }
 
@@ -499,6 +525,8 @@ static void command(struct ui *u, char *line)
 		char *pw = next_word(rest);
 		if (*rest == '\0')
 			error(u, "usage: %s NAME PASSWORD", cmd);
+		else if (*pw == '\0' && !signup && ui_resume(u, rest) == 0)
+			; /* the stored resume token, no password needed */
 		else if (*pw == '\0')
 			ui_ask_password(u, rest, signup);
 		else

@@ -24,6 +24,10 @@ void ui_emit(void *arg, const struct cli_event *ev);
  * lines after it wait until the login has ended. */
 void ui_login(struct ui *u, const char *name, const char *pw, int signup);
 
+/* Marks a login started outside ui_login (on 1: the lines after it wait
+ * in batch mode), or not started after all (0). */
+void ui_wait_login(struct ui *u, int on);
+
 /* Asks for name's password without echo, then logs in (or signs up). */
 void ui_ask_password(struct ui *u, const char *name, int signup);
 

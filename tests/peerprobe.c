@@ -4,7 +4,7 @@
  * other than the one the server announced.
  *
  * usage: peerprobe [-w SECONDS] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...]
- *        peerprobe [-w SECONDS] listen KEY CERT NAME [LINE...]
+ *        peerprobe [-w SECONDS] [-s] [-p PORT] listen KEY CERT NAME [LINE...]
  *   KEY/CERT   the identity to present; generated when KEY does not exist
  *   -n         dial presenting no certificate at all (KEY/CERT unused)
  *   -H         dial without saying "IM 1 NAME" first (LINEs only)
@@ -14,6 +14,11 @@
  *   listen     prints "*port N", takes one connection, sends each LINE
  *              (so it can play a login server), answers a hello with
  *              "IM 1 NAME"
+ *   -s         (listen) also answer what a logged-in client sends, as a
+ *              login server would: OK to PEER, CONTACTS, ADD and DEL,
+ *              PONG to PING, BYE to LOGOUT
+ *   -p PORT    (listen) on this port rather than any free one, so a
+ *              client can come back to "the same server"
  * Output, flushed: "*open KEYHEX" (the peer's key) after the handshake,
  * "< LINE" per line received, "*closed WHY" at the end, "*timeout" when
  * -w (default 10) passes first. Exit 0, or 1 on a setup error. */
@@ -35,7 +40,7 @@ static struct loop *loop;
 static struct tls_cfg *cfg;
 static const char *name;
 static char **lines;
-static int nlines, listening, nocert, nohello, keep, keepfd = -1, lfd = -1;
+static int nlines, listening, nocert, nohello, keep, keepfd = -1, serving, lfd = -1;
 static struct loop_timer stop_t;
 
 static void on_open(struct conn *c)
@@ -65,6 +70,14 @@ static void on_line(struct conn *c, char *line, size_t len)
 		if (sp)
 			*sp = '\0';
 		conn_send(c, "ACK %s", line + 4);
+	} else if (serving) {
+		if (strncmp(line, "PEER ", 5) == 0 || strncmp(line, "CONTACTS", 8) == 0 ||
+		    strncmp(line, "ADD ", 4) == 0 || strncmp(line, "DEL ", 4) == 0)
+			conn_send(c, "OK");
+		else if (strncmp(line, "PING", 4) == 0)
+			conn_send(c, "PONG%s", line + 4);
+		else if (strcmp(line, "LOGOUT") == 0)
+			conn_send(c, "BYE");
 	}
 }
 
@@ -100,7 +113,7 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 
 int main(int argc, char **argv)
 {
-	int secs = 10, i = 1;
+	int secs = 10, i = 1, lport = 0;
 	char err[256];
 	for (;;) {
 		if (i + 1 < argc && strcmp(argv[i], "-w") == 0) {
@@ -115,15 +128,20 @@ int main(int argc, char **argv)
 		} else if (i < argc && strcmp(argv[i], "-k") == 0) {
 			keep = 1;
 			i++;
+		} else if (i + 1 < argc && strcmp(argv[i], "-p") == 0) {
+			lport = atoi(argv[i + 1]);
+			i += 2;
+		} else if (i < argc && strcmp(argv[i], "-s") == 0) {
+			serving = 1;
+			i++;
 		} else {
 			break;
 		}
 	}
 	if (argc - i < 4) {
-		fprintf(
-		    stderr,
-		    "usage: peerprobe [-w S] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...] | listen "
-		    "KEY CERT NAME [LINE...]\n");
+		fprintf(stderr,
+		        "usage: peerprobe [-w S] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...] | "
+		        "[-s] [-p PORT] listen KEY CERT NAME [LINE...]\n");
 		return 2;
 	}
 	listening = strcmp(argv[i], "listen") == 0;
@@ -152,7 +170,11 @@ int main(int argc, char **argv)
 		nlines = argc - i - 4;
 		socklen_t sl = sizeof sa;
 		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		sa.sin_port = htons((uint16_t)lport);
 		lfd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		int one = 1;
+		if (lfd >= 0)
+			setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
 		if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(lfd, 4) < 0 ||
 		    getsockname(lfd, (struct sockaddr *)&sa, &sl) < 0 ||
 		    loop_add(loop, lfd, POLLIN, on_accept, NULL) < 0) {

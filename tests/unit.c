@@ -12,6 +12,7 @@
 
 #include <mbedtls/base64.h>
 
+#include "cli.h"
 #include "conf.h"
 #include "proto.h"
 #include "sess.h"
@@ -867,6 +868,94 @@ static void test_store_pin(void)
 	store_close(&st);
 }
 
+/* Full jitter: every delay within [floor, cap of its retry], the caps
+ * doubling from the base to the ceiling, the extremes of rnd reaching
+ * both ends, and different rnd giving different delays. */
+static void test_backoff(void)
+{
+	static const unsigned want_caps[] = {1000, 2000, 4000, 8000, 16000, 30000, 30000};
+	int caps_ok = 1;
+	for (unsigned a = 0; a < sizeof want_caps / sizeof want_caps[0]; a++)
+		caps_ok &= cli_backoff_cap(a, 1000, 30000) == want_caps[a];
+	result("backoff_caps_double_to_max", caps_ok, "caps differ from 1,2,4,8,16,30,30 s");
+	result("backoff_cap_huge_attempt", cli_backoff_cap(4000000000u, 1000, 30000) == 30000, "%u",
+	       cli_backoff_cap(4000000000u, 1000, 30000));
+	result("backoff_cap_max_below_base", cli_backoff_cap(3, 5000, 2000) == 5000, "%u",
+	       cli_backoff_cap(3, 5000, 2000));
+	result("backoff_cap_no_overflow", cli_backoff_cap(40, 600000, 3600000) == 3600000, "%u",
+	       cli_backoff_cap(40, 600000, 3600000));
+	result("backoff_min_is_floor", cli_backoff_ms(0, 0, 1000, 30000) == CLI_BACKOFF_FLOOR_MS, "%u",
+	       cli_backoff_ms(0, 0, 1000, 30000));
+	result("backoff_max_is_cap", cli_backoff_ms(0, 900, 1000, 30000) == 1000, "%u",
+	       cli_backoff_ms(0, 900, 1000, 30000));
+	result("backoff_cap_below_floor", cli_backoff_ms(0, 12345, 100, 100) == 100, "%u",
+	       cli_backoff_ms(0, 12345, 100, 100));
+	unsigned lo = ~0u, hi = 0, bad = 0;
+	uint32_t x = 2463534242u;
+	for (int i = 0; i < 100000; i++) {
+		x ^= x << 13;
+		x ^= x >> 17;
+		x ^= x << 5;
+		unsigned a = (unsigned)i % 8, d = cli_backoff_ms(a, x, 1000, 30000);
+		unsigned cap = cli_backoff_cap(a, 1000, 30000);
+		if (d < CLI_BACKOFF_FLOOR_MS || d > cap)
+			bad++;
+		if (a == 5) {
+			lo = d < lo ? d : lo;
+			hi = d > hi ? d : hi;
+		}
+	}
+	result("backoff_within_bounds", bad == 0, "%u delays outside [floor, cap]", bad);
+	/* Spread over the whole range, not bunched at the cap. */
+	result("backoff_spread", lo < 1000 && hi > 29000, "attempt 5: %u..%u ms", lo, hi);
+}
+
+/* The client's tokens file (state_dir/tokens): load, bad lines skipped,
+ * set, 0600, delete, persisted. */
+static void test_store_tokens(void)
+{
+	const char *good = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJ0123-_A";
+	char dir[300], path[400], err[256] = "";
+	snprintf(dir, sizeof dir, "%s/tokstate", tmpdir);
+	snprintf(path, sizeof path, "%s/tokens", dir);
+	const char *k1 = "1111111111111111111111111111111111111111111111111111111111111111";
+	FILE *f = mkdir(dir, 0700) == 0 ? fopen(path, "w") : NULL;
+	if (f) {
+		fprintf(f, "# comment\nh:1 %s alice %s\nbad line\nh:1 %s bob short\n", k1, good, k1);
+		fclose(f);
+	}
+	struct store st;
+	if (f == NULL || tls_init() < 0 || store_open(&st, dir, err, sizeof err) < 0) {
+		result("store_token_open", 0, "%s", err);
+		return;
+	}
+	const struct store_token *t = store_token(&st, "h:1", "alice");
+	result("store_token_loaded", t && strcmp(t->token, good) == 0 && strcmp(t->key, k1) == 0,
+	       "not loaded");
+	result("store_token_bad_lines_skipped", st.ntokens == 1 && store_token(&st, "h:1", "bob") == NULL,
+	       "%zu", st.ntokens);
+	result("store_token_other_server", store_token(&st, "h:2", "alice") == NULL, "found");
+	const char *good2 = "ZYXWVUTSRQPONMLKJIHGFEDCBAzyxwvutsrqponmlk0";
+	result("store_token_set", store_set_token(&st, "h:2", k1, "alice", good2) == 0, "%s",
+	       strerror(errno));
+	result("store_token_set_bad", store_set_token(&st, "h:2", k1, "alice", "x y") < 0, "accepted");
+	struct stat sb;
+	result("store_token_file_0600", stat(path, &sb) == 0 && (sb.st_mode & 0777) == 0600, "mode %o",
+	       (unsigned)(sb.st_mode & 0777));
+	result("store_token_del",
+	       store_del_token(&st, "h:1", "alice") == 0 && store_token(&st, "h:1", "alice") == NULL,
+	       "still there");
+	store_close(&st);
+	if (store_open(&st, dir, err, sizeof err) < 0) {
+		result("store_token_reopen", 0, "%s", err);
+		return;
+	}
+	t = store_token(&st, "h:2", "alice");
+	result("store_token_persisted", st.ntokens == 1 && t && strcmp(t->token, good2) == 0, "%zu",
+	       st.ntokens);
+	store_close(&st);
+}
+
 /* Resume tokens: the file's line codec, the text form, the hash, the
  * new config keys and their bounds. */
 static void test_tokens(void)
@@ -981,6 +1070,8 @@ int main(void)
 	test_printable_random();
 	test_msg_id();
 	test_store_pin();
+	test_backoff();
+	test_store_tokens();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
