@@ -6,8 +6,9 @@
  * (utime+stime from /proc/PID/stat, all threads) per reconnect.
  *
  *   storm [options] im|mqtt PORT N FIRST -- SERVER-COMMAND ARGS...
- *   -j MS    each client waits uniform [0, MS] before its first reconnect
- *            (default 0: all at once, the moment the new server accepts)
+ *   -j [MIN-]MAX  each client waits uniform [MIN, MAX] ms before its first
+ *            reconnect (default 0: all at once, the moment the new server
+ *            accepts; im's client waits 100-1000)
  *   -c C     at most C logins in flight while setting up (default 64)
  *   -p       password only: never RESUME, never offer a TLS session (the
  *            cost of today's reconnect, whatever the server offers)
@@ -24,7 +25,7 @@
  * decrypt after a restart is resumed without ECDHE or signatures; whether
  * a handshake was resumed is read from mbedTLS, not assumed. A failed
  * attempt (ERR 503, a close, a timeout) is retried after full-jitter
- * backoff, uniform [0, min(30 s, 1 s * 2^k)], as the client does. An MQTT
+ * backoff, uniform [100 ms, min(30 s, 1 s * 2^k)], as the client does. An MQTT
  * client sends CONNECT with user and password and is back at CONNACK.
  * Users are uNNNNN with password "benchpass1" (load mkusers writes them);
  * the MQTT user is "bench". */
@@ -269,7 +270,7 @@ static void sc_fail(struct sc *c, const char *why)
 	if (cap > 30000)
 		cap = 30000;
 	c->backoff++;
-	schedule(c, jitter(cap));
+	schedule(c, 100 + jitter(cap - 100));
 }
 
 static void sc_send(struct sc *c, const void *data, size_t len)
@@ -652,12 +653,18 @@ static int cmp_d(const void *a, const void *b)
 int main(int argc, char **argv)
 {
 	int conc = 64, opt;
-	double jitter_ms = 0, limit_s = 300;
+	double jitter_ms = 0, jitter_min = 0, limit_s = 300;
 	const char *swap_src = NULL, *swap_dst = NULL;
 	while ((opt = getopt(argc, argv, "+j:c:pu:t:l:")) != -1) {
 		switch (opt) {
-		case 'j':
+		case 'j': /* MAX or MIN-MAX */
 			jitter_ms = atof(optarg);
+			if (strchr(optarg, '-')) {
+				jitter_min = jitter_ms;
+				jitter_ms = atof(strchr(optarg, '-') + 1);
+			}
+			if (jitter_ms < jitter_min)
+				die("-j: MIN-MAX with MIN <= MAX");
 			break;
 		case 'c':
 			conc = atoi(optarg);
@@ -784,7 +791,7 @@ int main(int argc, char **argv)
 
 	/* 3. the storm: all at once, or each after uniform [0, jitter] */
 	for (int i = 0; i < n_clients; i++) {
-		cl[i].next_try = t_ready + jitter(jitter_ms);
+		cl[i].next_try = t_ready + jitter_min + jitter(jitter_ms - jitter_min);
 		if (cl[i].next_try == 0)
 			cl[i].next_try = 1;
 	}
@@ -806,16 +813,17 @@ int main(int argc, char **argv)
 	}
 	qsort(lat, (size_t)nlat, sizeof *lat, cmp_d);
 	double p50 = nlat ? lat[(nlat - 1) / 2] : 0, p90 = nlat ? lat[(int)((nlat - 1) * 0.9)] : 0;
-	printf("storm mode=%s n=%d back=%d jitter_ms=%.0f password_only=%d secs=%.3f secs_from_term=%.3f "
-	       "restart_ms=%.0f p50_ms=%.0f p90_ms=%.0f rate=%.1f srv_cpu_ms=%.0f srv_start_cpu_ms=%.0f "
-	       "srv_cpu_ms_per_op=%.3f tls_resumed=%d tls_full=%d resume_ok=%d login_ok=%d fallback=%d "
-	       "retries=%d max_attempts=%d err503=%d err429=%d closed=%d other_err=%d hs_bytes_avg=%.0f\n",
-	       mode == M_MQTT ? "mqtt" : "im", n_clients, nback, jitter_ms, password_only,
-	       (t_all - t_ready) / 1000, (t_all - t_term) / 1000, t_ready - t_exit, p50, p90,
-	       nback / ((t_all - t_ready) / 1000), cpu_all - cpu_ready, cpu_ready,
-	       (cpu_all - cpu_ready) / (nback ? nback : 1), c_resumed_tls, c_full_tls, c_resume_ok,
-	       c_login_ok, c_fallback, c_retries, max_attempts, c_err503, c_err429, c_closed, c_other_err,
-	       nback ? (double)hs_bytes_storm / nback : 0);
+	printf(
+	    "storm mode=%s n=%d back=%d jitter_ms=%.0f-%.0f password_only=%d secs=%.3f secs_from_term=%.3f "
+	    "restart_ms=%.0f p50_ms=%.0f p90_ms=%.0f rate=%.1f srv_cpu_ms=%.0f srv_start_cpu_ms=%.0f "
+	    "srv_cpu_ms_per_op=%.3f tls_resumed=%d tls_full=%d resume_ok=%d login_ok=%d fallback=%d "
+	    "retries=%d max_attempts=%d err503=%d err429=%d closed=%d other_err=%d hs_bytes_avg=%.0f\n",
+	    mode == M_MQTT ? "mqtt" : "im", n_clients, nback, jitter_min, jitter_ms, password_only,
+	    (t_all - t_ready) / 1000, (t_all - t_term) / 1000, t_ready - t_exit, p50, p90,
+	    nback / ((t_all - t_ready) / 1000), cpu_all - cpu_ready, cpu_ready,
+	    (cpu_all - cpu_ready) / (nback ? nback : 1), c_resumed_tls, c_full_tls, c_resume_ok, c_login_ok,
+	    c_fallback, c_retries, max_attempts, c_err503, c_err429, c_closed, c_other_err,
+	    nback ? (double)hs_bytes_storm / nback : 0);
 	if (first_err[0])
 		printf("storm_first_failure %s\n", first_err);
 	if (cpu_mid >= 0 && t_mid > t_ready)
