@@ -423,14 +423,15 @@ storm_bench() {
 		"$B/load" mkusers "$R/users.default" 1 "$N" "$DEF_ITER" benchpass1 || return 1
 		SWAP=1
 	fi
-	storm_run "$R/now" -l "$R" ${SWAP:+-u "$R/users.default" "$R/data/users"} im "$SPORT" "$N" 1 -- \
+	mkdir -p "$R/now.d" "$R/jit.d"
+	storm_run "$R/now" -l "$R/now.d" ${SWAP:+-u "$R/users.default" "$R/data/users"} im "$SPORT" "$N" 1 -- \
 		"$IM" server -c "$R/im.conf"
 	if [ -n "$SWAP" ]; then
 		mv "$R/data/users" "$R/users.default" # the next set-up is cheap again
 		"$B/load" mkusers "$R/data/users" 1 "$N" 1000 benchpass1 || return 1
 	fi
 	rm -f "$R/data/tokens"
-	storm_run "$R/jit" -j "$JIT" -l "$R" ${SWAP:+-u "$R/users.default" "$R/data/users"} im "$SPORT" "$N" 1 -- \
+	storm_run "$R/jit" -j "$JIT" -l "$R/jit.d" ${SWAP:+-u "$R/users.default" "$R/data/users"} im "$SPORT" "$N" 1 -- \
 		"$IM" server -c "$R/im.conf"
 
 	# ---- 3. Mosquitto: the same N, TLS (P-256) + password, at once ----
@@ -438,7 +439,10 @@ storm_bench() {
 	MQ=""
 	if mosquitto_setup "$Q"; then
 		mosquitto_conf "$Q" "$SPORT"
-		storm_run "$Q/res" -l "$Q" mqtt "$SPORT" "$N" 1 -- mosquitto -c "$Q/mosquitto.conf" && MQ=$Q/res
+		mkdir -p "$Q/now.d" "$Q/jit.d"
+		storm_run "$Q/res" -l "$Q/now.d" mqtt "$SPORT" "$N" 1 -- mosquitto -c "$Q/mosquitto.conf" && MQ=$Q/res
+		mosquitto_conf "$Q" "$SPORT"
+		storm_run "$Q/jit" -j "$JIT" -l "$Q/jit.d" mqtt "$SPORT" "$N" 1 -- mosquitto -c "$Q/mosquitto.conf"
 	else
 		echo "bench: Mosquitto not installed (apt-get install mosquitto), skipped"
 	fi
@@ -485,7 +489,10 @@ storm_bench() {
 		row "  same, jitter $JIT ms" "$R/jit"
 	fi
 	row "im, LOGIN pbkdf2 $DEF_ITER (today), at once" "$P/res"
-	[ -n "$MQ" ] && row "Mosquitto $(mosquitto_version), TLS+password, at once" "$MQ"
+	if [ -n "$MQ" ]; then
+		row "Mosquitto $(mosquitto_version), TLS+password, at once" "$MQ"
+		row "  same, jitter $JIT ms" "$Q/jit"
+	fi
 	pw_cpu=$(kv "$P/res" srv_cpu_ms_per_op storm)
 	pw_secs=$(kv "$P/res" secs storm)
 	echo "  the password storm at N=$N, extrapolated from $NPW clients (not measured):" \
@@ -497,8 +504,10 @@ storm_bench() {
 		"the password storm: $(kv "$P/res" err503 storm) ERR 503, $(kv "$P/res" closed storm) closed/timed out," \
 		"$(kv "$P/res" max_attempts storm) attempts at most"
 	if [ -n "$MQ" ]; then
-		echo "  im against Mosquitto, all back (target <= 100%):" \
-			"at once $(awk -v a="$(kv "$R/now" secs storm)" -v b="$(kv "$MQ" secs storm)" 'BEGIN { if (b > 0) printf "%.0f%% (%.2f s vs %.2f s)", 100 * a / b, a, b; else print "-" }')," \
+		pct() { awk -v a="$(kv "$1" "$3" storm)" -v b="$(kv "$2" "$3" storm)" 'BEGIN { if (b > 0) printf "%.0f%% (%.2f vs %.2f)", 100 * a / b, a, b; else print "-" }'; }
+		echo "  im against Mosquitto, all back (target <= 100%): at once $(pct "$R/now" "$MQ" secs) s," \
+			"with jitter $(pct "$R/jit" "$Q/jit" secs) s; p50 at once $(pct "$R/now" "$MQ" p50_ms) ms," \
+			"with jitter $(pct "$R/jit" "$Q/jit" p50_ms) ms;" \
 			"server CPU per reconnect $(awk -v a="$(kv "$R/now" srv_cpu_ms_per_op storm)" -v b="$(kv "$MQ" srv_cpu_ms_per_op storm)" 'BEGIN { printf "%.2f vs %.2f ms", a, b }')"
 	fi
 	if [ "${TOKENS:-0}" -gt 0 ]; then

@@ -55,6 +55,11 @@
 #include <mbedtls/ssl_internal.h> /* handshake->resume: was this handshake resumed */
 #endif
 
+/* mbedTLS 3.x marks struct fields private; 2.28 has no such macro. */
+#ifndef MBEDTLS_PRIVATE
+#define MBEDTLS_PRIVATE(member) member
+#endif
+
 #define PASSWORD  "benchpass1"
 #define PEER_KEY  "00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff"
 #define MQTT_USER "bench"
@@ -749,11 +754,15 @@ int main(int argc, char **argv)
 		if (now_ms() - t0 > limit_s * 1000)
 			die("set-up: stuck at %d of %d online (last error: %s)", nback, n_clients, last_err);
 	}
-	int with_token = 0;
-	for (int i = 0; i < n_clients; i++)
+	int with_token = 0, with_ticket = 0;
+	for (int i = 0; i < n_clients; i++) {
 		with_token += cl[i].token[0] != 0;
-	printf("setup n=%d secs=%.2f tokens=%d full_hs_bytes=%ld..%ld\n", n_clients, (now_ms() - t0) / 1000,
-	       with_token, full_hs_bytes_min, full_hs_bytes_max);
+#if defined(MBEDTLS_SSL_SESSION_TICKETS)
+		with_ticket += cl[i].have_sess && cl[i].sess.MBEDTLS_PRIVATE(ticket_len) > 0;
+#endif
+	}
+	printf("setup n=%d secs=%.2f tokens=%d tickets=%d full_hs_bytes=%ld..%ld\n", n_clients,
+	       (now_ms() - t0) / 1000, with_token, with_ticket, full_hs_bytes_min, full_hs_bytes_max);
 
 	/* 2. restart: SIGTERM, wait for the exit, every client sees its close */
 	double t_term = now_ms();
