@@ -498,16 +498,18 @@ storm_bench() {
 	echo "  the password storm at N=$N, extrapolated from $NPW clients (not measured):" \
 		"$(awk -v c="$pw_cpu" -v n="$N" -v k="$CORES" 'BEGIN { printf "%.0f s of server CPU, >= %.0f s on %d cores", c * n / 1000, c * n / 1000 / k, k }')," \
 		"$(awk -v s="$pw_secs" -v n="$N" -v m="$NPW" 'BEGIN { printf "about %.0f s linearly from %.1f s", s * n / m, s }')"
+	echo "  the restart itself (SIGTERM until the new server accepts): im $(kv "$R/now" secs_from_term storm | awk -v b="$(kv "$R/now" secs storm)" '{ printf "%.2f", $1 - b }') s" \
+		"with $N sessions${MQ:+, Mosquitto $(kv "$MQ" secs_from_term storm | awk -v b="$(kv "$MQ" secs storm)" '{ printf "%.2f", $1 - b }') s}"
 	echo "  storm details: $(kv "$R/now" fallback storm) fell back to the password," \
 		"$(kv "$R/now" err503 storm) ERR 503, $(kv "$R/now" closed storm) closed early;" \
 		"tokens sent at set-up: $(kv "$R/now" tokens setup) of $N;" \
 		"the password storm: $(kv "$P/res" err503 storm) ERR 503, $(kv "$P/res" closed storm) closed/timed out," \
 		"$(kv "$P/res" max_attempts storm) attempts at most"
 	if [ -n "$MQ" ]; then
-		pct() { awk -v a="$(kv "$1" "$3" storm)" -v b="$(kv "$2" "$3" storm)" 'BEGIN { if (b > 0) printf "%.0f%% (%.2f vs %.2f)", 100 * a / b, a, b; else print "-" }'; }
-		echo "  im against Mosquitto, all back (target <= 100%): at once $(pct "$R/now" "$MQ" secs) s," \
-			"with jitter $(pct "$R/jit" "$Q/jit" secs) s; p50 at once $(pct "$R/now" "$MQ" p50_ms) ms," \
-			"with jitter $(pct "$R/jit" "$Q/jit" p50_ms) ms;" \
+		pct() { awk -v a="$(kv "$1" "$3" storm)" -v b="$(kv "$2" "$3" storm)" -v f="$4" 'BEGIN { if (b > 0) printf "%.0f%% (" f " vs " f ")", 100 * a / b, a, b; else print "-" }'; }
+		echo "  im against Mosquitto, all back (target <= 100%): at once $(pct "$R/now" "$MQ" secs %.2f) s," \
+			"with jitter $(pct "$R/jit" "$Q/jit" secs %.2f) s; p50 at once $(pct "$R/now" "$MQ" p50_ms %.0f) ms," \
+			"with jitter $(pct "$R/jit" "$Q/jit" p50_ms %.0f) ms;" \
 			"server CPU per reconnect $(awk -v a="$(kv "$R/now" srv_cpu_ms_per_op storm)" -v b="$(kv "$MQ" srv_cpu_ms_per_op storm)" 'BEGIN { printf "%.2f vs %.2f ms", a, b }')"
 	fi
 	if [ "${TOKENS:-0}" -gt 0 ]; then
