@@ -53,8 +53,8 @@ else
 	fail storm_all_back "exit $rc, back ${back:-?} of $N: $(cat "$T/s1.out" "$T/s1.out.err" | tr '\n' ' ' | head -c 400)"
 fi
 for g in 1 2; do
-	grep -q 'listening on' "$D/server-$g.log" ||
-		fail storm_server_$g "server $g never listened: $(head -c 300 "$D/server-$g.log")"
+	grep -q "listening on" "$D/server-$g.log" 2>/dev/null ||
+		fail storm_server_$g "server $g never listened: $(head -c 300 "$D/server-$g.log" 2>/dev/null)"
 done
 
 tokens=$(kv "$T/s1.out" tokens setup)
