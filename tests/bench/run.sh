@@ -397,6 +397,8 @@ storm_bench() {
 
 	echo
 	echo "== reconnect storm: $CORES cores, loopback, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg) =="
+	echo "(server: $IM, $("$IM" --version 2>/dev/null | head -n 1); the storm's own TLS clients share the cores, so"
+	echo " wall-clock times include their handshakes; server CPU per reconnect does not)"
 
 	# ---- 1. today's reconnect: LOGIN with the password at the default cost ----
 	# Set up on pbkdf2 1000 (cheap), then the users file at the default
