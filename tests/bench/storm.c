@@ -39,6 +39,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -120,9 +121,13 @@ static double now_ms(void)
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+static int srv_pid; /* the server running now */
+
 static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
 static void die(const char *fmt, ...)
 {
+	if (srv_pid > 0)
+		kill(srv_pid, SIGKILL);
 	va_list ap;
 	va_start(ap, fmt);
 	fprintf(stderr, "storm: ");
@@ -614,6 +619,8 @@ static int srv_start(int gen)
 	if (pid < 0)
 		die("fork: %s", strerror(errno));
 	if (pid == 0) {
+		/* a driver that dies takes its server with it */
+		prctl(PR_SET_PDEATHSIG, SIGTERM);
 		FILE *f = freopen(path, "w", stderr);
 		(void)f;
 		if (freopen("/dev/null", "w", stdout) == NULL)
@@ -622,6 +629,7 @@ static int srv_start(int gen)
 		fprintf(stderr, "storm: cannot run %s: %s\n", srv_argv[0], strerror(errno));
 		_exit(127);
 	}
+	srv_pid = pid;
 	return pid;
 }
 
@@ -641,8 +649,10 @@ static double srv_wait_ready(int pid, double limit_ms)
 		if (ok)
 			return now_ms();
 		int st;
-		if (waitpid(pid, &st, WNOHANG) == pid)
+		if (waitpid(pid, &st, WNOHANG) == pid) {
+			srv_pid = 0;
 			die("the server exited at start (see %s/server-*.log)", log_dir ? log_dir : ".");
+		}
 		if (now_ms() - t0 > limit_ms)
 			die("the server did not accept within %.0f s", limit_ms / 1000);
 		usleep(2000);
@@ -770,6 +780,8 @@ int main(int argc, char **argv)
 	int status, exited = 0;
 	while (!exited) {
 		exited = waitpid(pid, &status, WNOHANG) == pid;
+		if (exited)
+			srv_pid = 0;
 		pump(exited ? 0 : 20);
 		if (now_ms() - t_term > 60000)
 			die("the server did not exit within 60 s of SIGTERM");
@@ -852,6 +864,7 @@ int main(int argc, char **argv)
 			break;
 		}
 	}
+	srv_pid = 0;
 	for (int i = 0; i < n_clients; i++)
 		sc_close(&cl[i]);
 	return nback == n_clients ? 0 : 1;
