@@ -247,7 +247,7 @@ server_bench() {
 	echo
 	echo "raw figures: $BT"
 }
-[ "$PART" = all ] || [ "$PART" = server ] && server_bench
+if [ "$PART" = all ] || [ "$PART" = server ]; then server_bench; fi
 # ==== end of server benchmark ====
 
 # ==== client benchmark (issue 4): the peer channel's MSG -> ACK round trip
@@ -313,7 +313,7 @@ client_bench() {
 	wait 2>/dev/null
 	echo "raw figures: $CB"
 }
-[ "$PART" = all ] || [ "$PART" = client ] && client_bench
+if [ "$PART" = all ] || [ "$PART" = client ]; then client_bench; fi
 # ==== end of client benchmark ====
 
 # ==== reconnect storm (issue 8): N clients online, the server restarted
@@ -517,5 +517,5 @@ storm_bench() {
 		"${IM_BASE:+; before issue 8 ($IM_BASE): $(kv "$F/base" srv_cpu_ms_per_op) ms, p50 $(kv "$F/base" p50_ms) ms}"
 	echo "raw figures: $ST"
 }
-[ "$PART" = all ] || [ "$PART" = storm ] && storm_bench
+if [ "$PART" = all ] || [ "$PART" = storm ]; then storm_bench; fi
 # ==== end of reconnect storm ====
