@@ -5,7 +5,8 @@
 #                       tests again on the ASan+UBSan build, and each fuzz
 #                       target FUZZ_SECONDS (default 10) over its committed
 #                       regression inputs; last line "N passed, N failed, N skipped"
-#   ./build.sh bench    build, then print the benchmark figures
+#   ./build.sh bench [PART]  build, then print the benchmark figures (PART:
+#                       server, client or storm; default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
 #   ./build.sh clean    remove build outputs
@@ -182,7 +183,7 @@ fuzz-build)
 bench)
 	build_im
 	build_tools
-	exec sh tests/bench/run.sh
+	exec sh tests/bench/run.sh "${2:-all}"
 	;;
 clean)
 	rm -rf build im im-server im-client im-adduser im-deluser im-passwd im-users im-who

@@ -2,9 +2,49 @@
 # tests/bench/run.sh: the benchmarks that "./build.sh bench" prints, after
 # build.sh has built ./im and build/tests/*. Figures, not pass/fail tests.
 # Each part is a clearly marked block; add yours as another block.
+# Usage: run.sh [all|server|client|storm] (build.sh bench PART passes it).
 cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 mkdir -p tests/tmp
+PART=${1:-all}
+case $PART in
+all | server | client | storm) ;;
+*)
+	echo "usage: tests/bench/run.sh [all|server|client|storm]" >&2
+	exit 2
+	;;
+esac
+
+# mosquitto_setup DIR: a P-256 key and self-signed certificate, and a
+# password file with the user "bench" (password benchpass1), in DIR;
+# mosquitto_conf DIR PORT: DIR/mosquitto.conf, TLS + password on
+# 127.0.0.1:PORT. 0 when mosquitto, mosquitto_passwd and openssl exist.
+mosquitto_setup() {
+	command -v mosquitto >/dev/null 2>&1 && command -v mosquitto_passwd >/dev/null 2>&1 &&
+		command -v openssl >/dev/null 2>&1 || return 1
+	mkdir -p "$1"
+	openssl ecparam -name prime256v1 -genkey -noout -out "$1/key.pem" 2>/dev/null &&
+		openssl req -new -x509 -key "$1/key.pem" -out "$1/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null &&
+		mosquitto_passwd -c -b "$1/passwd" bench benchpass1 >/dev/null 2>&1
+}
+mosquitto_conf() {
+	{
+		echo "listener $2 127.0.0.1"
+		echo "certfile $1/cert.pem"
+		echo "keyfile $1/key.pem"
+		echo "password_file $1/passwd"
+		echo "allow_anonymous false"
+		echo "max_connections -1"
+		echo "persistence false"
+		echo "log_dest stderr"
+		echo "log_type error"
+		echo "log_type warning"
+		[ "$(id -u)" = 0 ] && echo "user root"
+	} >"$1/mosquitto.conf"
+}
+mosquitto_version() {
+	mosquitto -h 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1
+}
 
 # ==== server benchmark (issue 3): logins/s, RSS per session, fan-out, idle
 # CPU, bare mbedTLS and Mosquitto beside im. Knobs: BENCH_SESSIONS
@@ -137,29 +177,12 @@ server_bench() {
 	stop "$BPID"
 
 	MQ=""
-	if command -v mosquitto >/dev/null 2>&1 && command -v mosquitto_passwd >/dev/null 2>&1 &&
-		command -v openssl >/dev/null 2>&1; then
-		Q=$BT/mqtt
-		mkdir -p "$Q"
-		openssl ecparam -name prime256v1 -genkey -noout -out "$Q/key.pem" 2>/dev/null &&
-			openssl req -new -x509 -key "$Q/key.pem" -out "$Q/cert.pem" -days 2 -subj /CN=localhost 2>/dev/null &&
-			mosquitto_passwd -c -b "$Q/passwd" bench benchpass1 >/dev/null 2>&1
+	Q=$BT/mqtt
+	if mosquitto_setup "$Q"; then
 		QPORT=$((20000 + $$ % 10000))
 		QPID=""
 		for try in 1 2 3; do
-			{
-				echo "listener $QPORT 127.0.0.1"
-				echo "certfile $Q/cert.pem"
-				echo "keyfile $Q/key.pem"
-				echo "password_file $Q/passwd"
-				echo "allow_anonymous false"
-				echo "max_connections -1"
-				echo "persistence false"
-				echo "log_dest stderr"
-				echo "log_type error"
-				echo "log_type warning"
-				[ "$(id -u)" = 0 ] && echo "user root"
-			} >"$Q/mosquitto.conf"
+			mosquitto_conf "$Q" "$QPORT"
 			mosquitto -c "$Q/mosquitto.conf" >"$Q/log" 2>&1 &
 			QPID=$!
 			BPIDS="$BPIDS $QPID"
@@ -190,7 +213,7 @@ server_bench() {
 	printf '  %-44s %8s KiB %8s KiB   (target <= 4 KiB)\n' "im's own part (im - bare mbedTLS)" \
 		"$(per_kib $((imb1 - bb1)))" "$(per_kib $((imb2 - bb2)))"
 	if [ -n "$MQ" ]; then
-		printf '  %-44s %8s KiB %8s KiB\n' "Mosquitto $(mosquitto -h 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1), TLS+password, per conn" \
+		printf '  %-44s %8s KiB %8s KiB\n' "Mosquitto $(mosquitto_version), TLS+password, per conn" \
 			"$(per_kib "$(kv "$MQ" per_session_bytes "n=$N1 ")")" "$(per_kib "$(kv "$MQ" per_session_bytes "n=$N2 ")")"
 	else
 		echo "  Mosquitto: not installed (apt-get install mosquitto mosquitto-clients), skipped"
@@ -224,7 +247,7 @@ server_bench() {
 	echo
 	echo "raw figures: $BT"
 }
-server_bench
+if [ "$PART" = all ] || [ "$PART" = server ]; then server_bench; fi
 # ==== end of server benchmark ====
 
 # ==== client benchmark (issue 4): the peer channel's MSG -> ACK round trip
@@ -290,5 +313,209 @@ client_bench() {
 	wait 2>/dev/null
 	echo "raw figures: $CB"
 }
-client_bench
+if [ "$PART" = all ] || [ "$PART" = client ]; then client_bench; fi
 # ==== end of client benchmark ====
+
+# ==== reconnect storm (issue 8): N clients online, the server restarted
+# (SIGTERM, wait for the exit, start again on the same port), every client
+# reconnects; the same for Mosquitto (TLS + password). tests/bench/storm.c
+# drives it and reads the new server's CPU from /proc/PID/stat. Knobs:
+# BENCH_STORM (N, default 2000), BENCH_STORM_PW (clients of the storm at
+# the default pbkdf2 cost, default 200), BENCH_STORM_JITTER (MIN-MAX ms:
+# the first reconnect delay, uniform; default 100-1000 as im's client),
+# BENCH_QUICK=1 (500 and 40), IM_BASE (the binary before issue 8, for the
+# first-login cost beside it; default /work/base/im when present).
+storm_bench() {
+	B=$TOP/build/tests
+	IM=${IM:-$TOP/im}
+	ST=$(mktemp -d "$TOP/tests/tmp/bench-storm.XXXXXX")
+	N=${BENCH_STORM:-2000}
+	NPW=${BENCH_STORM_PW:-200}
+	JIT=${BENCH_STORM_JITTER:-100-1000}
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		N=500 NPW=40
+	fi
+	IM_BASE=${IM_BASE:-}
+	[ -z "$IM_BASE" ] && [ -x /work/base/im ] && IM_BASE=/work/base/im
+	# Every client comes from 127.0.0.1 and holds a descriptor on both sides.
+	ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	nofile=$(ulimit -n)
+	if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((N + 300)) ]; then
+		N=$((nofile - 300))
+		echo "bench: open file limit $nofile: a storm of $N clients"
+	fi
+	DEF_ITER=$(sed -n 's/.*s->pbkdf2_iterations = \([0-9]*\);.*/\1/p' modules/conf.c)
+	CORES=$(nproc)
+	SPORT=$((20000 + ($$ + 37) % 10000))
+
+	# storm_conf DIR: the server's config: loopback, a fixed port (a
+	# restart must come back where the clients look), and the per-address
+	# and unauthenticated limits raised to N because every client shares
+	# 127.0.0.1 (max_failures_per_ip too: a login counts as a failure
+	# until it succeeds, so 20 logins in flight from one address get
+	# ERR 429); everything else at its default (login_timeout 30 s,
+	# workers = cores).
+	storm_conf() {
+		mkdir -p "$1/data"
+		{
+			echo "[server]"
+			echo "listen = 127.0.0.1"
+			echo "port = $SPORT"
+			echo "data_dir = $1/data"
+			echo "max_connections = $((N + 500))"
+			echo "max_connections_per_ip = $((N + 500))"
+			echo "max_unauth = $((N + 500))"
+			echo "max_unauth_per_ip = $((N + 500))"
+			echo "max_failures_per_ip = $((N + 500))"
+			echo "keepalive_timeout = 600"
+		} >"$1/im.conf"
+	}
+	# storm_run OUT ARGS...: build/tests/storm ARGS, on another port
+	# when this one is taken (exit 3); the figures go to OUT.
+	storm_run() {
+		out=$1
+		shift
+		for try in 1 2 3; do
+			"$B/storm" "$@" >"$out" 2>"$out.err"
+			rc=$?
+			[ $rc = 3 ] || break
+			SPORT=$((SPORT + 1))
+		done
+		[ $rc = 0 ] || echo "bench: storm: $(tail -n 2 "$out.err" | tr '\n' ' ')"
+		return $rc
+	}
+	kv() {
+		grep -- "${3:-.}" "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+	}
+	row() { # LABEL FILE
+		f=$2
+		printf '  %-40s %5s %5s %8s %7s %7s %8s %7s %7s %5s\n' "$1" "$(kv "$f" n storm)" "$(kv "$f" back storm)" \
+			"$(kv "$f" secs storm)" "$(kv "$f" p50_ms storm)" "$(kv "$f" p90_ms storm)" \
+			"$(kv "$f" srv_cpu_ms_per_op storm)" "$(kv "$f" tls_resumed storm)" "$(kv "$f" resume_ok storm)" \
+			"$(kv "$f" retries storm)"
+	}
+
+	echo
+	echo "== reconnect storm: $CORES cores, loopback, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg) =="
+	echo "(server: $IM, $("$IM" --version 2>/dev/null | head -n 1); the storm's own TLS clients share the cores, so"
+	echo " wall-clock times include their handshakes; server CPU per reconnect does not)"
+
+	# ---- 1. today's reconnect: LOGIN with the password at the default cost ----
+	# Set up on pbkdf2 1000 (cheap), then the users file at the default
+	# cost is renamed in while the server is down: every reconnect pays the
+	# full handshake and PBKDF2 at $DEF_ITER. -p: no RESUME, no TLS session.
+	P=$ST/password
+	storm_conf "$P"
+	"$B/load" mkusers "$P/data/users" 1 "$NPW" 1000 benchpass1 || return 1
+	"$B/load" mkusers "$P/users.default" 1 "$NPW" "$DEF_ITER" benchpass1 || return 1
+	storm_run "$P/res" -p -l "$P" -u "$P/users.default" "$P/data/users" im "$SPORT" "$NPW" 1 -- \
+		"$IM" server -c "$P/im.conf"
+	TOKENS=$(kv "$P/res" tokens setup)
+
+	# ---- 2. the full storm: RESUME + TLS session when offered ----
+	# Set up on pbkdf2 1000 and kept so: a resume token is bound to the
+	# user's password record (a changed record voids it, as im passwd
+	# must), so the default-cost file cannot be renamed in under the
+	# tokens. A RESUME hashes no password; a fallback to the password
+	# would cost pbkdf2 1000 here, and each one is counted. A server
+	# without tokens (before issue 8) makes this a LOGIN storm at pbkdf2
+	# 1000: labelled so.
+	R=$ST/resume
+	storm_conf "$R"
+	"$B/load" mkusers "$R/data/users" 1 "$N" 1000 benchpass1 || return 1
+	mkdir -p "$R/now.d" "$R/jit.d"
+	storm_run "$R/now" -l "$R/now.d" im "$SPORT" "$N" 1 -- "$IM" server -c "$R/im.conf"
+	rm -f "$R/data/tokens" "$R/data/ticket.keys"
+	storm_run "$R/jit" -j "$JIT" -l "$R/jit.d" im "$SPORT" "$N" 1 -- "$IM" server -c "$R/im.conf"
+
+	# ---- 3. Mosquitto: the same N, TLS (P-256) + password, at once ----
+	Q=$ST/mqtt
+	MQ=""
+	if mosquitto_setup "$Q"; then
+		mosquitto_conf "$Q" "$SPORT"
+		mkdir -p "$Q/now.d" "$Q/jit.d"
+		storm_run "$Q/res" -l "$Q/now.d" mqtt "$SPORT" "$N" 1 -- mosquitto -c "$Q/mosquitto.conf" && MQ=$Q/res
+		mosquitto_conf "$Q" "$SPORT"
+		storm_run "$Q/jit" -j "$JIT" -l "$Q/jit.d" mqtt "$SPORT" "$N" 1 -- mosquitto -c "$Q/mosquitto.conf"
+	else
+		echo "bench: Mosquitto not installed (apt-get install mosquitto), skipped"
+	fi
+
+	# ---- 4. a first login's cost: LOGIN, full handshake, pbkdf2 default ----
+	F=$ST/first
+	FN=10
+	firstlogin() { # BINARY OUT
+		rm -rf "$F/data"
+		mkdir -p "$F/data"
+		sed -e "s|^port = .*|port = 0|" "$P/im.conf" | sed -e "s|^data_dir = .*|data_dir = $F/data|" >"$F/im.conf"
+		"$B/load" mkusers "$F/data/users" 1 "$FN" "$DEF_ITER" benchpass1 || return 1
+		rm -f "$2.log"
+		"$1" server -c "$F/im.conf" 2>"$2.log" &
+		fpid=$!
+		fport=""
+		i=0
+		while [ $i -lt 200 ] && [ -z "$fport" ]; do
+			fport=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$2.log" 2>/dev/null | head -1)
+			[ -n "$fport" ] || sleep 0.05
+			i=$((i + 1))
+		done
+		[ -n "$fport" ] && "$B/load" rate "$fport" login "$FN" 1 1 "$fpid" >"$2"
+		kill "$fpid" 2>/dev/null
+		wait "$fpid" 2>/dev/null
+	}
+	mkdir -p "$F"
+	firstlogin "$IM" "$F/im"
+	[ -n "$IM_BASE" ] && firstlogin "$IM_BASE" "$F/base"
+
+	# ---- the table ----
+	echo "Reconnect storm: clients logged in (LOGIN, PEER, CONTACTS), the server restarted (SIGTERM,"
+	echo "exit, start on the same port); time from the new server accepting until every client has its"
+	echo "login, PEER and CONTACTS answered again (Mosquitto: CONNACK). Server CPU: the new process, per"
+	echo "reconnect. Retries use full-jitter backoff (uniform 100 ms .. 1 s, the cap doubling to 30 s)."
+	printf '  %-40s %5s %5s %8s %7s %7s %8s %7s %7s %5s\n' "" N back "all s" "p50 ms" "p90 ms" "CPU ms" "TLS" \
+		RESUME retry
+	printf '  %-40s %5s %5s %8s %7s %7s %8s %7s %7s %5s\n' "" "" "" "" "" "" "/op" resumed ok ""
+	if [ "${TOKENS:-0}" -gt 0 ]; then
+		row "im, RESUME + ticket, all at once" "$R/now"
+		row "im, RESUME + ticket, jitter $JIT ms" "$R/jit"
+	else
+		row "im, no TOKEN offered: LOGIN pbkdf2 1000" "$R/now"
+		row "  same, jitter $JIT ms" "$R/jit"
+	fi
+	row "im, LOGIN pbkdf2 $DEF_ITER (today), at once" "$P/res"
+	if [ -n "$MQ" ]; then
+		row "Mosquitto $(mosquitto_version), TLS+password, at once" "$MQ"
+		row "  same, jitter $JIT ms" "$Q/jit"
+	fi
+	pw_cpu=$(kv "$P/res" srv_cpu_ms_per_op storm)
+	pw_secs=$(kv "$P/res" secs storm)
+	echo "  the password storm at N=$N, extrapolated from $NPW clients (not measured):" \
+		"$(awk -v c="$pw_cpu" -v n="$N" -v k="$CORES" 'BEGIN { printf "%.0f s of server CPU, >= %.0f s on %d cores", c * n / 1000, c * n / 1000 / k, k }')," \
+		"$(awk -v s="$pw_secs" -v n="$N" -v m="$NPW" 'BEGIN { printf "about %.0f s linearly from %.1f s", s * n / m, s }')"
+	echo "  the restart itself (SIGTERM until the new server accepts): im $(kv "$R/now" secs_from_term storm | awk -v b="$(kv "$R/now" secs storm)" '{ printf "%.2f", $1 - b }') s" \
+		"with $N sessions${MQ:+, Mosquitto $(kv "$MQ" secs_from_term storm | awk -v b="$(kv "$MQ" secs storm)" '{ printf "%.2f", $1 - b }') s}"
+	echo "  storm details: $(kv "$R/now" fallback storm) fell back to the password," \
+		"$(kv "$R/now" err503 storm) ERR 503, $(kv "$R/now" closed storm) closed early;" \
+		"tokens sent at set-up: $(kv "$R/now" tokens setup) of $N;" \
+		"the password storm: $(kv "$P/res" err503 storm) ERR 503, $(kv "$P/res" closed storm) closed/timed out," \
+		"$(kv "$P/res" max_attempts storm) attempts at most"
+	if [ -n "$MQ" ]; then
+		pct() { awk -v a="$(kv "$1" "$3" storm)" -v b="$(kv "$2" "$3" storm)" -v f="$4" 'BEGIN { if (b > 0) printf "%.0f%% (" f " vs " f ")", 100 * a / b, a, b; else print "-" }'; }
+		echo "  im against Mosquitto, all back (target <= 100%): at once $(pct "$R/now" "$MQ" secs %.2f) s," \
+			"with jitter $(pct "$R/jit" "$Q/jit" secs %.2f) s; p50 at once $(pct "$R/now" "$MQ" p50_ms %.0f) ms," \
+			"with jitter $(pct "$R/jit" "$Q/jit" p50_ms %.0f) ms;" \
+			"server CPU per reconnect $(awk -v a="$(kv "$R/now" srv_cpu_ms_per_op storm)" -v b="$(kv "$MQ" srv_cpu_ms_per_op storm)" 'BEGIN { printf "%.2f vs %.2f ms", a, b }')"
+	fi
+	if [ "${TOKENS:-0}" -gt 0 ]; then
+		echo "  server CPU per resumed login (target <= 0.5 ms): $(kv "$R/now" srv_cpu_ms_per_op storm) ms at once," \
+			"$(kv "$R/jit" srv_cpu_ms_per_op storm) ms with jitter; TLS resumed $(kv "$R/now" tls_resumed storm) of $N"
+	else
+		echo "  this server sent no TOKEN after OK: no resume storm (every reconnect is a full LOGIN)"
+	fi
+	echo "  a first login (fresh TLS, LOGIN at pbkdf2 $DEF_ITER, one at a time, $FN logins): server CPU" \
+		"$(kv "$F/im" srv_cpu_ms_per_op) ms each, p50 $(kv "$F/im" p50_ms) ms" \
+		"${IM_BASE:+; before issue 8 ($IM_BASE): $(kv "$F/base" srv_cpu_ms_per_op) ms, p50 $(kv "$F/base" p50_ms) ms}"
+	echo "raw figures: $ST"
+}
+if [ "$PART" = all ] || [ "$PART" = storm ]; then storm_bench; fi
+# ==== end of reconnect storm ====
