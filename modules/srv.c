@@ -884,7 +884,7 @@ static void on_hup(struct loop *l, void *arg)
 	struct srv *s = arg;
 	char err[256];
 	(void)l;
-	log_info("SIGHUP: reloading the users file and the certificate");
+	log_info("SIGHUP: reloading the users file, the certificate and the ticket keys");
 	auth_reload_users(s->auth);
 	if (tls_cfg_reload(s->tls, s->cf->key_file, s->cf->cert_file, err, sizeof err) < 0)
 		log_err("keeping the old certificate: %s", err);
@@ -1162,8 +1162,9 @@ static void usage(FILE *f)
 	           "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
 	           "  -h, --help      this text\n"
 	           "\n"
-	           "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file and the\n"
-	           "key and certificate. A readiness line \"listening on ADDRESS:PORT\" is logged.\n");
+	           "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file, the\n"
+	           "key and certificate and the TLS ticket keys. A readiness line\n"
+	           "\"listening on ADDRESS:PORT\" is logged.\n");
 }
 
 /* Every connection is a descriptor: raise the soft limit as far as the
