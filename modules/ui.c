@@ -325,7 +325,8 @@ void ui_emit(void *arg, const struct cli_event *ev)
 		batch_event(&e);
 	else
 		interactive_event(u, &e);
-	if (u->wait_login && (ev->type == CLI_EV_READY || ev->type == CLI_EV_ERROR)) {
+	if (u->wait_login &&
+	    (ev->type == CLI_EV_READY || ev->type == CLI_EV_ERROR || ev->type == CLI_EV_NEED_PASSWORD)) {
 		u->wait_login = 0;
 		loop_defer(u->loop, resume_input, u);
 	}
