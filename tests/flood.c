@@ -28,15 +28,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
 #include "proto.h"
 #include "tls.h"
-
-static unsigned long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
-}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -109,11 +103,11 @@ static int hold(int argc, char **argv)
 		sl[i].src = resolve(argv[optind + 2 + i / per], NULL);
 		sl[i].fd = -1;
 	}
-	unsigned long long end = now_ms() + (unsigned long long)secs * 1000, next = now_ms() + 1000;
+	unsigned long long end = loop_clock() + (unsigned long long)secs * 1000, next = loop_clock() + 1000;
 	long opened = 0, dropped = 0;
 	int announced = 0;
 	char buf[512];
-	while (now_ms() < end) {
+	while (loop_clock() < end) {
 		int open_now = 0;
 		for (int i = 0; i < n; i++) {
 			if (sl[i].fd < 0) {
@@ -129,7 +123,7 @@ static int hold(int argc, char **argv)
 			say("*holding %d", n);
 			announced = 1;
 		}
-		if (now_ms() >= next) {
+		if (loop_clock() >= next) {
 			say("*status open=%d opened=%ld dropped=%ld", open_now, opened, dropped);
 			next += 1000;
 		}
@@ -174,7 +168,7 @@ static int login_once(struct tls_cfg *cfg, const struct addrinfo *dst, const cha
 		return -1;
 	}
 	struct pollfd p = {fd, POLLOUT, 0};
-	if (poll(&p, 1, (int)(deadline > now_ms() ? deadline - now_ms() : 0)) <= 0)
+	if (poll(&p, 1, (int)(deadline > loop_clock() ? deadline - loop_clock() : 0)) <= 0)
 		goto out;
 	int err = 0;
 	socklen_t el = sizeof err;
@@ -192,7 +186,7 @@ static int login_once(struct tls_cfg *cfg, const struct addrinfo *dst, const cha
 			goto out;
 		}
 		p.events = hs == TLS_WANT_READ ? POLLIN : POLLOUT;
-		if (now_ms() >= deadline || poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+		if (loop_clock() >= deadline || poll(&p, 1, (int)(deadline - loop_clock())) <= 0)
 			goto out;
 	}
 	int n = snprintf(line, sizeof line, "LOGIN %s %s\n", name, pw);
@@ -201,7 +195,7 @@ static int login_once(struct tls_cfg *cfg, const struct addrinfo *dst, const cha
 		ssize_t w = tls_write(t, line + off, (size_t)n - off);
 		if (w == TLS_WANT_READ || w == TLS_WANT_WRITE) {
 			p.events = w == TLS_WANT_READ ? POLLIN : POLLOUT;
-			if (now_ms() >= deadline || poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			if (loop_clock() >= deadline || poll(&p, 1, (int)(deadline - loop_clock())) <= 0)
 				goto out;
 			continue;
 		}
@@ -215,7 +209,7 @@ static int login_once(struct tls_cfg *cfg, const struct addrinfo *dst, const cha
 		ssize_t r = tls_read(t, in + inlen, sizeof in - 1 - inlen);
 		if (r == TLS_WANT_READ || r == TLS_WANT_WRITE) {
 			p.events = r == TLS_WANT_READ ? POLLIN : POLLOUT;
-			if (now_ms() >= deadline || poll(&p, 1, (int)(deadline - now_ms())) <= 0)
+			if (loop_clock() >= deadline || poll(&p, 1, (int)(deadline - loop_clock())) <= 0)
 				goto out;
 			continue;
 		}
@@ -275,10 +269,10 @@ static int login(int argc, char **argv)
 	int ok = 0;
 	unsigned long long worst = 0;
 	for (int i = 1; i <= count; i++) {
-		unsigned long long t0 = now_ms();
+		unsigned long long t0 = loop_clock();
 		int rc = login_once(cfg, dst, argv[optind + 2], argv[optind + 3], t0 + (unsigned long long)ms,
 		                    why, sizeof why);
-		unsigned long long took = now_ms() - t0;
+		unsigned long long took = loop_clock() - t0;
 		worst = took > worst ? took : worst;
 		if (rc == 0) {
 			ok++;

