@@ -1,48 +1,84 @@
 #!/bin/sh
 # build.sh: install what is missing, build the static ./im, run the tests.
-#   ./build.sh          build ./im and its im-MODE links
+#   ./build.sh          build ./im: x86-64, musl-static, with mbedTLS built
+#                       from Debian's source package and config/mbedtls.h
+#   ./build.sh --stock  build ./im the old way: glibc-static, Debian's
+#                       libmbedtls-dev as it is (the fallback)
+#   ./build.sh --target T  build build/T/im for T = aarch64, armhf, mipsel
+#                       (musl built from Debian's source, Debian's cross gcc)
 #   ./build.sh test     build, then run every test on ./im, the integration
 #                       tests again on the ASan+UBSan build, and each fuzz
 #                       target FUZZ_SECONDS (default 10) over its committed
 #                       regression inputs; last line "N passed, N failed, N skipped"
 #   ./build.sh bench [PART]  build, then print the benchmark figures (PART:
-#                       server, client or storm; default all)
+#                       server, client, storm or footprint; default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
-#   ./build.sh clean    remove build outputs
-# Knobs: CC (default cc), MBEDTLS_PREFIX and INIH_PREFIX (a tree with
-# include/ and lib/, for another mbedTLS or a cross build), EXTRA_CFLAGS.
+#   ./build.sh clean    remove build outputs (build/src keeps the sources)
+# Knobs: EXTRA_CFLAGS.
 set -eu
 cd "$(dirname "$0")"
+TOP=$PWD
 
-CC=${CC:-cc}
 JOBS=$(nproc 2>/dev/null || echo 2)
 WARN="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 -Wpointer-arith -Wformat=2 -Wvla -Wcast-qual -Wno-unused-parameter"
 BASE_CFLAGS="-std=c11 -D_GNU_SOURCE $WARN ${EXTRA_CFLAGS:-}"
-INC=""
-LIBDIRS=""
-for p in ${MBEDTLS_PREFIX:-} ${INIH_PREFIX:-}; do
-	INC="$INC -I$p/include"
-	LIBDIRS="$LIBDIRS -L$p/lib"
+STOCK_LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
+TARGETS="aarch64 armhf mipsel"
+
+# Options before the command: --stock, --target T.
+FLAVOUR=musl-x86_64
+while [ $# -gt 0 ]; do
+	case $1 in
+	--stock) FLAVOUR=stock ;;
+	--target)
+		[ $# -ge 2 ] || { echo "build.sh: --target needs one of: $TARGETS" >&2; exit 2; }
+		case " $TARGETS " in
+		*" $2 "*) FLAVOUR=$2 ;;
+		*) echo "build.sh: unknown target '$2' (known: $TARGETS)" >&2; exit 2 ;;
+		esac
+		shift
+		;;
+	--*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+	*) break ;;
+	esac
+	shift
 done
-LIBS="-linih -lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
+[ "$(uname -m)" = x86_64 ] || [ "$FLAVOUR" = stock ] || [ "$FLAVOUR" != musl-x86_64 ] || {
+	echo "build.sh: this machine is $(uname -m): the default build is for x86_64; use --stock" >&2
+	exit 2
+}
+
+# cross_triplet T: Debian's GNU triplet of a target.
+cross_triplet() {
+	case $1 in
+	aarch64) echo aarch64-linux-gnu ;;
+	armhf) echo arm-linux-gnueabihf ;;
+	mipsel) echo mipsel-linux-gnu ;;
+	esac
+}
 
 need_pkgs() {
 	missing=""
-	if [ -z "${MBEDTLS_PREFIX:-}" ]; then
-		[ -f /usr/include/mbedtls/ssl.h ] || missing="$missing libmbedtls-dev"
-	fi
-	if [ -z "${INIH_PREFIX:-}" ]; then
-		[ -f /usr/include/ini.h ] || missing="$missing libinih-dev"
-	fi
+	[ -f /usr/include/mbedtls/ssl.h ] || missing="$missing libmbedtls-dev"
 	command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
-	command -v "$CC" >/dev/null 2>&1 || missing="$missing gcc"
+	command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 	command -v clang >/dev/null 2>&1 || missing="$missing clang"
+	command -v musl-gcc >/dev/null 2>&1 || missing="$missing musl-tools"
+	command -v patch >/dev/null 2>&1 || missing="$missing patch"
+	command -v xz >/dev/null 2>&1 || missing="$missing xz-utils"
 	# the sanitizer and fuzzer runtimes
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
 		[ "$(uname -m)" != x86_64 ] || missing="$missing libclang-rt-14-dev"
 	command -v file >/dev/null 2>&1 || missing="$missing file"
+	case $FLAVOUR in
+	aarch64 | armhf | mipsel)
+		command -v "$(cross_triplet "$FLAVOUR")-gcc" >/dev/null 2>&1 ||
+			missing="$missing gcc-$(cross_triplet "$FLAVOUR")"
+		command -v "qemu-$(qemu_arch "$FLAVOUR")" >/dev/null 2>&1 || missing="$missing qemu-user"
+		;;
+	esac
 	echo "$missing"
 }
 
@@ -60,13 +96,22 @@ install_deps() {
 	fi
 }
 
-# compile OUTDIR "CFLAGS" FILES...: objects into OUTDIR, two jobs per core.
+# qemu_arch T: the qemu-user program's suffix for a target.
+qemu_arch() {
+	case $1 in
+	aarch64) echo aarch64 ;;
+	armhf) echo arm ;;
+	mipsel) echo mipsel ;;
+	esac
+}
+
+# compile CC OUTDIR "CFLAGS" FILES...: objects into OUTDIR, one job per core.
 compile() {
-	out=$1 flags=$2
-	shift 2
+	local cc=$1 out=$2 flags=$3
+	shift 3
 	mkdir -p "$out"
 	printf '%s\n' "$@" | xargs -P "$JOBS" -I{} sh -c \
-		'f={}; o="$0/$(echo "$f" | tr / _).o"; '"$CC"' $1 -c "$f" -o "$o"' "$out" "$flags $INC"
+		'f={}; o="$0/$(echo "$f" | tr / _).o"; '"$cc"' $1 -c "$f" -o "$o"' "$out" "$flags"
 }
 
 SRC_MODULES=$(ls modules/*.c)
@@ -79,47 +124,231 @@ objs() {
 	for f in "$@"; do printf '%s/%s.o ' "$d" "$(echo "$f" | tr / _)"; done
 }
 
-build_im() {
+# ---- Debian source packages, fetched through a private apt set-up ----
+# The machine's own package entries (deb822 .sources and one-line .list)
+# are copied as deb-src entries into build/apt; apt-get runs with that
+# directory as its whole configuration of sources, lists and cache, so
+# nothing of the system's apt set-up changes.
+APT_DIR=$TOP/build/apt
+apt_private() {
+	apt-get -q -o Dir::Etc::SourceList=/dev/null -o Dir::Etc::SourceParts="$APT_DIR/sources" \
+		-o Dir::State::Lists="$APT_DIR/lists" -o Dir::Cache="$APT_DIR/cache" \
+		-o Dir::Etc::Preferences=/dev/null -o Dir::Etc::PreferencesParts="$APT_DIR/sources" \
+		-o APT::Sandbox::User="$(id -un)" "$@"
+}
+apt_private_update() {
+	[ -n "$(ls "$APT_DIR"/lists/*_Sources* 2>/dev/null)" ] && return 0
+	command -v apt-get >/dev/null 2>&1 || {
+		echo "build.sh: apt-get not found: Debian's source packages cannot be fetched here; use --stock" >&2
+		exit 1
+	}
+	mkdir -p "$APT_DIR/sources" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial"
+	rm -f "$APT_DIR"/sources/*
+	for f in /etc/apt/sources.list.d/*.sources; do
+		[ -f "$f" ] || continue
+		sed 's/^Types:.*\bdeb\b.*/Types: deb-src/' "$f" >"$APT_DIR/sources/$(basename "$f")"
+	done
+	for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+		[ -f "$f" ] || continue
+		sed -n 's/^[[:space:]]*deb[[:space:]]/deb-src /p' "$f" >>"$APT_DIR/sources/from-list.list"
+	done
+	# an entry without sources (a third-party repository) only warns
+	apt_private update >"$APT_DIR/update.log" 2>&1 || true
+	[ -n "$(ls "$APT_DIR"/lists/*_Sources* 2>/dev/null)" ] || {
+		echo "build.sh: no Debian source index could be fetched (see $APT_DIR/update.log)" >&2
+		tail -n 5 "$APT_DIR/update.log" >&2
+		exit 1
+	}
+}
+
+# fetch_source PKG: Debian's source package PKG (the version the machine's
+# package entries offer) unpacked under build/src, its files checked against
+# the SHA-256 sums of the .dsc (which apt checked against the signed index);
+# Debian's patches applied. Prints the source tree's path.
+fetch_source() {
+	local pkg=$1 dl dsc sums ver tree top f p
+	if [ -f "build/src/$pkg.tree" ] && [ -d "$(cat "build/src/$pkg.tree")" ]; then
+		cat "build/src/$pkg.tree"
+		return 0
+	fi
+	apt_private_update
+	dl=build/src/dl-$pkg
+	rm -rf "$dl" && mkdir -p "$dl"
+	(cd "$dl" && apt_private source --download-only "$pkg") >"$dl.log" 2>&1 || {
+		echo "build.sh: cannot fetch Debian's source of $pkg:" >&2
+		grep -E '^(E|W):' "$dl.log" >&2 || tail -n 5 "$dl.log" >&2
+		exit 1
+	}
+	dsc=$(ls "$dl"/*.dsc)
+	sums=$(sed -n '/^Checksums-Sha256:/,/^[^ ]/s/^ \([0-9a-f]\{64\}\) [0-9]* \(.*\)/\1  \2/p' "$dsc")
+	[ -n "$sums" ] || { echo "build.sh: $dsc lists no SHA-256 sums" >&2; exit 1; }
+	(cd "$dl" && echo "$sums" | sha256sum -c --quiet -) >&2 || {
+		echo "build.sh: Debian's source of $pkg does not match its .dsc: not used" >&2
+		exit 1
+	}
+	ver=$(sed -n 's/^Version: //p' "$dsc")
+	tree=build/src/$pkg-$ver
+	rm -rf "$tree" "$tree.tmp" && mkdir -p "$tree.tmp"
+	for f in $(echo "$sums" | awk '{print $2}'); do
+		case $f in
+		*.asc) ;;
+		*.tar.*) tar -C "$tree.tmp" -xf "$dl/$f" ;;
+		esac
+	done
+	top=$(ls -d "$tree.tmp"/*/ | grep -v '/debian/$' | head -n 1)
+	mv "$top" "$tree"
+	if [ -f "$tree.tmp/debian/patches/series" ]; then
+		grep -v '^[[:space:]]*\(#\|$\)' "$tree.tmp/debian/patches/series" | while read -r p _; do
+			patch -s -d "$tree" -p1 <"$tree.tmp/debian/patches/$p"
+		done
+	fi
+	rm -rf "$tree.tmp"
+	echo "$tree" >"build/src/$pkg.tree"
+	echo "build.sh: Debian's $pkg $ver, checked against $(basename "$dsc")" >&2
+	echo "$tree"
+}
+
+# ---- the libraries im links, per flavour ----
+# build_mbedtls CC AR OUTDIR "CFLAGS": Debian's mbedTLS source compiled with
+# config/mbedtls.h into OUTDIR/libmbedtls.a (rebuilt when the config or
+# the flags change). The arithmetic that a handshake spends its time in is
+# compiled for speed, the rest for size.
+MBEDTLS_DEFS="-DMBEDTLS_CONFIG_FILE=\"$TOP/config/mbedtls.h\""
+build_mbedtls() {
+	local cc=$1 ar=$2 out=$3 flags=$4 src stamp fast f f_fast f_small inc
+	src=$(fetch_source mbedtls)
+	stamp="$cc $flags $(cksum <config/mbedtls.h) $src"
+	if [ -f "$out/libmbedtls.a" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
+		echo "-I$TOP/$src/include $MBEDTLS_DEFS"
+		return 0
+	fi
+	rm -rf "$out" && mkdir -p "$out"
+	fast="bignum ecp ecp_curves ecdsa ecdh sha256 sha512 aes aesni gcm chacha20 poly1305 chachapoly"
+	f_fast="" f_small=""
+	for f in "$src"/library/*.c; do
+		case " $fast " in
+		*" $(basename "$f" .c) "*) f_fast="$f_fast $f" ;;
+		*) f_small="$f_small $f" ;;
+		esac
+	done
+	inc="-I$src/include $MBEDTLS_DEFS -ffunction-sections -fdata-sections"
+	compile "$cc" "$out/obj" "$flags -O2 $inc" $f_fast
+	compile "$cc" "$out/obj" "$flags -Os $inc" $f_small
+	$ar rcs "$out/libmbedtls.a" "$out"/obj/*.o
+	echo "$stamp" >"$out/stamp"
+	echo "-I$TOP/$src/include $MBEDTLS_DEFS"
+}
+
+# flavour_cc FLAVOUR: the compiler for a flavour (for a cross target, a
+# musl built from Debian's source with Debian's cross gcc).
+flavour_cc() {
+	case $1 in
+	stock) echo cc ;;
+	musl-x86_64) echo musl-gcc ;;
+	*) build_musl "$1" ;;
+	esac
+}
+
+# build_musl T: musl from Debian's source, built with Debian's cross gcc for
+# target T into build/cross/T; prints its musl-gcc wrapper.
+build_musl() {
+	local t=$1 tri out src
+	tri=$(cross_triplet "$1")
+	out=$TOP/build/cross/$t
+	if [ ! -x "$out/bin/musl-gcc" ]; then
+		src=$(fetch_source musl)
+		mkdir -p build/cross && rm -rf "build/cross/$t.src" && cp -a "$src" "build/cross/$t.src"
+		(cd "build/cross/$t.src" && ./configure --prefix="$out" --target="$tri" \
+			CROSS_COMPILE="$tri-" CC="$tri-gcc" --disable-shared >../$t.log 2>&1 &&
+			make -j"$JOBS" >>../$t.log 2>&1 && make install >>../$t.log 2>&1) || {
+			echo "build.sh: building musl for $t failed (see build/cross/$t.log)" >&2
+			exit 1
+		}
+		rm -rf "build/cross/$t.src"
+	fi
+	echo "$out/bin/musl-gcc"
+}
+
+# build_flavour FLAVOUR OUT: the static im of a flavour at OUT, and its
+# im-MODE links beside it.
+build_flavour() {
+	local fl=$1 out=$2 cc ar inc libs objdir m
 	install_deps
-	compile build/obj "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections" main.c $SRC_MODULES
-	$CC -static -s -Wl,--gc-sections -o im $(objs build/obj main.c $SRC_MODULES) $LIBDIRS $LIBS 2>build/link.log ||
-		{ cat build/link.log >&2; exit 1; }
+	cc=$(flavour_cc "$fl")
+	case $fl in
+	stock) ar=ar ;;
+	musl-x86_64) ar=ar ;;
+	*) ar=$(cross_triplet "$fl")-ar ;;
+	esac
+	if [ "$fl" = stock ]; then
+		inc="" libs=$STOCK_LIBS
+	else
+		inc=$(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "")
+		libs="build/$fl/mbedtls/libmbedtls.a"
+	fi
+	objdir=build/$fl/obj
+	rm -rf "$objdir"
+	compile "$cc" "$objdir" "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections $inc" main.c $SRC_MODULES
+	mkdir -p "$(dirname "$out")"
+	$cc -static -s -Wl,--gc-sections -o "$out" $(objs "$objdir" main.c $SRC_MODULES) $libs \
+		2>"build/$fl/link.log" || { cat "build/$fl/link.log" >&2; exit 1; }
 	for m in server client adduser deluser passwd users who; do
-		ln -sf im "im-$m"
+		ln -sf im "$(dirname "$out")/im-$m"
 	done
 }
 
-# build_tools: the test programs, linked against the same modules.
+# build_im: ./im (and ./im-MODE) of the chosen flavour for this machine;
+# a cross target goes to build/T/im only.
+build_im() {
+	case $FLAVOUR in
+	stock | musl-x86_64)
+		build_flavour "$FLAVOUR" "build/$FLAVOUR/im"
+		cp "build/$FLAVOUR/im" im.tmp && mv im.tmp im
+		for m in server client adduser deluser passwd users who; do
+			ln -sf im "im-$m"
+		done
+		;;
+	*) build_flavour "$FLAVOUR" "build/$FLAVOUR/im" ;;
+	esac
+}
+
+# build_tools: the test programs, linked against the same modules (with
+# Debian's mbedTLS: they only talk to im over sockets).
 build_tools() {
 	flags="$BASE_CFLAGS -O1 -g -Imodules"
-	compile build/tobj "$flags" $SRC_MODULES
+	compile cc build/tobj "$flags" $SRC_MODULES
 	mkdir -p build/tests
 	for t in tests/*.c tests/bench/*.c; do
 		[ -f "$t" ] || continue
 		name=$(basename "$t" .c)
-		$CC $flags $INC -o "build/tests/$name" "$t" $(objs build/tobj $SRC_MODULES) $LIBDIRS $LIBS
+		cc $flags -o "build/tests/$name" "$t" $(objs build/tobj $SRC_MODULES) $STOCK_LIBS
 	done
 }
 
-# build_asan: build/asan/im and build/asan/unit with ASan+UBSan (clang).
+# build_asan: build/asan/im and build/asan/unit with ASan+UBSan (clang),
+# with the project's mbedTLS built the same way, so the sanitizers see the
+# configuration that ships.
 build_asan() {
-	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined $INC"
-	rm -rf build/asan && mkdir -p build/asan
-	CC=clang compile build/asan/obj "$flags" main.c $SRC_MODULES
-	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $LIBDIRS $LIBS
-	clang $flags -Imodules -o build/asan/unit tests/unit.c $(objs build/asan/obj $SRC_MODULES) $LIBDIRS $LIBS
+	san="-g -fno-omit-frame-pointer -fsanitize=address,undefined"
+	inc=$(build_mbedtls clang ar build/asan/mbedtls "$san")
+	flags="-std=c11 -D_GNU_SOURCE -O1 $san $inc"
+	rm -rf build/asan/obj
+	compile clang build/asan/obj "$flags" main.c $SRC_MODULES
+	mb=build/asan/mbedtls/libmbedtls.a
+	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $mb -lpthread
+	clang $flags -Imodules -o build/asan/unit tests/unit.c $(objs build/asan/obj $SRC_MODULES) $mb -lpthread
 }
 
 # build_fuzz: build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c (the
 # modules compiled once, linked into each).
 build_fuzz() {
-	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Imodules $INC"
+	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Imodules"
 	rm -rf build/fuzz/obj build/fuzz/fuzz_*
 	mkdir -p build/fuzz
-	CC=clang compile build/fuzz/obj "$flags" $SRC_MODULES
+	compile clang build/fuzz/obj "$flags" $SRC_MODULES
 	for t in tests/fuzz/fuzz_*.c; do
 		clang $flags -fsanitize=fuzzer -o "build/fuzz/$(basename "$t" .c)" "$t" \
-			$(objs build/fuzz/obj $SRC_MODULES) $LIBDIRS $LIBS
+			$(objs build/fuzz/obj $SRC_MODULES) $STOCK_LIBS
 	done
 }
 

@@ -58,7 +58,7 @@ struct tls {
 	struct tls_cfg *gen; /* the generation this connection uses */
 	int fd;
 	int last_err;
-	int answered; /* something was sent: a handshake got our first flight */
+	int answered;             /* something was sent: a handshake got our first flight */
 	int resumed;              /* the handshake resumed a session (no ECDHE, no signature) */
 	int offered;              /* the client offered a saved session */
 	unsigned char master[48]; /* that session's master secret: a resumption keeps it */
@@ -308,14 +308,19 @@ static void put_hex(char *out, const unsigned char *p, size_t n)
 		snprintf(out + 2 * i, 3, "%02x", p[i]);
 }
 
+static int hex_digit(char c)
+{
+	const char *d = strchr("0123456789abcdef", c);
+	return c != '\0' && d != NULL ? (int)(d - "0123456789abcdef") : -1;
+}
+
 static int get_hex(const char *s, unsigned char *p, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
-		unsigned v;
-		if (sscanf(s + 2 * i, "%2x", &v) != 1 || !strchr("0123456789abcdef", s[2 * i]) ||
-		    !strchr("0123456789abcdef", s[2 * i + 1]))
+		int hi = hex_digit(s[2 * i]), lo = hi < 0 ? -1 : hex_digit(s[2 * i + 1]);
+		if (lo < 0)
 			return -1;
-		p[i] = (unsigned char)v;
+		p[i] = (unsigned char)(hi << 4 | lo);
 	}
 	return s[2 * n] == '\0' ? 0 : -1;
 }
@@ -374,17 +379,17 @@ static int tickets_read(struct tickets *tk, char *why, size_t whylen)
 	     line = strtok_r(NULL, "\n", &save)) {
 		if (line[0] == '#')
 			continue;
-		char id[16], key[80];
-		long long created;
+		/* "id created key", separated by blanks */
+		char *f = NULL, *id = strtok_r(line, " \t", &f), *created = strtok_r(NULL, " \t", &f);
+		char *key = strtok_r(NULL, " \t", &f), *end = NULL;
 		struct ticket_key *k = &tk->keys[nk];
-		if (nk == TICKET_KEYS || sscanf(line, "%15s %lld %79s", id, &created, key) != 3 ||
+		long long when = created != NULL ? strtoll(created, &end, 10) : 0;
+		if (nk == TICKET_KEYS || key == NULL || end == created || *end != '\0' ||
 		    get_hex(id, k->id, TICKET_ID) < 0 || get_hex(key, k->key, 32) < 0 || key_arm(k) < 0) {
-			mbedtls_platform_zeroize(key, sizeof key);
 			ok = 0;
 			break;
 		}
-		mbedtls_platform_zeroize(key, sizeof key);
-		k->created = created;
+		k->created = when;
 		nk++;
 	}
 	mbedtls_platform_zeroize(buf, sizeof buf);
@@ -650,7 +655,17 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 #else
 	mbedtls_ssl_conf_curves(&cfg->conf, curves);
 #endif
+#if defined(MBEDTLS_SSL_RENEGOTIATION)
 	mbedtls_ssl_conf_renegotiation(&cfg->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+#endif
+#if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH)
+	/* im's lines are short: a client asks for 2 KiB records (RFC 6066),
+	 * and a library built with MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH (see
+	 * config/mbedtls.h) then shrinks both ends' record buffers to fit,
+	 * for as long as the connection lives. */
+	if (role == TLS_CLIENT)
+		mbedtls_ssl_conf_max_frag_len(&cfg->conf, MBEDTLS_SSL_MAX_FRAG_LEN_2048);
+#endif
 	mbedtls_ssl_conf_verify(&cfg->conf, accept_any_chain, NULL);
 	/* OPTIONAL still asks for (and parses) the peer's certificate, but
 	 * REQUIRED would demand a CA chain, which self-signed keys have none
