@@ -22,6 +22,9 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# strerror(EMFILE) as glibc and as musl word it (an ERE alternative).
+EMFILE_TEXT='(Too many open files|No file descriptors available)'
+
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "SKIP $1: $2"; }
