@@ -659,12 +659,12 @@ struct tls_cfg *tls_cfg_new(enum tls_role role, const char *key_file, const char
 	mbedtls_ssl_conf_renegotiation(&cfg->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
 #endif
 #if defined(MBEDTLS_SSL_MAX_FRAGMENT_LENGTH)
-	/* im's lines are short: a client asks for 2 KiB records (RFC 6066),
+	/* im's lines are short: a client asks for 1 KiB records (RFC 6066),
 	 * and a library built with MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH (see
 	 * config/mbedtls.h) then shrinks both ends' record buffers to fit,
 	 * for as long as the connection lives. */
 	if (role == TLS_CLIENT)
-		mbedtls_ssl_conf_max_frag_len(&cfg->conf, MBEDTLS_SSL_MAX_FRAG_LEN_2048);
+		mbedtls_ssl_conf_max_frag_len(&cfg->conf, MBEDTLS_SSL_MAX_FRAG_LEN_1024);
 #endif
 	mbedtls_ssl_conf_verify(&cfg->conf, accept_any_chain, NULL);
 	/* OPTIONAL still asks for (and parses) the peer's certificate, but

@@ -3,6 +3,7 @@
  * splitting, escaping). */
 #include <ctype.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <errno.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "sess.h"
 #include "store.h"
 #include "tls.h"
+#include "tlsmem.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -1042,6 +1044,62 @@ static void test_tokens(void)
 	         "2: ", "max_tokens_per_user");
 }
 
+/* tlsmem: zeroed blocks, reuse of freed ones (zeroed again), big blocks,
+ * overflowing sizes refused, and a freed block reused only at its size. */
+static void test_tlsmem(void)
+{
+	unsigned char *a = tlsmem_calloc(3, 20), *big = tlsmem_calloc(1, 5000);
+	int zero = a != NULL && big != NULL;
+	for (int i = 0; zero && i < 60; i++)
+		zero = a[i] == 0;
+	for (int i = 0; zero && i < 5000; i++)
+		zero = big[i] == 0;
+	result("tlsmem_zeroed", zero, "a fresh block is not zeroed");
+	result("tlsmem_aligned", ((uintptr_t)a % 16) == 0 && ((uintptr_t)big % 16) == 0, "%p %p", (void *)a,
+	       (void *)big);
+	memset(a, 0xab, 60);
+	memset(big, 0xcd, 5000);
+	tlsmem_free(a);
+	tlsmem_free(big);
+	unsigned char *b = tlsmem_calloc(1, 64); /* the same 16-byte class as 60 */
+	int rezero = b != NULL;
+	for (int i = 0; rezero && i < 64; i++)
+		rezero = b[i] == 0;
+	result("tlsmem_reused_zeroed", b == a && rezero, "reuse %d, zeroed %d", b == a, rezero);
+	unsigned char *c = tlsmem_calloc(1, 100);
+	result("tlsmem_other_class", c != NULL && c != a, "a 100-byte block got the 64-byte one");
+	result("tlsmem_overflow",
+	       tlsmem_calloc(SIZE_MAX / 2, 3) == NULL && tlsmem_calloc(2, SIZE_MAX - 8) == NULL,
+	       "an overflowing size was not refused");
+	void *z = tlsmem_calloc(0, 0);
+	result("tlsmem_zero_size", z != NULL, "calloc(0, 0) gave NULL");
+	tlsmem_free(z);
+	tlsmem_free(NULL);
+	/* more frees than a class keeps: the rest go back to malloc */
+	unsigned char *many[100];
+	int ok = 1;
+	for (int i = 0; i < 100; i++) {
+		many[i] = tlsmem_calloc(1, 32);
+		ok = ok && many[i] != NULL;
+		if (many[i] != NULL)
+			memset(many[i], 0xee, 32);
+	}
+	for (int i = 0; i < 100; i++)
+		tlsmem_free(many[i]);
+	for (int i = 0; ok && i < 100; i++) {
+		many[i] = tlsmem_calloc(2, 16);
+		for (int j = 0; ok && j < 32; j++)
+			ok = many[i] != NULL && many[i][j] == 0;
+		for (int j = 0; ok && j < i; j++)
+			ok = many[j] != many[i];
+	}
+	result("tlsmem_many", ok, "100 blocks after 100 frees: not all fresh, zeroed and distinct");
+	for (int i = 0; ok && i < 100; i++) /* on failure some are stale */
+		tlsmem_free(many[i]);
+	tlsmem_free(b);
+	tlsmem_free(c);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1050,6 +1108,7 @@ int main(void)
 		return 1;
 	}
 	test_conf_good();
+	test_tlsmem();
 	test_conf_bad();
 	test_conf_sample();
 	test_users_codec();
