@@ -283,7 +283,7 @@ build_flavour() {
 	if [ "$fl" = stock ]; then
 		inc="" libs=$STOCK_LIBS
 	else
-		inc=$(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "")
+		inc="-DIM_LIBC_MUSL $(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "")"
 		libs="build/$fl/mbedtls/libmbedtls.a"
 	fi
 	objdir=build/$fl/obj

@@ -8,6 +8,23 @@
 #include "modules/srv.h"
 #include "modules/version.h"
 
+#include <mbedtls/version.h>
+
+/* What --version says the binary was built with (build.sh defines
+ * IM_LIBC_MUSL for its musl builds; config/mbedtls.h is IM_MBEDTLS_CONFIG_H). */
+#if defined(__GLIBC__)
+#define IM_LIBC "glibc"
+#elif defined(IM_LIBC_MUSL)
+#define IM_LIBC "musl"
+#else
+#define IM_LIBC "an unnamed C library"
+#endif
+#if defined(IM_MBEDTLS_CONFIG_H)
+#define IM_MBEDTLS_BUILD "im's own build, config/mbedtls.h"
+#else
+#define IM_MBEDTLS_BUILD "the system's build"
+#endif
+
 static int help_main(int argc, char **argv);
 
 static const struct mode {
@@ -55,6 +72,7 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 			printf("im %s\n", IM_VERSION);
+			printf("built with %s and mbedTLS %s (%s)\n", IM_LIBC, MBEDTLS_VERSION_STRING, IM_MBEDTLS_BUILD);
 			return 0;
 		}
 		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)

@@ -13,15 +13,16 @@
  * usable TLS 1.3 server, so im speaks TLS 1.2 only with this build.
  *
  * Record buffers: a TLS record can hold 16 KiB, and a peer that does not
- * ask for less may send that much, so the input side keeps the standard
- * size while a handshake runs. im's clients ask for 1 KiB records (the
- * max_fragment_length extension, RFC 6066; a longest line of 1024 bytes
- * then takes two records); once that is agreed,
- * MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH shrinks both buffers of the
- * connection to fit. A client that does not ask (openssl s_client) keeps
- * a 16 KiB input buffer. The output buffer is 4 KiB: every message im
- * sends, handshake ones included, is far below that; longer writes are
- * cut into several records.
+ * ask for less may send (and must be able to receive) that much, so both
+ * buffers keep the standard size while a handshake runs. im's clients
+ * ask for 1 KiB records (the max_fragment_length extension, RFC 6066; a
+ * longest line of 1024 bytes then takes two records); once that is
+ * agreed, MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH shrinks both buffers of the
+ * connection to fit, about 2 KiB in all instead of 33. A client that does
+ * not ask (openssl s_client) keeps 16 KiB buffers. (The output side must
+ * stay 16 KiB too: 2.28 sizes a connection without the extension to the
+ * smaller of the two, so a smaller output buffer would also cut the input
+ * one, and a 16 KiB record from such a client would be refused.)
  */
 #ifndef IM_MBEDTLS_CONFIG_H
 #define IM_MBEDTLS_CONFIG_H
@@ -47,9 +48,12 @@
 #define MBEDTLS_SHA512_C /* SHA-384 for TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384 */
 #define MBEDTLS_PKCS5_C  /* PBKDF2 */
 
-/* Random numbers */
+/* Random numbers: modules/tls.c adds getrandom() as the source (2.28's
+ * own would use it with glibc only and read /dev/urandom with musl, which
+ * a chroot or a board's early boot may lack) */
 #define MBEDTLS_ENTROPY_C
 #define MBEDTLS_CTR_DRBG_C
+#define MBEDTLS_NO_PLATFORM_ENTROPY
 
 /* Public keys */
 #define MBEDTLS_BIGNUM_C
@@ -88,7 +92,7 @@
 #define MBEDTLS_SSL_MAX_FRAGMENT_LENGTH
 #define MBEDTLS_SSL_VARIABLE_BUFFER_LENGTH
 #define MBEDTLS_SSL_IN_CONTENT_LEN 16384
-#define MBEDTLS_SSL_OUT_CONTENT_LEN 4096
+#define MBEDTLS_SSL_OUT_CONTENT_LEN 16384
 
 /* Memory: modules/tlsmem.c keeps small freed blocks per thread (a
  * handshake makes thousands of short-lived big numbers). A sanitizer

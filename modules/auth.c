@@ -20,6 +20,7 @@
 
 #include "hmap.h"
 #include "log.h"
+#include "rng.h"
 #include "slab.h"
 #include "tokens.h"
 
@@ -882,9 +883,9 @@ struct auth *auth_new(const struct conf_server *cf, struct loop *l, struct pool 
 	snprintf(a->tokens_path, sizeof a->tokens_path, "%s/tokens", cf->data_dir);
 	a->workers = pool_size(p) > 0 ? pool_size(p) : 1;
 	static const char pers[] = "im resume tokens";
-	mbedtls_entropy_init(&a->entropy);
 	mbedtls_ctr_drbg_init(&a->drbg);
-	a->drbg_ok = mbedtls_ctr_drbg_seed(&a->drbg, mbedtls_entropy_func, &a->entropy,
+	a->drbg_ok = rng_entropy_init(&a->entropy) == 0 &&
+	             mbedtls_ctr_drbg_seed(&a->drbg, mbedtls_entropy_func, &a->entropy,
 	                                   (const unsigned char *)pers, sizeof pers - 1) == 0;
 	if (!a->drbg_ok)
 		log_err("cannot seed the random generator: no resume tokens");

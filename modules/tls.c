@@ -31,6 +31,7 @@
 
 #include "afile.h"
 #include "log.h"
+#include "rng.h"
 
 /* mbedTLS 3.x marks struct fields private; 2.28 has no such macro. */
 #ifndef MBEDTLS_PRIVATE
@@ -140,7 +141,8 @@ int tls_init(void)
 	if (psa_crypto_init() != PSA_SUCCESS)
 		return -1;
 #endif
-	mbedtls_entropy_init(&entropy);
+	if (rng_entropy_init(&entropy) < 0)
+		return -1;
 	mbedtls_ctr_drbg_init(&drbg);
 	static const char pers[] = "im tls";
 	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)pers,

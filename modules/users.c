@@ -22,6 +22,7 @@
 
 #include "afile.h"
 #include "log.h"
+#include "rng.h"
 
 #define USERS_FILE_MAX (64 * 1024 * 1024) /* refuse to slurp anything bigger */
 #define B64_MAX        45                 /* base64 of 32 bytes, with NUL */
@@ -159,9 +160,9 @@ int users_hash(const char *pw, size_t pwlen, int iterations, struct users_rec *r
 	mbedtls_ctr_drbg_context drbg;
 	int rc = -1;
 	/* A generator per call: no state shared between worker threads. */
-	mbedtls_entropy_init(&entropy);
 	mbedtls_ctr_drbg_init(&drbg);
-	if (mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)pers,
+	if (rng_entropy_init(&entropy) < 0 ||
+	    mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy, (const unsigned char *)pers,
 	                          sizeof pers - 1) != 0 ||
 	    mbedtls_ctr_drbg_random(&drbg, r->salt, USERS_SALT_LEN) != 0)
 		goto out;
