@@ -217,13 +217,13 @@ MBEDTLS_DEFS="-DMBEDTLS_CONFIG_FILE=\"$TOP/config/mbedtls.h\""
 build_mbedtls() {
 	local cc=$1 ar=$2 out=$3 flags=$4 src stamp fast f f_fast f_small inc
 	src=$(fetch_source mbedtls)
-	stamp="$cc $flags $(cksum <config/mbedtls.h) $src"
+	fast="bignum ecp ecp_curves sha256"
+	stamp="$cc $flags $(cksum <config/mbedtls.h) $src -O2: $fast"
 	if [ -f "$out/libmbedtls.a" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
 		echo "-I$TOP/$src/include $MBEDTLS_DEFS"
 		return 0
 	fi
 	rm -rf "$out" && mkdir -p "$out"
-	fast="bignum ecp ecp_curves ecdsa ecdh sha256 sha512 aes aesni gcm chacha20 poly1305 chachapoly"
 	f_fast="" f_small=""
 	for f in "$src"/library/*.c; do
 		case " $fast " in
