@@ -15,7 +15,8 @@
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
 #   ./build.sh clean    remove build outputs (build/src keeps the sources)
-# Knobs: EXTRA_CFLAGS.
+# Knobs: EXTRA_CFLAGS; for --stock also CC and MBEDTLS_PREFIX (a tree with
+# include/ and lib/, e.g. an mbedTLS 3.x).
 set -eu
 cd "$(dirname "$0")"
 TOP=$PWD
@@ -61,7 +62,7 @@ cross_triplet() {
 
 need_pkgs() {
 	missing=""
-	[ -f /usr/include/mbedtls/ssl.h ] || missing="$missing libmbedtls-dev"
+	[ -f /usr/include/mbedtls/ssl.h ] || [ -n "${MBEDTLS_PREFIX:-}" ] || missing="$missing libmbedtls-dev"
 	command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
 	command -v cc >/dev/null 2>&1 || missing="$missing gcc"
 	command -v clang >/dev/null 2>&1 || missing="$missing clang"
@@ -243,7 +244,7 @@ build_mbedtls() {
 # musl built from Debian's source with Debian's cross gcc).
 flavour_cc() {
 	case $1 in
-	stock) echo cc ;;
+	stock) echo "${CC:-cc}" ;;
 	musl-x86_64) echo musl-gcc ;;
 	*) build_musl "$1" ;;
 	esac
@@ -282,6 +283,9 @@ build_flavour() {
 	esac
 	if [ "$fl" = stock ]; then
 		inc="" libs=$STOCK_LIBS
+		if [ -n "${MBEDTLS_PREFIX:-}" ]; then
+			inc="-I$MBEDTLS_PREFIX/include" libs="-L$MBEDTLS_PREFIX/lib $STOCK_LIBS"
+		fi
 	else
 		inc="-DIM_LIBC_MUSL $(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "")"
 		libs="build/$fl/mbedtls/libmbedtls.a"

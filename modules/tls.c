@@ -18,11 +18,13 @@
 #include <mbedtls/error.h>
 #include <mbedtls/gcm.h>
 #include <mbedtls/net_sockets.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/version.h>
+#include <mbedtls/x509.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 #if defined(MBEDTLS_USE_PSA_CRYPTO) || defined(MBEDTLS_SSL_PROTO_TLS1_3)
@@ -123,6 +125,87 @@ static const uint16_t groups[] = {MBEDTLS_SSL_IANA_TLS_GROUP_X25519, MBEDTLS_SSL
 #else
 static const mbedtls_ecp_group_id curves[] = {MBEDTLS_ECP_DP_CURVE25519, MBEDTLS_ECP_DP_SECP256R1,
                                               MBEDTLS_ECP_DP_NONE};
+#endif
+
+#if !defined(MBEDTLS_ERROR_C)
+/* The errors people meet, in words (config/mbedtls.h leaves out
+ * mbedtls_strerror()'s full table: 13 KB of the binary). An mbedTLS code
+ * is a high-level part (TLS, key, certificate) plus a low-level one. */
+static const struct {
+	int code;
+	const char *text;
+} tls_errors[] = {
+    {MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY, "the peer closed the connection"},
+    {MBEDTLS_ERR_SSL_CONN_EOF, "the connection was closed"},
+    {MBEDTLS_ERR_NET_CONN_RESET, "connection reset by the peer"},
+    {MBEDTLS_ERR_NET_RECV_FAILED, "reading the socket failed"},
+    {MBEDTLS_ERR_NET_SEND_FAILED, "writing the socket failed"},
+    {MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE, "the peer sent a fatal TLS alert"},
+    {MBEDTLS_ERR_SSL_INVALID_RECORD, "an invalid TLS record"},
+    {MBEDTLS_ERR_SSL_INVALID_MAC, "a TLS record failed its integrity check"},
+    {MBEDTLS_ERR_SSL_UNEXPECTED_MESSAGE, "an unexpected TLS message"},
+    {MBEDTLS_ERR_SSL_BAD_INPUT_DATA, "bad input data (a record too long?)"},
+    {MBEDTLS_ERR_SSL_ALLOC_FAILED, "out of memory"},
+    {MBEDTLS_ERR_SSL_PEER_VERIFY_FAILED, "the peer's certificate was refused"},
+    {MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE, "the peer sent no certificate"},
+#if defined(MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN)
+    {MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN,
+     "no cipher suite in common (TLS 1.2 with ECDHE-ECDSA and AES-GCM or ChaCha20 is needed)"},
+#endif
+#if defined(MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE)
+    {MBEDTLS_ERR_SSL_NO_USABLE_CIPHERSUITE,
+     "no cipher suite in common (TLS 1.2 with ECDHE-ECDSA and AES-GCM or ChaCha20 is needed)"},
+#endif
+#if defined(MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION)
+    {MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION, "the peer's TLS version is not supported (1.2 is needed)"},
+#endif
+#if defined(MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO)
+    {MBEDTLS_ERR_SSL_BAD_HS_CLIENT_HELLO, "a bad ClientHello (not a TLS 1.2 client?)"},
+#endif
+#if defined(MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE)
+    {MBEDTLS_ERR_SSL_HANDSHAKE_FAILURE, "the handshake failed"},
+#endif
+    {MBEDTLS_ERR_PK_FILE_IO_ERROR, "cannot read the key file"},
+    {MBEDTLS_ERR_PK_KEY_INVALID_FORMAT, "not a key in a known format"},
+    {MBEDTLS_ERR_PK_PASSWORD_REQUIRED, "the key is encrypted with a password"},
+    {MBEDTLS_ERR_PK_UNKNOWN_PK_ALG, "a key of an unknown type"},
+    {MBEDTLS_ERR_PK_TYPE_MISMATCH, "the key does not match"},
+    {MBEDTLS_ERR_PK_ALLOC_FAILED, "out of memory"},
+    {MBEDTLS_ERR_X509_FILE_IO_ERROR, "cannot read the certificate file"},
+    {MBEDTLS_ERR_X509_INVALID_FORMAT, "not a certificate in a known format"},
+    {MBEDTLS_ERR_X509_UNKNOWN_SIG_ALG, "a certificate signed with an unsupported algorithm"},
+    {MBEDTLS_ERR_X509_ALLOC_FAILED, "out of memory"},
+    {MBEDTLS_ERR_PEM_NO_HEADER_FOOTER_PRESENT, "no PEM block"},
+    {MBEDTLS_ERR_PEM_INVALID_DATA, "a bad PEM block"},
+    {MBEDTLS_ERR_ECP_ALLOC_FAILED, "out of memory"},
+    {MBEDTLS_ERR_ECP_FEATURE_UNAVAILABLE, "an elliptic curve im does not support (P-256 and X25519 are)"},
+    {MBEDTLS_ERR_CTR_DRBG_ENTROPY_SOURCE_FAILED, "no random numbers from the kernel"},
+};
+
+static const char *error_text(int code)
+{
+	for (size_t i = 0; i < sizeof tls_errors / sizeof tls_errors[0]; i++)
+		if (tls_errors[i].code == code)
+			return tls_errors[i].text;
+	return NULL;
+}
+
+/* mbedtls_strerror()'s job, with the table above. */
+static void tls_strerror(int rc, char *buf, size_t len)
+{
+	int e = rc < 0 ? -rc : rc, high = e & 0xFF80, low = e & 0x7F;
+	const char *h = high ? error_text(-high) : NULL, *l = low ? error_text(-low) : NULL;
+	const char *whole = error_text(-e);
+	if (whole != NULL)
+		snprintf(buf, len, "%s", whole);
+	else if (h != NULL && l != NULL)
+		snprintf(buf, len, "%s: %s", h, l);
+	else if (h != NULL || l != NULL)
+		snprintf(buf, len, "%s (mbedTLS error -0x%04X)", h != NULL ? h : l, (unsigned)e);
+	else
+		snprintf(buf, len, "mbedTLS error -0x%04X", (unsigned)e);
+}
+#define mbedtls_strerror tls_strerror
 #endif
 
 static void set_err(char *err, size_t errlen, const char *what, int rc)
