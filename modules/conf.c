@@ -3,7 +3,7 @@
 #include "conf.h"
 
 #include <errno.h>
-#include "/tmp/inihack/ini.h"
+#include <ini.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
