@@ -299,6 +299,9 @@ build_flavour() {
 	for m in server client adduser deluser passwd users who; do
 		ln -sf im "$(dirname "$out")/im-$m"
 	done
+	# the unit tests, on the same objects and library as the binary
+	$cc $BASE_CFLAGS -Os $inc -Imodules -static -o "$(dirname "$out")/unit" tests/unit.c \
+		$(objs "$objdir" $SRC_MODULES) $libs
 }
 
 # build_im: ./im (and ./im-MODE) of the chosen flavour for this machine;
@@ -308,6 +311,7 @@ build_im() {
 	stock | musl-x86_64)
 		build_flavour "$FLAVOUR" "build/$FLAVOUR/im"
 		cp "build/$FLAVOUR/im" im.tmp && mv im.tmp im
+		mkdir -p build/tests && cp "build/$FLAVOUR/unit" build/tests/unit
 		for m in server client adduser deluser passwd users who; do
 			ln -sf im "im-$m"
 		done
@@ -317,13 +321,14 @@ build_im() {
 }
 
 # build_tools: the test programs, linked against the same modules (with
-# Debian's mbedTLS: they only talk to im over sockets).
+# Debian's mbedTLS: they only talk to im over sockets; the unit tests are
+# built with the binary, by build_flavour).
 build_tools() {
 	flags="$BASE_CFLAGS -O1 -g -Imodules"
 	compile cc build/tobj "$flags" $SRC_MODULES
 	mkdir -p build/tests
 	for t in tests/*.c tests/bench/*.c; do
-		[ -f "$t" ] || continue
+		[ -f "$t" ] && [ "$t" != tests/unit.c ] || continue # unit: build_flavour
 		name=$(basename "$t" .c)
 		cc $flags -o "build/tests/$name" "$t" $(objs build/tobj $SRC_MODULES) $STOCK_LIBS
 	done
