@@ -14,7 +14,8 @@
 #                       server, client, storm or footprint; default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
-#   ./build.sh clean    remove build outputs (build/src keeps the sources)
+#   ./build.sh clean    remove build outputs (not build/src and build/apt, the
+#                       fetched sources: rm -rf build removes those too)
 # Knobs: EXTRA_CFLAGS; for --stock also CC and MBEDTLS_PREFIX (a tree with
 # include/ and lib/, e.g. an mbedTLS 3.x).
 set -eu
@@ -424,10 +425,12 @@ bench)
 	exec sh tests/bench/run.sh "${2:-all}"
 	;;
 clean)
-	rm -rf build im im-server im-client im-adduser im-deluser im-passwd im-users im-who
+	# the fetched Debian sources and their apt lists stay (rm -rf build for all)
+	[ -d build ] && find build -mindepth 1 -maxdepth 1 ! -name src ! -name apt -exec rm -rf {} +
+	rm -f im im-server im-client im-adduser im-deluser im-passwd im-users im-who
 	;;
 *)
-	echo "usage: ./build.sh [build|test|bench|asan|fuzz [SECONDS]|asan-build|fuzz-build|clean]" >&2
+	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [build|test|bench [PART]|asan|fuzz [SECONDS]|asan-build|fuzz-build|clean]" >&2
 	exit 2
 	;;
 esac
