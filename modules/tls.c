@@ -61,11 +61,23 @@ struct tls {
 	struct tls_cfg *gen; /* the generation this connection uses */
 	int fd;
 	int last_err;
-	int answered;             /* something was sent: a handshake got our first flight */
-	int resumed;              /* the handshake resumed a session (no ECDHE, no signature) */
-	int offered;              /* the client offered a saved session */
-	unsigned char master[48]; /* that session's master secret: a resumption keeps it */
+	int answered; /* something was sent: a handshake got our first flight */
+	int resumed;  /* the handshake resumed a session (no ECDHE, no signature) */
+	/* A client's only: the master secret of the session it offered (a
+	 * resumption keeps it), until the handshake ends; then the session in
+	 * use, exported once (mbedTLS 3.x lets each session out only once). */
+	unsigned char *offered;
+	mbedtls_ssl_session *sess;
 };
+
+static void forget_offer(struct tls *t)
+{
+	if (t->offered != NULL) {
+		mbedtls_platform_zeroize(t->offered, 48);
+		free(t->offered);
+		t->offered = NULL;
+	}
+}
 
 /* Session tickets (RFC 5077) of the login channel, sealed with keys kept
  * in a file so that they outlive a restart. keys[0] is the current key
@@ -875,6 +887,11 @@ void tls_free(struct tls *t)
 	if (t == NULL)
 		return;
 	mbedtls_ssl_free(&t->ssl);
+	forget_offer(t);
+	if (t->sess != NULL) {
+		mbedtls_ssl_session_free(t->sess);
+		free(t->sess);
+	}
 	t->gen->users--;
 	mbedtls_platform_zeroize(t, sizeof *t);
 	free(t);
@@ -899,14 +916,19 @@ int tls_handshake(struct tls *t)
 	ticket_opened = 0;
 	if (rc != 0)
 		return map(t, rc);
-	if (t->offered) {
+	if (t->gen->role == TLS_CLIENT && t->sess == NULL && (t->sess = malloc(sizeof *t->sess)) != NULL) {
+		mbedtls_ssl_session_init(t->sess);
+		if (mbedtls_ssl_get_session(&t->ssl, t->sess) != 0) {
+			mbedtls_ssl_session_free(t->sess);
+			free(t->sess);
+			t->sess = NULL;
+		}
+	}
+	if (t->offered != NULL) {
 		/* A client knows it resumed when the master secret it offered
 		 * is the one in use: a full handshake makes a new one. */
-		const mbedtls_ssl_session *s = mbedtls_ssl_get_session_pointer(&t->ssl);
-		t->resumed =
-		    s != NULL && memcmp(s->MBEDTLS_PRIVATE(master), t->master, sizeof t->master) == 0;
-		mbedtls_platform_zeroize(t->master, sizeof t->master);
-		t->offered = 0;
+		t->resumed = t->sess != NULL && memcmp(t->sess->MBEDTLS_PRIVATE(master), t->offered, 48) == 0;
+		forget_offer(t);
 	}
 	struct tickets *tk = t->gen->tickets;
 	if (tk != NULL) {
@@ -966,7 +988,7 @@ int tls_peer_key(const struct tls *t, char hex[PROTO_KEY_HEX + 1])
 	const mbedtls_x509_crt *crt = mbedtls_ssl_get_peer_cert(&t->ssl);
 	if (crt == NULL)
 		return -1;
-	return pk_fingerprint((mbedtls_pk_context *)(uintptr_t)&crt->MBEDTLS_PRIVATE(pk), hex);
+	return pk_fingerprint((mbedtls_pk_context *)(uintptr_t)&crt->pk, hex);
 }
 
 const char *tls_describe(const struct tls *t)
@@ -984,9 +1006,8 @@ int tls_resumed(const struct tls *t)
 
 ssize_t tls_session_save(const struct tls *t, unsigned char *buf, size_t cap)
 {
-	const mbedtls_ssl_session *s = mbedtls_ssl_get_session_pointer(&t->ssl);
 	size_t len;
-	if (s == NULL || mbedtls_ssl_session_save(s, buf, cap, &len) != 0)
+	if (t->sess == NULL || mbedtls_ssl_session_save(t->sess, buf, cap, &len) != 0)
 		return -1;
 	return (ssize_t)len;
 }
@@ -998,10 +1019,9 @@ int tls_session_offer(struct tls *t, const unsigned char *buf, size_t len)
 	int rc = mbedtls_ssl_session_load(&s, buf, len);
 	if (rc == 0)
 		rc = mbedtls_ssl_set_session(&t->ssl, &s);
-	if (rc == 0) {
-		memcpy(t->master, s.MBEDTLS_PRIVATE(master), sizeof t->master);
-		t->offered = 1;
-	}
+	forget_offer(t);
+	if (rc == 0 && (t->offered = malloc(48)) != NULL)
+		memcpy(t->offered, s.MBEDTLS_PRIVATE(master), 48);
 	mbedtls_ssl_session_free(&s);
 	return rc == 0 ? 0 : -1;
 }
