@@ -74,6 +74,8 @@ need_pkgs() {
 	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
 		[ "$(uname -m)" != x86_64 ] || missing="$missing libclang-rt-14-dev"
 	command -v file >/dev/null 2>&1 || missing="$missing file"
+	# Debian's inih, for the differential fuzz target only (tests/fuzz/fuzz_ini.c)
+	[ -f /usr/include/ini.h ] || missing="$missing libinih-dev"
 	case $FLAVOUR in
 	aarch64 | armhf | mipsel)
 		command -v "$(cross_triplet "$FLAVOUR")-gcc" >/dev/null 2>&1 ||
@@ -357,8 +359,11 @@ build_fuzz() {
 	mkdir -p build/fuzz
 	compile clang build/fuzz/obj "$flags" $SRC_MODULES
 	for t in tests/fuzz/fuzz_*.c; do
+		# only the differential target runs Debian's inih beside modules/ini.c
+		inih=""
+		[ "$t" != tests/fuzz/fuzz_ini.c ] || inih=-linih
 		clang $flags -fsanitize=fuzzer -o "build/fuzz/$(basename "$t" .c)" "$t" \
-			$(objs build/fuzz/obj $SRC_MODULES) $STOCK_LIBS
+			$(objs build/fuzz/obj $SRC_MODULES) $inih $STOCK_LIBS
 	done
 }
 

@@ -1,14 +1,14 @@
 /* conf: the [server] and [client] settings, their defaults, and loading an
- * INI file over them (inih). One table describes every key. */
+ * INI file over them (modules/ini.c). One table describes every key. */
 #include "conf.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ini.h"
 #include "log.h"
 #include "proto.h"
 
@@ -165,6 +165,8 @@ struct load_state {
 	char *err;
 	size_t errlen;
 	int failed;
+	int bad_section_line; /* the first [section] that is neither server nor client */
+	char bad_section[INI_SECTION_MAX];
 };
 
 /* "*" or IP addresses (IPv6 may be bracketed), separated by spaces or
@@ -274,7 +276,7 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 	return 0;
 }
 
-/* inih calls this per key; returning 0 makes ini_parse() report the line. */
+/* ini_read calls this per key; returning 0 makes it report the line. */
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
 	struct load_state *st = user;
@@ -299,46 +301,40 @@ static int on_key(void *user, const char *section, const char *name, const char 
 	return 0;
 }
 
-/* inih only reports sections that hold keys; an empty unknown one is an
- * error too (a typo such as [sever] above keys is caught by on_key). */
-static int check_sections(FILE *f, const char *path, char *err, size_t errlen)
+/* An unknown section is an error even when it holds no key (a typo such
+ * as [sever] above keys is caught by on_key). It is reported only when the
+ * rest of the file is fine, so a bad key keeps its own message. */
+static int on_section(void *user, const char *section, int lineno)
 {
-	char line[512];
-	int lineno = 0;
-	rewind(f);
-	while (fgets(line, sizeof line, f)) {
-		lineno++;
-		char *p = line + strspn(line, " \t");
-		if (*p != '[')
-			continue;
-		size_t n = strcspn(p + 1, "]");
-		if ((n != 6 || (strncmp(p + 1, "server", 6) != 0 && strncmp(p + 1, "client", 6) != 0))) {
-			snprintf(err, errlen, "%s:%d: unknown section [%.*s]", path, lineno,
-			         (int)(n > 40 ? 40 : n), p + 1);
-			return -1;
-		}
+	struct load_state *st = user;
+	if (st->bad_section_line == 0 && strcmp(section, "server") != 0 && strcmp(section, "client") != 0) {
+		st->bad_section_line = lineno;
+		snprintf(st->bad_section, sizeof st->bad_section, "%s", section);
 	}
-	return 0;
+	return 1;
 }
 
 int conf_load(struct conf *c, const char *path, char *err, size_t errlen)
 {
 	char msg[400] = "";
-	struct load_state st = {c, msg, sizeof msg, 0};
+	struct load_state st = {c, msg, sizeof msg, 0, 0, ""};
 	FILE *f = fopen(path, "r");
 	if (f == NULL) {
 		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
 		return -1;
 	}
-	int rc = ini_parse_file(f, on_key, &st);
-	if (rc == 0) {
-		rc = check_sections(f, path, err, errlen);
-		fclose(f);
-		return rc;
-	}
+	int rc = ini_read(f, on_key, on_section, &st);
+	int read_errno = errno;
 	fclose(f);
+	if (rc == 0 && st.bad_section_line != 0) {
+		snprintf(err, errlen, "%s:%d: unknown section [%.40s]", path, st.bad_section_line,
+		         st.bad_section);
+		return -1;
+	}
+	if (rc == 0)
+		return 0;
 	if (rc < 0)
-		snprintf(err, errlen, "%s: cannot read", path);
+		snprintf(err, errlen, "%s: cannot read: %s", path, strerror(read_errno));
 	else if (st.failed)
 		snprintf(err, errlen, "%s:%d: %s", path, rc, msg);
 	else

@@ -1,5 +1,5 @@
 /* conf: the [server] and [client] settings, their defaults, and loading an
- * INI file over them (inih). After conf_finish() the structs are read-only. */
+ * INI file over them (modules/ini.c). After conf_finish() the structs are read-only. */
 #ifndef IM_CONF_H
 #define IM_CONF_H
 

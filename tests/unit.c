@@ -1,6 +1,6 @@
 /* unit: known-answer tests for the codecs and parsers (config, users
  * records, resume token records, names, PBKDF2, base64, framing, UTF-8,
- * splitting, escaping). */
+ * splitting, escaping, the INI reader). */
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "ini.h"
 #include "proto.h"
 #include "sess.h"
 #include "store.h"
@@ -117,10 +118,114 @@ static void test_conf_bad(void)
 	struct conf c;
 	char err[512] = "";
 	conf_defaults(&c);
+	result("conf_dir_cannot_read",
+	       conf_load(&c, tmpdir, err, sizeof err) == -1 && strstr(err, "cannot read") != NULL &&
+	           strstr(err, tmpdir) != NULL,
+	       "err '%s'", err);
 	result("conf_missing_file",
 	       conf_load(&c, "/nonexistent/im.conf", err, sizeof err) == -1 &&
 	           strstr(err, "/nonexistent/im.conf") != NULL,
 	       "err '%s'", err);
+}
+
+/* ini_read over text: every call as "[section] name=value|" (a section
+ * line as "<section>@line|"), refusing keys named "no". */
+struct ini_trace {
+	char buf[1024];
+	size_t len;
+};
+
+static void ini_trace_put(struct ini_trace *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void ini_trace_put(struct ini_trace *t, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(t->buf + t->len, sizeof t->buf - t->len, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		t->len += (size_t)n < sizeof t->buf - t->len ? (size_t)n : sizeof t->buf - t->len - 1;
+}
+
+static int ini_trace_key(void *user, const char *section, const char *name, const char *value)
+{
+	ini_trace_put(user, "[%s] %s=%s|", section, name, value);
+	return strcmp(name, "no") != 0;
+}
+
+static int ini_trace_section(void *user, const char *section, int lineno)
+{
+	ini_trace_put(user, "<%s>@%d|", section, lineno);
+	return 1;
+}
+
+/* Reads len bytes of text (len 0: strlen) and expects rc and the trace. */
+static void ini_case(const char *name, const char *text, size_t len, int sections, int want_rc,
+                     const char *want)
+{
+	struct ini_trace t = {"", 0};
+	char copy[2048];
+	if (len == 0)
+		len = strlen(text);
+	memcpy(copy, text, len);
+	FILE *f = fmemopen(copy, len, "r");
+	int rc = f ? ini_read(f, ini_trace_key, sections ? ini_trace_section : NULL, &t) : -9;
+	if (f)
+		fclose(f);
+	result(name, rc == want_rc && strcmp(t.buf, want) == 0, "rc %d (want %d), calls '%s' (want '%s')", rc,
+	       want_rc, t.buf, want);
+}
+
+static void test_ini(void)
+{
+	ini_case("ini_basic", "; c\n# c\n  ; c\nk0 = v0\n[s]\nk = v\nk2:v2\n\n", 0, 0, 0,
+	         "[] k0=v0|[s] k=v|[s] k2=v2|");
+	ini_case("ini_whitespace", "[ a b ]\n \t k \t = \t v  w \t\r\n\v\fx=\f\n", 0, 0, 0,
+	         "[ a b ] k=v  w|[ a b ] k=x=|");
+	ini_case("ini_first_separator", "a=b=c:d\nc:d=e\n", 0, 0, 0, "[] a=b=c:d|[] c=d=e|");
+	ini_case("ini_continuation", "[s]\nk = one\n  two\n\tthree ; cut\n  ; comment\n[t]\n  four\n", 0, 0,
+	         7, "[s] k=one|[s] k=two|[s] k=three ; cut|");
+	ini_case("ini_continuation_not_section", "k = v\n  [x]\n", 0, 0, 0, "[] k=v|[] k=[x]|");
+	ini_case("ini_bom_skipped", "\xEF\xBB\xBF[s]\nk=v\n\xEF\xBB\xBFx=y\n", 0, 0, 0,
+	         "[s] k=v|[s] \xEF\xBB\xBFx=y|");
+	ini_case("ini_inline_comment", "a = v ; c\nb = v;c\nc =;v\nd = \t;v\n[s] ; c\n", 0, 0, 0,
+	         "[] a=v|[] b=v;c|[] c=;v|[] d=|");
+	ini_case("ini_comment_before_separator", "a ;x = v\nb = ok\n", 0, 0, 1, "[] b=ok|");
+	ini_case("ini_first_error_line", "[s]\nno = 1\nbad\n[open\nk=v\n", 0, 0, 2, "[s] no=1|[s] k=v|");
+	ini_case("ini_errors_go_on", "junk\nno = 2\nk = v\n", 0, 0, 1, "[] no=2|[] k=v|");
+	ini_case("ini_no_value_is_error", "[s]\nname\nk=v\n", 0, 0, 2, "[s] k=v|");
+	ini_case("ini_section_callback", "[a]\nk=v\n\n[b];x\n", 0, 1, 0, "<a>@1|[a] k=v|<b>@4|");
+	/* 199 bytes a piece: the rest of a long line is the next "line" (and
+	 * counts as one): "k = x...x" (199 bytes) "y = z", then "  tail" (a
+	 * continuation of y), then 199 a's (no separator: the error on line 4)
+	 * and its newline alone (line 5), then a refused key on line 6. */
+	char text[700], want[400];
+	size_t n = 0;
+	n += (size_t)sprintf(text + n, "k = ");
+	memset(text + n, 'x', 195);
+	n += 195;
+	n += (size_t)sprintf(text + n, "y = z\n  tail\n");
+	memset(text + n, 'a', 199);
+	n += 199;
+	n += (size_t)sprintf(text + n, "\nno = 3\n");
+	snprintf(want, sizeof want, "[] k=%.195s|[] y=z|[] y=tail|[] no=3|", text + 4);
+	ini_case("ini_long_line_split", text, n, 0, 4, want);
+	ini_case("ini_long_section_cut", "[0123456789012345678901234567890123456789012345678901234]\nk=v\n",
+	         0, 1, 0,
+	         "<0123456789012345678901234567890123456789012345678>@1|"
+	         "[0123456789012345678901234567890123456789012345678] k=v|");
+	ini_case("ini_long_name_cut_on_continuation",
+	         "0123456789012345678901234567890123456789012345678901234 = a\n b\n", 0, 0, 0,
+	         "[] 0123456789012345678901234567890123456789012345678901234=a|"
+	         "[] 0123456789012345678901234567890123456789012345678=b|");
+	ini_case("ini_nul_ends_line", "a=1\0b=2\nc=3\n", 12, 0, 0, "[] a=1|[] c=3|");
+	ini_case("ini_no_final_newline", "[s]\nk = v", 0, 0, 0, "[s] k=v|");
+	struct ini_trace t = {"", 0};
+	FILE *dir = fopen(tmpdir, "r");
+	int rc = dir ? ini_read(dir, ini_trace_key, NULL, &t) : 0;
+	if (dir)
+		fclose(dir);
+	result("ini_unreadable_is_minus_one", rc == -1, "ini_read of a directory: %d", rc);
 }
 
 struct sample {
@@ -1111,6 +1216,7 @@ int main(void)
 	test_tlsmem();
 	test_conf_bad();
 	test_conf_sample();
+	test_ini();
 	test_users_codec();
 	test_users_hash();
 	test_tokens();
