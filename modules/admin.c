@@ -94,10 +94,9 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 		const char *a = argv[i];
 		if (!opts_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
 			printf("usage: im %s %s\n\n%s\n"
-			       "  -c FILE    read settings from the INI file FILE (see config/im.conf);\n"
-			       "             without it " PATHS_NO_C_TEXT " apply\n"
-			       "             (data_dir " PATHS_DATA_DIR ")\n",
+			       "  -c FILE    read settings from the INI file FILE (see config/im.conf);\n",
 			       m->mode, m->args, m->about);
+			paths_help_no_c(stdout, 13);
 			if (m->takes_pw)
 				printf("  --password-stdin\n"
 				       "             read the password from one line of standard input\n");

@@ -1301,7 +1301,7 @@ static void usage(FILE *f)
 {
 	fprintf(f, "usage: im client [-c FILE] [--batch] [-u NAME] [--fingerprint]\n"
 	           "  -c FILE         config file ([client] section; see config/im.conf);\n"
-	           "                  without it " PATHS_NO_C_TEXT "\n"
+	           "                  without it: " PATHS_NO_C_TEXT "\n"
 	           "  -b, --batch     script mode: commands on stdin, events on stdout\n"
 	           "                  (the default when stdin is not a terminal)\n"
 	           "  -u NAME         log in as NAME at start (with the server's stored resume\n"

@@ -68,6 +68,16 @@ int paths_absolute(const char *path, char *out, size_t cap)
 	return 0;
 }
 
+void paths_help_no_c(FILE *f, int indent)
+{
+#if defined(IM_INSTALLED)
+	fprintf(f, "%*swithout it: %s if it exists,\n%*selse the defaults (data_dir %s)\n", indent, "",
+	        PATHS_SYS_CONF, indent, "", PATHS_DATA_DIR);
+#else
+	fprintf(f, "%*swithout it: the defaults (data_dir %s)\n", indent, "", PATHS_DATA_DIR);
+#endif
+}
+
 /* "DIR", or for a relative DIR where it leads from here. */
 static void print_dir(FILE *f, const char *label, const char *dir)
 {

@@ -38,6 +38,10 @@ int paths_load(struct conf *c, const char *given, const char **used, char *err, 
  * it does not fit or the current directory is unknown (out then holds path). */
 int paths_absolute(const char *path, char *out, size_t cap);
 
+/* Prints the --help lines on what a mode reads without -c, each indented
+ * by indent spaces (the server's and admin modes' data_dir included). */
+void paths_help_no_c(FILE *f, int indent);
+
 /* Prints the lines im --version and im help end with: the config file in
  * use and the server's data directory (and the client's state directory),
  * as a mode started here without -c would use them. */

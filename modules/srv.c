@@ -1155,10 +1155,9 @@ static void usage(FILE *f)
 	           "port 5190 on every address), sign-up, session records in the run directory\n"
 	           "and presence between mutual contacts. It never sees a message.\n"
 	           "\n"
-	           "  -c FILE         read the [server] section of FILE (see config/im.conf);\n"
-	           "                  without it " PATHS_NO_C_TEXT " run\n"
-	           "                  (data_dir " PATHS_DATA_DIR ", port 5190)\n"
-	           "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
+	           "  -c FILE         read the [server] section of FILE (see config/im.conf);\n");
+	paths_help_no_c(f, 18);
+	fprintf(f, "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
 	           "  -l ADDRESSES    listen on these addresses (space or comma separated, * = all)\n"
 	           "  -n              check the configuration and exit\n"
 	           "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
