@@ -5,6 +5,7 @@
 
 #include "modules/admin.h"
 #include "modules/cli.h"
+#include "modules/paths.h"
 #include "modules/srv.h"
 #include "modules/version.h"
 
@@ -51,8 +52,11 @@ static int help_main(int argc, char **argv)
 	       IM_VERSION);
 	for (size_t i = 0; i < sizeof modes / sizeof modes[0]; i++)
 		printf("  %-8s %s\n", modes[i].name, modes[i].summary);
-	printf("\nEvery mode takes -c FILE (an INI config, see config/im.conf) and --help.\n"
-	       "im --version prints the version.\n");
+	printf("\nEvery mode takes -c FILE (an INI config, see config/im.conf) and --help;\n"
+	       "without -c, %s apply.\n"
+	       "im --version prints the version, the config file and the data directory.\n\n",
+	       PATHS_NO_C_TEXT);
+	paths_report(stdout);
 	return 0;
 }
 
@@ -72,7 +76,9 @@ int main(int argc, char **argv)
 		}
 		if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 			printf("im %s\n", IM_VERSION);
-			printf("built with %s and mbedTLS %s (%s)\n", IM_LIBC, MBEDTLS_VERSION_STRING, IM_MBEDTLS_BUILD);
+			printf("built with %s and mbedTLS %s (%s)\n", IM_LIBC, MBEDTLS_VERSION_STRING,
+			       IM_MBEDTLS_BUILD);
+			paths_report(stdout);
 			return 0;
 		}
 		if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)

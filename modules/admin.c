@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -19,6 +20,7 @@
 
 #include "conf.h"
 #include "log.h"
+#include "paths.h"
 #include "proto.h"
 #include "tokens.h"
 #include "users.h"
@@ -40,7 +42,8 @@ static const struct mode_spec spec_adduser = {
     "Creates the account NAME in <data_dir>/users. The password is asked twice\n"
     "without echo on a terminal, or read from one line of standard input with\n"
     "--password-stdin or when standard input is not a terminal. It needs at least\n"
-    "min_password_length characters; new hashes use pbkdf2_iterations rounds.\n",
+    "min_password_length characters; new hashes use pbkdf2_iterations rounds.\n"
+    "When this creates the users file, it says so on stderr: \"created PATH\".\n",
     1, 1};
 static const struct mode_spec spec_passwd = {
     "passwd", "[-c FILE] [--password-stdin] NAME",
@@ -56,19 +59,21 @@ static const struct mode_spec spec_deluser = {
 static const struct mode_spec spec_users = {
     "users", "[-c FILE]",
     "Prints the name of every account in <data_dir>/users, one per line, in file\n"
-    "order. Nothing is printed while the file does not exist (and when there is\n"
-    "no data_dir at all, a note on stderr says so).\n",
+    "order (nothing for an empty file). When the users file does not exist, stderr\n"
+    "says so, naming its path and the config in use, and the exit status is 1.\n",
     0, 0};
 static const struct mode_spec spec_who = {
     "who", "[-c FILE]",
     "Lists who is online now, read from the server's session files in run_dir\n"
     "(default <data_dir>/run): NAME ADDRESS PORT SINCE, sorted by name. Nothing\n"
     "is printed while no server runs or nobody is online (and when there is no\n"
-    "run_dir at all, a note on stderr says so).\n",
+    "run_dir at all, a note on stderr says so). When the users file does not\n"
+    "exist, stderr says so, naming its path and the config in use; exit status 1.\n",
     0, 0};
 
 struct opts {
 	const char *conf_path;
+	const char *conf_used; /* the file read: conf_path, the system one, or NULL */
 	const char *name;
 	int pw_stdin;
 };
@@ -89,9 +94,9 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 		const char *a = argv[i];
 		if (!opts_done && (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0)) {
 			printf("usage: im %s %s\n\n%s\n"
-			       "  -c FILE    read settings from the INI file FILE (see config/im.conf);\n"
-			       "             without it the defaults apply (data_dir ./im-data)\n",
+			       "  -c FILE    read settings from the INI file FILE (see config/im.conf);\n",
 			       m->mode, m->args, m->about);
+			paths_help_no_c(stdout, 13);
 			if (m->takes_pw)
 				printf("  --password-stdin\n"
 				       "             read the password from one line of standard input\n");
@@ -128,11 +133,11 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 }
 
 /* Defaults, then the file, then the cross-field check. 0 or EXIT_USAGE. */
-static int load_conf(const struct mode_spec *m, const struct opts *o, struct conf *c)
+static int load_conf(const struct mode_spec *m, struct opts *o, struct conf *c)
 {
-	char err[512];
+	char err[600];
 	conf_defaults(c);
-	if ((o->conf_path != NULL && conf_load(c, o->conf_path, err, sizeof err) < 0) ||
+	if (paths_load(c, o->conf_path, &o->conf_used, err, sizeof err) < 0 ||
 	    conf_finish(c, err, sizeof err) < 0) {
 		fprintf(stderr, "im %s: %s\n", m->mode, err);
 		return EXIT_USAGE;
@@ -149,6 +154,52 @@ static int users_path(const struct mode_spec *m, const struct conf *c, char *out
 		return -1;
 	}
 	return 0;
+}
+
+/* "(config FILE)" or "(no config file: defaults; ...)": where the paths
+ * an admin mode used came from, for messages about them. */
+static void conf_note(const struct opts *o, const struct conf *c, char *out, size_t cap)
+{
+	if (o->conf_used != NULL)
+		snprintf(out, cap, "(config %s)", o->conf_used);
+	else
+		snprintf(out, cap, "(no config file: defaults%s%s%s; -c FILE names the server's config)",
+		         c->srv.data_dir[0] != '/' ? "; data_dir " : "",
+		         c->srv.data_dir[0] != '/' ? c->srv.data_dir : "",
+		         c->srv.data_dir[0] != '/' ? " is relative to the current directory" : "");
+}
+
+/* Whether the users file at path is certainly not there (a folder on the
+ * way that is not a directory or not readable is another error). */
+static int users_file_missing(const char *path)
+{
+	struct stat sb;
+	return stat(path, &sb) < 0 && errno == ENOENT;
+}
+
+/* Says that the users file is not where this mode looked, naming the
+ * place and the config that chose it: an admin in the wrong directory, or
+ * without the server's -c FILE, sees why. what: "" or "no such user X: ". */
+static void say_no_users_file(const struct mode_spec *m, const struct opts *o, const struct conf *c,
+                              const char *what, const char *path)
+{
+	char abs[PATH_MAX + CONF_PATH_MAX], note[CONF_PATH_MAX + 200];
+	paths_absolute(path, abs, sizeof abs);
+	conf_note(o, c, note, sizeof note);
+	fprintf(stderr, "im %s: %susers file %s does not exist %s\n", m->mode, what, abs, note);
+}
+
+/* The user is not in the file: when the file itself is not there, that is
+ * the news. */
+static void say_no_user(const struct mode_spec *m, const struct opts *o, const struct conf *c,
+                        const char *name, const char *path)
+{
+	char what[PROTO_NAME_MAX + 32];
+	snprintf(what, sizeof what, "no such user %s: ", name);
+	if (users_file_missing(path))
+		say_no_users_file(m, o, c, what, path);
+	else
+		fprintf(stderr, "im %s: no such user %s\n", m->mode, name);
 }
 
 static int fold_name(const struct mode_spec *m, const char *in, char out[PROTO_NAME_MAX + 1])
@@ -337,7 +388,7 @@ static int set_password(const struct mode_spec *m, int argc, char **argv, int ad
 		return EXIT_ERR;
 	}
 	if (!adding && st == USERS_NOENT) {
-		fprintf(stderr, "im %s: no such user %s\n", m->mode, name);
+		say_no_user(m, &o, &c, name, path);
 		return EXIT_ERR;
 	}
 	long n = get_password(m, &o, name, c.srv.min_password_length, pw);
@@ -351,12 +402,21 @@ static int set_password(const struct mode_spec *m, int argc, char **argv, int ad
 		fprintf(stderr, "im %s: cannot hash the password (random generator failed)\n", m->mode);
 		return EXIT_ERR;
 	}
-	st = adding ? users_add(path, &r) : users_set(path, &r);
+	int created = 0;
+	st = adding ? users_add_created(path, &r, &created) : users_set(path, &r);
 	mbedtls_platform_zeroize(&r, sizeof r);
 	switch (st) {
 	case USERS_OK:
 		if (!adding)
 			revoke_tokens(m, &c, name);
+		if (created) {
+			/* A new file is news: the admin may have meant the
+			 * server's, in another directory or config. */
+			char abs[PATH_MAX + CONF_PATH_MAX], note[CONF_PATH_MAX + 200];
+			paths_absolute(path, abs, sizeof abs);
+			conf_note(&o, &c, note, sizeof note);
+			fprintf(stderr, "im %s: created %s %s\n", m->mode, abs, note);
+		}
 		return EXIT_OK;
 	case USERS_EXISTS:
 		fprintf(stderr, "im %s: user %s exists\n", m->mode, name);
@@ -395,7 +455,7 @@ int admin_deluser(int argc, char **argv)
 	if (st == USERS_OK)
 		st = users_del(path, name);
 	if (st == USERS_NOENT) {
-		fprintf(stderr, "im %s: no such user %s\n", m->mode, name);
+		say_no_user(m, &o, &c, name, path);
 		return EXIT_ERR;
 	}
 	if (st != USERS_OK) {
@@ -434,13 +494,14 @@ int admin_users(int argc, char **argv)
 		return rc;
 	if (users_path(m, &c, path, sizeof path) < 0)
 		return EXIT_ERR;
+	if (users_file_missing(path)) {
+		say_no_users_file(m, &o, &c, "", path);
+		return EXIT_ERR;
+	}
 	if (users_each(path, print_name, NULL) < 0) {
 		io_error(m, "read", path);
 		return EXIT_ERR;
 	}
-	if (access(c.srv.data_dir, F_OK) < 0 && errno == ENOENT)
-		fprintf(stderr, "im users: no data_dir %s here (no account yet; -c FILE for another server's)\n",
-		        c.srv.data_dir);
 	return finish_stdout(m);
 }
 
@@ -523,15 +584,25 @@ int admin_who(int argc, char **argv)
 	struct conf c;
 	struct who_row *rows = NULL;
 	size_t nrows = 0, cap = 0;
+	char path[CONF_PATH_MAX + 8];
 	int rc = parse_args(m, argc, argv, &o);
 	if (rc >= 0)
 		return rc;
 	if ((rc = load_conf(m, &o, &c)) != 0)
 		return rc;
+	/* No users file, no accounts, nobody online: most likely the wrong
+	 * place (directory or config), which an empty list would hide. */
+	if (users_path(m, &c, path, sizeof path) < 0)
+		return EXIT_ERR;
+	if (users_file_missing(path)) {
+		say_no_users_file(m, &o, &c, "", path);
+		return EXIT_ERR;
+	}
 	DIR *d = opendir(c.srv.run_dir);
 	if (d == NULL) {
 		if (errno == ENOENT) {
-			fprintf(stderr, "im who: no run_dir %s (no server has run here; -c FILE for another's)\n",
+			fprintf(stderr,
+			        "im who: no run_dir %s (no server has run here; -c FILE for another's)\n",
 			        c.srv.run_dir);
 			return EXIT_OK;
 		}

@@ -21,6 +21,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "paths.h"
 #include "peer.h"
 #include "proto.h"
 #include "tls.h"
@@ -1299,7 +1300,8 @@ void cli_free(struct cli *c)
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: im client [-c FILE] [--batch] [-u NAME] [--fingerprint]\n"
-	           "  -c FILE         config file ([client] section; see config/im.conf)\n"
+	           "  -c FILE         config file ([client] section; see config/im.conf);\n"
+	           "                  without it: " PATHS_NO_C_TEXT "\n"
 	           "  -b, --batch     script mode: commands on stdin, events on stdout\n"
 	           "                  (the default when stdin is not a terminal)\n"
 	           "  -u NAME         log in as NAME at start (with the server's stored resume\n"
@@ -1367,7 +1369,7 @@ int cli_main(int argc, char **argv)
 	static struct conf conf;
 	char err[512];
 	conf_defaults(&conf);
-	if ((conf_path && conf_load(&conf, conf_path, err, sizeof err) < 0) ||
+	if (paths_load(&conf, conf_path, &conf_path, err, sizeof err) < 0 ||
 	    conf_finish(&conf, err, sizeof err) < 0) {
 		fprintf(stderr, "im client: %s\n", err);
 		return 2;

@@ -10,6 +10,7 @@
 
 #include "ini.h"
 #include "log.h"
+#include "paths.h"
 #include "proto.h"
 
 enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN, T_LANIP };
@@ -106,7 +107,7 @@ void conf_defaults(struct conf *c)
 	struct conf_server *s = &c->srv;
 	strcpy(s->listen, "*");
 	s->port = 5190;
-	strcpy(s->data_dir, "./im-data");
+	strcpy(s->data_dir, PATHS_DATA_DIR);
 	s->allow_signup = 1;
 	s->pbkdf2_iterations = 310000;
 	s->min_password_length = 8;

@@ -33,6 +33,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "loop.h"
+#include "paths.h"
 #include "pool.h"
 #include "proto.h"
 #include "sess.h"
@@ -1154,9 +1155,9 @@ static void usage(FILE *f)
 	           "port 5190 on every address), sign-up, session records in the run directory\n"
 	           "and presence between mutual contacts. It never sees a message.\n"
 	           "\n"
-	           "  -c FILE         read the [server] section of FILE (see config/im.conf);\n"
-	           "                  without it the defaults run: ./im-data, port 5190\n"
-	           "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
+	           "  -c FILE         read the [server] section of FILE (see config/im.conf);\n");
+	paths_help_no_c(f, 18);
+	fprintf(f, "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
 	           "  -l ADDRESSES    listen on these addresses (space or comma separated, * = all)\n"
 	           "  -n              check the configuration and exit\n"
 	           "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
@@ -1298,7 +1299,7 @@ int srv_main(int argc, char **argv)
 		}
 	}
 	conf_defaults(&conf);
-	if (cfile && conf_load(&conf, cfile, err, sizeof err) < 0) {
+	if (paths_load(&conf, cfile, &cfile, err, sizeof err) < 0) {
 		fprintf(stderr, "im server: %s\n", err);
 		return 2;
 	}
@@ -1313,7 +1314,8 @@ int srv_main(int argc, char **argv)
 	}
 	if (listen) {
 		char why[200];
-		if (strlen(listen) >= sizeof conf.srv.listen || conf_listen_valid(listen, why, sizeof why) < 0) {
+		if (strlen(listen) >= sizeof conf.srv.listen ||
+		    conf_listen_valid(listen, why, sizeof why) < 0) {
 			fprintf(stderr, "im server: -l: %s\n",
 			        strlen(listen) >= sizeof conf.srv.listen ? "too long" : why);
 			return 2;
@@ -1332,7 +1334,9 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	if (check) {
-		printf("%s: configuration ok\n", cfile ? cfile : port || listen ? "(defaults and options)" : "(defaults)");
+		printf("%s: configuration ok\n", cfile            ? cfile
+		                                 : port || listen ? "(defaults and options)"
+		                                                  : "(defaults)");
 		return 0;
 	}
 	if (fingerprint) {
@@ -1357,6 +1361,9 @@ int srv_main(int argc, char **argv)
 	static struct srv s;
 	log_set_rate(cf->log_rate_limit);
 	log_on_suppress(log_held, &s);
+	char data_abs[CONF_PATH_MAX + 4096];
+	paths_absolute(cf->data_dir, data_abs, sizeof data_abs);
+	log_info("config %s, data_dir %s", cfile ? cfile : "none (built-in defaults)", data_abs);
 	s.cf = cf;
 	s.lock_fd = -1;
 	snprintf(s.users_path, sizeof s.users_path, "%s", users_path);

@@ -330,7 +330,7 @@ enum users_op { OP_ADD, OP_SET, OP_DEL };
 /* The one read-modify-write path: lock, read, edit, atomic replace. Lines
  * the parser does not understand are copied through untouched. */
 static enum users_status change(const char *path, enum users_op op, const char *name,
-                                const struct users_rec *r)
+                                const struct users_rec *r, int *created)
 {
 	char lockpath[PATH_MAX], newline[USERS_LINE_MAX + 1];
 	char *buf = NULL, *out = NULL;
@@ -368,6 +368,8 @@ static enum users_status change(const char *path, enum users_op op, const char *
 		}
 		buf = NULL;
 		len = 0;
+		if (created != NULL)
+			*created = 1;
 	}
 	out = malloc(len + (size_t)nl + 2);
 	if (out == NULL)
@@ -420,15 +422,24 @@ done:
 
 enum users_status users_add(const char *path, const struct users_rec *r)
 {
-	return change(path, OP_ADD, r->name, r);
+	return change(path, OP_ADD, r->name, r, NULL);
+}
+
+enum users_status users_add_created(const char *path, const struct users_rec *r, int *created)
+{
+	*created = 0;
+	enum users_status st = change(path, OP_ADD, r->name, r, created);
+	if (st != USERS_OK)
+		*created = 0;
+	return st;
 }
 
 enum users_status users_set(const char *path, const struct users_rec *r)
 {
-	return change(path, OP_SET, r->name, r);
+	return change(path, OP_SET, r->name, r, NULL);
 }
 
 enum users_status users_del(const char *path, const char *name)
 {
-	return change(path, OP_DEL, name, NULL);
+	return change(path, OP_DEL, name, NULL, NULL);
 }

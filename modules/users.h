@@ -53,6 +53,10 @@ enum users_status users_find(const char *path, const char *name, struct users_re
  * needed. USERS_EXISTS if any line already carries the name. */
 enum users_status users_add(const char *path, const struct users_rec *r);
 
+/* users_add() that sets *created to 1 when this call created the users
+ * file (it did not exist under the lock), else 0. */
+enum users_status users_add_created(const char *path, const struct users_rec *r, int *created);
+
 /* Replaces the hash of the user r->name under the lock; USERS_NOENT if the
  * user is not in the file. */
 enum users_status users_set(const char *path, const struct users_rec *r);

@@ -34,6 +34,17 @@ expect_none_hint() {
 		fail "$n" "exit $rc: $(head -c 300 "$T/es.out" "$T/es.err" | tr '\n' ' ')"; fi
 }
 
+# expect_said NAME CODE TEXT CMD...: CMD exits CODE, prints nothing on
+# stdout (scripts see no entries) and its stderr holds the fixed TEXT.
+expect_said() {
+	n=$1 code=$2 text=$3
+	shift 3
+	"$@" >"$T/es.out" 2>"$T/es.err"
+	rc=$?
+	if [ $rc -eq "$code" ] && [ ! -s "$T/es.out" ] && grep -Fq -- "$text" "$T/es.err"; then pass "$n"; else
+		fail "$n" "exit $rc (wanted $code), wanted '$text': $(head -c 400 "$T/es.out" "$T/es.err" | tr '\n' ' ')"; fi
+}
+
 # all_lines_match FILE RE: every line of FILE matches RE and there is one.
 all_lines_match() {
 	[ -s "$1" ] && ! grep -Evq -- "$2" "$1"
@@ -51,8 +62,23 @@ pw_matches() {
 }
 
 # --- round trips ---------------------------------------------------------
-expect_none_hint users_missing_file "no data_dir .* here" "$IM" users -c "$C"
-check adduser_ok adduser alice 'correct horse'
+# A users file that is not there is an error naming where im looked and
+# the config that said so (a wrong directory or a missing -c shows).
+expect_said users_missing_file 1 "im users: users file $U does not exist (config $C)" "$IM" users -c "$C"
+expect_said who_missing_users_file 1 "im who: users file $U does not exist (config $C)" "$IM" who -c "$C"
+expect_said passwd_missing_users_file 1 "no such user alice: users file $U does not exist (config $C)" \
+	sh -c "echo password1 | '$IM' passwd -c '$C' alice"
+expect_said deluser_missing_users_file 1 "no such user alice: users file $U does not exist (config $C)" \
+	"$IM" deluser -c "$C" alice
+check no_users_file_still_none [ ! -e "$U" ]
+# the first adduser says it made the file (stderr), the next ones do not
+adduser alice 'correct horse' >"$T/add1.out" 2>"$T/add1.err"
+echo $? >"$T/add1.rc"
+check adduser_ok test "$(cat "$T/add1.rc")" = 0 -a -f "$U"
+check adduser_says_created sh -c "[ ! -s '$T/add1.out' ] && [ \"\$(cat '$T/add1.err')\" = 'im adduser: created $U (config $C)' ]"
+adduser dora 'correct horse' >"$T/add2.out" 2>&1
+check adduser_existing_file_silent sh -c "[ ! -s '$T/add2.out' ]"
+"$IM" deluser -c "$C" dora >"$T/del.out" 2>&1 || fail adduser_existing_file_silent "deluser dora: $(cat "$T/del.out")"
 check adduser_folds adduser Bob 'battery staple'
 check adduser_password_stdin sh -c "echo 'carol pass 1' | '$IM' adduser -c '$C' --password-stdin carol"
 check users_file_format all_lines_match "$U" "$LINE_RE"
@@ -274,7 +300,7 @@ expect_exit argv0_help 0 'usage: im passwd' "$L/im-passwd" --help
 mkdir -p "$T/bare"
 ln -sf "$IM" "$T/bare/who"
 ln -sf "$IM" "$T/bare/users"
-check argv0_bare_name_no_args sh -c "cd '$T' && '$T/bare/users' >/dev/null && [ \"\$('$T/bare/who' -c '$C')\" = '' ]"
+check argv0_bare_name_no_args sh -c "[ \"\$(cd '$T' && '$T/bare/users' 2>&1)\" = \"im users: users file $T/im-data/users does not exist (no config file: defaults; data_dir ./im-data is relative to the current directory; -c FILE names the server's config)\" ] && [ \"\$('$T/bare/who' -c '$C')\" = '' ]"
 expect_exit argv0_bare_name_help 0 'usage: im who' "$T/bare/who" --help
 expect_exit help 0 'adduser.*' "$IM" help
 check help_lists_modes sh -c "out=\$('$IM' help); for m in server client adduser deluser passwd users who; do
