@@ -3,7 +3,7 @@
 # key of the table in modules/conf.c, in its section, with config/im.conf's
 # default (which the unit test conf_sample_matches_defaults holds to
 # conf_defaults()), the table's range, in config/im.conf's order, and no key
-# the table lacks; im.1 has a subsection for every mode "im help" lists and
+# the table lacks; im.1 has a subsection for every mode of main.c's table and
 # names every option each "im MODE --help" prints; both pages render
 # without a groff warning and through man -l. Each checker is also run on a
 # page or help text made wrong on purpose, so it is seen to fail.
@@ -182,14 +182,15 @@ opts_of() {
 	grep -oE '(^|[][ ,(])--?[a-zA-Z][a-zA-Z-]*' "$1" | sed -E 's/^[][ ,(]//' | sort -u
 }
 
-# im1_problems PAGE HELPDIR: HELPDIR holds "help" (im help's output) and
-# MODE.help (im MODE --help) per mode; one line per thing PAGE lacks.
+# im1_problems PAGE HELPDIR: HELPDIR holds "modes" (the modes of main.c's
+# dispatch table), "help" (im help's output) and MODE.help (im MODE --help)
+# per mode; one line per thing PAGE lacks.
 im1_problems() {
 	im1_section "$1" "COMMON OPTIONS" >"$T/common" || echo "no COMMON OPTIONS section"
 	im1_section "$1" NAME >"$T/name" || echo "no NAME section"
 	sed -e 's/\\-/-/g' -e 's/\\f.//g' "$1" >"$T/whole"
-	modes=$(sed -nE 's/^  ([a-z]+) .*/\1/p' "$2/help")
-	[ -n "$modes" ] || echo "im help lists no modes"
+	modes=$(cat "$2/modes")
+	[ -n "$modes" ] || echo "no modes"
 	for m in $modes; do
 		if ! im1_section "$1" "im $m" MODES >"$T/sec.$m"; then
 			echo "mode $m: no subsection '.SS \"im $m ...\"'"
@@ -211,19 +212,21 @@ im1_problems() {
 
 H=$T/help
 mkdir -p "$H"
+sed -nE 's/^[[:space:]]*\{"([a-z]+)", [a-z_]+, ".*/\1/p' "$TOP/main.c" >"$H/modes"
+need man_modes_read test "$(wc -l <"$H/modes")" -ge 8
 need man_im_help "$IM" help >"$H/help"
-for m in $(sed -nE 's/^  ([a-z]+) .*/\1/p' "$H/help"); do
+for m in $(cat "$H/modes"); do
 	setup "help_$m" "$IM" "$m" --help >"$H/$m.help" 2>&1
 done
 im1_problems "$M1" "$H" >"$T/im1.problems"
-grep -E '^(mode [a-z]+: no subsection|mode [a-z]+: im-|im help lists|no NAME)' "$T/im1.problems" >"$T/p.modes"
-grep -vE '^(mode [a-z]+: no subsection|mode [a-z]+: im-|im help lists|no NAME)' "$T/im1.problems" >"$T/p.opts"
+grep -E '^(mode [a-z]+: no subsection|mode [a-z]+: im-|no modes|no NAME)' "$T/im1.problems" >"$T/p.modes"
+grep -vE '^(mode [a-z]+: no subsection|mode [a-z]+: im-|no modes|no NAME)' "$T/im1.problems" >"$T/p.opts"
 report man_im1_every_mode "$T/p.modes"
 report man_im1_every_option "$T/p.opts"
 
 # The checker on help texts made wrong: a mode and an option the page lacks.
 cp -r "$H" "$T/badhelp"
-printf '  send     send one message\n' >>"$T/badhelp/help"
+echo send >>"$T/badhelp/modes"
 printf 'usage: im send [-c FILE] NAME TEXT\n' >"$T/badhelp/send.help"
 printf '  --no-such-option  nothing\n' >>"$T/badhelp/server.help"
 im1_problems "$M1" "$T/badhelp" >"$T/bad1.problems"
