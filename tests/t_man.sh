@@ -5,8 +5,9 @@
 # conf_defaults()), the table's range, in config/im.conf's order, and no key
 # the table lacks; im.1 has a subsection for every mode of main.c's table and
 # names every option each "im MODE --help" prints; both pages render
-# without a groff warning and through man -l. Each checker is also run on a
-# page or help text made wrong on purpose, so it is seen to fail.
+# without a groff warning (groff -ww, and man --warnings=w -l). Each
+# checker is also run on a page or help text made wrong on purpose, so it
+# is seen to fail.
 . "$(dirname "$0")/lib.sh"
 
 M1=$TOP/man/im.1
@@ -114,7 +115,9 @@ conf_problems() {
 
 # report NAME FILE: PASS when FILE is empty, else FAIL with its lines.
 report() {
-	if [ ! -s "$2" ]; then pass "$1"; else fail "$1" "$(head -n 8 "$2" | tr '\n' ';')"; fi
+	if [ ! -f "$2" ]; then
+		fail "$1" "no result file $2"
+	elif [ ! -s "$2" ]; then pass "$1"; else fail "$1" "$(head -n 8 "$2" | tr '\n' ';')"; fi
 }
 
 conf_problems "$M5" >"$T/conf.problems"
@@ -279,7 +282,7 @@ else
 	for p in "$M1:im-adduser" "$M5:im.conf - configuration file"; do
 		f=${p%%:*} want=${p#*:}
 		b=$(basename "$f")
-		MANPAGER=cat MANWIDTH=80 LC_ALL=C.UTF-8 man -l "$f" >"$T/$b.man" 2>"$T/$b.manerr"
+		MANPAGER=cat MANWIDTH=80 LC_ALL=C.UTF-8 man --warnings=w -l "$f" >"$T/$b.man" 2>"$T/$b.manerr"
 		rc=$?
 		if [ $rc -eq 0 ] && [ ! -s "$T/$b.manerr" ] && grep -qF -- "$want" "$T/$b.man"; then
 			pass "man_l_$b"
