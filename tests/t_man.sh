@@ -4,10 +4,10 @@
 # default (which the unit test conf_sample_matches_defaults holds to
 # conf_defaults()), the table's range, in config/im.conf's order, and no key
 # the table lacks; im.1 has a subsection for every mode of main.c's table and
-# names every option each "im MODE --help" prints; both pages render
-# without a groff warning (groff -ww, and man --warnings=w -l). Each
-# checker is also run on a page or help text made wrong on purpose, so it
-# is seen to fail.
+# names every option each "im MODE --help" prints; the title lines carry
+# the binary's version; both pages render without a groff warning (groff
+# -ww, and man --warnings=w -l). Each checker is also run on a page or help
+# text made wrong on purpose, so it is seen to fail.
 . "$(dirname "$0")/lib.sh"
 
 M1=$TOP/man/im.1
@@ -239,6 +239,15 @@ if grep -q '^mode send: no subsection' "$T/bad1.problems" &&
 else
 	fail man_im1_checker_catches_drift "got: $(tr '\n' ';' <"$T/bad1.problems" | head -c 300)"
 fi
+
+# The version in each page's title line is the binary's.
+ver=$("$IM" --version | head -n 1)
+for p in "$M1" "$M5"; do
+	b=$(basename "$p")
+	tv=$(sed -nE 's/^\.TH [^"]*"(im [0-9][^"]*)".*/\1/p' "$p")
+	if [ -n "$ver" ] && [ "$tv" = "$ver" ]; then pass "man_${b}_version"; else
+		fail "man_${b}_version" "the page says '$tv', $IM --version '$ver'"; fi
+done
 
 # --- rendering ---
 # The installed paths are two strings a packager's sed can set.
