@@ -262,6 +262,7 @@ done
 if ! command -v groff >/dev/null 2>&1; then
 	skip man_render_im.1 "groff is not installed (Debian: groff-base)"
 	skip man_render_im.conf.5 "groff is not installed (Debian: groff-base)"
+	skip man_paths_follow_strings "groff is not installed (Debian: groff-base)"
 else
 	for p in "$M1" "$M5"; do
 		b=$(basename "$p")
@@ -284,9 +285,9 @@ else
 		fail man_paths_follow_strings "after the sed the page shows: $(grep -oE '/[a-z/]*(etc|lib/im)[a-z./]*' "$T/inst.txt" | sort -u | tr '\n' ' ')"
 	fi
 fi
-if ! command -v man >/dev/null 2>&1; then
-	skip man_l_im.1 "man is not installed (Debian: man-db)"
-	skip man_l_im.conf.5 "man is not installed (Debian: man-db)"
+if ! command -v man >/dev/null 2>&1 || ! command -v groff >/dev/null 2>&1; then
+	skip man_l_im.1 "man or groff is not installed (Debian: man-db, groff-base)"
+	skip man_l_im.conf.5 "man or groff is not installed (Debian: man-db, groff-base)"
 else
 	for p in "$M1:im-adduser" "$M5:im.conf - configuration file"; do
 		f=${p%%:*} want=${p#*:}
