@@ -1,5 +1,7 @@
 #!/bin/sh
-# build.sh: install what is missing, build the static ./im, run the tests.
+# build.sh: build the static ./im, run the tests, install.
+#   ./build.sh deps     install what the build and the tests need (apt-get, as
+#                       root; the only command that installs anything)
 #   ./build.sh          build ./im: x86-64, musl-static, with mbedTLS built
 #                       from Debian's source package and config/mbedtls.h
 #   ./build.sh --stock  build ./im the old way: glibc-static, Debian's
@@ -14,18 +16,41 @@
 #                       server, client, storm or footprint; default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
+#   ./build.sh install  build an installed flavour of im and install it, its
+#                       links, man pages, sample config and service files
+#                       (DESTDIR, PREFIX=/usr/local, SYSCONFDIR, LOCALSTATEDIR,
+#                       BINDIR, MANDIR, DOCDIR, SYSTEMDUNITDIR, INITDIR,
+#                       INIT=sysv|procd|none: from the environment or as
+#                       VAR=value arguments after the command)
+#   ./build.sh uninstall  remove what install put there (not the config, not
+#                       the data)
 #   ./build.sh clean    remove build outputs (not build/src and build/apt, the
 #                       fetched sources: rm -rf build removes those too)
-# Knobs: EXTRA_CFLAGS; for --stock also CC and MBEDTLS_PREFIX (a tree with
-# include/ and lib/, e.g. an mbedTLS 3.x).
+# Knobs: CC (the default build's compiler instead of musl-gcc, or --stock's
+# instead of cc), CPPFLAGS, CFLAGS, LDFLAGS (appended to the project's),
+# WERROR=0|1 (default 1 in a git checkout or under CI, else 0), STATIC=0
+# (dynamic), STRIP=0 (keep symbols), EXTRA_CFLAGS; for --stock also
+# MBEDTLS_PREFIX (a tree with include/ and lib/, e.g. an mbedTLS 3.x).
 set -eu
 cd "$(dirname "$0")"
 TOP=$PWD
 
 JOBS=$(nproc 2>/dev/null || echo 2)
-WARN="-Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+# Warnings are errors for the people who change the code (a git checkout)
+# and in CI, not for a packager building a release with another compiler.
+if [ -z "${WERROR:-}" ]; then
+	if [ -e .git ] || [ -n "${CI:-}" ]; then WERROR=1; else WERROR=0; fi
+fi
+WARN="-Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
 -Wpointer-arith -Wformat=2 -Wvla -Wcast-qual -Wno-unused-parameter"
-BASE_CFLAGS="-std=c11 -D_GNU_SOURCE $WARN ${EXTRA_CFLAGS:-}"
+[ "$WERROR" = 1 ] && WARN="$WARN -Werror"
+BASE_CFLAGS="-std=c11 -D_GNU_SOURCE $WARN"
+# what the person building adds, after the project's own flags
+USER_CFLAGS="${CPPFLAGS:-} ${CFLAGS:-} ${EXTRA_CFLAGS:-}"
+LINK_FLAGS="-Wl,--gc-sections"
+[ "${STATIC:-1}" = 0 ] || LINK_FLAGS="-static $LINK_FLAGS"
+[ "${STRIP:-1}" = 0 ] || LINK_FLAGS="$LINK_FLAGS -s"
+LINK_FLAGS="$LINK_FLAGS ${LDFLAGS:-}"
 STOCK_LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
 TARGETS="aarch64 armhf mipsel"
 
@@ -61,43 +86,80 @@ cross_triplet() {
 	esac
 }
 
-need_pkgs() {
-	missing=""
-	[ -f /usr/include/mbedtls/ssl.h ] || [ -n "${MBEDTLS_PREFIX:-}" ] || missing="$missing libmbedtls-dev"
-	command -v openssl >/dev/null 2>&1 || missing="$missing openssl"
-	command -v cc >/dev/null 2>&1 || missing="$missing gcc"
-	command -v clang >/dev/null 2>&1 || missing="$missing clang"
-	command -v musl-gcc >/dev/null 2>&1 || missing="$missing musl-tools"
-	command -v patch >/dev/null 2>&1 || missing="$missing patch"
-	command -v xz >/dev/null 2>&1 || missing="$missing xz-utils"
-	# the sanitizer and fuzzer runtimes
-	ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1 ||
-		[ "$(uname -m)" != x86_64 ] || missing="$missing libclang-rt-14-dev"
-	command -v file >/dev/null 2>&1 || missing="$missing file"
-	# Debian's inih, for the differential fuzz target only (tests/fuzz/fuzz_ini.c)
-	[ -f /usr/include/ini.h ] || missing="$missing libinih-dev"
-	case $FLAVOUR in
-	aarch64 | armhf | mipsel)
-		command -v "$(cross_triplet "$FLAVOUR")-gcc" >/dev/null 2>&1 ||
-			missing="$missing gcc-$(cross_triplet "$FLAVOUR")"
-		command -v "qemu-$(qemu_arch "$FLAVOUR")" >/dev/null 2>&1 || missing="$missing qemu-user"
-		;;
-	esac
-	echo "$missing"
+# pkg_missing PACKAGE TEST...: prints PACKAGE when the test command fails.
+pkg_missing() {
+	local pkg=$1
+	shift
+	"$@" >/dev/null 2>&1 || printf ' %s' "$pkg"
 }
 
-install_deps() {
-	missing=$(need_pkgs)
-	[ -z "$missing" ] && return 0
-	if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
-		echo "build.sh: installing:$missing"
-		apt-get update -qq
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
-	else
-		echo "build.sh: missing:$missing" >&2
-		echo "build.sh: run as root: apt-get install -y$missing" >&2
+# build_pkgs FLAVOUR: Debian packages the build of FLAVOUR needs and lacks.
+build_pkgs() {
+	pkg_missing patch command -v patch
+	pkg_missing xz-utils command -v xz
+	pkg_missing make command -v make
+	case $1 in
+	stock)
+		[ -n "${CC:-}" ] || pkg_missing gcc command -v cc
+		[ -n "${MBEDTLS_PREFIX:-}" ] || pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
+		;;
+	musl-x86_64)
+		[ -n "${CC:-}" ] || pkg_missing musl-tools command -v musl-gcc
+		pkg_missing gcc command -v x86_64-linux-gnu-gcc
+		;;
+	*)
+		pkg_missing "gcc-$(cross_triplet "$1")" command -v "$(cross_triplet "$1")-gcc"
+		;;
+	esac
+}
+
+# test_pkgs: what ./build.sh test needs besides the default build: the test
+# programs (Debian's mbedTLS), the sanitizers and fuzzers (clang and its
+# runtimes, Debian's inih for the differential INI fuzzer), openssl, the
+# cross compilers and qemu for the boards' smoke tests, groff and man for
+# the man pages' render check.
+test_pkgs() {
+	pkg_missing gcc command -v cc
+	pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
+	pkg_missing libinih-dev test -f /usr/include/ini.h
+	pkg_missing clang command -v clang
+	[ "$(uname -m)" != x86_64 ] ||
+		pkg_missing libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
+	pkg_missing openssl command -v openssl
+	pkg_missing file command -v file
+	pkg_missing groff-base command -v groff
+	pkg_missing man-db command -v man
+	pkg_missing qemu-user command -v qemu-aarch64
+	for t in $TARGETS; do build_pkgs "$t"; done
+}
+
+# need_deps PACKAGES: stops with what is missing and how to get it.
+need_deps() {
+	[ -z "$1" ] && return 0
+	echo "build.sh: missing Debian packages:$1" >&2
+	echo "build.sh: './build.sh deps' installs them (as root); or: apt-get install$1" >&2
+	exit 1
+}
+
+# deps: installs what build_pkgs and test_pkgs name (the only place that
+# runs apt-get); says what it installs.
+deps() {
+	local missing
+	missing=$( (build_pkgs musl-x86_64; build_pkgs stock; test_pkgs) | tr ' ' '\n' | sort -u | tr '\n' ' ')
+	missing=$(echo $missing)
+	if [ -z "$missing" ]; then
+		echo "build.sh deps: everything is installed"
+		return 0
+	fi
+	if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+		echo "build.sh deps: missing: $missing" >&2
+		echo "build.sh deps: run as root on Debian, or install them: apt-get install $missing" >&2
 		exit 1
 	fi
+	echo "build.sh deps: installing: $missing"
+	apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null
+	echo "build.sh deps: done"
 }
 
 # qemu_arch T: the qemu-user program's suffix for a target.
@@ -248,7 +310,7 @@ build_mbedtls() {
 flavour_cc() {
 	case $1 in
 	stock) echo "${CC:-cc}" ;;
-	musl-x86_64) echo musl-gcc ;;
+	musl-x86_64) echo "${CC:-musl-gcc}" ;;
 	*) build_musl "$1" ;;
 	esac
 }
@@ -273,11 +335,11 @@ build_musl() {
 	echo "$out/bin/musl-gcc"
 }
 
-# build_flavour FLAVOUR OUT: the static im of a flavour at OUT, and its
-# im-MODE links beside it.
+# build_flavour FLAVOUR OUT [OBJDIR]: the static im of a flavour at OUT,
+# its im-MODE links and its unit test binary beside it.
 build_flavour() {
-	local fl=$1 out=$2 cc ar inc libs objdir m
-	install_deps
+	local fl=$1 out=$2 objdir=${3:-build/$1/obj} cc ar inc libs m
+	need_deps "$(build_pkgs "$fl")"
 	cc=$(flavour_cc "$fl")
 	case $fl in
 	stock) ar=ar ;;
@@ -290,21 +352,34 @@ build_flavour() {
 			inc="-I$MBEDTLS_PREFIX/include" libs="-L$MBEDTLS_PREFIX/lib $STOCK_LIBS"
 		fi
 	else
-		inc="-DIM_LIBC_MUSL $(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "")"
+		inc="-DIM_LIBC_MUSL $(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "$USER_CFLAGS")"
 		libs="build/$fl/mbedtls/libmbedtls.a"
 	fi
-	objdir=build/$fl/obj
 	rm -rf "$objdir"
-	compile "$cc" "$objdir" "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections $inc" main.c $SRC_MODULES
+	compile "$cc" "$objdir" "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections $inc $USER_CFLAGS" main.c $SRC_MODULES
 	mkdir -p "$(dirname "$out")"
-	$cc -static -s -Wl,--gc-sections -o "$out" $(objs "$objdir" main.c $SRC_MODULES) $libs \
-		2>"build/$fl/link.log" || { cat "build/$fl/link.log" >&2; exit 1; }
+	$cc $LINK_FLAGS -o "$out" $(objs "$objdir" main.c $SRC_MODULES) $libs \
+		2>"$objdir.link.log" || { cat "$objdir.link.log" >&2; exit 1; }
 	for m in server client adduser deluser passwd users who; do
 		ln -sf im "$(dirname "$out")/im-$m"
 	done
 	# the unit tests, on the same objects and library as the binary
-	$cc $BASE_CFLAGS -Os $inc -Imodules -static -o "$(dirname "$out")/unit" tests/unit.c \
-		$(objs "$objdir" $SRC_MODULES) $libs
+	$cc $BASE_CFLAGS -Os $inc $USER_CFLAGS -Imodules $LINK_FLAGS -o "$(dirname "$out")/unit" tests/unit.c \
+		$(objs "$objdir" $SRC_MODULES) $libs 2>/dev/null
+}
+
+# build_installed DIR: DIR/im as an installed build (-DIM_INSTALLED, with
+# DIR/im_paths.h naming SYSCONFDIR and LOCALSTATEDIR, default DIR/etc and
+# DIR/var, which tests/t_paths.sh replaces with its own).
+build_installed() {
+	local dir
+	dir=$(mkdir -p "$1" && cd "$1" && pwd)
+	printf '/* written by build.sh: where an installed im looks */\n#define IM_SYSCONFDIR "%s"\n#define IM_LOCALSTATEDIR "%s"\n' \
+		"${2:-$dir/etc}" "${3:-$dir/var}" >"$dir/im_paths.h"
+	local saved=$BASE_CFLAGS
+	BASE_CFLAGS="$BASE_CFLAGS -DIM_INSTALLED -I$dir"
+	build_flavour "$FLAVOUR" "$dir/im" "$dir/obj"
+	BASE_CFLAGS=$saved
 }
 
 # build_im: ./im (and ./im-MODE) of the chosen flavour for this machine;
@@ -327,6 +402,7 @@ build_im() {
 # Debian's mbedTLS: they only talk to im over sockets; the unit tests are
 # built with the binary, by build_flavour).
 build_tools() {
+	need_deps "$(test_pkgs)"
 	flags="$BASE_CFLAGS -O1 -g -Imodules"
 	compile cc build/tobj "$flags" $SRC_MODULES
 	mkdir -p build/tests
@@ -367,7 +443,133 @@ build_fuzz() {
 	done
 }
 
-case "${1:-build}" in
+# ---- install ----
+# install_dirs: the install paths, from the environment (or VAR=value
+# arguments) with defaults like make's.
+install_dirs() {
+	PREFIX=${PREFIX:-/usr/local}
+	D=${DESTDIR:-}
+	BINDIR=${BINDIR:-$PREFIX/bin}
+	MANDIR=${MANDIR:-$PREFIX/share/man}
+	DOCDIR=${DOCDIR:-$PREFIX/share/doc/im}
+	if [ -z "${SYSCONFDIR:-}" ]; then
+		if [ "$PREFIX" = /usr ]; then SYSCONFDIR=/etc; else SYSCONFDIR=$PREFIX/etc; fi
+	fi
+	LOCALSTATEDIR=${LOCALSTATEDIR:-/var}
+	SYSTEMDUNITDIR=${SYSTEMDUNITDIR:-$PREFIX/lib/systemd/system}
+	INITDIR=${INITDIR:-$SYSCONFDIR/init.d}
+	INIT=${INIT:-sysv}
+	case $INIT in
+	sysv | procd | none) ;;
+	*) echo "build.sh: INIT must be sysv, procd or none, not '$INIT'" >&2; exit 2 ;;
+	esac
+	for v in PREFIX BINDIR MANDIR DOCDIR SYSCONFDIR LOCALSTATEDIR SYSTEMDUNITDIR INITDIR; do
+		eval "val=\$$v"
+		case $val in
+		/*) ;;
+		*) echo "build.sh: $v must be an absolute path, not '$val'" >&2; exit 2 ;;
+		esac
+	done
+}
+
+# subst FILE: FILE with the install paths filled in (service files'
+# @BINDIR@ and @SYSCONFDIR@, the man pages' path strings).
+subst() {
+	sed -e "s#@BINDIR@#$BINDIR#g" -e "s#@SYSCONFDIR@#$SYSCONFDIR#g" \
+		-e "s#^\.ds im_sysconfdir .*#.ds im_sysconfdir $SYSCONFDIR#" \
+		-e "s#^\.ds im_localstatedir .*#.ds im_localstatedir $LOCALSTATEDIR#" "$1"
+}
+
+# put MODE SRC DEST: installs a file (DEST under DESTDIR) and says so.
+put() {
+	mkdir -p "$(dirname "$D$3")"
+	cp "$2" "$D$3.tmp" && chmod "$1" "$D$3.tmp" && mv "$D$3.tmp" "$D$3"
+	echo "  $3"
+}
+
+MODES="server client adduser deluser passwd users who"
+
+do_install() {
+	install_dirs
+	echo "build.sh install: building an installed im (config $SYSCONFDIR/im.conf, data $LOCALSTATEDIR/lib/im)"
+	build_installed build/install "$SYSCONFDIR" "$LOCALSTATEDIR"
+	echo "build.sh install: into ${D:-/}"
+	put 0755 build/install/im "$BINDIR/im"
+	for m in $MODES; do
+		ln -sf im "$D$BINDIR/im-$m"
+		echo "  $BINDIR/im-$m -> im"
+	done
+	mkdir -p build/install/files
+	subst man/im.1 >build/install/files/im.1
+	subst man/im.conf.5 >build/install/files/im.conf.5
+	put 0644 build/install/files/im.1 "$MANDIR/man1/im.1"
+	put 0644 build/install/files/im.conf.5 "$MANDIR/man5/im.conf.5"
+	echo '.so man1/im.1' >build/install/files/im-mode.1
+	for m in $MODES; do
+		put 0644 build/install/files/im-mode.1 "$MANDIR/man1/im-$m.1"
+	done
+	if [ -e "$D$SYSCONFDIR/im.conf" ]; then
+		echo "  $SYSCONFDIR/im.conf exists: kept; the sample goes to $DOCDIR"
+	else
+		put 0644 config/im.conf "$SYSCONFDIR/im.conf"
+	fi
+	put 0644 config/im.conf "$DOCDIR/im.conf.sample"
+	put 0644 README.md "$DOCDIR/README.md"
+	for f in im.service im.init openwrt/im; do
+		subst "service/$f" >"build/install/files/$(echo "$f" | tr / -)"
+	done
+	put 0644 build/install/files/im.service "$SYSTEMDUNITDIR/im.service"
+	case $INIT in
+	sysv) put 0755 build/install/files/im.init "$INITDIR/im" ;;
+	procd) put 0755 build/install/files/openwrt-im "$INITDIR/im" ;;
+	esac
+	put 0644 build/install/files/im.init "$DOCDIR/service/im.init"
+	put 0644 build/install/files/openwrt-im "$DOCDIR/service/openwrt-im"
+	echo "build.sh install: done (uninstall: ./build.sh uninstall with the same settings)"
+}
+
+# do_uninstall: removes what do_install puts there, never the config or
+# the data; an init script only if it is one of ours.
+do_uninstall() {
+	install_dirs
+	local f m
+	rm_f() {
+		if [ -e "$D$1" ] || [ -L "$D$1" ]; then
+			rm -f "$D$1" && echo "  removed $1"
+		fi
+	}
+	rm_f "$BINDIR/im"
+	for m in $MODES; do
+		[ -L "$D$BINDIR/im-$m" ] && rm_f "$BINDIR/im-$m"
+		rm_f "$MANDIR/man1/im-$m.1"
+	done
+	rm_f "$MANDIR/man1/im.1"
+	rm_f "$MANDIR/man5/im.conf.5"
+	rm_f "$SYSTEMDUNITDIR/im.service"
+	if [ -f "$D$INITDIR/im" ] && grep -q 'im presence server' "$D$INITDIR/im" 2>/dev/null; then
+		rm_f "$INITDIR/im"
+	fi
+	for f in im.conf.sample README.md service/im.init service/openwrt-im; do
+		rm_f "$DOCDIR/$f"
+	done
+	rmdir "$D$DOCDIR/service" "$D$DOCDIR" 2>/dev/null || :
+	[ -e "$D$SYSCONFDIR/im.conf" ] && echo "  kept $SYSCONFDIR/im.conf (the config) and $LOCALSTATEDIR/lib/im (the data)"
+	echo "build.sh uninstall: done"
+}
+
+# VAR=value arguments after the command (make style) set VAR.
+CMD=${1:-build}
+[ $# -gt 0 ] && shift
+for a in "$@"; do
+	case $a in
+	[A-Z]*=*) export "$a" ;;
+	esac
+done
+
+case "$CMD" in
+deps)
+	deps
+	;;
 build)
 	build_im
 	echo "built ./im ($(wc -c <im) bytes)"
@@ -403,31 +605,37 @@ test)
 	exec sh tests/run.sh total
 	;;
 asan)
-	install_deps
+	need_deps "$(test_pkgs)"
 	build_asan
 	build_im
 	build_tools
 	IM=$PWD/build/asan/im exec sh tests/run.sh
 	;;
 asan-build)
-	install_deps
+	need_deps "$(test_pkgs)"
 	build_asan
 	;;
 fuzz)
-	install_deps
+	need_deps "$(test_pkgs)"
 	build_fuzz
 	sh tests/run.sh start
-	sh tests/run.sh fuzz "${2:-20}"
+	sh tests/run.sh fuzz "${1:-20}"
 	exec sh tests/run.sh total
 	;;
 fuzz-build)
-	install_deps
+	need_deps "$(test_pkgs)"
 	build_fuzz
 	;;
 bench)
 	build_im
 	build_tools
-	exec sh tests/bench/run.sh "${2:-all}"
+	exec sh tests/bench/run.sh "${1:-all}"
+	;;
+install)
+	do_install
+	;;
+uninstall)
+	do_uninstall
 	;;
 clean)
 	# the fetched Debian sources and their apt lists stay (rm -rf build for all)
@@ -435,7 +643,7 @@ clean)
 	rm -f im im-server im-client im-adduser im-deluser im-passwd im-users im-who
 	;;
 *)
-	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [build|test|bench [PART]|asan|fuzz [SECONDS]|asan-build|fuzz-build|clean]" >&2
+	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [deps|build|test|bench [PART]|asan|fuzz [SECONDS]|asan-build|fuzz-build|install|uninstall|clean] [VAR=value...]" >&2
 	exit 2
 	;;
 esac
