@@ -7,7 +7,8 @@
 # (start, status, reload, stop, with Debian's start-stop-daemon, BusyBox's,
 # and none; log = syslog, caught on a /dev/log of the test's own in a
 # private mount namespace when this user may make one); the OpenWrt procd
-# script (syntax, the command it gives procd run for real).
+# script (syntax, the command it gives procd run for real); root's admin
+# modes beside a server that runs as a user of its own.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 NOTIFYRECV=$TOP/build/tests/notifyrecv
@@ -325,6 +326,36 @@ if [ $rc -ne 0 ] && grep -q 'im.conf:[0-9]*:.*bogus_key' "$SV/out" && [ ! -e "$S
 	pass sysv_bad_config
 else
 	fail sysv_bad_config "exit $rc: $(outline)"
+fi
+
+# ---------------------------------------------------------------------------
+# A server that runs as a user of its own (user =, as DynamicUser= under
+# systemd), and root adding the first account by hand on a fresh data_dir:
+# the users file and its lock stay the server's, so it reads them and its
+# own sign-ups still write them. Under /tmp, 0755, so nobody reaches it.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && U=$(mktemp -d /tmp/im-service-own.XXXXXX); then
+	chmod 755 "$U"
+	srv_conf "$T/own.conf" "data_dir = $U/data" "user = nobody"
+	need own_server_start srv_start "$T/own.conf" "$T/own.log"
+	if printf 'zoe-pw\n' | "$IM" adduser -c "$T/own.conf" zoe >"$T/own-add.out" 2>&1; then
+		if [ "$(stat -c %U "$U/data/users" 2>/dev/null)" = nobody ] &&
+			[ "$(stat -c %U "$U/data/users.lock" 2>/dev/null)" = nobody ]; then
+			pass own_adduser_files_stay_the_servers
+		else
+			fail own_adduser_files_stay_the_servers "$(ls -l "$U/data" | tr '\n' '|')"
+		fi
+		if login z1 zoe; then pass own_adduser_login; else
+			fail own_adduser_login "$(tr '\n' '|' <"$T/z1.out") log: $(tail -n 2 "$T/own.log" | tr '\n' '|')"; fi
+		if signup z2 yves; then pass own_signup_after_adduser; else
+			fail own_signup_after_adduser "$(tr '\n' '|' <"$T/z2.out") log: $(tail -n 2 "$T/own.log" | tr '\n' '|')"; fi
+	else
+		fail own_adduser_login "adduser failed: $(tr '\n' '|' <"$T/own-add.out")"
+	fi
+	srv_stop own_server_stops
+	no_crash own_no_crash "$T/own.log"
+	rm -rf "$U"
+else
+	skip own_adduser_login "needs root, a user nobody and mktemp"
 fi
 
 # ---------------------------------------------------------------------------
