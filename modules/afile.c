@@ -66,6 +66,21 @@ static int sync_dir(const char *dir)
 	return rc;
 }
 
+/* Root writing into a folder that belongs to someone else (an admin mode
+ * run by hand beside a server that runs as its own user: user =, or
+ * systemd's DynamicUser= and StateDirectory=): the file fd goes to the
+ * folder's owner, or that server could no longer read or lock it. The
+ * owner of the folder can replace its files anyway, so this gives it
+ * nothing new. A failure keeps the old behaviour. */
+static void own_like_dir(int fd, const char *dir)
+{
+	struct stat d, f;
+	if (geteuid() != 0 || stat(dir, &d) < 0 || d.st_uid == 0 || fstat(fd, &f) < 0)
+		return;
+	if ((f.st_uid != d.st_uid || f.st_gid != d.st_gid) && fchown(fd, d.st_uid, d.st_gid) < 0)
+		return;
+}
+
 /* Creates a fresh temp file beside path; returns its descriptor. */
 static int open_tmp(const char *dir, const char *base, mode_t mode, char *tmp, size_t tmplen)
 {
@@ -92,6 +107,7 @@ int afile_write(const char *path, const void *data, size_t len, mode_t mode)
 	int fd = open_tmp(dir, base, mode, tmp, sizeof tmp);
 	if (fd < 0)
 		return -1;
+	own_like_dir(fd, dir);
 	/* The umask may have narrowed mode; the caller asked for exactly it. */
 	if (fchmod(fd, mode) < 0 || write_all(fd, data, len) < 0 || fsync(fd) < 0)
 		goto fail;
@@ -142,9 +158,14 @@ int afile_clean(const char *path)
 
 int afile_lock(const char *lockpath)
 {
+	char dir[PATH_MAX];
+	const char *base;
+	if (split_path(lockpath, dir, sizeof dir, &base) < 0)
+		return -1;
 	int fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return -1;
+	own_like_dir(fd, dir);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;

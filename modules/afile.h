@@ -17,6 +17,10 @@ int afile_write(const char *path, const void *data, size_t len, mode_t mode);
  * Returns the number removed, or -1 with errno set. */
 int afile_clean(const char *path);
 
+/* Run as root in a folder that belongs to another user, afile_write()'s
+ * file and afile_lock()'s lock file are given to that user (a server that
+ * runs as it must go on reading and locking them). */
+
 /* Opens (creating 0600 if needed) lockpath and takes an exclusive flock(),
  * waiting for it. Returns the descriptor to give to afile_unlock(), or -1
  * with errno set. */

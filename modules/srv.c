@@ -33,6 +33,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "loop.h"
+#include "notify.h"
 #include "paths.h"
 #include "pool.h"
 #include "proto.h"
@@ -880,21 +881,35 @@ static void kick_deleted(void *arg)
 	free(k.gone);
 }
 
+/* The STATUS= a service manager shows (systemctl status). */
+static void ready_status(const struct srv *s, char *buf, size_t cap)
+{
+	size_t n = (size_t)snprintf(buf, cap, "listening on");
+	for (int i = 0; i < s->nlisten && n < cap; i++)
+		n += (size_t)snprintf(buf + n, cap - n, "%s %s", i ? "," : "", s->ltext[i]);
+	if (n < cap)
+		snprintf(buf + n, cap - n, "; sign-up %s", s->cf->allow_signup ? "allowed" : "disabled");
+}
+
 static void on_hup(struct loop *l, void *arg)
 {
 	struct srv *s = arg;
-	char err[256];
+	char err[256], status[SRV_MAX_LISTEN * 100];
 	(void)l;
+	notify_reloading();
 	log_info("SIGHUP: reloading the users file, the certificate and the ticket keys");
 	auth_reload_users(s->auth);
 	if (tls_cfg_reload(s->tls, s->cf->key_file, s->cf->cert_file, err, sizeof err) < 0)
 		log_err("keeping the old certificate: %s", err);
+	ready_status(s, status, sizeof status);
+	notify_ready(status);
 }
 
 static void on_term(struct loop *l, void *arg)
 {
 	struct srv *s = arg;
 	log_info("shutting down");
+	notify_stopping();
 	s->stopping = 1;
 	loop_stop(l);
 }
@@ -1241,6 +1256,11 @@ static int run(struct srv *s)
 	for (int i = 0; i < s->nlisten; i++)
 		log_info("listening on %s", s->ltext[i]);
 	log_info("im %s server ready (sign-up %s)", IM_VERSION, cf->allow_signup ? "allowed" : "disabled");
+	if (notify_init() > 0) {
+		char status[SRV_MAX_LISTEN * 100];
+		ready_status(s, status, sizeof status);
+		notify_ready(status);
+	}
 	if (loop_run(s->loop) < 0) {
 		log_err("poll: %s", strerror(errno));
 		return 1;
@@ -1270,6 +1290,7 @@ static void shutdown_all(struct srv *s)
 	if (s->lock_fd >= 0)
 		close(s->lock_fd);
 	log_on_suppress(NULL, NULL);
+	notify_free();
 	loop_free(s->loop);
 	s->loop = NULL;
 	tls_cfg_free(s->tls);
