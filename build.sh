@@ -578,6 +578,10 @@ test)
 	t0=$(date +%s)
 	build_im
 	build_tools
+	# an installed flavour for tests/t_paths.sh (its own SYSCONFDIR and
+	# LOCALSTATEDIR beside it, which the test points at its temp dir)
+	build_installed build/installed
+	export IM_INSTALLED_BIN=$PWD/build/installed/im
 	sh tests/run.sh start
 	echo "== the tests on ./im (built in $(($(date +%s) - t0))s)"
 	t1=$(date +%s)
