@@ -22,6 +22,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# EMFILE_TEXT: strerror(EMFILE) as an extended regex, for any libc im links
+# (glibc: "Too many open files", musl: "No file descriptors available").
+EMFILE_TEXT='(Too many open files|No file descriptors available)'
+
 pass() { echo "PASS $1"; }
 fail() { echo "FAIL $1: $2"; }
 skip() { echo "SKIP $1: $2"; }

@@ -223,7 +223,7 @@ else
 		fail peerlisten_emfile_set_up "prlimit failed or no peer port ($EPORT)"
 	fi
 	hold_start emf -w 60 127.0.0.1 "$EPORT" 30 127.0.0.2 127.0.0.3 127.0.0.4 127.0.0.5 127.0.0.6 127.0.0.7
-	if wait_for "$T/emf.hold" '^\*connected 30$' 15 && wait_for "$T/eve.err" 'accept: Too many open files' 10; then
+	if wait_for "$T/emf.hold" '^\*connected 30$' 15 && wait_for "$T/eve.err" "accept: $EMFILE_TEXT" 10; then
 		pass peerlisten_emfile_reached
 	else
 		fail peerlisten_emfile_reached "$(head -n 2 "$T/emf.hold" | tr '\n' '|') $(tail -n 2 "$T/eve.err" | tr '\n' '|')"
@@ -236,11 +236,11 @@ else
 	echo "EMFILE, 30 held connections: $((c1 - c0)) ticks of $tps/s CPU in 4 s, log grew $((l1 - l0)) bytes"
 	if [ $((c1 - c0)) -lt $((tps / 2)) ]; then pass peerlisten_emfile_no_spin; else
 		fail peerlisten_emfile_no_spin "$((c1 - c0)) ticks ($tps/s) of CPU in 4 s"; fi
-	if [ $((l1 - l0)) -lt 5000 ] && [ "$(grep -c 'accept: Too many open files' "$T/eve.err")" -eq 1 ] &&
-		grep -q 'accept: Too many open files; pausing new connections for a second' "$T/eve.err"; then
+	if [ $((l1 - l0)) -lt 5000 ] && [ "$(grep -Ec "accept: $EMFILE_TEXT" "$T/eve.err")" -eq 1 ] &&
+		grep -Eq "accept: $EMFILE_TEXT; pausing new connections for a second" "$T/eve.err"; then
 		pass peerlisten_emfile_one_warning
 	else
-		fail peerlisten_emfile_one_warning "log grew $((l1 - l0)) bytes, $(grep -c 'accept: Too many' "$T/eve.err") accept warnings"
+		fail peerlisten_emfile_one_warning "log grew $((l1 - l0)) bytes, $(grep -Ec "accept: $EMFILE_TEXT" "$T/eve.err") accept warnings"
 	fi
 	hold_stop emf
 fi

@@ -261,7 +261,7 @@ no_crash harden_rundir_no_crash "$T/r0.log" "$T/r6.log"
 C=$T/i.conf
 srv_conf "$C" "data_dir = $T/i" "pid_file = $T/i.pid"
 inotify_case() { # NAME: the server of $C is up with inotify failed
-	if grep -q 'inotify on .*: Too many open files; checking the users file every second' "$T/$1.log"; then
+	if grep -Eq "inotify on .*: $EMFILE_TEXT; checking the users file every second" "$T/$1.log"; then
 		pass "${1}_fallback_taken"
 	else
 		fail "${1}_fallback_taken" "no fallback warning: $(head -n 5 "$T/$1.log" | tr '\n' '|')"
