@@ -93,6 +93,8 @@ need_pkgs() {
 		[ "$(uname -m)" != x86_64 ] || missing="$missing libclang-rt-14-dev"
 	command -v file >/dev/null 2>&1 || missing="$missing file"
 	# the cross compilers and qemu-user of the targets this run builds
+	# (and make, for the musl each of them builds)
+	[ -z "$DEP_TARGETS" ] || command -v make >/dev/null 2>&1 || missing="$missing make"
 	for t in $DEP_TARGETS; do
 		command -v "$(cross_triplet "$t")-gcc" >/dev/null 2>&1 ||
 			missing="$missing gcc-$(cross_triplet "$t")"
@@ -423,8 +425,13 @@ case "${1:-build}" in
 build)
 	build_im
 	case $FLAVOUR in
-	stock | musl-x86_64) echo "built ./im ($(wc -c <im) bytes, $FLAVOUR)" ;;
-	*) echo "built build/$FLAVOUR/im ($(wc -c <"build/$FLAVOUR/im") bytes, musl-static $FLAVOUR; run it with $(emu_wrapper "$FLAVOUR"))" ;;
+	stock) echo "built ./im ($(wc -c <im) bytes, glibc-static x86_64, Debian's mbedTLS)" ;;
+	musl-x86_64) echo "built ./im ($(wc -c <im) bytes, musl-static x86_64)" ;;
+	*)
+		emu_wrapper "$FLAVOUR" >/dev/null
+		echo "built build/$FLAVOUR/im ($(wc -c <"build/$FLAVOUR/im") bytes, musl-static $FLAVOUR;" \
+			"under qemu-user: build/$FLAVOUR/emu/im)"
+		;;
 	esac
 	;;
 test)
