@@ -11,7 +11,13 @@
 #   ./build.sh test     build, then run every test on ./im, the integration
 #                       tests again on the ASan+UBSan build, and each fuzz
 #                       target FUZZ_SECONDS (default 10) over its committed
-#                       regression inputs; last line "N passed, N failed, N skipped"
+#                       regression inputs; then build each --target and run
+#                       its unit and smoke tests under qemu-user, and the
+#                       smoke test of --stock (build/stock/im; ./im stays);
+#                       last line "N passed, N failed, N skipped"
+#   ./build.sh test --target T  build build/T/im, run its unit tests, the
+#                       integration suite (aarch64 only, or CROSS_SUITE=1)
+#                       and the smoke test under qemu-user; names read T/...
 #   ./build.sh bench [PART]  build, then print the benchmark figures (PART:
 #                       server, client, storm or footprint; default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
@@ -54,8 +60,10 @@ LINK_FLAGS="$LINK_FLAGS ${LDFLAGS:-}"
 STOCK_LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
 TARGETS="aarch64 armhf mipsel"
 
-# Options before the command: --stock, --target T.
+# Options, before or after the command: --stock, --target T
+# (`./build.sh --target aarch64 test` = `./build.sh test --target aarch64`).
 FLAVOUR=musl-x86_64
+ARGS=""
 while [ $# -gt 0 ]; do
 	case $1 in
 	--stock) FLAVOUR=stock ;;
@@ -68,10 +76,13 @@ while [ $# -gt 0 ]; do
 		shift
 		;;
 	--*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
-	*) break ;;
+	*" "* | "") echo "build.sh: bad argument '$1'" >&2; exit 2 ;;
+	*) ARGS="$ARGS $1" ;;
 	esac
 	shift
 done
+# shellcheck disable=SC2086 # words without spaces, checked above
+set -- $ARGS
 [ "$(uname -m)" = x86_64 ] || [ "$FLAVOUR" = stock ] || [ "$FLAVOUR" != musl-x86_64 ] || {
 	echo "build.sh: this machine is $(uname -m): the default build is for x86_64; use --stock" >&2
 	exit 2
@@ -321,7 +332,11 @@ build_musl() {
 	local t=$1 tri out src
 	tri=$(cross_triplet "$1")
 	out=$TOP/build/cross/$t
-	if [ ! -x "$out/bin/musl-gcc" ]; then
+	# musl-gcc and its specs name $out by its absolute path: a moved
+	# checkout (or a half-done build) builds it again
+	if [ ! -x "$out/bin/musl-gcc" ] || ! grep -qF "\"$out/lib/musl-gcc.specs\"" "$out/bin/musl-gcc" ||
+		! grep -qF "$out/include" "$out/lib/musl-gcc.specs"; then
+		rm -rf "$out"
 		src=$(fetch_source musl)
 		mkdir -p build/cross && rm -rf "build/cross/$t.src" && cp -a "$src" "build/cross/$t.src"
 		(cd "build/cross/$t.src" && ./configure --prefix="$out" --target="$tri" \
@@ -365,7 +380,7 @@ build_flavour() {
 	done
 	# the unit tests, on the same objects and library as the binary
 	$cc $BASE_CFLAGS -Os $inc $USER_CFLAGS -Imodules $LINK_FLAGS -o "$(dirname "$out")/unit" tests/unit.c \
-		$(objs "$objdir" $SRC_MODULES) $libs 2>/dev/null
+		$(objs "$objdir" $SRC_MODULES) $libs 2>"$objdir.unit.log" || { cat "$objdir.unit.log" >&2; exit 1; }
 }
 
 # build_installed DIR: DIR/im as an installed build (-DIM_INSTALLED, with
@@ -380,6 +395,19 @@ build_installed() {
 	BASE_CFLAGS="$BASE_CFLAGS -DIM_INSTALLED -I$dir"
 	build_flavour "$FLAVOUR" "$dir/im" "$dir/obj"
 	BASE_CFLAGS=$saved
+}
+
+# emu_wrapper T: build/T/emu/im, a script that runs build/T/im under
+# qemu-user with argv[0] kept (qemu's -0), so that links to it named
+# im-MODE dispatch on their name as they do on a board; prints its path.
+# (It is named im for the same reason: the binary reads its own name.)
+emu_wrapper() {
+	local w=$TOP/build/$1/emu/im
+	mkdir -p "$(dirname "$w")"
+	printf '#!/bin/sh\n# build/%s/im under qemu-user, argv[0] kept (made by build.sh)\nexec qemu-%s -0 "$0" "%s" "$@"\n' \
+		"$1" "$(qemu_arch "$1")" "$TOP/build/$1/im" >"$w.tmp"
+	chmod +x "$w.tmp" && mv "$w.tmp" "$w"
+	echo "$w"
 }
 
 # build_im: ./im (and ./im-MODE) of the chosen flavour for this machine;
@@ -557,6 +585,30 @@ do_uninstall() {
 	echo "build.sh uninstall: done"
 }
 
+# test_target: `./build.sh test --target T`: build/T/im and build/T/unit,
+# then under qemu-user (build/T/emu/im as $IM, the test programs native):
+# the unit tests and the smoke test, and for aarch64 (or any target with
+# CROSS_SUITE=1) every integration test before it. Names read T/...
+test_target() {
+	local t0 t1 w emu
+	t0=$(date +%s)
+	build_im
+	build_tools
+	w=$(emu_wrapper "$FLAVOUR")
+	emu=qemu-$(qemu_arch "$FLAVOUR")
+	sh tests/run.sh start
+	echo "== build/$FLAVOUR/im ($(wc -c <"build/$FLAVOUR/im") bytes) under $emu (built in $(($(date +%s) - t0))s)"
+	t1=$(date +%s)
+	if [ "$FLAVOUR" = aarch64 ] || [ "${CROSS_SUITE:-0}" = 1 ]; then
+		IM=$w IM_EMULATOR=$emu sh tests/run.sh suite "$FLAVOUR"
+	else
+		IM_EMULATOR=$emu sh tests/run.sh unit "$FLAVOUR"
+	fi
+	IM=$w IM_EMULATOR=$emu sh tests/run.sh smoke "$FLAVOUR"
+	echo "== all done in $(($(date +%s) - t0))s (the tests took $(($(date +%s) - t1))s)"
+	exec sh tests/run.sh total
+}
+
 # VAR=value arguments after the command (make style) set VAR.
 CMD=${1:-build}
 [ $# -gt 0 ] && shift
@@ -572,9 +624,21 @@ deps)
 	;;
 build)
 	build_im
-	echo "built ./im ($(wc -c <im) bytes)"
+	case $FLAVOUR in
+	stock) echo "built ./im ($(wc -c <im) bytes, glibc-static x86_64, Debian's mbedTLS)" ;;
+	musl-x86_64) echo "built ./im ($(wc -c <im) bytes, musl-static x86_64)" ;;
+	*)
+		emu_wrapper "$FLAVOUR" >/dev/null
+		echo "built build/$FLAVOUR/im ($(wc -c <"build/$FLAVOUR/im") bytes, musl-static $FLAVOUR;" \
+			"under qemu-user: build/$FLAVOUR/emu/im)"
+		;;
+	esac
 	;;
 test)
+	case $FLAVOUR in
+	stock | musl-x86_64) ;;
+	*) test_target ;;
+	esac
 	t0=$(date +%s)
 	build_im
 	build_tools
@@ -605,8 +669,28 @@ test)
 	else
 		sh tests/run.sh fail fuzz_build "$(tail -n 3 tests/tmp/fuzz-build.log | tr '\n' ' ')"
 	fi
-	echo "== all done in $(($(date +%s) - t0))s"
+	t5=$(date +%s)
+	echo "== cross builds: unit and smoke tests of each target under qemu-user, the smoke test of --stock"
+	for t in $TARGETS stock; do
+		t6=$(date +%s)
+		if [ $t = stock ]; then opt=--stock im=$PWD/build/stock/im emu=""; else
+			opt="--target $t" im=$PWD/build/$t/emu/im emu=qemu-$(qemu_arch $t); fi
+		if sh ./build.sh $opt flavour-build >"tests/tmp/$t-build.log" 2>&1; then
+			echo "   build/$t/im: $(wc -c <"build/$t/im") bytes, built in $(($(date +%s) - t6))s"
+			[ $t = stock ] || IM_EMULATOR=$emu sh tests/run.sh unit $t
+			IM=$im IM_EMULATOR=$emu sh tests/run.sh smoke $t
+		else
+			sh tests/run.sh fail "${t}_build" "$(tail -n 3 "tests/tmp/$t-build.log" | tr '\n' ' ')"
+		fi
+	done
+	echo "== all done in $(($(date +%s) - t0))s (cross builds and smoke tests took $(($(date +%s) - t5))s)"
 	exec sh tests/run.sh total
+	;;
+flavour-build)
+	# build/FLAVOUR/im (and build/FLAVOUR/unit) alone (./im stays as it
+	# is); for a target also its qemu wrapper build/T/emu/im
+	build_flavour "$FLAVOUR" "build/$FLAVOUR/im"
+	case $FLAVOUR in stock | musl-x86_64) ;; *) emu_wrapper "$FLAVOUR" >/dev/null ;; esac
 	;;
 asan)
 	need_deps "$(test_pkgs)"
@@ -647,7 +731,7 @@ clean)
 	rm -f im im-server im-client im-adduser im-deluser im-passwd im-users im-who
 	;;
 *)
-	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [deps|build|test|bench [PART]|asan|fuzz [SECONDS]|asan-build|fuzz-build|install|uninstall|clean] [VAR=value...]" >&2
+	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [deps|build|test|bench [PART]|asan|fuzz [SECONDS]|asan-build|fuzz-build|flavour-build|install|uninstall|clean] [VAR=value...]" >&2
 	exit 2
 	;;
 esac

@@ -8,6 +8,9 @@
 #   tests/run.sh start        empty tests/tmp and the results
 #   tests/run.sh suite [TAG]  the unit binary (without TAG) and every
 #                             t_*.sh; with TAG, names read TAG/name
+#   tests/run.sh unit TAG     build/TAG/unit alone (under $IM_EMULATOR, a
+#                             cross target's qemu-user, when set)
+#   tests/run.sh smoke [TAG]  tests/smoke.sh against $IM
 #   tests/run.sh fuzz SECS    each build/fuzz/fuzz_* over its committed
 #                             regression inputs, then SECS of fuzzing
 #   tests/run.sh fail NAME WHY  records a FAIL (a build step that failed)
@@ -55,7 +58,7 @@ suite() {
 	if [ -z "$tag" ]; then
 		run unit "" build/tests/unit
 	elif [ -x "build/$tag/unit" ]; then
-		run unit "$tag" "build/$tag/unit"
+		run unit "$tag" ${IM_EMULATOR:-} "build/$tag/unit"
 	fi
 	for t in tests/t_*.sh; do
 		[ -f "$t" ] || continue
@@ -119,6 +122,8 @@ all)
 	;;
 start) start ;;
 suite) suite "${2:-}" ;;
+unit) run unit "$2" ${IM_EMULATOR:-} "build/$2/unit" ;;
+smoke) run smoke "${2:-}" sh tests/smoke.sh ;;
 fuzz) fuzz "${2:-10}" ;;
 fail)
 	echo "FAIL $2: $3" >>"$out"
@@ -126,7 +131,7 @@ fail)
 	;;
 total) total ;;
 *)
-	echo "usage: tests/run.sh [start|suite [TAG]|fuzz SECS|fail NAME WHY|total]" >&2
+	echo "usage: tests/run.sh [start|suite [TAG]|unit TAG|smoke [TAG]|fuzz SECS|fail NAME WHY|total]" >&2
 	exit 2
 	;;
 esac

@@ -240,7 +240,7 @@ else
 		grep -Eq "accept: $EMFILE_TEXT; pausing new connections for a second" "$T/eve.err"; then
 		pass peerlisten_emfile_one_warning
 	else
-		fail peerlisten_emfile_one_warning "log grew $((l1 - l0)) bytes, $(grep -c 'accept: Too many' "$T/eve.err") accept warnings"
+		fail peerlisten_emfile_one_warning "log grew $((l1 - l0)) bytes, $(grep -Ec "accept: $EMFILE_TEXT" "$T/eve.err") accept warnings"
 	fi
 	hold_stop emf
 fi
