@@ -6,7 +6,7 @@
 #                       target FUZZ_SECONDS (default 10) over its committed
 #                       regression inputs; last line "N passed, N failed, N skipped"
 #   ./build.sh bench [PART]  build, then print the benchmark figures (PART:
-#                       server, client or storm; default all)
+#                       server, client, storm or footprint; default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
 #   ./build.sh clean    remove build outputs
