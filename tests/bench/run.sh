@@ -649,7 +649,9 @@ footprint_bench() {
 	per() { [ -n "$1" ] && kv "$1" per_session_bytes "n=$N "; }
 	echo
 	echo "Server RSS, $N idle logged-in sessions (whole process VmRSS from /proc/PID/status, KiB; per session"
-	echo "= (after - before) / $N; im: LOGIN, PEER, two mutual contacts; Mosquitto: TLS P-256 + password CONNECT):"
+	echo "= (after - before) / $N; im: LOGIN, PEER, two mutual contacts; Mosquitto: TLS P-256 + password CONNECT;"
+	echo "one load generator, build/tests/load, whose TLS is im's client's (modules/tls.c: what it asks for, e.g."
+	echo "small records, every server here is asked for too):"
 	printf '  %-38s %9s %9s %9s %9s %7s\n' "" before after delta "/session" live
 	rssrow "im (IM)" "$RA" "$IM not built"
 	rssrow "im stock (IM_STOCK)" "$RB" "$IM_STOCK not built (./build.sh --stock)"
