@@ -581,7 +581,10 @@ footprint_bench() {
 
 	echo
 	echo "== footprint: $(nproc) cores, loopback, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg) =="
-	echo "(IM=$IM, IM_STOCK=$IM_STOCK)"
+	for v in IM IM_STOCK; do
+		eval "f=\$$v"
+		echo "($v=$f$([ -x "$f" ] && "$f" --version 2>/dev/null | sed -n '2s/^/: /p'))"
+	done
 
 	# ---- 1. binary size per build and target ----
 	echo
@@ -729,7 +732,7 @@ footprint_bench() {
 		echo "  project/stock: handshakes/s $(ratio "$(awk -v n="$1" -v s="$2" 'BEGIN { print n / s }')" \
 			"$(awk -v n="$4" -v s="$5" 'BEGIN { print n / s }')")," \
 			"server CPU per handshake $(ratio "$(awk -v n="$1" -v c="$3" 'BEGIN { print c / n }')" \
-				"$(awk -v n="$4" -v c="$6" 'BEGIN { print c / n }')") (target: no loss, i.e. >= 100% and <= 100%)"
+				"$(awk -v n="$4" -v c="$6" 'BEGIN { print c / n }')") (target, no loss: handshakes/s >= 100%, CPU <= 100%)"
 	else
 		echo "  B: im stock: SKIP, $IM_STOCK not built (./build.sh --stock)"
 	fi
