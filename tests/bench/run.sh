@@ -546,8 +546,8 @@ if [ "$PART" = all ] || [ "$PART" = storm ]; then storm_bench; fi
 # (glibc, Debian's mbedTLS) and Mosquitto; full TLS handshakes per second
 # of both builds, run alternately. Knobs: IM (default ./im), IM_STOCK
 # (default build/stock/im), BENCH_SESSIONS (default 10000), BENCH_HS (full
-# handshakes per run, default 1000), BENCH_HS_ROUNDS (A B pairs, default
-# 6), BENCH_HS_CONC (connections in flight, default 16), BENCH_QUICK=1.
+# handshakes per run, default 300), BENCH_HS_ROUNDS (A B pairs, default
+# 20: short runs, many of them, so a burst of other work hits both), BENCH_HS_CONC (connections in flight, default 16), BENCH_QUICK=1.
 footprint_bench() {
 	B=$TOP/build/tests
 	IM=${IM:-$TOP/im}
@@ -556,11 +556,11 @@ footprint_bench() {
 	BPIDS=""
 	trap 'for p in $BPIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
 	N=${BENCH_SESSIONS:-10000}
-	HSN=${BENCH_HS:-1000}
-	HSR=${BENCH_HS_ROUNDS:-6}
+	HSN=${BENCH_HS:-300}
+	HSR=${BENCH_HS_ROUNDS:-20}
 	HSC=${BENCH_HS_CONC:-16}
 	if [ "${BENCH_QUICK:-0}" = 1 ]; then
-		N=1000 HSN=300 HSR=3
+		N=1000 HSN=200 HSR=4
 	fi
 	N=$(raise_nofile "$N" 200)
 	IM_MAXC=$((N + 2000))
@@ -707,27 +707,33 @@ footprint_bench() {
 	}
 	hrow() { # LABEL X
 		set -- "$1" $(hsum "$2")
-		printf '  %-38s %7s %8s %10s %10s\n' "$1" "$2" "$3" \
+		printf '  %-30s %7s %8s %9s %10s %10s\n' "$1" "$2" "$3" \
 			"$(awk -v n="$2" -v s="$3" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print "-" }')" \
-			"$(awk -v n="$2" -v c="$4" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')"
+			"$(awk -v n="$2" -v c="$4" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')" \
+			"$(awk -v n="$2" -v c="$4" 'BEGIN { if (c > 0) printf "%.0f", 1000 * n / c; else print "-" }')"
+	}
+	# rounds KEY: A/B of KEY per round, then their median.
+	rounds() {
+		r=1
+		while [ $r -le "$HSR" ]; do
+			awk -v a="$(kv "$H/a.$r" "$1")" -v b="$(kv "$H/b.$r" "$1")" 'BEGIN { if (b > 0) printf "%.0f\n", 100 * a / b }'
+			r=$((r + 1))
+		done >"$H/rounds.$1"
+		printf ' %s%%' $(cat "$H/rounds.$1")
+		printf '; median %s%%\n' "$(sort -n "$H/rounds.$1" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
 	}
 	echo "Full TLS handshakes per second (no resumption, no tickets: server tls_tickets = no, the client"
 	echo "offers no session; build/tests/load: connect, handshake, close; $HSC in flight, $HSN per run,"
 	echo "$HSR rounds run alternately A B A B...; the load generator shares the cores, so server CPU per"
-	echo "handshake is the steadier figure):"
-	printf '  %-38s %7s %8s %10s %10s\n' "" n secs "per sec" "srv CPU ms"
+	echo "handshake is the steadier figure; per core: handshakes one core of server CPU makes per second):"
+	printf '  %-30s %7s %8s %9s %10s %10s\n' "" n secs "per sec" "srv CPU ms" "per core"
 	hrow "A: im (IM)" a
 	if [ -n "$PB" ]; then
 		hrow "B: im stock (IM_STOCK)" b
-		for w in "A/B handshakes per sec:rate" "A/B server CPU per handshake:srv_cpu_ms_per_op"; do
-			printf '    per round, %s:' "${w%:*}"
-			r=1
-			while [ $r -le "$HSR" ]; do
-				printf ' %s' "$(ratio "$(kv "$H/a.$r" "${w#*:}")" "$(kv "$H/b.$r" "${w#*:}")")"
-				r=$((r + 1))
-			done
-			echo
-		done
+		printf '  per round, A/B handshakes per sec:'
+		rounds rate
+		printf '  per round, A/B server CPU per handshake:'
+		rounds srv_cpu_ms_per_op
 		set -- $(hsum a) $(hsum b)
 		echo "  project/stock: handshakes/s $(ratio "$(awk -v n="$1" -v s="$2" 'BEGIN { print n / s }')" \
 			"$(awk -v n="$4" -v s="$5" 'BEGIN { print n / s }')")," \
