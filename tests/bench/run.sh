@@ -2,15 +2,16 @@
 # tests/bench/run.sh: the benchmarks that "./build.sh bench" prints, after
 # build.sh has built ./im and build/tests/*. Figures, not pass/fail tests.
 # Each part is a clearly marked block; add yours as another block.
-# Usage: run.sh [all|server|client|storm] (build.sh bench PART passes it).
+# Usage: run.sh [all|server|client|storm|footprint] (build.sh bench PART
+# passes it).
 cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 mkdir -p tests/tmp
 PART=${1:-all}
 case $PART in
-all | server | client | storm) ;;
+all | server | client | storm | footprint) ;;
 *)
-	echo "usage: tests/bench/run.sh [all|server|client|storm]" >&2
+	echo "usage: tests/bench/run.sh [all|server|client|storm|footprint]" >&2
 	exit 2
 	;;
 esac
@@ -46,6 +47,89 @@ mosquitto_version() {
 	mosquitto -h 2>/dev/null | sed -n 's/.*version \([0-9.]*\).*/\1/p' | head -1
 }
 
+# Helpers of the benchmark parts (BPIDS: every process started, killed at
+# exit). im_conf DIR EXTRA...: DIR/im.conf, a server on 127.0.0.1 with an
+# ephemeral port and room for IM_MAXC connections (the caller sets it).
+# Every login comes from 127.0.0.1, and one counts against
+# max_failures_per_ip until it succeeds, so more than 20 in flight would
+# get ERR 429: that limit is raised to IM_MAXC too.
+im_conf() {
+	d=$1
+	shift
+	mkdir -p "$d/data"
+	{
+		echo "[server]"
+		echo "listen = 127.0.0.1"
+		echo "port = 0"
+		echo "data_dir = $d/data"
+		echo "max_connections = $IM_MAXC"
+		echo "max_connections_per_ip = $IM_MAXC"
+		echo "max_unauth = 1000"
+		echo "max_unauth_per_ip = 1000"
+		echo "max_failures_per_ip = $IM_MAXC"
+		echo "keepalive_timeout = 600"
+		for kv in "$@"; do echo "$kv"; done
+	} >"$d/im.conf"
+}
+# start_im DIR [BINARY]: starts BINARY (default $IM) as the server of
+# DIR/im.conf, logging to DIR/server.log; sets SPID and SPORT.
+start_im() {
+	: >"$1/server.log" # there before the server's shell opens it: the loop below reads it
+	"${2:-$IM}" server -c "$1/im.conf" 2>"$1/server.log" &
+	SPID=$!
+	BPIDS="$BPIDS $SPID"
+	SPORT=""
+	i=0
+	while [ $i -lt 200 ] && [ -z "$SPORT" ]; do
+		SPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1/server.log" | head -1)
+		[ -n "$SPORT" ] || sleep 0.05
+		i=$((i + 1))
+	done
+	[ -n "$SPORT" ] || { echo "bench: im server did not start:"; cat "$1/server.log"; return 1; }
+}
+# mosquitto_start DIR: Mosquitto on DIR/mosquitto.conf (made by
+# mosquitto_conf), on another port if the first is taken; sets QPID and
+# QPORT, or says why not and returns 1. Logs to DIR/log.
+mosquitto_start() {
+	QPORT=$((20000 + $$ % 10000))
+	QPID=""
+	for try in 1 2 3; do
+		mosquitto_conf "$1" "$QPORT"
+		mosquitto -c "$1/mosquitto.conf" >"$1/log" 2>&1 &
+		QPID=$!
+		BPIDS="$BPIDS $QPID"
+		sleep 0.5
+		kill -0 "$QPID" 2>/dev/null && return 0
+		QPID=""
+		QPORT=$((QPORT + 1))
+	done
+	echo "bench: mosquitto did not start: $(tail -2 "$1/log")"
+	return 1
+}
+stop() {
+	kill "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+# kv FILE KEY [LINE-PATTERN]: the value of KEY=... in FILE.
+kv() {
+	grep -- "${3:-.}" "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
+}
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
+per_kib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
+# raise_nofile N MARGIN: raises the open file limit as far as the hard
+# limit allows (every client comes from 127.0.0.1 and needs a descriptor
+# on both sides); prints N, or what the limit leaves of it, and says so.
+raise_nofile() {
+	ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
+	nofile=$(ulimit -n)
+	if [ "$nofile" != unlimited ] && [ "$nofile" -lt $(($1 + $2)) ]; then
+		echo "bench: open file limit $nofile: holding $((nofile - $2)) sessions, not $1" >&2
+		echo $((nofile - $2))
+	else
+		echo "$1"
+	fi
+}
+
 # ==== server benchmark (issue 3): logins/s, RSS per session, fan-out, idle
 # CPU, bare mbedTLS and Mosquitto beside im. Knobs: BENCH_SESSIONS
 # (default 10000), BENCH_QUICK=1 (smaller counts, for trying the script).
@@ -61,60 +145,11 @@ server_bench() {
 	if [ "${BENCH_QUICK:-0}" = 1 ]; then
 		N2=2000 N1=500 R1=100 R64=200 D1=3 D64=16 FK=200 FREPS=5 IDLE=3
 	fi
-	# Every client comes from 127.0.0.1, and each needs a descriptor on
-	# both sides; raise the limit as far as the hard limit allows.
-	ulimit -n 30000 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null
-	nofile=$(ulimit -n)
-	if [ "$nofile" != unlimited ] && [ "$nofile" -lt $((N2 + 200)) ]; then
-		N2=$((nofile - 200))
-		echo "bench: open file limit $nofile: holding $N2 sessions, not 10000"
-	fi
+	N2=$(raise_nofile "$N2" 200)
+	IM_MAXC=$((N2 + 2000))
 	DEF_ITER=$(sed -n 's/.*s->pbkdf2_iterations = \([0-9]*\);.*/\1/p' modules/conf.c)
 	MBED=$(sed -n 's/.*MBEDTLS_VERSION_STRING *"\([^"]*\)".*/\1/p' /usr/include/mbedtls/version.h 2>/dev/null)
 
-	# im_conf DIR EXTRA...: a server config on 127.0.0.1, ephemeral port.
-	im_conf() {
-		d=$1
-		shift
-		mkdir -p "$d/data"
-		{
-			echo "[server]"
-			echo "listen = 127.0.0.1"
-			echo "port = 0"
-			echo "data_dir = $d/data"
-			echo "max_connections = $((N2 + 2000))"
-			echo "max_connections_per_ip = $((N2 + 2000))"
-			echo "max_unauth = 1000"
-			echo "max_unauth_per_ip = 1000"
-			echo "keepalive_timeout = 600"
-			for kv in "$@"; do echo "$kv"; done
-		} >"$d/im.conf"
-	}
-	# start_im DIR: starts im server; sets SPID and SPORT.
-	start_im() {
-		rm -f "$1/server.log"
-		"$IM" server -c "$1/im.conf" 2>"$1/server.log" &
-		SPID=$!
-		BPIDS="$BPIDS $SPID"
-		SPORT=""
-		i=0
-		while [ $i -lt 200 ] && [ -z "$SPORT" ]; do
-			SPORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\).*/\1/p' "$1/server.log" | head -1)
-			[ -n "$SPORT" ] || sleep 0.05
-			i=$((i + 1))
-		done
-		[ -n "$SPORT" ] || { echo "bench: im server did not start:"; cat "$1/server.log"; return 1; }
-	}
-	stop() {
-		kill "$1" 2>/dev/null
-		wait "$1" 2>/dev/null
-	}
-	# kv FILE KEY [LINE-PATTERN]: the value of KEY=... in FILE.
-	kv() {
-		grep -- "${3:-.}" "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -1
-	}
-	ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.0f%%", 100 * a / b; else print "-" }'; }
-	per_kib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
 	rate_row() { # LABEL FILE
 		printf '  %-34s %5s %6s %9s %8s %8s %9s\n' "$1" "$(kv "$2" conc)" "$(kv "$2" ok)" "$(kv "$2" rate)" \
 			"$(kv "$2" p50_ms)" "$(kv "$2" p99_ms)" "$(kv "$2" srv_cpu_ms_per_op)"
@@ -179,24 +214,10 @@ server_bench() {
 	MQ=""
 	Q=$BT/mqtt
 	if mosquitto_setup "$Q"; then
-		QPORT=$((20000 + $$ % 10000))
-		QPID=""
-		for try in 1 2 3; do
-			mosquitto_conf "$Q" "$QPORT"
-			mosquitto -c "$Q/mosquitto.conf" >"$Q/log" 2>&1 &
-			QPID=$!
-			BPIDS="$BPIDS $QPID"
-			sleep 0.5
-			kill -0 "$QPID" 2>/dev/null && break
-			QPID=""
-			QPORT=$((QPORT + 1))
-		done
-		if [ -n "$QPID" ]; then
+		if mosquitto_start "$Q"; then
 			"$B/load" hold "$QPORT" mqtt "$N1,$N2" 64 1 "$QPID" 2 >"$Q/res" && MQ=$Q/res ||
 				echo "bench: mosquitto hold failed: $(tail -2 "$Q/log")"
 			stop "$QPID"
-		else
-			echo "bench: mosquitto did not start: $(tail -2 "$Q/log")"
 		fi
 	fi
 
@@ -519,3 +540,209 @@ storm_bench() {
 }
 if [ "$PART" = all ] || [ "$PART" = storm ]; then storm_bench; fi
 # ==== end of reconnect storm ====
+
+# ==== footprint (issue 9): binary size per build and target; server RSS
+# per idle logged-in session for the project's build, the stock build
+# (glibc, Debian's mbedTLS) and Mosquitto; full TLS handshakes per second
+# of both builds, run alternately. Knobs: IM (default ./im), IM_STOCK
+# (default build/stock/im), BENCH_SESSIONS (default 10000), BENCH_HS (full
+# handshakes per run, default 300), BENCH_HS_ROUNDS (A B pairs, default
+# 20: short runs, many of them, so a burst of other work hits both), BENCH_HS_CONC (connections in flight, default 16), BENCH_QUICK=1.
+footprint_bench() {
+	B=$TOP/build/tests
+	IM=${IM:-$TOP/im}
+	IM_STOCK=${IM_STOCK:-$TOP/build/stock/im}
+	FP=$(mktemp -d "$TOP/tests/tmp/bench-fp.XXXXXX")
+	BPIDS=""
+	trap 'for p in $BPIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
+	N=${BENCH_SESSIONS:-10000}
+	HSN=${BENCH_HS:-300}
+	HSR=${BENCH_HS_ROUNDS:-20}
+	HSC=${BENCH_HS_CONC:-16}
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		N=1000 HSN=200 HSR=4
+	fi
+	N=$(raise_nofile "$N" 200)
+	IM_MAXC=$((N + 2000))
+	kib() { awk -v a="$1" 'BEGIN { printf "%.1f", a / 1024 }'; }
+	# fsize LABEL FILE HOW: one row of the size table; HOW builds FILE.
+	fsize() {
+		if [ ! -f "$2" ]; then
+			printf '  %-30s not built (%s)\n' "$1" "$3"
+			return
+		fi
+		sz=$(wc -c <"$2")
+		# "file" without the build id, ELF version and minimum kernel
+		desc=$(file -b "$2" | sed -e 's/, BuildID\[[^]]*\]=[0-9a-f]*//' -e 's/,* version 1 ([A-Z]*)//' \
+			-e 's/, for GNU\/Linux [0-9.]*//' -e 's/^ELF //')
+		printf '  %-30s %9s %8s %6s   %s\n' "$1" "$sz" "$(kib "$sz")" "$(strings -a "$2" | grep -ci glibc)" "$desc"
+	}
+	same() { [ -f "$1" ] && [ -f "$2" ] && cmp -s "$1" "$2"; }
+
+	echo
+	echo "== footprint: $(nproc) cores, loopback, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg) =="
+	for v in IM IM_STOCK; do
+		eval "f=\$$v"
+		echo "($v=$f$([ -x "$f" ] && "$f" --version 2>/dev/null | sed -n '2s/^/: /p'))"
+	done
+
+	# ---- 1. binary size per build and target ----
+	echo
+	echo "Binary size per build and target (glibc: strings holding \"glibc\", any case; want 0 for musl):"
+	printf '  %-30s %9s %8s %6s   %s\n' build bytes KiB glibc file
+	fsize "musl-x86_64 (default)" build/musl-x86_64/im "./build.sh"
+	fsize "stock (glibc, Debian mbedTLS)" build/stock/im "./build.sh --stock"
+	for t in aarch64 armhf mipsel; do
+		fsize "$t" "build/$t/im" "./build.sh --target $t"
+	done
+	listed="build/musl-x86_64/im build/stock/im build/aarch64/im build/armhf/im build/mipsel/im"
+	for extra in ./im "$IM" "$IM_STOCK"; do
+		[ -f "$extra" ] || continue
+		dup=0
+		for f in $listed; do same "$extra" "$f" && dup=1; done
+		[ $dup = 0 ] && fsize "$extra" "$extra" ""
+		listed="$listed $extra"
+	done
+	if [ -f build/musl-x86_64/im ]; then
+		sz=$(wc -c <build/musl-x86_64/im)
+		g=$(strings -a build/musl-x86_64/im | grep -ci glibc)
+		if [ "$sz" -le 409600 ]; then v="met"; else v="NOT met, $(kib $((sz - 409600))) KiB over"; fi
+		echo "  musl-x86_64: $(kib "$sz") KiB, target <= 400 KiB: $v; glibc strings: $g$([ "$g" = 0 ] || echo ' (want 0)')"
+	else
+		echo "  target <= 400 KiB for the stripped x86_64 musl ./im: SKIP, build/musl-x86_64/im not built"
+	fi
+
+	# ---- 2. server RSS per idle logged-in session ----
+	# holdim DIR BINARY: N sessions held on BINARY as a server, each
+	# logged in (pbkdf2 1000), PEER sent, two mutual contacts; figures in
+	# DIR/res.
+	holdim() {
+		im_conf "$1"
+		"$B/load" mkusers "$1/data/users" 1 $((N + 2)) 1000 benchpass1 || return 1
+		start_im "$1" "$2" || return 1
+		"$B/load" hold "$SPORT" login "$N" 64 1 "$SPID" 2 >"$1/res" 2>"$1/err"
+		rc=$?
+		stop "$SPID"
+		[ $rc = 0 ] || { echo "bench: hold on $2 failed: $(tail -n 2 "$1/err" | tr '\n' ' ')"; return 1; }
+	}
+	RA="" RB="" RQ=""
+	[ -x "$IM" ] && holdim "$FP/rss-im" "$IM" && RA=$FP/rss-im/res
+	[ -x "$IM_STOCK" ] && holdim "$FP/rss-stock" "$IM_STOCK" && RB=$FP/rss-stock/res
+	Q=$FP/rss-mqtt
+	QWHY="not installed (apt-get install mosquitto)"
+	if mosquitto_setup "$Q"; then
+		QWHY="did not start (see $Q/log)"
+		if mosquitto_start "$Q"; then
+			QWHY="the hold failed (see $Q/err)"
+			"$B/load" hold "$QPORT" mqtt "$N" 64 1 "$QPID" 2 >"$Q/res" 2>"$Q/err" && RQ=$Q/res
+			stop "$QPID"
+		fi
+	fi
+	# rssrow LABEL RES|"" WHY: before, after, delta, per session.
+	rssrow() {
+		if [ -z "$2" ]; then
+			printf '  %-38s SKIP: %s\n' "$1" "$3"
+			return
+		fi
+		r0=$(kv "$2" rss0_kib)
+		r1=$(kv "$2" rss_kib "n=$N ")
+		printf '  %-38s %9s %9s %9s %9s %7s\n' "$1" "$r0" "$r1" "$((r1 - r0))" \
+			"$(kib "$(kv "$2" per_session_bytes "n=$N ")")" "$(kv "$2" live)"
+	}
+	per() { [ -n "$1" ] && kv "$1" per_session_bytes "n=$N "; }
+	echo
+	echo "Server RSS, $N idle logged-in sessions (whole process VmRSS from /proc/PID/status, KiB; per session"
+	echo "= (after - before) / $N; im: LOGIN, PEER, two mutual contacts; Mosquitto: TLS P-256 + password CONNECT;"
+	echo "one load generator, build/tests/load, whose TLS is im's client's (modules/tls.c: what it asks for, e.g."
+	echo "small records, every server here is asked for too):"
+	printf '  %-38s %9s %9s %9s %9s %7s\n' "" before after delta "/session" live
+	rssrow "im (IM)" "$RA" "$IM not built"
+	rssrow "im stock (IM_STOCK)" "$RB" "$IM_STOCK not built (./build.sh --stock)"
+	rssrow "Mosquitto $(mosquitto_version)" "$RQ" "$QWHY"
+	pa=$(per "$RA") pb=$(per "$RB") pq=$(per "$RQ")
+	if [ -n "$pa" ]; then
+		if awk -v a="$pa" 'BEGIN { exit !(a <= 8192) }'; then v="met"; else v="NOT met"; fi
+		echo "  im per session $(kib "$pa") KiB: target <= 8 KiB at 10,000 sessions: $v$([ "$N" = 10000 ] || echo " (measured at $N)")"
+		[ -n "$pq" ] && echo "  im / Mosquitto per session: $(ratio "$pa" "$pq") ($(kib "$pa") vs $(kib "$pq") KiB)"
+		[ -n "$pb" ] && echo "  im / stock per session:     $(ratio "$pa" "$pb") ($(kib "$pa") vs $(kib "$pb") KiB)"
+	fi
+
+	# ---- 3. full TLS handshakes per second, both builds, A B A B ----
+	# Tickets off on the server and no session offered by the client
+	# (build/tests/load hs: connect, handshake, close): each one a full
+	# ECDHE-ECDSA handshake. Both servers run throughout; the runs
+	# alternate so that other work on the box falls on both alike.
+	echo
+	if [ ! -x "$IM" ]; then
+		echo "Full TLS handshakes per second: SKIP, $IM not built"
+		echo "raw figures: $FP"
+		return 0
+	fi
+	H=$FP/hs
+	im_conf "$H/a" "tls_tickets = no"
+	start_im "$H/a" "$IM" || return 1
+	PA=$SPORT PIDA=$SPID
+	PB="" PIDB=""
+	if [ -x "$IM_STOCK" ]; then
+		im_conf "$H/b" "tls_tickets = no"
+		start_im "$H/b" "$IM_STOCK" || return 1
+		PB=$SPORT PIDB=$SPID
+	fi
+	r=1
+	while [ $r -le "$HSR" ]; do
+		"$B/load" rate "$PA" hs "$HSN" "$HSC" 1 "$PIDA" >"$H/a.$r" 2>"$H/a.$r.err" ||
+			echo "bench: handshakes on $IM: $(tail -n 1 "$H/a.$r.err")"
+		[ -n "$PB" ] && { "$B/load" rate "$PB" hs "$HSN" "$HSC" 1 "$PIDB" >"$H/b.$r" 2>"$H/b.$r.err" ||
+			echo "bench: handshakes on $IM_STOCK: $(tail -n 1 "$H/b.$r.err")"; }
+		r=$((r + 1))
+	done
+	stop "$PIDA"
+	[ -n "$PIDB" ] && stop "$PIDB"
+	# hsum X: "ok secs cpu_ms" summed over X's runs.
+	hsum() {
+		for f in "$H/$1".[0-9]*; do
+			case $f in *.err) continue ;; esac
+			echo "$(kv "$f" ok) $(kv "$f" secs) $(kv "$f" srv_cpu_ms_per_op)"
+		done | awk '{ ok += $1; s += $2; c += $1 * $3 } END { printf "%d %.3f %.1f\n", ok, s, c }'
+	}
+	hrow() { # LABEL X
+		set -- "$1" $(hsum "$2")
+		printf '  %-30s %7s %8s %9s %10s %10s\n' "$1" "$2" "$3" \
+			"$(awk -v n="$2" -v s="$3" 'BEGIN { if (s > 0) printf "%.1f", n / s; else print "-" }')" \
+			"$(awk -v n="$2" -v c="$4" 'BEGIN { if (n > 0) printf "%.3f", c / n; else print "-" }')" \
+			"$(awk -v n="$2" -v c="$4" 'BEGIN { if (c > 0) printf "%.0f", 1000 * n / c; else print "-" }')"
+	}
+	# rounds KEY: A/B of KEY per round, then their median.
+	rounds() {
+		r=1
+		while [ $r -le "$HSR" ]; do
+			awk -v a="$(kv "$H/a.$r" "$1")" -v b="$(kv "$H/b.$r" "$1")" 'BEGIN { if (b > 0) printf "%.0f\n", 100 * a / b }'
+			r=$((r + 1))
+		done >"$H/rounds.$1"
+		printf ' %s%%' $(cat "$H/rounds.$1")
+		printf '; median %s%%\n' "$(sort -n "$H/rounds.$1" | awk '{ v[NR] = $1 } END { if (NR) print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }')"
+	}
+	echo "Full TLS handshakes per second (no resumption, no tickets: server tls_tickets = no, the client"
+	echo "offers no session; build/tests/load: connect, handshake, close; $HSC in flight, $HSN per run,"
+	echo "$HSR rounds run alternately A B A B...; the load generator shares the cores, so server CPU per"
+	echo "handshake is the steadier figure; per core: handshakes one core of server CPU makes per second):"
+	printf '  %-30s %7s %8s %9s %10s %10s\n' "" n secs "per sec" "srv CPU ms" "per core"
+	hrow "A: im (IM)" a
+	if [ -n "$PB" ]; then
+		hrow "B: im stock (IM_STOCK)" b
+		printf '  per round, A/B handshakes per sec:'
+		rounds rate
+		printf '  per round, A/B server CPU per handshake:'
+		rounds srv_cpu_ms_per_op
+		set -- $(hsum a) $(hsum b)
+		echo "  project/stock: handshakes/s $(ratio "$(awk -v n="$1" -v s="$2" 'BEGIN { print n / s }')" \
+			"$(awk -v n="$4" -v s="$5" 'BEGIN { print n / s }')")," \
+			"server CPU per handshake $(ratio "$(awk -v n="$1" -v c="$3" 'BEGIN { print c / n }')" \
+				"$(awk -v n="$4" -v c="$6" 'BEGIN { print c / n }')") (target, no loss: handshakes/s >= 100%, CPU <= 100%)"
+	else
+		echo "  B: im stock: SKIP, $IM_STOCK not built (./build.sh --stock)"
+	fi
+	echo "raw figures: $FP"
+}
+if [ "$PART" = all ] || [ "$PART" = footprint ]; then footprint_bench; fi
+# ==== end of footprint ====
