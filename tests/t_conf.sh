@@ -13,7 +13,7 @@ expect_exit conf_dir_users 2 "$T/confdir: cannot read: Is a directory" "$IM" use
 # A byte order mark, CRLF line ends, an inline comment: the value is
 # exactly the path (im users names the data_dir it did not find).
 printf '\357\273\277; written on Windows\r\n[server]\r\ndata_dir = %s/nodata ; not here\r\n' "$T" >"$T/bom.conf"
-expect_exit conf_bom_crlf_comment 0 "no data_dir $T/nodata here" "$IM" users -c "$T/bom.conf"
+expect_exit conf_bom_crlf_comment 1 "users file $T/nodata/users does not exist" "$IM" users -c "$T/bom.conf"
 
 # The line limit of inih (199 bytes a piece): the rest of a long line is
 # read as the next line, a syntax error there.

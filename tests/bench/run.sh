@@ -68,6 +68,9 @@ im_conf() {
 		echo "max_unauth_per_ip = 1000"
 		echo "max_failures_per_ip = $IM_MAXC"
 		echo "keepalive_timeout = 600"
+		# 64 logins at once may queue a while on a slow (sanitizer) build:
+		# time enough, so none is refused as "server busy"
+		echo "login_timeout = 300"
 		for kv in "$@"; do echo "$kv"; done
 	} >"$d/im.conf"
 }
