@@ -264,7 +264,9 @@ static long tty_read(int tty, const char *prompt, char *buf, size_t cap)
 	quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHOE | ECHOK);
 	quiet.c_lflag |= ECHONL;
 	long n = -1;
-	if (write(tty, prompt, strlen(prompt)) >= 0 && tcsetattr(tty, TCSAFLUSH, &quiet) == 0) {
+	/* echo off before the prompt shows: an answer typed as soon as it is
+	 * asked for is then neither echoed nor flushed away */
+	if (tcsetattr(tty, TCSAFLUSH, &quiet) == 0 && write(tty, prompt, strlen(prompt)) >= 0) {
 		n = read_line(tty, buf, cap);
 		tcsetattr(tty, TCSAFLUSH, &old);
 	}

@@ -359,9 +359,11 @@ void ui_ask_password(struct ui *u, const char *name, int signup)
 	}
 	snprintf(u->pw_name, sizeof u->pw_name, "%.32s", name);
 	u->pw_signup = signup;
+	/* echo off before the prompt shows: a password typed (or pasted) as
+	 * soon as it is asked for is then neither echoed nor flushed away */
+	echo(u, 0);
 	printf("%s for %s: ", signup ? "new password" : "password", name);
 	fflush(stdout);
-	echo(u, 0);
 }
 
 static void error(struct ui *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

@@ -110,5 +110,34 @@ else
 	skip ui_interactive "script(1) is not installed (package bsdutils)"
 fi
 
+# --- a slow terminal switch: strace holds every ioctl 0.3 s, as a slow
+# board or an emulator may; the password typed the moment its prompt shows
+# is neither echoed nor lost (echo goes off before the prompt is printed)
+if ! command -v script >/dev/null 2>&1 || ! command -v strace >/dev/null 2>&1; then
+	skip ui_password_typed_at_prompt "script(1) or strace is not installed"
+else
+	cli_conf yan
+	rm -f "$T/tty2.fifo"
+	mkfifo "$T/tty2.fifo"
+	: >"$T/tty2.out"
+	script -qfec "ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=ioctl \
+		-e inject=ioctl:delay_enter=300000 \"$IM\" client -c \"$T/yan.conf\"" /dev/null \
+		<"$T/tty2.fifo" >"$T/tty2.out" 2>&1 3>&- 4>&- 5>&- &
+	PIDS="$PIDS $!"
+	exec 6>"$T/tty2.fifo"
+	need tty2_started wait_for "$T/tty2.out" '/signup NAME to start' 30
+	printf '/signup yan\r' >&6
+	setup tty2_prompt wait_for "$T/tty2.out" 'new password for yan: ' 30 && printf 'yan-secret-1\r' >&6
+	setup tty2_again wait_for "$T/tty2.out" 'again: ' 30 && printf 'yan-secret-1\r' >&6
+	if wait_for "$T/tty2.out" 'logged in as yan' 30 && ! grep -q 'yan-secret' "$T/tty2.out"; then
+		pass ui_password_typed_at_prompt
+	else
+		fail ui_password_typed_at_prompt "$(tr '\r\n' '||' <"$T/tty2.out")"
+	fi
+	printf '/quit\r' >&6
+	wait_for "$T/tty2.out" '\* bye' 30
+	exec 6>&-
+fi
+
 srv_stop ui_server_stops
 no_crash ui_no_crash "$T/s.log" "$T/eve.err" "$T/tty.out"
