@@ -106,13 +106,11 @@ pkg_missing() {
 
 # build_pkgs FLAVOUR: Debian packages the build of FLAVOUR needs and lacks.
 build_pkgs() {
-	pkg_missing patch command -v patch
-	pkg_missing xz-utils command -v xz
-	pkg_missing make command -v make
 	case $1 in
 	stock)
 		[ -n "${CC:-}" ] || pkg_missing gcc command -v cc
 		[ -n "${MBEDTLS_PREFIX:-}" ] || pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
+		return
 		;;
 	musl-x86_64)
 		[ -n "${CC:-}" ] || pkg_missing musl-tools command -v musl-gcc
@@ -120,8 +118,13 @@ build_pkgs() {
 		;;
 	*)
 		pkg_missing "gcc-$(cross_triplet "$1")" command -v "$(cross_triplet "$1")-gcc"
+		pkg_missing make command -v make # musl's own build
 		;;
 	esac
+	# Debian's source packages: fetched with apt-get, unpacked and patched
+	pkg_missing apt command -v apt-get
+	pkg_missing patch command -v patch
+	pkg_missing xz-utils command -v xz
 }
 
 # test_pkgs: what ./build.sh test needs besides the default build: the test
