@@ -131,7 +131,7 @@ build_pkgs() {
 # programs (Debian's mbedTLS), the sanitizers and fuzzers (clang and its
 # runtimes, Debian's inih for the differential INI fuzzer), openssl, the
 # cross compilers and qemu for the boards' smoke tests, groff and man for
-# the man pages' render check.
+# the man pages' render check, and the tools some tests drive.
 test_pkgs() {
 	pkg_missing gcc command -v cc
 	pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
@@ -144,6 +144,10 @@ test_pkgs() {
 	pkg_missing groff-base command -v groff
 	pkg_missing man-db command -v man
 	pkg_missing qemu-user command -v qemu-aarch64
+	pkg_missing busybox command -v busybox        # the init scripts under BusyBox
+	pkg_missing strace command -v strace          # races made certain, syscalls seen
+	pkg_missing binutils command -v readelf       # what the linker was given
+	pkg_missing mosquitto command -v mosquitto    # the footprint benchmark's yardstick
 	for t in $TARGETS; do build_pkgs "$t"; done
 }
 
