@@ -40,6 +40,45 @@
 set -eu
 cd "$(dirname "$0")"
 TOP=$PWD
+# The checkout's path goes into compiler flags and scripts: keep it plain.
+case $TOP in
+*[[:space:]\"\'\\\$\`\;\&\|\<\>\(\)\*\?\[\]\#\!\{\}]*)
+	echo "build.sh: the checkout's path '$TOP' has characters build.sh does not quote; move it" >&2
+	exit 2
+	;;
+esac
+
+# Options anywhere: --stock, --target T (`./build.sh --target aarch64 test`
+# = `./build.sh test --target aarch64`); VAR=value (make style) sets VAR
+# before anything reads it; the rest is the command and its argument.
+TARGETS="aarch64 armhf mipsel"
+FLAVOUR=musl-x86_64
+ARGS=""
+while [ $# -gt 0 ]; do
+	case $1 in
+	--stock) FLAVOUR=stock ;;
+	--target)
+		[ $# -ge 2 ] || { echo "build.sh: --target needs one of: $TARGETS" >&2; exit 2; }
+		case " $TARGETS " in
+		*" $2 "*) FLAVOUR=$2 ;;
+		*) echo "build.sh: unknown target '$2' (known: $TARGETS)" >&2; exit 2 ;;
+		esac
+		shift
+		;;
+	--*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
+	[A-Z]*=*)
+		case ${1%%=*} in
+		*[!A-Z0-9_]*) echo "build.sh: bad setting '$1'" >&2; exit 2 ;;
+		esac
+		export "$1"
+		;;
+	*" "* | "") echo "build.sh: bad argument '$1'" >&2; exit 2 ;;
+	*) ARGS="$ARGS $1" ;;
+	esac
+	shift
+done
+# shellcheck disable=SC2086 # words without spaces, checked above
+set -- $ARGS
 
 JOBS=$(nproc 2>/dev/null || echo 2)
 # Warnings are errors for the people who change the code (a git checkout)
@@ -58,31 +97,7 @@ LINK_FLAGS="-Wl,--gc-sections"
 [ "${STRIP:-1}" = 0 ] || LINK_FLAGS="$LINK_FLAGS -s"
 LINK_FLAGS="$LINK_FLAGS ${LDFLAGS:-}"
 STOCK_LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
-TARGETS="aarch64 armhf mipsel"
 
-# Options, before or after the command: --stock, --target T
-# (`./build.sh --target aarch64 test` = `./build.sh test --target aarch64`).
-FLAVOUR=musl-x86_64
-ARGS=""
-while [ $# -gt 0 ]; do
-	case $1 in
-	--stock) FLAVOUR=stock ;;
-	--target)
-		[ $# -ge 2 ] || { echo "build.sh: --target needs one of: $TARGETS" >&2; exit 2; }
-		case " $TARGETS " in
-		*" $2 "*) FLAVOUR=$2 ;;
-		*) echo "build.sh: unknown target '$2' (known: $TARGETS)" >&2; exit 2 ;;
-		esac
-		shift
-		;;
-	--*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
-	*" "* | "") echo "build.sh: bad argument '$1'" >&2; exit 2 ;;
-	*) ARGS="$ARGS $1" ;;
-	esac
-	shift
-done
-# shellcheck disable=SC2086 # words without spaces, checked above
-set -- $ARGS
 [ "$(uname -m)" = x86_64 ] || [ "$FLAVOUR" = stock ] || [ "$FLAVOUR" != musl-x86_64 ] || {
 	echo "build.sh: this machine is $(uname -m): the default build is for x86_64; use --stock" >&2
 	exit 2
@@ -133,14 +148,7 @@ build_pkgs() {
 # cross compilers and qemu for the boards' smoke tests, groff and man for
 # the man pages' render check, and the tools some tests drive.
 test_pkgs() {
-	pkg_missing gcc command -v cc
-	pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
-	pkg_missing libinih-dev test -f /usr/include/ini.h
-	pkg_missing clang command -v clang
-	[ "$(uname -m)" != x86_64 ] ||
-		pkg_missing libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
-	pkg_missing openssl command -v openssl
-	pkg_missing file command -v file
+	core_test_pkgs
 	pkg_missing groff-base command -v groff
 	pkg_missing man-db command -v man
 	pkg_missing qemu-user command -v qemu-aarch64
@@ -149,6 +157,19 @@ test_pkgs() {
 	pkg_missing binutils command -v readelf       # what the linker was given
 	pkg_missing mosquitto command -v mosquitto    # the footprint benchmark's yardstick
 	for t in $TARGETS; do build_pkgs "$t"; done
+}
+
+# core_test_pkgs: what the test programs, the sanitizer build, the fuzzers
+# and the benchmarks cannot do without.
+core_test_pkgs() {
+	pkg_missing gcc command -v cc
+	pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
+	pkg_missing libinih-dev test -f /usr/include/ini.h
+	pkg_missing clang command -v clang
+	[ "$(uname -m)" != x86_64 ] ||
+		pkg_missing libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
+	pkg_missing openssl command -v openssl
+	pkg_missing file command -v file
 }
 
 # need_deps PACKAGES: stops with what is missing and how to get it.
@@ -437,7 +458,7 @@ build_im() {
 # Debian's mbedTLS: they only talk to im over sockets; the unit tests are
 # built with the binary, by build_flavour).
 build_tools() {
-	need_deps "$(test_pkgs)"
+	need_deps "$(core_test_pkgs)"
 	flags="$BASE_CFLAGS -O1 -g -Imodules"
 	compile cc build/tobj "$flags" $SRC_MODULES
 	mkdir -p build/tests
@@ -504,6 +525,13 @@ install_dirs() {
 		/*) ;;
 		*) echo "build.sh: $v must be an absolute path, not '$val'" >&2; exit 2 ;;
 		esac
+		# it goes into sed, C strings, unit files and scripts unquoted
+		case $val in
+		*[!A-Za-z0-9/._+-]*)
+			echo "build.sh: $v '$val' has characters other than letters, digits and / . _ + -" >&2
+			exit 2
+			;;
+		esac
 	done
 }
 
@@ -518,6 +546,7 @@ subst() {
 # put MODE SRC DEST: installs a file (DEST under DESTDIR) and says so.
 put() {
 	mkdir -p "$(dirname "$D$3")"
+	rm -f "$D$3.tmp" # never through a link someone left there
 	cp "$2" "$D$3.tmp" && chmod "$1" "$D$3.tmp" && mv "$D$3.tmp" "$D$3"
 	echo "  $3"
 }
@@ -527,6 +556,7 @@ MODES="server client adduser deluser passwd users who"
 do_install() {
 	install_dirs
 	echo "build.sh install: building an installed im (config $SYSCONFDIR/im.conf, data $LOCALSTATEDIR/lib/im)"
+	[ "$LOCALSTATEDIR" = /var ] || echo "build.sh install: note: the systemd unit keeps the data in /var/lib/im (StateDirectory=im); set data_dir = $LOCALSTATEDIR/lib/im in the config or adapt the unit" >&2
 	build_installed build/install "$SYSCONFDIR" "$LOCALSTATEDIR"
 	echo "build.sh install: into ${D:-/}"
 	put 0755 build/install/im "$BINDIR/im"
@@ -573,14 +603,23 @@ do_uninstall() {
 			rm -f "$D$1" && echo "  removed $1"
 		fi
 	}
-	rm_f "$BINDIR/im"
+	# ours_rm PATH PATTERN: removes PATH only if it holds PATTERN (another
+	# package's im, im.1 or im.service stays)
+	ours_rm() {
+		if [ -e "$D$1" ] && ! grep -q "$2" "$D$1" 2>/dev/null; then
+			echo "  kept $1: not im's"
+		else
+			rm_f "$1"
+		fi
+	}
+	ours_rm "$BINDIR/im" "im's own build\|the system's build"
 	for m in $MODES; do
-		[ -L "$D$BINDIR/im-$m" ] && rm_f "$BINDIR/im-$m"
-		rm_f "$MANDIR/man1/im-$m.1"
+		[ -L "$D$BINDIR/im-$m" ] && [ "$(readlink "$D$BINDIR/im-$m")" = im ] && rm_f "$BINDIR/im-$m"
+		ours_rm "$MANDIR/man1/im-$m.1" '^\.so man1/im\.1'
 	done
-	rm_f "$MANDIR/man1/im.1"
-	rm_f "$MANDIR/man5/im.conf.5"
-	rm_f "$SYSTEMDUNITDIR/im.service"
+	ours_rm "$MANDIR/man1/im.1" '^\.TH IM 1'
+	ours_rm "$MANDIR/man5/im.conf.5" '^\.TH IM\.CONF 5'
+	ours_rm "$SYSTEMDUNITDIR/im.service" 'im presence server' 
 	if [ -f "$D$INITDIR/im" ] && grep -q 'im presence server' "$D$INITDIR/im" 2>/dev/null; then
 		rm_f "$INITDIR/im"
 	fi
@@ -616,14 +655,8 @@ test_target() {
 	exec sh tests/run.sh total
 }
 
-# VAR=value arguments after the command (make style) set VAR.
 CMD=${1:-build}
 [ $# -gt 0 ] && shift
-for a in "$@"; do
-	case $a in
-	[A-Z]*=*) export "$a" ;;
-	esac
-done
 
 case "$CMD" in
 deps)
@@ -642,6 +675,7 @@ build)
 	esac
 	;;
 test)
+	need_deps "$(test_pkgs)"
 	case $FLAVOUR in
 	stock | musl-x86_64) ;;
 	*) test_target ;;
@@ -700,25 +734,25 @@ flavour-build)
 	case $FLAVOUR in stock | musl-x86_64) ;; *) emu_wrapper "$FLAVOUR" >/dev/null ;; esac
 	;;
 asan)
-	need_deps "$(test_pkgs)"
+	need_deps "$(core_test_pkgs)"
 	build_asan
 	build_im
 	build_tools
 	IM=$PWD/build/asan/im exec sh tests/run.sh
 	;;
 asan-build)
-	need_deps "$(test_pkgs)"
+	need_deps "$(core_test_pkgs)"
 	build_asan
 	;;
 fuzz)
-	need_deps "$(test_pkgs)"
+	need_deps "$(core_test_pkgs)"
 	build_fuzz
 	sh tests/run.sh start
 	sh tests/run.sh fuzz "${1:-20}"
 	exec sh tests/run.sh total
 	;;
 fuzz-build)
-	need_deps "$(test_pkgs)"
+	need_deps "$(core_test_pkgs)"
 	build_fuzz
 	;;
 bench)

@@ -77,6 +77,11 @@ static void own_like_dir(int fd, const char *dir)
 	struct stat d, f;
 	if (geteuid() != 0 || stat(dir, &d) < 0 || d.st_uid == 0 || fstat(fd, &f) < 0)
 		return;
+	/* Only a plain file with one name: the folder's owner could have
+	 * left a hard link to a file of root's (/etc/shadow) under the name
+	 * root opens here, and root must not hand that file over. */
+	if (!S_ISREG(f.st_mode) || f.st_nlink != 1)
+		return;
 	if ((f.st_uid != d.st_uid || f.st_gid != d.st_gid) && fchown(fd, d.st_uid, d.st_gid) < 0)
 		return;
 }
@@ -162,10 +167,15 @@ int afile_lock(const char *lockpath)
 	const char *base;
 	if (split_path(lockpath, dir, sizeof dir, &base) < 0)
 		return -1;
-	int fd = open(lockpath, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Only a lock file this call makes is handed to the folder's owner:
+	 * one that is there already may be anything that owner put there. */
+	int fd = open(lockpath, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		own_like_dir(fd, dir);
+	else if (errno == EEXIST)
+		fd = open(lockpath, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	own_like_dir(fd, dir);
 	while (flock(fd, LOCK_EX) < 0) {
 		if (errno == EINTR)
 			continue;

@@ -44,7 +44,8 @@ if (cd "$S" && env -u CI sh build.sh --stock) >"$T/warn0.log" 2>&1 && grep -q 'i
 else
 	fail warning_not_error_in_release_tree "$(grep -m 2 -i 'error\|unused' "$T/warn0.log" | tr '\n' '|')"
 fi
-if (cd "$S" && env -u CI WERROR=1 sh build.sh --stock) >"$T/warn1.log" 2>&1; then
+# (as a make-style argument: it must be read before the flags are made)
+if (cd "$S" && env -u CI sh build.sh --stock WERROR=1) >"$T/warn1.log" 2>&1; then
 	fail werror_1_stops_on_warning "the build passed with a warning"
 elif grep -q 'im_buildflags_unused_probe' "$T/warn1.log"; then
 	pass werror_1_stops_on_warning

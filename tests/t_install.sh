@@ -114,6 +114,13 @@ else
 fi
 
 # --- bad settings are refused with a clear error ---
+if sh "$TOP/build.sh" install "PREFIX=$T/a#b" >"$T/bad2.log" 2>&1; then
+	fail install_odd_characters_refused "a PREFIX with '#' was accepted"
+elif grep -q "PREFIX '$T/a#b' has characters" "$T/bad2.log" && [ ! -e "$T/a#b" ]; then
+	pass install_odd_characters_refused
+else
+	fail install_odd_characters_refused "$(tail -n 2 "$T/bad2.log" | tr '\n' '|')"
+fi
 if sh "$TOP/build.sh" install PREFIX=relative/path >"$T/bad.log" 2>&1; then
 	fail install_relative_prefix_refused "a relative PREFIX was accepted"
 elif grep -q 'PREFIX must be an absolute path' "$T/bad.log"; then

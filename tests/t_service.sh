@@ -361,6 +361,22 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1 && U=$(mktemp -d /tmp/im-serv
 	fi
 	srv_stop own_server_stops
 	no_crash own_no_crash "$T/own.log"
+	# The folder's owner plants a hard link to a file of root's under the
+	# lock's name (here root makes it; with fs.protected_hardlinks=0 the
+	# owner can): root's next admin run must not hand that file over.
+	echo "root's secret" >"$U/secret"
+	chmod 600 "$U/secret"
+	rm -f "$U/data/users.lock"
+	if ln "$U/secret" "$U/data/users.lock" 2>/dev/null; then
+		printf 'xena-pw\n' | "$IM" adduser -c "$T/own.conf" xena >"$T/own-add2.out" 2>&1
+		if [ "$(stat -c %U "$U/secret")" = root ] && [ "$(stat -c %a "$U/secret")" = 600 ]; then
+			pass own_lock_hardlink_not_given_away
+		else
+			fail own_lock_hardlink_not_given_away "the linked file is now $(stat -c '%U %a' "$U/secret")"
+		fi
+	else
+		skip own_lock_hardlink_not_given_away "cannot make a hard link in $U"
+	fi
 	rm -rf "$U"
 else
 	skip own_adduser_login "needs root, a user nobody and mktemp"
