@@ -959,6 +959,19 @@ static void srv_close(struct conn *sc, const char *why)
 
 /* ---- commands ---- */
 
+/* A fresh login with what login_with or cli_resume just set: the backoff
+ * starts over and a connection still open for the old one goes. */
+static void begin_login(struct cli *c)
+{
+	c->failures = 0;
+	c->attempt = 0;
+	if (c->sc) {
+		c->state = S_IDLE;
+		conn_abort(c->sc, "new login");
+	}
+	start_connect(c);
+}
+
 /* Starts a login with a password; resume_first: try the stored token
  * first (the password is then the fallback). */
 static void login_with(struct cli *c, const char *name, const char *password, int signup, int resume_first)
@@ -985,13 +998,7 @@ static void login_with(struct cli *c, const char *name, const char *password, in
 	c->signup = signup;
 	c->resume_first = resume_first;
 	c->have_creds = c->have_password = 1;
-	c->failures = 0;
-	c->attempt = 0;
-	if (c->sc) {
-		c->state = S_IDLE;
-		conn_abort(c->sc, "new login");
-	}
-	start_connect(c);
+	begin_login(c);
 }
 
 void cli_login(struct cli *c, const char *name, const char *password, int signup)
@@ -1014,13 +1021,7 @@ int cli_resume(struct cli *c, const char *name)
 	c->signup = c->have_password = 0;
 	c->resume_first = 1;
 	c->have_creds = 1;
-	c->failures = 0;
-	c->attempt = 0;
-	if (c->sc) {
-		c->state = S_IDLE;
-		conn_abort(c->sc, "new login");
-	}
-	start_connect(c);
+	begin_login(c);
 	return 0;
 }
 
