@@ -21,6 +21,7 @@
 
 #include "conn.h"
 #include "log.h"
+#include "net.h"
 #include "paths.h"
 #include "peer.h"
 #include "proto.h"
@@ -394,18 +395,14 @@ static int connect_ai(struct cli *c)
 {
 	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
 		struct addrinfo *ai = c->ai_cur;
-		int fd =
-		    socket(ai->ai_family, ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd < 0)
-			continue;
 		/* mbedTLS writes each handshake record with its own send(): with
 		 * Nagle on, a (resumed) handshake waits out a delayed ACK, about
-		 * 40 ms per connection, longer than its CPU. */
-		int on = 1;
-		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
-		if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-			log_info("server %s: connect: %s", c->hostport, strerror(errno));
-			close(fd);
+		 * 40 ms per connection, longer than its CPU: TCP_NODELAY. */
+		enum net_step step;
+		int fd = net_dial(ai->ai_addr, ai->ai_addrlen, 1, &step);
+		if (fd < 0) {
+			if (step == NET_CONNECT)
+				log_info("server %s: connect: %s", c->hostport, strerror(errno));
 			continue;
 		}
 		c->sc = conn_new(c->loop, fd, c->srv_tls, 1, &srv_ops, c, (size_t)c->cfg->max_line,

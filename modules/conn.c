@@ -1,8 +1,8 @@
 /* conn: one TLS connection in the poll loop: handshake, line framing,
  * a bounded output queue, a deadline and one close path. */
 #include "conn.h"
+#include "net.h"
 
-#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
@@ -37,20 +37,9 @@ static void describe_peer(struct conn *c)
 	strcpy(c->peer, "?");
 	if (getpeername(c->fd, (struct sockaddr *)&ss, &sl) < 0)
 		return;
-	if (ss.ss_family == AF_INET) {
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		inet_ntop(AF_INET, &s4->sin_addr, c->ip, sizeof c->ip);
-		c->port = ntohs(s4->sin_port);
-		snprintf(c->peer, sizeof c->peer, "%s:%u", c->ip, c->port);
-	} else if (ss.ss_family == AF_INET6) {
-		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-		inet_ntop(AF_INET6, &s6->sin6_addr, c->ip, sizeof c->ip);
-		c->port = ntohs(s6->sin6_port);
-		/* An IPv4 client on a dual-stack socket is shown as IPv4. */
-		if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-			inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], c->ip, sizeof c->ip);
-		snprintf(c->peer, sizeof c->peer, strchr(c->ip, ':') ? "[%s]:%u" : "%s:%u", c->ip, c->port);
-	}
+	/* An IPv4 client on a dual-stack socket is shown as IPv4. */
+	if (net_addr_text(&ss, 1, c->ip, sizeof c->ip, &c->port) == 0)
+		net_hostport(c->peer, sizeof c->peer, c->ip, c->port);
 }
 
 struct conn *conn_new(struct loop *l, int fd, struct tls_cfg *cfg, int connecting, const struct conn_ops *ops,
@@ -510,12 +499,7 @@ static void on_io(struct loop *l, int fd, int revents, void *arg)
 	(void)fd;
 	switch (c->state) {
 	case CONN_CONNECTING: {
-		int err = 0;
-		socklen_t el = sizeof err;
-		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
-			err = errno;
-		if (err == 0 && (revents & (POLLERR | POLLHUP)) && !(revents & POLLOUT))
-			err = ECONNREFUSED;
+		int err = net_connect_error(c->fd, revents);
 		if (err != 0) {
 			char why[160];
 			snprintf(why, sizeof why, "connect failed: %s", strerror(err));

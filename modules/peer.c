@@ -22,6 +22,7 @@
 #include "conn.h"
 #include "hmap.h"
 #include "log.h"
+#include "net.h"
 #include "tls.h"
 
 /* Messages on the wire without an ACK yet; more wait in the conversation,
@@ -280,20 +281,17 @@ static int dial(struct link *k)
 		log_warn("peer %s: bad address %s: %s", k->cv->name, k->addr[k->ai], gai_strerror(rc));
 		return -1;
 	}
-	int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		log_warn("peer %s: socket: %s", k->cv->name, strerror(errno));
-		freeaddrinfo(ai);
-		return -1;
-	}
-	if (connect(fd, ai->ai_addr, ai->ai_addrlen) < 0 && errno != EINPROGRESS) {
-		log_info("peer %s: connect to %s port %u: %s", k->cv->name, k->addr[k->ai], k->port,
-		         strerror(errno));
-		close(fd);
-		freeaddrinfo(ai);
-		return -1;
-	}
+	enum net_step step;
+	int fd = net_dial(ai->ai_addr, ai->ai_addrlen, 0, &step);
 	freeaddrinfo(ai);
+	if (fd < 0) {
+		if (step == NET_SOCKET)
+			log_warn("peer %s: socket: %s", k->cv->name, strerror(errno));
+		else
+			log_info("peer %s: connect to %s port %u: %s", k->cv->name, k->addr[k->ai], k->port,
+			         strerror(errno));
+		return -1;
+	}
 	k->c = conn_new(p->loop, fd, p->dial_cfg, 1, &link_ops, k, p->cfg.max_line, p->cfg.max_out);
 	if (k->c == NULL)
 		return -1;
@@ -782,7 +780,7 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 	struct peer *p = arg;
 	(void)revents;
 	for (int burst = 0; burst < 64; burst++) {
-		int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int cfd = net_accept(fd, NULL, 0);
 		if (cfd < 0) {
 			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
 				/* The backlog keeps the listener readable: without
@@ -856,36 +854,16 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 		else
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p->cfg.port);
 	}
-	int fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 && any && errno == EAFNOSUPPORT) {
-		/* No IPv6 on this box: every IPv4 address will do. */
-		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
-		memset(&ss, 0, sizeof ss);
-		s4->sin_family = AF_INET;
-		s4->sin_addr.s_addr = htonl(INADDR_ANY);
-		s4->sin_port = htons((uint16_t)p->cfg.port);
-		sl = sizeof *s4;
-		family = AF_INET;
-		fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
+	enum net_step step;
+	int fd = net_listen(&ss, sl, any, -1, 64, &step);
 	if (fd < 0) {
-		snprintf(err, errlen, "peer listener: socket: %s", strerror(errno));
-		return -1;
-	}
-	int one = 1, zero = 0;
-	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
-	    (family == AF_INET6 && any &&
-	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) < 0) ||
-	    bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 64) < 0) {
-		snprintf(err, errlen, "peer listener on %s port %u: %s", p->cfg.listen, p->cfg.port,
-		         strerror(errno));
-		close(fd);
-		return -1;
-	}
-	sl = sizeof ss;
-	if (getsockname(fd, (struct sockaddr *)&ss, &sl) < 0) {
-		snprintf(err, errlen, "peer listener: getsockname: %s", strerror(errno));
-		close(fd);
+		if (step == NET_SOCKET)
+			snprintf(err, errlen, "peer listener: socket: %s", strerror(errno));
+		else if (step == NET_NAME)
+			snprintf(err, errlen, "peer listener: getsockname: %s", strerror(errno));
+		else
+			snprintf(err, errlen, "peer listener on %s port %u: %s", p->cfg.listen, p->cfg.port,
+			         strerror(errno));
 		return -1;
 	}
 	p->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port

@@ -33,6 +33,7 @@
 #include "hmap.h"
 #include "log.h"
 #include "loop.h"
+#include "net.h"
 #include "notify.h"
 #include "paths.h"
 #include "pool.h"
@@ -636,9 +637,8 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 	struct srv *s = arg;
 	(void)revents;
 	for (int k = 0; k < SRV_ACCEPT_BURST; k++) {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		char ip[48] = "?";
+		int fd = net_accept(lfd, ip, sizeof ip);
 		if (fd < 0) {
 			if (errno == EMFILE || errno == ENFILE) {
 				/* The backlog would keep the listener readable and
@@ -652,16 +652,6 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 				log_warn("accept: %s", strerror(errno));
 			}
 			return;
-		}
-		char ip[48] = "?";
-		if (ss.ss_family == AF_INET6) {
-			struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
-			if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
-				inet_ntop(AF_INET, &s6->sin6_addr.s6_addr[12], ip, sizeof ip);
-			else
-				inet_ntop(AF_INET6, &s6->sin6_addr, ip, sizeof ip);
-		} else if (ss.ss_family == AF_INET) {
-			inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, sizeof ip);
 		}
 		char key[AUTH_IPKEY_MAX];
 		auth_ip_key(s->auth, ip, key);
@@ -782,41 +772,23 @@ static int listen_on(struct srv *s, const char *addr, int port)
 		log_err("listen: '%s' is not an IP address (use * for every address)", addr);
 		return -1;
 	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 && any && errno == EAFNOSUPPORT) {
-		/* No IPv6 on this box: every IPv4 address then. */
-		memset(&ss, 0, sizeof ss);
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((unsigned short)port);
-		s4->sin_addr.s_addr = htonl(INADDR_ANY);
-		sl = sizeof *s4;
-		fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	}
+	enum net_step step;
+	int fd = net_listen(&ss, sl, any, 1, 511, &step);
 	if (fd < 0) {
-		log_err("socket: %s", strerror(errno));
+		if (step == NET_SOCKET)
+			log_err("socket: %s", strerror(errno));
+		else if (step == NET_NAME)
+			log_err("getsockname: %s", strerror(errno));
+		else
+			log_err("cannot listen on %s port %d: %s", addr, port, strerror(errno));
 		return -1;
 	}
-	int one = 1, zero = 0;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, any ? &zero : &one, sizeof one);
-	if (bind(fd, (struct sockaddr *)&ss, sl) < 0 || listen(fd, 511) < 0) {
-		log_err("cannot listen on %s port %d: %s", addr, port, strerror(errno));
-		close(fd);
-		return -1;
-	}
-	sl = sizeof ss;
-	getsockname(fd, (struct sockaddr *)&ss, &sl);
-	char text[64];
-	char *out = s->ltext[s->nlisten];
-	if (ss.ss_family == AF_INET6) {
-		inet_ntop(AF_INET6, &s6->sin6_addr, text, sizeof text);
-		snprintf(out, sizeof s->ltext[0], "[%s]:%u%s", text, ntohs(s6->sin6_port),
-		         any ? " (IPv6 and IPv4)" : "");
-	} else {
-		inet_ntop(AF_INET, &s4->sin_addr, text, sizeof text);
-		snprintf(out, sizeof s->ltext[0], "%s:%u", text, ntohs(s4->sin_port));
-	}
+	char text[64], hp[80];
+	unsigned bound = 0;
+	net_addr_text(&ss, 0, text, sizeof text, &bound);
+	net_hostport(hp, sizeof hp, text, bound);
+	snprintf(s->ltext[s->nlisten], sizeof s->ltext[0], "%s%s", hp,
+	         any && ss.ss_family == AF_INET6 ? " (IPv6 and IPv4)" : "");
 	if (loop_add(s->loop, fd, POLLIN, on_accept, s) < 0) {
 		close(fd);
 		return -1;
