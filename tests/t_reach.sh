@@ -31,7 +31,7 @@ accepts() { grep -c '^\*accept ' "$T/$1.out"; }
 # given and not "-"), then signs up as NAME.
 up() {
 	_id=$1 _name=$2 _v=${3:--}
-	[ $# -ge 3 ] && shift 3 || shift $#
+	if [ $# -ge 3 ]; then shift 3; else shift $#; fi
 	cl "$_id" "$@"
 	if [ "$_v" != - ]; then
 		say "$_id" "VERSION $_v"
@@ -40,6 +40,9 @@ up() {
 	say "$_id" "SIGNUP $_name $_name-pw"
 	seen "$_id" "^OK $_name\$"
 }
+
+# quiet ID PATTERN: no line after ID's mark matches PATTERN.
+quiet() { ! new_lines "$T/$1.out" | grep -Eq -- "$2"; }
 
 # next_after ID PATTERN: the line ID received right after the last line
 # matching PATTERN.
@@ -136,8 +139,8 @@ mark "$T/a.out" "$T/b.out"
 say b "PEER $PB $KEYB"
 sync b
 sleep 0.3
-if sync a && [ -z "$(new_lines "$T/a.out" | grep -E '^(ONLINE|REACH)')" ] &&
-	[ -z "$(new_lines "$T/b.out" | grep -E '^REACH')" ] && [ "$(accepts lb)" -eq "$n" ]; then
+if sync a && quiet a '^(ONLINE|REACH)' &&
+	quiet b '^REACH' && [ "$(accepts lb)" -eq "$n" ]; then
 	pass reach_same_peer_no_probe
 else
 	fail reach_same_peer_no_probe "a: $(new_lines "$T/a.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
@@ -184,8 +187,8 @@ expect_new call_ok a '^OK$'
 expect_new call_relayed b '^CALL alice$'
 sync c
 sync d
-if [ -z "$(new_lines "$T/c.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/d.out" | grep -E '^(CALL|PUNCH)')" ] &&
-	[ -z "$(new_lines "$T/a.out" | grep -E '^(CALL|PUNCH)')" ]; then
+if quiet c '^(CALL|PUNCH)' && quiet d '^(CALL|PUNCH)' &&
+	quiet a '^(CALL|PUNCH)'; then
 	pass call_to_callee_only
 else
 	fail call_to_callee_only "c: $(new_lines "$T/c.out" | tr '\n' '|') d: $(new_lines "$T/d.out" | tr '\n' '|')"
@@ -228,8 +231,8 @@ fi
 got=$(new_lines "$T/e.out" | grep '^ERR' | tr '\n' '|')
 if [ "$got" = "ERR 403 send PEER first|ERR 403 send PEER first|" ]; then pass call_before_peer_refused; else
 	fail call_before_peer_refused "erin got $got"; fi
-if sync b && [ -z "$(new_lines "$T/b.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/e.out" | grep -E '^(CALL|PUNCH)')" ] &&
-	[ -z "$(new_lines "$T/d.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/a.out" | grep -E '^(CALL|PUNCH)')" ]; then
+if sync b && quiet b '^(CALL|PUNCH)' && quiet e '^(CALL|PUNCH)' &&
+	quiet d '^(CALL|PUNCH)' && quiet a '^(CALL|PUNCH)'; then
 	pass call_refused_relays_nothing
 else
 	fail call_refused_relays_nothing "something was relayed"
@@ -245,7 +248,7 @@ got=$(new_lines "$T/a.out" | grep '^ERR' | sort | uniq -c | sed 's/^ *//' | tr '
 want="7 ERR 400 usage: CALL <name>|3 ERR 400 usage: PUNCH <name>|"
 if [ "$got" = "$want" ]; then pass call_punch_malformed_usage; else fail call_punch_malformed_usage "got $got"; fi
 sync b
-if [ -z "$(new_lines "$T/b.out" | grep -E '^(CALL|PUNCH)')" ]; then pass call_malformed_relays_nothing; else
+if quiet b '^(CALL|PUNCH)'; then pass call_malformed_relays_nothing; else
 	fail call_malformed_relays_nothing "bob got $(new_lines "$T/b.out" | tr '\n' '|')"; fi
 
 # --- logout, drop and kick during a probe: the probe is cancelled ---
