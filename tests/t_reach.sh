@@ -388,22 +388,28 @@ fi
 no_crash server2_no_crash "$T/s2.log"
 srv_stop server2_stops
 
-# --- max_probes = 1: the rest wait in a FIFO, every session gets its REACH ---
+# --- max_probes = 1: the rest wait in a FIFO, every session gets its REACH;
+# sessions that end while queued are never probed ---
 C3=$T/s3.conf
-srv_conf "$C3" "max_probes = 1" "reach_timeout = 3" "data_dir = $T/data3" "log_level = debug"
+srv_conf "$C3" "max_probes = 1" "reach_timeout = 5" "data_dir = $T/data3" "log_level = debug"
 need server3 srv_start "$C3" "$T/s3.log"
 need blackhole3 lis bh3 127.0.0.1 -B
 PH3=$LPORT
 need listener_q lis lq 127.0.0.1
 PQ=$LPORT
-for qq in 1 2 3 4 5; do need "q$qq" up "q$qq" "q$qq" 1.1; done
+for qq in 1 2 3 4 5 r1 r2 r3; do need "q$qq" up "q$qq" "q$qq" 1.1; done
 say q1 "PEER $PH3 $KEYA"
 wait_for "$T/s3.log" 'reach q1: probing' 10
 # one after the other (each PEER taken before the next is sent), while
 # q1's probe holds the only slot
-for qq in 2 3 4 5; do
+for qq in 2 r1 r2 3 4 r3 5; do
 	say "q$qq" "PEER $PQ $KEYA"
-	sync "q$qq"
+	case $qq in
+	r1) sync qr1 && say qr1 LOGOUT ;;
+	r2) sync qr2 && say qr2 '!reset' ;;
+	r3) say qr3 LOGOUT ;; # right behind its PEER
+	*) sync "q$qq" ;;
+	esac
 done
 ok=1
 expect queue_first_closed q1 "^REACH q1 closed $IP\$" 10
@@ -413,10 +419,10 @@ sleep 0.3
 # In the log, every later probe starts after q1's ended, one at a time.
 order=$(grep -E 'reach q[0-9]+(: probing| at )' "$T/s3.log" | sed -E 's/.*reach (q[0-9]+)(: probing| at ).*/\1\2/; s/: probing/+/; s/ at /-/' | tr -d '\n')
 if [ $ok -eq 1 ] && [ "$(accepts lq)" -eq 4 ] &&
-	[ "$order" = "q1+q1-q2+q2-q3+q3-q4+q4-q5+q5-" ]; then
+	[ "$order" = "q1+q1-q2+q2-q3+q3-q4+q4-q5+q5-" ] && ! grep -q 'reach qr' "$T/s3.log"; then
 	pass max_probes_fifo_one_at_a_time
 else
-	fail max_probes_fifo_one_at_a_time "all got REACH: $ok, accepts $(accepts lq), order $order"
+	fail max_probes_fifo_one_at_a_time "all got REACH: $ok, accepts $(accepts lq), order $order, $(grep 'reach qr' "$T/s3.log" | head -n 2)"
 fi
 no_crash server3_no_crash "$T/s3.log"
 srv_stop server3_stops
