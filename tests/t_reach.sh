@@ -206,6 +206,21 @@ got=$(new_lines "$T/b.out" | grep '^PUNCH')
 if [ "$got" = "PUNCH alice 127.0.0.1 $PA" ]; then pass punch_callee_gets_caller_address; else
 	fail punch_callee_gets_caller_address "bob got $got"; fi
 
+# --- a pair made mutual by ADD: REACH right after each ONLINE ---
+say a "DEL bob"
+setup del_bob seen_new a '^OFFLINE bob$'
+mark "$T/a.out" "$T/b.out"
+say a "ADD bob"
+setup add_bob_a seen_new a '^ONLINE bob ' && setup add_bob_b seen_new b '^ONLINE alice '
+need add_sync_a sync a
+need add_sync_b sync b
+if [ "$(new_lines "$T/a.out" | grep -A 1 '^ONLINE bob ' | tail -n 1)" = "REACH bob open 127.0.0.1" ] &&
+	[ "$(new_lines "$T/b.out" | grep -A 1 '^ONLINE alice ' | tail -n 1)" = "REACH alice open 127.0.0.1" ]; then
+	pass reach_after_online_of_add
+else
+	fail reach_after_online_of_add "a: $(new_lines "$T/a.out" | tr '\n' '|') b: $(new_lines "$T/b.out" | tr '\n' '|')"
+fi
+
 # --- errors ---
 # dave lists alice, alice does not list dave; erin is mutual but has not
 # sent PEER; "nobody" is offline; alice herself is nobody's contact.
@@ -349,6 +364,15 @@ expect_new late_version_self_reach j "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_contacts_told a "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_probed j "^REACH jack open $IP\$" 10
 expect_new late_version_told_about_contacts j "^REACH alice open $IP\$" 10
+# back to version 1: no more REACH to or about jack
+say j "VERSION 1"
+setup jack_v1 seen j '^OK 1$'
+mark "$T/a.out" "$T/j.out"
+say j "PEER $PA $KEYB"
+setup jack_moved seen_new a "^ONLINE jack $IP $PA " 10
+sleep 0.3
+if sync a && sync j && quiet a '^REACH' && quiet j '^REACH'; then pass version_1_again_no_reach; else
+	fail version_1_again_no_reach "a: $(new_lines "$T/a.out" | tr '\n' '|') j: $(new_lines "$T/j.out" | tr '\n' '|')"; fi
 
 no_crash server_no_crash "$T/s.log"
 srv_stop server_stops
