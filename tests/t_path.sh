@@ -233,4 +233,35 @@ if listener l3 && P3=$LPORT; then
 	cli_wait jay 10
 fi
 
+# --- interactive: the conversation window says how it connected ---
+if command -v script >/dev/null 2>&1; then
+	need path_pair4_online pair kim lee 6 7
+	cli_eof kim
+	setup path_kim_batch_quit cli_wait kim 10
+	rm -f "$T/tty.fifo"
+	mkfifo "$T/tty.fifo"
+	: >"$T/tty.out"
+	script -qfec "\"$IM\" client -c \"$T/kim.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	exec 6>"$T/tty.fifo"
+	ttysay() { printf '%s\r' "$1" >&6; }
+	setup path_tty_started wait_for "$T/tty.out" '/signup NAME to start' 10
+	ttysay "/login kim kim-pw"
+	setup path_tty_logged_in wait_for "$T/tty.out" 'logged in as kim' 10
+	setup path_tty_lee_online wait_for "$T/tty.out" '\* lee is online' 10
+	ttysay "/open lee"
+	setup path_tty_window wait_for "$T/tty.out" '--- conversation with lee ---' 10
+	ttysay "hello from the terminal"
+	if wait_for "$T/tty.out" '\* lee: connected \(direct\)' 10 && got lee '^msg kim 1 hello from the terminal$' 10; then
+		pass path_interactive_window_line
+	else
+		fail path_interactive_window_line "$(tail -n 4 "$T/tty.out" | tr '\r\n' '||')"
+	fi
+	want path_interactive_peer_batch lee '^path kim direct$' 5
+	ttysay "/quit"
+	exec 6>&-
+else
+	skip path_interactive "script(1) is not installed (package bsdutils)"
+fi
+
 no_crash path_no_crash "$T"/*.err "$T/s.log"
