@@ -60,6 +60,19 @@ int net_listen(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, i
 int net_listen_shared(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, int backlog,
                       enum net_step *step)
 {
+	/* SO_REUSEPORT would let a second listener (another client of the
+	 * same user on the same fixed port) bind beside the first and take a
+	 * share of its connections: a port in use is refused first, by a bind
+	 * without it. */
+	unsigned short port = ss->ss_family == AF_INET ? ((struct sockaddr_in *)ss)->sin_port
+	                                               : ((struct sockaddr_in6 *)ss)->sin6_port;
+	if (port != 0) {
+		struct sockaddr_storage probe = *ss;
+		int fd = listen_opts(&probe, sl, any, v6only, 1, 0, step);
+		if (fd < 0)
+			return -1;
+		close(fd);
+	}
 	return listen_opts(ss, sl, any, v6only, backlog, 1, step);
 }
 

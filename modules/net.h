@@ -26,7 +26,8 @@ int net_listen(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, i
                enum net_step *step);
 
 /* net_listen with SO_REUSEPORT too, so that net_dial_from can dial from
- * its port (TCP simultaneous open). */
+ * its port (TCP simultaneous open). A fixed port that another socket
+ * listens on is still refused (EADDRINUSE), SO_REUSEPORT or not. */
 int net_listen_shared(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, int backlog,
                       enum net_step *step);
 

@@ -264,4 +264,22 @@ else
 	skip path_interactive "script(1) is not installed (package bsdutils)"
 fi
 
+# --- the listener shares its port with the punch dials (SO_REUSEPORT),
+# yet a second client on the same fixed peer_port is still refused ---
+cli_conf nat1
+setup path_nat1_started cli_start nat1 8
+tell nat1 "signup nat1 nat1-pw"
+setup path_nat1_ready got nat1 '^ready nat1$' 10
+NP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/nat1.err" | head -n 1)
+if [ -n "$NP" ]; then
+	cli_conf nat2 "peer_port = $NP"
+	"$IM" client -c "$T/nat2.conf" --batch </dev/null >"$T/nat2.out" 2>"$T/nat2.err"
+	rc=$?
+	if [ $rc -ne 0 ] && grep -q 'in use' "$T/nat2.err"; then pass path_shared_port_not_taken_twice; else
+		fail path_shared_port_not_taken_twice "exit $rc: $(tr '\n' '|' <"$T/nat2.err")"; fi
+else
+	fail path_shared_port_not_taken_twice "nat1's peer port not found in its log: $(head -n 5 "$T/nat1.err" | tr '\n' '|')"
+fi
+cli_eof nat1
+
 no_crash path_no_crash "$T"/*.err "$T/s.log"
