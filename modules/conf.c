@@ -75,6 +75,10 @@ static const struct conf_key keys[] = {
     S(allow_resume, T_BOOL, 0, 1),
     S(token_lifetime, T_INT, 2, 10 * 365 * 86400),
     S(max_tokens_per_user, T_INT, 1, 64),
+    S(reach_probe, T_BOOL, 0, 1),
+    S(reach_timeout, T_INT, 1, 30),
+    S(max_probes, T_INT, 1, 1024),
+    S(max_calls, T_INT, 1, 600),
     C(server, T_STR, 0, 0),
     C(server_port, T_INT, 1, 65535),
     C(server_key, T_STR, 0, 0),
@@ -139,6 +143,10 @@ void conf_defaults(struct conf *c)
 	s->allow_resume = 1;
 	s->token_lifetime = 30 * 86400;
 	s->max_tokens_per_user = 4;
+	s->reach_probe = 1;
+	s->reach_timeout = 3;
+	s->max_probes = 32;
+	s->max_calls = 30;
 
 	struct conf_client *k = &c->cli;
 	strcpy(k->server, "localhost");

@@ -48,6 +48,10 @@ struct conf_server {
 	int allow_resume;        /* TOKEN after a login, RESUME accepted */
 	int token_lifetime;      /* seconds a resume token stays valid */
 	int max_tokens_per_user; /* live tokens per user, oldest dropped */
+	int reach_probe;         /* probe each 1.1 client's announced peer port */
+	int reach_timeout;       /* seconds a probe may take */
+	int max_probes;          /* probes at once, the rest wait */
+	int max_calls;           /* CALL and PUNCH lines per session a minute */
 };
 
 struct conf_client {

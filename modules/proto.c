@@ -420,6 +420,31 @@ size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum p
 	return o;
 }
 
+/* Digits up to a dot or the end, saturating: the number of bytes used,
+ * 0 when there is no digit. */
+static size_t version_part(const char *s, unsigned *v)
+{
+	size_t i = 0;
+	*v = 0;
+	for (; s[i] >= '0' && s[i] <= '9'; i++)
+		*v = *v > 9999 ? 99999 : *v * 10 + (unsigned)(s[i] - '0');
+	return i;
+}
+
+int proto_version(const char *s, unsigned *major, unsigned *minor)
+{
+	size_t n = version_part(s, major);
+	*minor = 0;
+	if (n == 0)
+		return -1;
+	if (s[n] == '\0')
+		return 0;
+	if (s[n] != '.')
+		return -1;
+	size_t m = version_part(s + n + 1, minor);
+	return m > 0 && s[n + 1 + m] == '\0' ? 0 : -1;
+}
+
 int proto_parse_reach(const char *line, struct proto_reach *r)
 {
 	char buf[PROTO_LINE_MAX + 1], *tok[5];

@@ -161,6 +161,11 @@ enum proto_show {
  * cap must be at least 1). */
 size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum proto_show how);
 
+/* Parses a protocol version "<digits>" or "<digits>.<digits>" (the minor
+ * is 0 when absent; a part beyond 99999 counts as 99999). 0, or -1 when s
+ * is anything else (a sign, spaces, a third part, no digits). */
+int proto_version(const char *s, unsigned *major, unsigned *minor);
+
 /* Protocol 1.1 lines from the server about reaching contacts:
  * "REACH <name> <state> <ip>", "CALL <name>", "PUNCH <name> <ip> <port>". */
 #define PROTO_REACH_UNKNOWN 0

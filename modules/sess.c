@@ -221,6 +221,14 @@ static int visible(const struct sess *s)
 	return s != NULL && s->port != 0;
 }
 
+/* Protocol 1.1: REACH lines go only to 1.1 connections, and only about
+ * 1.1 sessions (no REACH says the contact cannot take CALL or PUNCH). */
+static void send_reach(struct sess *to, const struct sess *about)
+{
+	if (to->v11 && about->v11)
+		conn_send(to->c, "REACH %s %s %s", about->name, reach_state_text(about->reach), about->ip);
+}
+
 static void send_online(struct sess *to, const struct sess *about)
 {
 	if (about->lan[0])
@@ -228,6 +236,7 @@ static void send_online(struct sess *to, const struct sess *about)
 		          about->lan);
 	else
 		conn_send(to->c, "ONLINE %s %s %u %s", about->name, about->ip, about->port, about->key);
+	send_reach(to, about);
 }
 
 /* Tells to that asker lists it, once per session of to: a one-sided
@@ -371,6 +380,42 @@ void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const ch
 	for (size_t i = 0; w && i < w->n; i++)
 		if (visible(w->v[i]) && !sess_lists(s, w->v[i]->name))
 			send_asked(s, w->v[i]);
+}
+
+int sess_mutual(const struct sess *a, const struct sess *b)
+{
+	return visible(a) && visible(b) && sess_lists(a, b->name) && sess_lists(b, a->name);
+}
+
+void sess_set_reach(struct sess_table *t, struct sess *s, enum reach_state st)
+{
+	int changed = s->reach != st;
+	s->reach = st;
+	if (!visible(s))
+		return;
+	if (s->v11)
+		conn_send(s->c, "REACH %s %s %s", s->name, reach_state_text(st), s->ip);
+	for (size_t i = 0; changed && i < s->ncontacts; i++) {
+		struct sess *o = sess_find(t, s->contacts[i]);
+		if (o && sess_mutual(s, o))
+			send_reach(o, s);
+	}
+}
+
+void sess_set_version(struct sess_table *t, struct sess *s, int v11)
+{
+	int was = s->v11;
+	s->v11 = v11;
+	if (was || !v11 || !visible(s))
+		return;
+	conn_send(s->c, "REACH %s %s %s", s->name, reach_state_text(s->reach), s->ip);
+	for (size_t i = 0; i < s->ncontacts; i++) {
+		struct sess *o = sess_find(t, s->contacts[i]);
+		if (o && sess_mutual(s, o)) {
+			send_reach(s, o);
+			send_reach(o, s);
+		}
+	}
 }
 
 static int cmp_name(const void *a, const void *b)

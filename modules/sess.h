@@ -1,6 +1,7 @@
 /* sess: the server's session records (one per online user, by name), who
  * lists whom, DESIGN's mutual presence rule (ONLINE / OFFLINE / ASKED, the
- * latter at most once per asker per session), and the mirror of each record
+ * latter at most once per asker per session; protocol 1.1's REACH lines
+ * beside them), and the mirror of each record
  * as a file in the run directory. */
 #ifndef IM_SESS_H
 #define IM_SESS_H
@@ -11,6 +12,7 @@
 #include "conn.h"
 #include "hmap.h"
 #include "proto.h"
+#include "reach.h"
 
 typedef char sess_name[PROTO_NAME_MAX + 1];
 
@@ -26,6 +28,8 @@ struct sess {
 	sess_name *asked; /* sorted: who this session was told ASKED about */
 	size_t nasked, capasked;
 	time_t login;
+	int v11;                 /* its connection said VERSION 1.1: REACH lines, CALL, PUNCH */
+	enum reach_state reach;  /* what the probe of its port found */
 	struct sess *dirty_next; /* on the table's list of files to rewrite */
 	int dirty;
 };
@@ -51,6 +55,17 @@ struct sess *sess_login(struct sess_table *t, const char *name, struct conn *c);
 void sess_logout(struct sess_table *t, struct sess *s);
 /* Sets where peers reach s and announces it (again, if it changed). */
 void sess_set_peer(struct sess_table *t, struct sess *s, unsigned port, const char *key, const char *lan);
+/* Sets s's reachability and tells it: REACH about itself to s (a 1.1
+ * session that sent PEER), and, when st is new, REACH about s to each
+ * mutual 1.1 contact. */
+void sess_set_reach(struct sess_table *t, struct sess *s, enum reach_state st);
+/* Sets whether s's connection speaks protocol 1.1. Becoming 1.1 after its
+ * PEER, s is told REACH about itself and its mutual 1.1 contacts, and they
+ * are told REACH about s. */
+void sess_set_version(struct sess_table *t, struct sess *s, int v11);
+/* 1 if a and b list each other and both sent PEER (they see each other
+ * online). */
+int sess_mutual(const struct sess *a, const struct sess *b);
 /* Replaces s's contact list with the n valid, folded names, as
  * sess_contacts_diff() left them (sorted, unique, without s's own name);
  * only the differences are announced. 0, or -1 when out of memory. */

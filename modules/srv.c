@@ -1,6 +1,7 @@
 /* srv: the presence server: listening sockets, the login channel protocol
- * (version 1), connection limits, signals, start-up. Who may log in is
- * auth.c's. */
+ * (version 1 and 1.1: VERSION, the CALL and PUNCH relays), connection
+ * limits, signals, start-up. Who may log in is auth.c's; the probes behind
+ * REACH are reach.c's. */
 #include "srv.h"
 
 #include <arpa/inet.h>
@@ -38,6 +39,7 @@
 #include "paths.h"
 #include "pool.h"
 #include "proto.h"
+#include "reach.h"
 #include "sess.h"
 #include "tls.h"
 #include "tokens.h"
@@ -72,6 +74,10 @@ struct client {
 	uint64_t changes_start;
 	struct client *uprev, *unext; /* on srv's unauthenticated list, oldest first */
 	uint64_t born;                /* loop time of the accept */
+	int v11;                      /* the connection said VERSION 1.1 (or later) */
+	struct reach_req probe;       /* its reachability probe */
+	int calls, calls_warned;      /* CALL and PUNCH lines in this window */
+	uint64_t calls_start;
 };
 
 struct srv {
@@ -81,6 +87,7 @@ struct srv {
 	struct pool *pool;
 	struct sess_table sessions;
 	struct auth *auth;
+	struct reach *reach;
 	struct hmap per_ip;
 	struct client *clients;
 	struct client *uhead, *utail; /* not logged in yet, oldest first */
@@ -155,6 +162,7 @@ static void on_close(struct conn *c, const char *why)
 	struct client *cl = c->owner;
 	if (cl->job)
 		auth_cancel(cl->job);
+	reach_cancel(&cl->probe);
 	if (cl->sess && cl->srv->stopping) {
 		/* Not an OFFLINE for anyone: everyone's link is closing, and
 		 * their peer conversations should carry on. sess_free() clears
@@ -221,6 +229,7 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 		return -1;
 	}
 	cl->state = CL_READY;
+	sess_set_version(&s->sessions, cl->sess, cl->v11);
 	unauth_done(cl);
 	auth_succeeded(s->auth, ipk, name, counted);
 	cl->changes_start = loop_now(s->loop);
@@ -228,6 +237,9 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 	cl->changes_warned = 0;
 	/* The list a client uploads at login is not churn. */
 	cl->changes_allowed = s->cf->max_contacts + s->cf->max_contact_changes;
+	cl->calls_start = cl->changes_start;
+	cl->calls = 0;
+	cl->calls_warned = 0;
 	log_audit("%s %s from %s", what, name, c->peer);
 	conn_send(c, "OK %s", name);
 	char token[TOKENS_TEXT_LEN + 1];
@@ -414,6 +426,27 @@ out:
 	mbedtls_platform_zeroize(tok[1], strlen(tok[1]));
 }
 
+/* Probes cl's announced port (only a 1.1 session's: no one else hears
+ * REACH). With probing off or over the rate it is unknown, and the client
+ * is told so at once: the REACH about itself also tells it its observed
+ * address. */
+static void probe(struct client *cl)
+{
+	struct srv *s = cl->srv;
+	struct sess *se = cl->sess;
+	if (!se->v11)
+		return;
+	if (!s->cf->reach_probe || reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port) < 0)
+		sess_set_reach(&s->sessions, se, REACH_UNKNOWN);
+}
+
+static void probe_done(void *owner, enum reach_state st)
+{
+	struct client *cl = owner;
+	if (cl->sess)
+		sess_set_reach(&cl->srv->sessions, cl->sess, st);
+}
+
 static void cmd_peer(struct client *cl, char *args)
 {
 	struct conn *c = cl->c;
@@ -445,8 +478,109 @@ static void cmd_peer(struct client *cl, char *args)
 		          tok[2]);
 		return;
 	}
+	struct sess *se = cl->sess;
+	/* A new port is probed (the old result says nothing about it), and
+	 * until the probe is done its state is unknown: what the ONLINE that
+	 * the new port causes is followed by. */
+	int moved = se->port != port;
+	if (moved)
+		se->reach = REACH_UNKNOWN;
 	conn_send(c, "OK");
-	sess_set_peer(&cl->srv->sessions, cl->sess, port, tok[1], n == 3 ? tok[2] : "");
+	sess_set_peer(&cl->srv->sessions, se, port, tok[1], n == 3 ? tok[2] : "");
+	if (moved)
+		probe(cl);
+}
+
+/* VERSION <v>, any time: the connection speaks what the reply says. */
+static void cmd_version(struct client *cl, char *args)
+{
+	struct conn *c = cl->c;
+	unsigned major, minor;
+	if (args == NULL || proto_version(args, &major, &minor) < 0) {
+		conn_send(c, "ERR 400 usage: VERSION <major.minor>");
+		return;
+	}
+	if (major < 1) {
+		conn_send(c, "ERR 400 version %u.%u is not spoken here (this server speaks 1 and 1.1)", major,
+		          minor);
+		return;
+	}
+	int v11 = major > 1 || minor >= 1;
+	conn_send(c, v11 ? "OK 1.1" : "OK 1");
+	int was = cl->v11;
+	cl->v11 = v11;
+	if (cl->sess == NULL)
+		return;
+	sess_set_version(&cl->srv->sessions, cl->sess, v11);
+	if (v11 && !was && cl->sess->port)
+		probe(cl);
+}
+
+/* Charges one CALL or PUNCH line: 0, or -1 with ERR 429 sent. */
+static int charge_calls(struct client *cl)
+{
+	struct srv *s = cl->srv;
+	uint64_t now = loop_now(s->loop);
+	if (now - cl->calls_start >= SRV_WINDOW_MS) {
+		cl->calls_start = now;
+		cl->calls = 0;
+		cl->calls_warned = 0;
+	}
+	if (cl->calls < s->cf->max_calls) {
+		cl->calls++;
+		return 0;
+	}
+	if (!cl->calls_warned) {
+		log_warn("too many CALL and PUNCH lines from %s at %s (max_calls %d a minute): refusing them "
+		         "for the rest of the minute",
+		         cl->sess->name, cl->c->peer, s->cf->max_calls);
+		cl->calls_warned = 1;
+	}
+	conn_send(cl->c, "ERR 429 too many calls, wait a minute");
+	return -1;
+}
+
+/* CALL <name> / PUNCH <name> (protocol 1.1): relays the request to a
+ * mutual 1.1 contact online. The server carries who and where, never
+ * anything a user wrote: the names are checked, the addresses its own. */
+static void cmd_call(struct client *cl, char *args, int punch)
+{
+	struct srv *s = cl->srv;
+	struct conn *c = cl->c;
+	struct sess *me = cl->sess;
+	const char *cmd = punch ? "PUNCH" : "CALL";
+	char name[PROTO_NAME_MAX + 1];
+	if (args == NULL || strchr(args, ' ') || proto_name_fold(args, name) < 0) {
+		conn_send(c, "ERR 400 usage: %s <name>", cmd);
+		return;
+	}
+	if (me->port == 0) {
+		conn_send(c, "ERR 403 send PEER first");
+		return;
+	}
+	if (charge_calls(cl) < 0)
+		return;
+	/* One answer for offline, one-sided and not yet PEER: it tells no
+	 * more than presence does. */
+	struct sess *o = sess_find(&s->sessions, name);
+	if (o == NULL || !sess_mutual(me, o)) {
+		conn_send(c, "ERR 403 %s is not a mutual contact online", name);
+		return;
+	}
+	if (!o->v11) {
+		conn_send(c, "ERR 403 %s cannot take calls (protocol 1)", name);
+		return;
+	}
+	conn_send(c, "OK");
+	log_debug("%s from %s to %s", cmd, me->name, o->name);
+	if (punch) {
+		/* Both in this pass: the simultaneous open needs both ends
+		 * dialling at about the same moment. */
+		conn_send(c, "PUNCH %s %s %u", o->name, o->ip, o->port);
+		conn_send(o->c, "PUNCH %s %s %u", me->name, me->ip, me->port);
+	} else {
+		conn_send(o->c, "CALL %s", me->name);
+	}
 }
 
 /* Charges cost contact changes to cl's session: 0, or -1 with ERR 429 sent
@@ -572,6 +706,13 @@ static void on_line(struct conn *c, char *line, size_t len)
 		cmd_login(cl, args, 1);
 	} else if (strcmp(line, "RESUME") == 0) {
 		cmd_resume(cl, args);
+	} else if (strcmp(line, "VERSION") == 0) {
+		cmd_version(cl, args);
+	} else if (cl->v11 && (strcmp(line, "CALL") == 0 || strcmp(line, "PUNCH") == 0)) {
+		if (cl->state != CL_READY)
+			conn_send(c, "ERR 403 not logged in");
+		else
+			cmd_call(cl, args, line[0] == 'P');
 	} else if (strcmp(line, "LOGOUT") == 0) {
 		conn_send(c, "BYE");
 		conn_close(c, "logout");
@@ -1160,7 +1301,7 @@ static void usage(FILE *f)
 static void fit_fd_limit(const struct conf_server *cf)
 {
 	struct rlimit rl;
-	rlim_t want = (rlim_t)cf->max_connections + cf->max_unauth + 64;
+	rlim_t want = (rlim_t)cf->max_connections + cf->max_unauth + cf->max_probes + 64;
 	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
 		return;
 	if (rl.rlim_cur < want) {
@@ -1168,8 +1309,9 @@ static void fit_fd_limit(const struct conf_server *cf)
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
 	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-		log_warn("open file limit %lu is below max_connections + max_unauth; raise ulimit -n",
-		         (unsigned long)rl.rlim_cur);
+		log_warn(
+		    "open file limit %lu is below max_connections + max_unauth + max_probes; raise ulimit -n",
+		    (unsigned long)rl.rlim_cur);
 }
 
 static int run(struct srv *s)
@@ -1197,6 +1339,10 @@ static int run(struct srv *s)
 	}
 	if (sess_init(&s->sessions, cf->run_dir, s->loop) < 0) {
 		log_err("run_dir %s: %s", cf->run_dir, strerror(errno));
+		return 1;
+	}
+	if ((s->reach = reach_new(s->loop, cf->max_probes, cf->reach_timeout, probe_done)) == NULL) {
+		log_err("out of memory");
 		return 1;
 	}
 	if ((s->pool = pool_new(s->loop, cf->workers)) == NULL) {
@@ -1249,6 +1395,8 @@ static void shutdown_all(struct srv *s)
 		conn_close(cl->c, "server shutting down");
 	}
 	conn_reap();
+	reach_free(s->reach);
+	s->reach = NULL;
 	sess_free(&s->sessions);
 	pool_free(s->pool);
 	for (int i = 0; i < s->nlisten; i++)

@@ -17,6 +17,12 @@
  *              ends in ", TLS session resumed" if the server took it
  *   -X OFFSET  with -R: flip the bits of the ticket's byte at OFFSET
  *              (negative: from the end) before offering it
+ *   -L         no client at all: listen on HOST PORT (plain TCP, port 0 =
+ *              any free one), print "*port N", then "*accept IP" for each
+ *              connection, which is closed at once; until -w
+ *   -B         with -L: a black hole: backlog 0, filled by one connection
+ *              of its own and never accepted, so later connects get no
+ *              answer at all (their SYNs are dropped) until they time out
  *
  * Output, one line each, flushed: every line the server sends, verbatim;
  * events start with '*': "*tls SUITE", "*key HEX", "*connected" (-T),
@@ -434,8 +440,64 @@ static int old_handshake(int fd)
 static void usage(void)
 {
 	fprintf(stderr, "usage: imtc [-i FILE] [-k] [-T] [-1] [-b RCVBUF] [-s ADDR] [-w SECONDS] [-S FILE] "
-	                "[-R FILE [-X OFFSET]] HOST PORT\n");
+	                "[-R FILE [-X OFFSET]] HOST PORT\n"
+	                "       imtc -L [-B] [-w SECONDS] HOST PORT\n");
 	exit(2);
+}
+
+/* -L: a plain TCP listener that reports who connected (a stand-in for a
+ * client's peer port when the server probes it). */
+static int listen_main(const char *host, const char *port, int blackhole, long wait_s)
+{
+	struct addrinfo hints, *res;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV | AI_PASSIVE;
+	if (getaddrinfo(host, port, &hints, &res) != 0) {
+		say("*error bad address %s port %s", host, port);
+		return 1;
+	}
+	int one = 1, lfd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	if (lfd < 0 || setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+	    bind(lfd, res->ai_addr, res->ai_addrlen) < 0 || listen(lfd, blackhole ? 0 : 16) < 0 ||
+	    getsockname(lfd, (struct sockaddr *)&ss, &sl) < 0) {
+		say("*error listen on %s port %s: %s", host, port, strerror(errno));
+		return 1;
+	}
+	freeaddrinfo(res);
+	char ip[64], sv[16];
+	getnameinfo((struct sockaddr *)&ss, sl, ip, sizeof ip, sv, sizeof sv,
+	            NI_NUMERICHOST | NI_NUMERICSERV);
+	if (blackhole) {
+		/* Backlog 0 holds one connection: ours fills it for good. */
+		int fill = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (fill < 0 || connect(fill, (struct sockaddr *)&ss, sl) < 0) {
+			say("*error filling the backlog: %s", strerror(errno));
+			return 1;
+		}
+	}
+	say("*port %s", sv);
+	unsigned long long give_up = now_ms() + (unsigned long long)wait_s * 1000;
+	for (;;) {
+		long left = (long)(give_up - now_ms());
+		if (give_up <= now_ms()) {
+			say("*timeout");
+			return 4;
+		}
+		struct pollfd p = {lfd, (short)(blackhole ? 0 : POLLIN), 0};
+		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) <= 0 || !(p.revents & POLLIN))
+			continue;
+		sl = sizeof ss;
+		int fd = accept(lfd, (struct sockaddr *)&ss, &sl);
+		if (fd < 0)
+			continue;
+		getnameinfo((struct sockaddr *)&ss, sl, ip, sizeof ip, sv, sizeof sv,
+		            NI_NUMERICHOST | NI_NUMERICSERV);
+		say("*accept %s", ip);
+		close(fd);
+	}
 }
 
 /* Reads the session saved in path, flips the ticket's byte at flip (when
@@ -492,10 +554,16 @@ static void save_session(const char *path)
 int main(int argc, char **argv)
 {
 	const char *infile = NULL, *src = NULL, *save_to = NULL, *resume_from = NULL;
-	int showkey = 0, old = 0, rcvbuf = 0, opt, do_flip = 0;
+	int showkey = 0, old = 0, rcvbuf = 0, opt, do_flip = 0, listen_mode = 0, blackhole = 0;
 	long wait_s = 60, flip = 0;
-	while ((opt = getopt(argc, argv, "i:kT1b:s:w:S:R:X:")) != -1) {
+	while ((opt = getopt(argc, argv, "i:kT1b:s:w:S:R:X:LB")) != -1) {
 		switch (opt) {
+		case 'L':
+			listen_mode = 1;
+			break;
+		case 'B':
+			blackhole = 1;
+			break;
 		case 'S':
 			save_to = optarg;
 			break;
@@ -533,6 +601,8 @@ int main(int argc, char **argv)
 	}
 	if (argc - optind != 2)
 		usage();
+	if (listen_mode)
+		return listen_main(argv[optind], argv[optind + 1], blackhole, wait_s);
 	unsigned long long give_up = now_ms() + (unsigned long long)wait_s * 1000;
 	sock = dial(argv[optind], argv[optind + 1], rcvbuf, src);
 	if (old)

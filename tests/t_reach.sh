@@ -1,0 +1,419 @@
+#!/bin/sh
+# t_reach: protocol 1.1 on the server, through real TLS on loopback:
+# VERSION; the reachability probe (a TCP connect to the observed address
+# and announced port only; open, closed, unknown; the 6-a-minute cap; the
+# max_probes queue; a logout mid-probe); REACH about yourself and about
+# mutual 1.1 contacts after ONLINE and on change, never about or to a
+# version-1 connection; the CALL and PUNCH relays with every error and
+# the max_calls rate. The probed ports are imtc -L listeners (they print
+# "*accept IP" per connection) or an imtc -L -B black hole.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+
+IP=127\\.0\\.0\\.1
+
+# lis ID ADDR [IMTC-OPTIONS...]: a listener on ADDR (port 0 unless -p is
+# not needed: the port is any free one unless LIS_PORT is set); sets LPORT.
+lis() {
+	_id=$1 _addr=$2
+	shift 2
+	"$IMTC" -L "$@" -w 300 "$_addr" "${LIS_PORT:-0}" >"$T/$_id.out" 2>&1 &
+	PIDS="$PIDS $!"
+	eval "LPID_$_id=$!"
+	wait_for "$T/$_id.out" '^\*port [0-9]+$' 10 || return 1
+	LPORT=$(sed -n 's/^\*port //p' "$T/$_id.out")
+}
+
+# accepts ID: connections listener ID has seen.
+accepts() { grep -c '^\*accept ' "$T/$1.out"; }
+
+# up ID NAME [VERSION [IMTC-OPTIONS...]]: client ID says VERSION (when
+# given and not "-"), then signs up as NAME.
+up() {
+	_id=$1 _name=$2 _v=${3:--}
+	[ $# -ge 3 ] && shift 3 || shift $#
+	cl "$_id" "$@"
+	if [ "$_v" != - ]; then
+		say "$_id" "VERSION $_v"
+		seen "$_id" '^OK 1' || return 1
+	fi
+	say "$_id" "SIGNUP $_name $_name-pw"
+	seen "$_id" "^OK $_name\$"
+}
+
+# next_after ID PATTERN: the line ID received right after the last line
+# matching PATTERN.
+next_after() { grep -E -A 1 -- "$2" "$T/$1.out" | tail -n 1; }
+
+# A port nobody listens on: a listener's, after it is gone.
+free_port() {
+	lis gone 127.0.0.1 || return 1
+	eval "kill \$LPID_gone"
+	eval "wait \$LPID_gone" 2>/dev/null
+	FREE=$LPORT
+}
+
+C=$T/s.conf
+srv_conf "$C" "reach_timeout = 3" "log_level = debug" "max_signups_per_ip = 1000"
+if ! srv_start "$C" "$T/s.log"; then
+	fail server_start "no readiness line: $(head -c 300 "$T/s.log" | tr '\n' ' ')"
+	exit 1
+fi
+need free_port free_port
+
+# --- VERSION: replies before login, malformed ones ---
+cl v
+say v "VERSION 1.1" "VERSION 1" "VERSION 1.0" "VERSION 2" "VERSION 1.10" "VERSION 01.01" \
+	"VERSION" "VERSION 1." "VERSION .1" "VERSION 1.1.1" "VERSION -1" "VERSION 1.1 x" \
+	"VERSION abc" "VERSION 1,1" "VERSION 0.9" "VERSION 99999999999999999999.1"
+need version_replies sync v
+got=$(grep -E '^(OK|ERR)' "$T/v.out" | tr '\n' '|')
+U='ERR 400 usage: VERSION <major.minor>'
+want="OK 1.1|OK 1|OK 1|OK 1.1|OK 1.1|OK 1.1|$U|$U|$U|$U|$U|$U|$U|$U|ERR 400 version 0.9 is not spoken here (this server speaks 1 and 1.1)|OK 1.1|"
+if [ "$got" = "$want" ]; then pass version_replies; else fail version_replies "got $got"; fi
+# A version-1 connection knows no CALL or PUNCH; a 1.1 one before login
+# is told to log in.
+say v "VERSION 1" "CALL bob" "PUNCH bob" "VERSION 1.1" "CALL bob" "PUNCH bob"
+need version_calls_before_login sync v
+got=$(grep -E '^(OK|ERR)' "$T/v.out" | tail -n 6 | tr '\n' '|')
+want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|"
+if [ "$got" = "$want" ]; then pass version_1_no_call_1_1_login_first; else
+	fail version_1_no_call_1_1_login_first "got $got"; fi
+say v '!quit'
+
+# --- the probe: open (a real listener), closed (a port nobody has) ---
+need listener_a lis la 127.0.0.1
+PA=$LPORT
+need alice up a alice 1.1
+say a "CONTACTS bob carol erin"
+say a "PEER $PA $KEYA"
+expect reach_self_open a "^REACH alice open $IP\$" 10
+wait_for "$T/la.out" '^\*accept' 5
+sleep 0.2
+if [ "$(accepts la)" -eq 1 ] && grep -q "^\*accept 127\.0\.0\.1\$" "$T/la.out"; then
+	pass reach_probe_is_one_connect_from_server
+else
+	fail reach_probe_is_one_connect_from_server "listener saw: $(tr '\n' '|' <"$T/la.out")"
+fi
+
+need bob up b bob 1.1
+say b "CONTACTS alice carol"
+mark "$T/a.out"
+say b "PEER $FREE $KEYB"
+expect reach_self_closed_refused b "^REACH bob closed $IP\$" 10
+# alice: ONLINE bob, right after it REACH bob unknown (its probe runs),
+# then REACH bob closed when it is done.
+setup contact_online seen_new a "^ONLINE bob "
+expect_new reach_contact_again_on_change a "^REACH bob closed $IP\$" 10
+if [ "$(next_after a "^ONLINE bob $IP $FREE ")" = "REACH bob unknown 127.0.0.1" ]; then
+	pass reach_contact_right_after_online
+else
+	fail reach_contact_right_after_online "after ONLINE bob: $(next_after a '^ONLINE bob ')"
+fi
+# bob, the newcomer: ONLINE alice, then alice's current state.
+if [ "$(next_after b "^ONLINE alice $IP $PA ")" = "REACH alice open 127.0.0.1" ]; then
+	pass reach_newcomer_told_contact_state
+else
+	fail reach_newcomer_told_contact_state "after ONLINE alice: $(next_after b '^ONLINE alice ')"
+fi
+
+# bob moves to a port that listens: ONLINE + REACH unknown, then open.
+need listener_b lis lb 127.0.0.1
+PB=$LPORT
+mark "$T/a.out" "$T/b.out"
+say b "PEER $PB $KEYB"
+expect_new reach_port_change_self_open b "^REACH bob open $IP\$" 10
+expect_new reach_port_change_contact_open a "^REACH bob open $IP\$" 10
+got=$(new_lines "$T/a.out" | grep -E '^(ONLINE|REACH) bob' | tr '\n' '|')
+if [ "$got" = "ONLINE bob 127.0.0.1 $PB $KEYB|REACH bob unknown 127.0.0.1|REACH bob open 127.0.0.1|" ]; then
+	pass reach_port_change_sequence
+else
+	fail reach_port_change_sequence "alice got $got"
+fi
+# The same PEER again: no ONLINE, no probe, no REACH.
+n=$(accepts lb)
+mark "$T/a.out" "$T/b.out"
+say b "PEER $PB $KEYB"
+sync b
+sleep 0.3
+if sync a && [ -z "$(new_lines "$T/a.out" | grep -E '^(ONLINE|REACH)')" ] &&
+	[ -z "$(new_lines "$T/b.out" | grep -E '^REACH')" ] && [ "$(accepts lb)" -eq "$n" ]; then
+	pass reach_same_peer_no_probe
+else
+	fail reach_same_peer_no_probe "a: $(new_lines "$T/a.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
+fi
+
+# --- a version-1 client: carol sees exactly protocol 1 ---
+need carol up c carol
+say c "CONTACTS alice bob"
+say c "PEER 4003 $KEYC"
+need carol_sync sync c
+CS1=$SYNC
+say a "CALL carol" "PUNCH carol"
+setup carol_calls seen a '^ERR 403 carol cannot take calls \(protocol 1\)$'
+sync a
+if [ "$(grep -c '^ERR 403 carol cannot take calls (protocol 1)$' "$T/a.out")" -eq 2 ]; then
+	pass call_punch_v1_callee_refused
+else
+	fail call_punch_v1_callee_refused "$(grep carol "$T/a.out" | tr '\n' '|')"
+fi
+lacks reach_none_about_v1_contact a '^REACH carol'
+setup alice_online_carol seen a "^ONLINE carol $IP 4003 $KEYC\$"
+# bob's port changes, alice calls: carol's whole transcript stays v1.
+mark "$T/a.out" "$T/c.out"
+say b "PEER $PA $KEYB"
+setup bob_moved seen_new a "^REACH bob open $IP\$" 10
+setup carol_told seen_new c "^ONLINE bob $IP $PA " 10
+need carol_sync2 sync c
+got=$(grep -v '^\*tls' "$T/c.out" | sed 's/^TOKEN .*/TOKEN x/' | tr '\n' '|')
+want="IM 1 im|OK carol|TOKEN x|OK|OK|ONLINE alice 127.0.0.1 $PA $KEYA|ONLINE bob 127.0.0.1 $PB $KEYB|PONG sync$CS1|ONLINE bob 127.0.0.1 $PA $KEYB|PONG sync$SYNC|"
+if [ "$got" = "$want" ]; then pass v1_client_sees_protocol_1_only; else
+	fail v1_client_sees_protocol_1_only "got $got want $want"; fi
+mark "$T/b.out"
+say b "PEER $PB $KEYB"
+setup bob_back seen_new b "^REACH bob open $IP\$" 10
+
+# --- CALL: to the callee only ---
+need dave up d dave 1.1
+say d "CONTACTS alice"
+say d "PEER 4004 $KEYD"
+setup dave_peer sync d
+mark "$T/a.out" "$T/b.out" "$T/c.out" "$T/d.out"
+say a "CALL bob"
+expect_new call_ok a '^OK$'
+expect_new call_relayed b '^CALL alice$'
+sync c
+sync d
+if [ -z "$(new_lines "$T/c.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/d.out" | grep -E '^(CALL|PUNCH)')" ] &&
+	[ -z "$(new_lines "$T/a.out" | grep -E '^(CALL|PUNCH)')" ]; then
+	pass call_to_callee_only
+else
+	fail call_to_callee_only "c: $(new_lines "$T/c.out" | tr '\n' '|') d: $(new_lines "$T/d.out" | tr '\n' '|')"
+fi
+
+# --- PUNCH: OK, then PUNCH with the callee's address to the caller, and
+# the caller's to the callee ---
+mark "$T/a.out" "$T/b.out"
+say a "PUNCH bob"
+setup punch_caller seen_new a '^PUNCH ' && setup punch_callee seen_new b '^PUNCH '
+got=$(new_lines "$T/a.out" | head -n 2 | tr '\n' '|')
+if [ "$got" = "OK|PUNCH bob 127.0.0.1 $PB|" ]; then pass punch_caller_ok_then_address; else
+	fail punch_caller_ok_then_address "alice got $got"; fi
+got=$(new_lines "$T/b.out" | grep '^PUNCH')
+if [ "$got" = "PUNCH alice 127.0.0.1 $PA" ]; then pass punch_callee_gets_caller_address; else
+	fail punch_callee_gets_caller_address "bob got $got"; fi
+
+# --- errors ---
+# dave lists alice, alice does not list dave; erin is mutual but has not
+# sent PEER; "nobody" is offline; alice herself is nobody's contact.
+need erin up e erin 1.1
+say e "CONTACTS alice"
+mark "$T/a.out" "$T/d.out" "$T/e.out" "$T/b.out"
+say d "CALL alice" "PUNCH alice"
+say a "CALL dave" "CALL nobody" "CALL erin" "PUNCH erin" "CALL alice" "CALL ALICE"
+say e "CALL alice" "PUNCH alice"
+need err_sync_a sync a
+need err_sync_d sync d
+need err_sync_e sync e
+got=$(new_lines "$T/a.out" | grep '^ERR' | tr '\n' '|')
+want="ERR 403 dave is not a mutual contact online|ERR 403 nobody is not a mutual contact online|ERR 403 erin is not a mutual contact online|ERR 403 erin is not a mutual contact online|ERR 403 alice is not a mutual contact online|ERR 403 alice is not a mutual contact online|"
+if [ "$got" = "$want" ]; then pass call_not_mutual_offline_nopeer_self_one_text; else
+	fail call_not_mutual_offline_nopeer_self_one_text "alice got $got"; fi
+got=$(new_lines "$T/d.out" | grep '^ERR' | tr '\n' '|')
+if [ "$got" = "ERR 403 alice is not a mutual contact online|ERR 403 alice is not a mutual contact online|" ]; then
+	pass call_one_sided_refused
+else
+	fail call_one_sided_refused "dave got $got"
+fi
+got=$(new_lines "$T/e.out" | grep '^ERR' | tr '\n' '|')
+if [ "$got" = "ERR 403 send PEER first|ERR 403 send PEER first|" ]; then pass call_before_peer_refused; else
+	fail call_before_peer_refused "erin got $got"; fi
+if sync b && [ -z "$(new_lines "$T/b.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/e.out" | grep -E '^(CALL|PUNCH)')" ] &&
+	[ -z "$(new_lines "$T/d.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/a.out" | grep -E '^(CALL|PUNCH)')" ]; then
+	pass call_refused_relays_nothing
+else
+	fail call_refused_relays_nothing "something was relayed"
+fi
+# Malformed lines, and bytes smuggled in a name or extra words (an address
+# of the caller's choosing): a usage error, nothing relayed.
+mark "$T/a.out" "$T/b.out"
+say a "CALL" "CALL bob carol" "CALL b\\x01ob" "CALL bob!" "PUNCH" "PUNCH bob 192.0.2.1 25" "CALL bob " \
+	"CALL $(printf 'x%.0s' $(seq 1 40))"
+printf '%s\n' '!raw CALL b\x07ob\n' '!raw PUNCH bob\x09x\n' >>"$T/a.in"
+need malformed_sync sync a
+got=$(new_lines "$T/a.out" | grep '^ERR' | sort | uniq -c | sed 's/^ *//' | tr '\n' '|')
+want="7 ERR 400 usage: CALL <name>|3 ERR 400 usage: PUNCH <name>|"
+if [ "$got" = "$want" ]; then pass call_punch_malformed_usage; else fail call_punch_malformed_usage "got $got"; fi
+sync b
+if [ -z "$(new_lines "$T/b.out" | grep -E '^(CALL|PUNCH)')" ]; then pass call_malformed_relays_nothing; else
+	fail call_malformed_relays_nothing "bob got $(new_lines "$T/b.out" | tr '\n' '|')"; fi
+
+# --- logout, drop and kick during a probe: the probe is cancelled ---
+# A listener whose backlog is full never answers: the probe runs its full
+# reach_timeout unless cancelled.
+need blackhole lis bh 127.0.0.1 -B
+PH=$LPORT
+for mm in 1 2 3 4 5 6; do
+	need "mid_$mm" up "m$mm" "mid$mm" 1.1
+	say "m$mm" "CONTACTS alice"
+	mark "$T/s.log"
+	say "m$mm" "PEER $PH $KEYA"
+	setup "probing_$mm" wait_new "$T/s.log" "reach mid$mm: probing 127\\.0\\.0\\.1:$PH" 10
+	case $mm in
+	1 | 2) say "m$mm" "LOGOUT" ;;
+	3 | 4) say "m$mm" '!reset' ;;
+	5) # a second login of the name kicks this session
+		cl k5
+		say k5 "LOGIN mid5 mid5-pw"
+		;;
+	6) say "m$mm" "PEER $PB $KEYA" ;; # probed once more after the running one
+	esac
+done
+setup kick_mid5 seen m5 '^KICKED' 10
+setup mid6_reprobed seen m6 "^REACH mid6 open $IP\$" 10
+sleep 1
+if ! alive "$SRV_PID"; then
+	fail probe_cancel_server_alive "the server died"
+elif grep -Eq 'reach mid[1-5] at' "$T/s.log"; then
+	fail probe_cancel_no_result_after_logout "$(grep -E 'reach mid[1-5] at' "$T/s.log" | head -n 2 | tr '\n' '|')"
+else
+	pass probe_cancel_no_result_after_logout
+fi
+got=$(grep -E '^REACH mid6' "$T/m6.out" | tr '\n' '|')
+if [ "$got" = "REACH mid6 open 127.0.0.1|" ]; then pass probe_superseded_result_not_reported; else
+	fail probe_superseded_result_not_reported "mid6 got $got"; fi
+# The slots came free: a new probe of the black hole times out as closed.
+need late up l late 1.1
+say l "PEER $PH $KEYA"
+expect probe_timeout_closed l "^REACH late closed $IP\$" 10
+if grep -Eq "reach late at 127\\.0\\.0\\.1:$PH: closed \\(no answer within 3 s" "$T/s.log"; then
+	pass probe_timeout_logged
+	pass probe_cancel_slots_freed
+else
+	fail probe_timeout_logged "$(grep 'reach late' "$T/s.log" | tr '\n' '|')"
+fi
+
+# --- the probe goes to the observed address only: never the LAN address
+# nor the server's own side of loopback ---
+need listener_h2 lis h2 127.0.0.2
+PH2=$LPORT
+LIS_PORT=$PH2
+setup listener_h1 lis h1 127.0.0.1
+LIS_PORT=
+need hank up h hank 1.1 -s 127.0.0.2
+say h "PEER $PH2 $KEYA 10.9.8.7"
+expect reach_observed_address h '^REACH hank open 127\.0\.0\.2$' 10
+wait_for "$T/h2.out" '^\*accept' 5
+sleep 0.3
+if [ "$(accepts h2)" -eq 1 ] && [ "$(accepts h1)" -eq 0 ] && ! grep -q 'reach hank.*10\.9\.8\.7' "$T/s.log" &&
+	[ "$(grep -c "reach hank: probing 127\\.0\\.0\\.2:$PH2\$" "$T/s.log")" -eq 1 ] &&
+	[ "$(grep -c 'reach hank: probing' "$T/s.log")" -eq 1 ]; then
+	pass reach_probes_observed_ip_only
+else
+	fail reach_probes_observed_ip_only "127.0.0.2: $(accepts h2), 127.0.0.1: $(accepts h1), log: $(grep 'reach hank' "$T/s.log" | tr '\n' '|')"
+fi
+
+# --- repeating PEER cannot make a probe loop: 6 a minute ---
+need listener_i lis li 127.0.0.1
+PI=$LPORT
+need ivan up i ivan 1.1
+n=0
+for port in $PI $PA $PI $PA $PI $PA $PI $PA $PI $PA; do
+	mark "$T/i.out"
+	say i "PEER $port $KEYA"
+	seen_new i '^REACH ivan ' 10 || break
+	n=$((n + 1))
+done
+got=$(grep '^REACH ivan' "$T/i.out" | cut -d ' ' -f 3 | tr '\n' ' ')
+if [ $n -eq 10 ] && [ "$got" = "open open open open open open unknown unknown unknown unknown " ] &&
+	[ "$(grep -c 'reach ivan: probing' "$T/s.log")" -eq 6 ]; then
+	pass reach_rate_six_a_minute
+else
+	fail reach_rate_six_a_minute "$n replies, states $got, $(grep -c 'reach ivan: probing' "$T/s.log") probes"
+fi
+if [ "$(grep -c 'too many reachability probes for ivan' "$T/s.log")" -eq 1 ]; then pass reach_rate_logged_once; else
+	fail reach_rate_logged_once "$(grep -c 'too many reachability probes for ivan' "$T/s.log") lines"; fi
+
+# --- a client saying VERSION 1.1 after its PEER ---
+need jack up j jack
+say j "CONTACTS alice"
+say j "PEER $PI $KEYB"
+say a "ADD jack"
+setup jack_online seen a "^ONLINE jack $IP $PI " 10
+mark "$T/a.out" "$T/j.out"
+say j "VERSION 1.1"
+expect_new late_version_self_reach j "^REACH jack (unknown|open) $IP\$" 10
+expect_new late_version_contacts_told a "^REACH jack (unknown|open) $IP\$" 10
+expect_new late_version_probed j "^REACH jack open $IP\$" 10
+expect_new late_version_told_about_contacts j "^REACH alice open $IP\$" 10
+
+no_crash server_no_crash "$T/s.log"
+srv_stop server_stops
+
+# --- reach_probe = no; max_calls ---
+C2=$T/s2.conf
+srv_conf "$C2" "reach_probe = no" "max_calls = 3" "data_dir = $T/data2" "log_level = debug"
+need server2 srv_start "$C2" "$T/s2.log"
+need listener_n lis ln 127.0.0.1
+PN=$LPORT
+need frank up f frank 1.1
+need gina up g gina 1.1
+say f "CONTACTS gina"
+say g "CONTACTS frank"
+say f "PEER $PN $KEYA"
+expect reach_off_unknown f "^REACH frank unknown $IP\$" 10
+say g "PEER $PN $KEYB"
+expect reach_off_contact_unknown f "^REACH gina unknown $IP\$" 10
+sleep 0.3
+if [ "$(accepts ln)" -eq 0 ] && ! grep -q 'probing' "$T/s2.log"; then pass reach_off_no_probe; else
+	fail reach_off_no_probe "$(accepts ln) connections"; fi
+mark "$T/f.out" "$T/g.out" "$T/s2.log"
+say f "CALL gina" "PUNCH gina" "CALL gina" "CALL gina" "PUNCH gina" "CALL gina"
+need rate_sync sync f
+got=$(new_lines "$T/f.out" | grep -E '^(OK|ERR)' | tr '\n' '|')
+want="OK|OK|OK|ERR 429 too many calls, wait a minute|ERR 429 too many calls, wait a minute|ERR 429 too many calls, wait a minute|"
+if [ "$got" = "$want" ]; then pass call_rate_429; else fail call_rate_429 "got $got"; fi
+sync g
+got=$(new_lines "$T/g.out" | grep -E '^(CALL|PUNCH)' | tr '\n' '|')
+if [ "$got" = "CALL frank|PUNCH frank 127.0.0.1 $PN|CALL frank|" ]; then pass call_rate_callee_gets_allowed_only; else
+	fail call_rate_callee_gets_allowed_only "gina got $got"; fi
+if [ "$(new_lines "$T/s2.log" | grep -c 'too many CALL and PUNCH lines from frank')" -eq 1 ]; then
+	pass call_rate_logged_once
+else
+	fail call_rate_logged_once "$(new_lines "$T/s2.log" | grep -c 'too many CALL')"
+fi
+no_crash server2_no_crash "$T/s2.log"
+srv_stop server2_stops
+
+# --- max_probes = 1: the rest wait in a FIFO, every session gets its REACH ---
+C3=$T/s3.conf
+srv_conf "$C3" "max_probes = 1" "reach_timeout = 3" "data_dir = $T/data3" "log_level = debug"
+need server3 srv_start "$C3" "$T/s3.log"
+need blackhole3 lis bh3 127.0.0.1 -B
+PH3=$LPORT
+need listener_q lis lq 127.0.0.1
+PQ=$LPORT
+for qq in 1 2 3 4 5; do need "q$qq" up "q$qq" "q$qq" 1.1; done
+say q1 "PEER $PH3 $KEYA"
+wait_for "$T/s3.log" 'reach q1: probing' 10
+# one after the other (each PEER taken before the next is sent), while
+# q1's probe holds the only slot
+for qq in 2 3 4 5; do
+	say "q$qq" "PEER $PQ $KEYA"
+	sync "q$qq"
+done
+ok=1
+expect queue_first_closed q1 "^REACH q1 closed $IP\$" 10
+for qq in 2 3 4 5; do seen "q$qq" "^REACH q$qq open $IP\$" 15 || ok=0; done
+wait_for "$T/lq.out" '^\*accept' 5
+sleep 0.3
+# In the log, every later probe starts after q1's ended, one at a time.
+order=$(grep -E 'reach q[0-9]+(: probing| at )' "$T/s3.log" | sed -E 's/.*reach (q[0-9]+)(: probing| at ).*/\1\2/; s/: probing/+/; s/ at /-/' | tr -d '\n')
+if [ $ok -eq 1 ] && [ "$(accepts lq)" -eq 4 ] &&
+	[ "$order" = "q1+q1-q2+q2-q3+q3-q4+q4-q5+q5-" ]; then
+	pass max_probes_fifo_one_at_a_time
+else
+	fail max_probes_fifo_one_at_a_time "all got REACH: $ok, accepts $(accepts lq), order $order"
+fi
+no_crash server3_no_crash "$T/s3.log"
+srv_stop server3_stops
