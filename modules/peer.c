@@ -41,10 +41,11 @@ enum link_state { LINK_TLS, LINK_HELLO, LINK_OPEN };
 /* Descriptors kept for the client's own use (standard streams, the server
  * link, the listener, state files, dials) when the open file limit is low:
  * unidentified incoming connections get at most half of the rest. */
-#define PEER_FD_RESERVE 16
-#define PEER_NETIF_MAX  64
-#define PEER_WARN_MS    60000 /* at most one listener warning per minute */
-#define PEER_PAUSE_MS   1000  /* accepting stops this long at the fd limit */
+#define PEER_FD_RESERVE   16
+#define PEER_NETIF_MAX    64
+#define PEER_WARN_MS      60000 /* at most one listener warning per minute */
+#define PEER_PAUSE_MS     1000  /* accepting stops this long at the fd limit */
+#define PEER_PUNCH_MIN_MS 1000  /* a punch attempt's least time for TCP, TLS and hello */
 
 /* Incoming connections before their hello from one address (IPv6: one
  * ipv6_prefix network). */
@@ -93,6 +94,7 @@ struct conv {
 	struct peer_ladder lad;
 	char lan[64];
 	const char *why;
+	int called;                /* this ladder sent CALL: a connection from it is the reverse path */
 	struct loop_timer stage_t; /* reverse: its dial is due; punched: PUNCH is due */
 	/* A second connection under way beside link (a dial that a CALL
 	 * asked for, or a simultaneous open): it replaces link once its
@@ -461,7 +463,7 @@ static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap
 static void dial_conv(struct conv *cv)
 {
 	struct peer *p = cv->p;
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0) {
 		fail_msgs(cv, why, 0);
@@ -476,6 +478,7 @@ static void dial_conv(struct conv *cv)
 	cv->lad.calls = pc.calls;
 	cv->why = PEER_UNREACHABLE;
 	cv->stage = PEER_PATH_NONE;
+	cv->called = 0;
 	loop_timer_stop(p->loop, &cv->wait_t);
 	ladder_next(cv);
 }
@@ -528,7 +531,7 @@ static void stage_over(struct loop *l, void *arg)
 static int rung_start(struct conv *cv)
 {
 	struct peer *p = cv->p;
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0) {
 		cv->why = why;
@@ -540,6 +543,8 @@ static int rung_start(struct conv *cv)
 	enum peer_ask what = cv->stage == PEER_PATH_REVERSE ? PEER_ASK_CALL : PEER_ASK_PUNCH;
 	if (p->ops->ask == NULL || p->ops->ask(p->arg, cv->name, what) < 0)
 		return -1;
+	if (what == PEER_ASK_CALL)
+		cv->called = 1;
 	log_info("peer %s: asking the server for a %s connection", cv->name, peer_path_word(cv->stage));
 	loop_timer_set(p->loop, &cv->stage_t, p->cfg.timeout_ms, stage_over, cv);
 	return 0;
@@ -574,7 +579,7 @@ static void ladder_next(struct conv *cv)
 static void punch_try(struct conv *cv)
 {
 	struct peer *p = cv->p;
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	struct addrinfo hints, *ai = NULL;
 	char port[8];
@@ -614,7 +619,12 @@ static void punch_try(struct conv *cv)
 		fd = -1;
 		if (k->c != NULL) {
 			cv->alt = k;
-			conn_deadline(k->c, p->cfg.timeout_ms, dial_timeout_why);
+			/* An attempt ends with the punch's window (a second at
+			 * least, for its TLS handshake), so the rung does too. */
+			uint64_t now = loop_now(p->loop);
+			uint64_t left = cv->punch_until > now ? cv->punch_until - now : 0;
+			conn_deadline(k->c, left > PEER_PUNCH_MIN_MS ? (unsigned)left : PEER_PUNCH_MIN_MS,
+			              dial_timeout_why);
 			log_debug("peer %s: punching to %s port %u as the TLS %s", cv->name, cv->punch_ip,
 			          cv->punch_port, client ? "client" : "server");
 			return;
@@ -665,6 +675,7 @@ static void link_opened(struct link *k, enum peer_path how)
 	cv->link = k;
 	k->st = LINK_OPEN;
 	ladder_stop(cv);
+	cv->called = 0;
 	loop_timer_stop(p->loop, &cv->wait_t);
 	conn_deadline(k->c, 0, NULL);
 	log_info("peer %s (%s): conversation open (%s, %s, %s)", cv->name, k->c->peer,
@@ -705,7 +716,7 @@ static void hello_in(struct link *k, char *line)
 	struct proto_peer_line pl;
 	char key[PROTO_KEY_HEX + 1];
 	const char *name = pl.name;
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	if (proto_parse_peer_line(line, &pl) != PROTO_PEER_HELLO) {
 		log_info("peer connection from %s: bad hello; closing", c->peer);
@@ -758,7 +769,7 @@ static void hello_in(struct link *k, char *line)
 	/* Unasked, it came by the LAN address or the announced one; asked
 	 * for with CALL, it is the reverse path. */
 	enum peer_path how = k->want                                         ? PEER_PATH_PUNCHED
-	                     : cv->stage == PEER_PATH_REVERSE                ? PEER_PATH_REVERSE
+	                     : cv->called                                    ? PEER_PATH_REVERSE
 	                     : pc.lan_ip[0] && strcmp(c->ip, pc.lan_ip) == 0 ? PEER_PATH_LAN
 	                                                                     : PEER_PATH_DIRECT;
 	if (k->pfx)
@@ -1223,7 +1234,7 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 		p->ops->failed(p->arg, name, id, PEER_TOOLONG);
 		return;
 	}
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	struct conv *cv = conv_find(p, name);
 	/* Asked on every message, an open conversation included: a contact
@@ -1264,7 +1275,7 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 
 void peer_open(struct peer *p, const char *name)
 {
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	struct conv *cv = conv_find(p, name);
 	if ((cv && (cv->link || cv->stage != PEER_PATH_NONE)) || p->ops->lookup(p->arg, name, &pc, &why) < 0)
@@ -1354,7 +1365,7 @@ static struct conv *relayed_conv(struct peer *p, const char *name, const char *w
 
 void peer_call_in(struct peer *p, const char *name)
 {
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	struct conv *cv = relayed_conv(p, name, "CALL", &pc);
 	if (cv == NULL)
 		return;
@@ -1380,7 +1391,7 @@ void peer_call_in(struct peer *p, const char *name)
 
 void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port)
 {
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	struct conv *cv = relayed_conv(p, name, "PUNCH", &pc);
 	if (cv == NULL)
 		return;
