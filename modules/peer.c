@@ -658,9 +658,10 @@ static void link_opened(struct link *k, enum peer_path how)
 	struct peer *p = k->p;
 	struct link *old = cv->link;
 	if (old && old != k) {
-		old->detached = 1;
+		int was_open = old->st == LINK_OPEN;
+		old->detached = 1; /* freed by the abort */
 		conn_abort(old->c, "replaced by a new connection");
-		if (old->st == LINK_OPEN)
+		if (was_open)
 			fail_msgs(cv, PEER_LOST, 1);
 	}
 	if (cv->alt && cv->alt != k) {

@@ -49,9 +49,11 @@ fake() {
 	done
 	# It plays a version-1 server: the client's first line, VERSION 1.1,
 	# is unknown to it.
-	g=$1
-	shift
-	set -- "$g" 'ERR 400 unknown command: VERSION' "$@"
+	if [ $# -gt 0 ]; then
+		g=$1
+		shift
+		set -- "$g" 'ERR 400 unknown command: VERSION' "$@"
+	fi
 	: >"$T/$fid.fake"
 	"$PROBE" -w 30 -s -p "$fport" listen "$fkey.key" "$fkey.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
 		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
