@@ -633,8 +633,11 @@ static void punch_try(struct conv *cv)
 	} else if (fd >= 0) {
 		close(fd);
 	} else {
+		int e = errno;
 		log_info("peer %s: punch to %s port %u: %s%s", cv->name, cv->punch_ip, cv->punch_port,
-		         step == NET_BIND ? "binding to our peer port: " : "", strerror(errno));
+		         step == NET_BIND ? "binding to our peer port: " : "", strerror(e));
+		if (e == EAFNOSUPPORT) /* its address family is not our listener's: no retry helps */
+			cv->punch_until = 0;
 	}
 	if (loop_now(p->loop) + PEER_PUNCH_RETRY_MS < cv->punch_until) {
 		loop_timer_set(p->loop, &cv->punch_t, PEER_PUNCH_RETRY_MS, punch_retry, cv);
