@@ -48,7 +48,20 @@ enum srv_state {
 	S_LOGOUT,  /* LOGOUT sent, waiting for BYE */
 };
 
-enum want { W_LOGIN, W_RESUME, W_PEER, W_CONTACTS, W_ADD, W_DEL, W_PING, W_SYNC, W_LOGOUT };
+enum want {
+	W_LOGIN,
+	W_RESUME,
+	W_PEER,
+	W_CONTACTS,
+	W_ADD,
+	W_DEL,
+	W_PING,
+	W_SYNC,
+	W_LOGOUT,
+	W_VERSION,
+	W_CALL,
+	W_PUNCH
+};
 
 struct pending {
 	enum want what;
@@ -58,6 +71,8 @@ struct pending {
 struct contact {
 	char name[PROTO_NAME_MAX + 1];
 	int listed, online, stale, asked, keychange;
+	int v11;   /* a REACH came about it since its ONLINE: it takes CALL and PUNCH */
+	int reach; /* PEER_REACH_* */
 	char ip[48], lan_ip[48];
 	unsigned port;
 	char key[PROTO_KEY_HEX + 1];
@@ -95,6 +110,7 @@ struct cli {
 	char srvkey[PROTO_KEY_HEX + 1]; /* the key this connection's server presented */
 
 	enum srv_state state;
+	int v11; /* this server connection speaks protocol 1.1 (OK 1.1 to VERSION) */
 	struct conn *sc;
 	struct addrinfo *ai_list, *ai_cur;
 	struct loop_timer retry_t, ping_t, quit_t;
@@ -183,6 +199,8 @@ static int peer_lookup(void *arg, const char *name, struct peer_contact *pc, con
 	snprintf(pc->lan_ip, sizeof pc->lan_ip, "%s", k->lan_ip);
 	snprintf(pc->key, sizeof pc->key, "%s", k->key);
 	pc->port = k->port;
+	pc->reach = k->reach;
+	pc->calls = c->v11 && k->v11;
 	return 0;
 }
 
@@ -240,8 +258,28 @@ static void peer_closed(void *arg, const char *name, const char *reason)
 	}
 }
 
-static const struct peer_ops cli_peer_ops = {peer_lookup, peer_msg,       peer_sent,
-                                             peer_failed, peer_typing_cb, peer_closed};
+static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* CALL and PUNCH go only to a 1.1 server, once logged in (PEER sent). */
+static int peer_ask(void *arg, const char *name, enum peer_ask what)
+{
+	struct cli *c = arg;
+	if (!c->v11 || c->sc == NULL || (c->state != S_SETUP && c->state != S_READY))
+		return -1;
+	if (what == PEER_ASK_CALL)
+		return srv_cmd(c, W_CALL, name, "CALL %s", name);
+	return srv_cmd(c, W_PUNCH, name, "PUNCH %s", name);
+}
+
+static void peer_path(void *arg, const char *name, enum peer_path how)
+{
+	struct cli *c = arg;
+	emit(c, CLI_EV_PATH, name, peer_path_word(how));
+}
+
+static const struct peer_ops cli_peer_ops = {peer_lookup,    peer_msg,    peer_sent, peer_failed,
+                                             peer_typing_cb, peer_closed, peer_ask,  peer_path};
 
 /* ---- the server link ---- */
 
@@ -283,14 +321,12 @@ static int pend_reserve(struct cli *c)
  * connected, or (with an ERROR event) when it cannot be queued. Only the
  * sync PING and LOGOUT may use the last CLI_PENDING_SPARE slots. */
 static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int srv_cmd(struct cli *c, enum want what, const char *name, const char *fmt, ...)
 {
 	if (c->sc == NULL)
 		return -1;
 	int spare = what == W_SYNC || what == W_LOGOUT || what == W_LOGIN || what == W_RESUME;
 	if ((!spare && c->plen + CLI_PENDING_SPARE >= CLI_PENDING_MAX) || pend_reserve(c) < 0) {
-		if (what != W_PING)
+		if (what != W_PING && what != W_CALL && what != W_PUNCH)
 			emitf(c, CLI_EV_ERROR, "too many commands waiting for the server; %s %s not sent",
 			      what == W_ADD   ? "ADD"
 			      : what == W_DEL ? "DEL"
@@ -767,6 +803,9 @@ static void on_online(struct cli *c, const char *args)
 	}
 	snprintf(k->ip, sizeof k->ip, "%s", on.ip);
 	snprintf(k->lan_ip, sizeof k->lan_ip, "%s", on.lan);
+	/* A 1.1 contact's REACH follows; a version-1 contact gets none. */
+	k->v11 = 0;
+	k->reach = PEER_REACH_UNKNOWN;
 	snprintf(k->key, sizeof k->key, "%s", on.key);
 	k->port = on.port;
 	k->online = 1;
@@ -867,7 +906,56 @@ static void on_reply(struct cli *c, char **tok, int n)
 		return;
 	case W_PING:
 		return;
+	case W_VERSION:
+		c->v11 = ok && n == 2 && strcmp(tok[0], "OK") == 0 && strcmp(tok[1], "1.1") == 0;
+		if (c->v11)
+			log_info("server %s: speaks protocol 1.1 (reachability, CALL, PUNCH)", c->hostport);
+		else
+			log_info("server %s: speaks protocol 1 only; dialing contacts directly", c->hostport);
+		return;
+	case W_CALL:
+	case W_PUNCH:
+		if (!ok) {
+			char shown[128];
+			proto_printable(text, strlen(text), shown, sizeof shown, PROTO_SHOW_SCREEN);
+			log_info("server %s: %s %s refused: %s", c->hostport,
+			         p.what == W_CALL ? "CALL" : "PUNCH", p.name, shown);
+			peer_ask_failed(c->peer, p.name, p.what == W_CALL ? PEER_ASK_CALL : PEER_ASK_PUNCH);
+		}
+		return;
 	}
+}
+
+/* REACH <name> <state> <ip>, CALL <name>, PUNCH <name> <ip> <port>: the
+ * lines of protocol 1.1. 0, or -1 when line is none of them. */
+static int srv_line11(struct cli *c, char *line)
+{
+	struct proto_reach r;
+	int kind = proto_parse_reach(line, &r);
+	if (kind < 0 || !c->v11 || !logged_in(c))
+		return -1;
+	if (kind == PROTO_REACH_LINE) {
+		if (strcmp(r.name, c->name) == 0) {
+			log_info("server %s: our peer port is %s at %s", c->hostport,
+			         r.state == PEER_REACH_OPEN     ? "reachable"
+			         : r.state == PEER_REACH_CLOSED ? "not reachable"
+			                                        : "not probed yet",
+			         r.ip);
+			peer_set_self(c->peer, r.ip, r.state);
+			return 0;
+		}
+		struct contact *k = ct_find(c, r.name);
+		if (k && k->listed && k->online) {
+			k->v11 = 1;
+			k->reach = r.state;
+		}
+		return 0;
+	}
+	if (kind == PROTO_CALL_LINE)
+		peer_call_in(c->peer, r.name);
+	else
+		peer_punch_in(c->peer, r.name, r.ip, r.port);
+	return 0;
 }
 
 static void srv_line(struct conn *sc, char *line, size_t len)
@@ -886,6 +974,13 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 		char shown[PROTO_LINE_MAX * 4];
 		proto_printable(tok[2], strlen(tok[2]), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		log_info("server %s: '%s', %s", c->hostport, shown, tls_describe(sc->tls));
+		/* Its reply is the first in the FIFO; a version-1 server's ERR
+		 * leaves this connection on protocol 1. */
+		c->v11 = 0;
+		peer_set_self(c->peer, "", PEER_REACH_UNKNOWN);
+		for (size_t i = 0; i < c->nct; i++)
+			c->ct[i].v11 = 0;
+		srv_cmd(c, W_VERSION, NULL, "VERSION 1.1");
 		send_auth(c);
 		return;
 	}
@@ -896,6 +991,8 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 		on_online(c, line[6] == ' ' ? line + 7 : "");
 		return;
 	}
+	if (srv_line11(c, line) == 0)
+		return;
 	int n = proto_split(line, tok, 2);
 	if (n < 1) {
 		log_warn("server %s: malformed line", c->hostport);

@@ -27,6 +27,7 @@ enum cli_ev_type {
 	/* name, text: only a resume token was given and it is gone or was
 	 * refused; the client is idle until a login with the password */
 	CLI_EV_NEED_PASSWORD,
+	CLI_EV_PATH, /* name, text: a conversation opened: "direct", "lan", "reverse" or "punched" */
 };
 
 struct cli_event {

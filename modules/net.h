@@ -25,6 +25,12 @@ enum net_step {
 int net_listen(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, int backlog,
                enum net_step *step);
 
+/* net_listen with SO_REUSEPORT too, so that net_dial_from can dial from
+ * its port (TCP simultaneous open). A fixed port that another socket
+ * listens on is still refused (EADDRINUSE), SO_REUSEPORT or not. */
+int net_listen_shared(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, int backlog,
+                      enum net_step *step);
+
 /* accept4() of one connection, non-blocking. ip (NULL: not wanted) gets the
  * peer's address as text (net_addr_text, IPv4-mapped shown as IPv4), "?"
  * when it has none. The fd, or -1 with errno. */
@@ -34,6 +40,14 @@ int net_accept(int lfd, char *ip, size_t cap);
  * fd (the connect may still be under way: wait for POLLOUT, then
  * net_connect_error), or -1 with errno and *step (NET_SOCKET/NET_CONNECT). */
 int net_dial(const struct sockaddr *sa, socklen_t sl, int nodelay, enum net_step *step);
+
+/* Starts a non-blocking connect to sa from the address and port *local
+ * (a net_listen_shared listener's, which the socket shares through
+ * SO_REUSEADDR and SO_REUSEPORT): one side of a TCP simultaneous open. An
+ * IPv4 sa from an IPv6 local address goes to its IPv4-mapped form. The
+ * fd, or -1 with errno and *step (NET_SOCKET, NET_BIND, NET_CONNECT). */
+int net_dial_from(const struct sockaddr_storage *local, const struct sockaddr *sa, socklen_t sl,
+                  enum net_step *step);
 
 /* After a non-blocking connect's fd polled revents: 0 when it connected,
  * else the errno value that it failed with. */

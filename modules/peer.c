@@ -41,10 +41,11 @@ enum link_state { LINK_TLS, LINK_HELLO, LINK_OPEN };
 /* Descriptors kept for the client's own use (standard streams, the server
  * link, the listener, state files, dials) when the open file limit is low:
  * unidentified incoming connections get at most half of the rest. */
-#define PEER_FD_RESERVE 16
-#define PEER_NETIF_MAX  64
-#define PEER_WARN_MS    60000 /* at most one listener warning per minute */
-#define PEER_PAUSE_MS   1000  /* accepting stops this long at the fd limit */
+#define PEER_FD_RESERVE   16
+#define PEER_NETIF_MAX    64
+#define PEER_WARN_MS      60000 /* at most one listener warning per minute */
+#define PEER_PAUSE_MS     1000  /* accepting stops this long at the fd limit */
+#define PEER_PUNCH_MIN_MS 1000  /* a punch attempt's least time for TCP, TLS and hello */
 
 /* Incoming connections before their hello from one address (IPv6: one
  * ipv6_prefix network). */
@@ -72,6 +73,9 @@ struct link {
 	struct link *prev, *next;    /* incoming, before hello, oldest first */
 	struct pfx *pfx;             /* incoming, before hello: its address's count */
 	int progress;                /* incoming: its ClientHello came (progressed()) */
+	enum peer_path how;          /* outgoing or punched: the rung it was made for */
+	int alt;                     /* its conversation's alt, not its link */
+	struct conv *want;           /* punched as the TLS server: the contact it must be */
 };
 
 struct conv {
@@ -83,6 +87,23 @@ struct conv {
 	size_t inflight, queued;          /* on the wire; in the whole queue */
 	struct loop_timer ack_t;          /* the oldest message on the wire */
 	struct loop_timer wait_t;         /* our dial lost a tie-break: theirs comes */
+	/* The path ladder: the rung being tried, what it decides on, the
+	 * LAN address worth a dial ("" = none), what its messages fail with
+	 * when no rung is left. */
+	enum peer_path stage;
+	struct peer_ladder lad;
+	char lan[64];
+	const char *why;
+	int called;                /* this ladder sent CALL: a connection from it is the reverse path */
+	struct loop_timer stage_t; /* reverse: its dial is due; punched: PUNCH is due */
+	/* A second connection under way beside link (a dial that a CALL
+	 * asked for, or a simultaneous open): it replaces link once its
+	 * hello is done. At most one at a time. */
+	struct link *alt;
+	char punch_ip[48];
+	unsigned punch_port;
+	uint64_t punch_until;      /* loop ms: no new punch attempt after it */
+	struct loop_timer punch_t; /* the next punch attempt */
 };
 
 struct peer {
@@ -92,6 +113,9 @@ struct peer {
 	void *arg;
 	int lfd;
 	unsigned port;
+	struct sockaddr_storage laddr; /* the listener's: punches dial from it */
+	char self_ip[48];              /* our address as the server sees it */
+	int self_reach;                /* PEER_REACH_* of our listener */
 	struct tls_cfg *dial_cfg, *accept_cfg;
 	char name[PROTO_NAME_MAX + 1];
 	struct conv *convs;
@@ -157,6 +181,33 @@ static void fail_msgs(struct conv *cv, const char *reason, int only_sent)
 		loop_timer_stop(p->loop, &cv->wait_t);
 }
 
+enum peer_path peer_ladder_next(enum peer_path after, const struct peer_ladder *in)
+{
+	if (after < PEER_PATH_LAN && in->same_nat)
+		return PEER_PATH_LAN;
+	if (after < PEER_PATH_DIRECT && in->reach != PEER_REACH_CLOSED)
+		return PEER_PATH_DIRECT;
+	if (after < PEER_PATH_REVERSE && in->self_open && in->calls)
+		return PEER_PATH_REVERSE;
+	if (after < PEER_PATH_PUNCHED && in->calls)
+		return PEER_PATH_PUNCHED;
+	return PEER_PATH_NONE;
+}
+
+const char *peer_path_word(enum peer_path how)
+{
+	static const char *const w[] = {"", "lan", "direct", "reverse", "punched"};
+	return (size_t)how < sizeof w / sizeof w[0] ? w[how] : "";
+}
+
+/* Stops cv's ladder: no rung is tried any more. */
+static void ladder_stop(struct conv *cv)
+{
+	cv->stage = PEER_PATH_NONE;
+	loop_timer_stop(cv->p->loop, &cv->stage_t);
+	loop_timer_stop(cv->p->loop, &cv->punch_t);
+}
+
 static void ack_timeout(struct loop *l, void *arg)
 {
 	struct conv *cv = arg;
@@ -191,7 +242,7 @@ static void wait_over(struct loop *l, void *arg)
 {
 	struct conv *cv = arg;
 	(void)l;
-	if (cv->link == NULL)
+	if (cv->link == NULL && cv->alt == NULL)
 		fail_msgs(cv, PEER_REFUSED, 0);
 }
 
@@ -208,7 +259,8 @@ static void unlink_incoming(struct link *k)
 	else
 		p->incoming_tail = k->prev;
 	k->prev = k->next = NULL;
-	p->nincoming--;
+	if (k->pfx)
+		p->nincoming--;
 	if (k->pfx && --k->pfx->n == 0)
 		free(hmap_del(&p->pfx, k->pfx->key));
 	k->pfx = NULL;
@@ -222,6 +274,9 @@ static void link_free(struct link *k)
 }
 
 static int dial(struct link *k);
+static void ladder_next(struct conv *cv);
+static void dial_conv(struct conv *cv);
+static void punch_retry(struct loop *l, void *arg);
 
 static void on_close(struct conn *c, const char *why)
 {
@@ -235,6 +290,33 @@ static void on_close(struct conn *c, const char *why)
 		return;
 	}
 	log_info("peer %s (%s): %s", cv->name, c->peer, why);
+	if (k->alt) {
+		enum peer_path how = k->how;
+		int tcp = c->state == CONN_CONNECTING;
+		const char *reason = k->reason                 ? k->reason
+		                     : why == dial_timeout_why ? PEER_TIMEOUT
+		                                               : PEER_REFUSED;
+		cv->alt = NULL;
+		link_free(k);
+		if (cv->link && cv->link->st == LINK_OPEN)
+			return;
+		if (how == PEER_PATH_PUNCHED && tcp &&
+		    loop_now(p->loop) + PEER_PUNCH_RETRY_MS < cv->punch_until) {
+			loop_timer_set(p->loop, &cv->punch_t, PEER_PUNCH_RETRY_MS, punch_retry, cv);
+			return;
+		}
+		if (how == PEER_PATH_PUNCHED && cv->stage == PEER_PATH_PUNCHED) {
+			if (tcp) {
+				cv->why = PEER_UNREACHABLE;
+				ladder_next(cv);
+			} else {
+				ladder_stop(cv);
+				fail_msgs(cv, reason, 0);
+			}
+			return;
+		}
+		return;
+	}
 	if (k->outgoing && k->st != LINK_OPEN) {
 		/* The announced address failed at TCP level: try the LAN one. */
 		if (c->state == CONN_CONNECTING && k->ai + 1 < k->naddr) {
@@ -249,6 +331,13 @@ static void on_close(struct conn *c, const char *why)
 			                                       : PEER_REFUSED;
 		cv->link = NULL;
 		link_free(k);
+		/* Not reached at all: the next rung of the ladder. */
+		if (c->state == CONN_CONNECTING && cv->stage != PEER_PATH_NONE) {
+			cv->why = reason;
+			ladder_next(cv);
+			return;
+		}
+		ladder_stop(cv);
 		/* Both of us may have dialed at once; the larger name yields and
 		 * the other's connection is on its way, so wait for it. */
 		if (strcmp(reason, PEER_REFUSED) == 0 && strcmp(p->name, cv->name) > 0 && cv->head) {
@@ -370,44 +459,234 @@ static void lan_to_dial(const struct peer *p, const char *name, const char *lan,
 	freeifaddrs(all);
 }
 
-/* Dials cv's contact. 0, or -1 after failing its messages. */
-static int dial_conv(struct conv *cv)
+/* The ladder's first rung for cv's contact: what the rungs depend on is
+ * taken now, once. Fails the messages when it cannot even start. */
+static void dial_conv(struct conv *cv)
 {
 	struct peer *p = cv->p;
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0) {
 		fail_msgs(cv, why, 0);
-		return -1;
+		return;
 	}
+	cv->lan[0] = '\0';
+	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0)
+		lan_to_dial(p, cv->name, pc.lan_ip, cv->lan, sizeof cv->lan);
+	cv->lad.same_nat = cv->lan[0] && p->self_ip[0] && strcmp(pc.ip, p->self_ip) == 0;
+	cv->lad.reach = pc.reach;
+	cv->lad.self_open = p->self_reach == PEER_REACH_OPEN;
+	cv->lad.calls = pc.calls;
+	cv->why = PEER_UNREACHABLE;
+	cv->stage = PEER_PATH_NONE;
+	cv->called = 0;
+	loop_timer_stop(p->loop, &cv->wait_t);
+	ladder_next(cv);
+}
+
+/* A dial for rung lan or direct: the LAN address alone, or the announced
+ * address and then the LAN one when it was not a rung of its own. */
+static int rung_dial(struct conv *cv, const struct peer_contact *pc)
+{
+	struct peer *p = cv->p;
 	struct link *k = calloc(1, sizeof *k);
-	if (k == NULL) {
-		fail_msgs(cv, PEER_UNREACHABLE, 0);
+	if (k == NULL)
 		return -1;
-	}
 	k->p = p;
 	k->cv = cv;
 	k->outgoing = 1;
-	k->port = pc.port;
-	snprintf(k->key, sizeof k->key, "%s", pc.key);
-	snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc.ip);
-	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0) {
-		lan_to_dial(p, cv->name, pc.lan_ip, k->addr[1], sizeof k->addr[1]);
-		if (k->addr[1][0])
-			k->naddr++;
+	k->how = cv->stage;
+	k->port = pc->port;
+	snprintf(k->key, sizeof k->key, "%s", pc->key);
+	if (cv->stage == PEER_PATH_LAN) {
+		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", cv->lan);
+	} else {
+		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc->ip);
+		if (cv->lan[0] && !cv->lad.same_nat)
+			snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", cv->lan);
 	}
 	cv->link = k;
-	loop_timer_stop(p->loop, &cv->wait_t);
 	while (dial(k) < 0) {
 		if (++k->ai >= k->naddr) {
 			cv->link = NULL;
 			free(k);
-			fail_msgs(cv, PEER_UNREACHABLE, 0);
+			cv->why = PEER_UNREACHABLE;
 			return -1;
 		}
 	}
-	log_debug("peer %s: dialing %s port %u", cv->name, k->addr[k->ai], k->port);
+	log_debug("peer %s: dialing %s port %u (%s)", cv->name, k->addr[k->ai], k->port,
+	          peer_path_word(cv->stage));
 	return 0;
+}
+
+static void stage_over(struct loop *l, void *arg)
+{
+	struct conv *cv = arg;
+	(void)l;
+	log_info("peer %s: no %s connection in time", cv->name, peer_path_word(cv->stage));
+	cv->why = PEER_UNREACHABLE;
+	ladder_next(cv);
+}
+
+/* Starts rung cv->stage. 0, or -1 when it cannot be tried. */
+static int rung_start(struct conv *cv)
+{
+	struct peer *p = cv->p;
+	struct peer_contact pc = {0};
+	const char *why = PEER_OFFLINE;
+	if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0) {
+		cv->why = why;
+		cv->stage = PEER_PATH_PUNCHED; /* nothing more to try */
+		return -1;
+	}
+	if (cv->stage == PEER_PATH_LAN || cv->stage == PEER_PATH_DIRECT)
+		return rung_dial(cv, &pc);
+	enum peer_ask what = cv->stage == PEER_PATH_REVERSE ? PEER_ASK_CALL : PEER_ASK_PUNCH;
+	if (p->ops->ask == NULL || p->ops->ask(p->arg, cv->name, what) < 0)
+		return -1;
+	if (what == PEER_ASK_CALL)
+		cv->called = 1;
+	log_info("peer %s: asking the server for a %s connection", cv->name, peer_path_word(cv->stage));
+	loop_timer_set(p->loop, &cv->stage_t, p->cfg.timeout_ms, stage_over, cv);
+	return 0;
+}
+
+/* Tries cv's next rung; with none left, its messages fail with cv->why:
+ * what the last dial failed with when no rung beyond direct applied (so
+ * a version-1 path fails as it always did), else "unreachable". */
+static void ladder_next(struct conv *cv)
+{
+	struct peer *p = cv->p;
+	loop_timer_stop(p->loop, &cv->stage_t);
+	loop_timer_stop(p->loop, &cv->punch_t);
+	for (;;) {
+		enum peer_path next = peer_ladder_next(cv->stage, &cv->lad);
+		if (next == PEER_PATH_NONE) {
+			const char *why = cv->why ? cv->why : PEER_UNREACHABLE;
+			cv->stage = PEER_PATH_NONE;
+			fail_msgs(cv, why, 0);
+			return;
+		}
+		cv->stage = next;
+		if (rung_start(cv) == 0)
+			return;
+	}
+}
+
+/* One attempt of a simultaneous open toward cv's punch address, from our
+ * listener's port. The smaller name is the TLS client and says hello
+ * first, as a dialer does; the larger one is the TLS server and checks
+ * the hello as it would an incoming one's. */
+static void punch_try(struct conv *cv)
+{
+	struct peer *p = cv->p;
+	struct peer_contact pc = {0};
+	const char *why = PEER_OFFLINE;
+	struct addrinfo hints, *ai = NULL;
+	char port[8];
+	if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0 || cv->alt) {
+		if (cv->stage == PEER_PATH_PUNCHED && cv->alt == NULL) {
+			cv->why = why;
+			ladder_next(cv);
+		}
+		return;
+	}
+	memset(&hints, 0, sizeof hints);
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	snprintf(port, sizeof port, "%u", cv->punch_port);
+	int fd = -1;
+	enum net_step step = NET_SOCKET;
+	if (getaddrinfo(cv->punch_ip, port, &hints, &ai) == 0) {
+		fd = net_dial_from(&p->laddr, ai->ai_addr, ai->ai_addrlen, &step);
+		freeaddrinfo(ai);
+	}
+	struct link *k = fd >= 0 ? calloc(1, sizeof *k) : NULL;
+	if (k != NULL) {
+		int client = strcmp(p->name, cv->name) < 0;
+		k->p = p;
+		k->cv = cv;
+		k->alt = 1;
+		k->how = PEER_PATH_PUNCHED;
+		k->outgoing = client;
+		k->want = client ? NULL : cv;
+		k->port = cv->punch_port;
+		snprintf(k->addr[0], sizeof k->addr[0], "%s", cv->punch_ip);
+		k->naddr = 1;
+		snprintf(k->key, sizeof k->key, "%s", pc.key);
+		k->st = LINK_TLS;
+		k->c = conn_new(p->loop, fd, client ? p->dial_cfg : p->accept_cfg, 1, &link_ops, k,
+		                p->cfg.max_line, p->cfg.max_out);
+		fd = -1;
+		if (k->c != NULL) {
+			cv->alt = k;
+			/* An attempt ends with the punch's window (a second at
+			 * least, for its TLS handshake), so the rung does too. */
+			uint64_t now = loop_now(p->loop);
+			uint64_t left = cv->punch_until > now ? cv->punch_until - now : 0;
+			conn_deadline(k->c, left > PEER_PUNCH_MIN_MS ? (unsigned)left : PEER_PUNCH_MIN_MS,
+			              dial_timeout_why);
+			log_debug("peer %s: punching to %s port %u as the TLS %s", cv->name, cv->punch_ip,
+			          cv->punch_port, client ? "client" : "server");
+			return;
+		}
+		free(k);
+	} else if (fd >= 0) {
+		close(fd);
+	} else {
+		int e = errno;
+		log_info("peer %s: punch to %s port %u: %s%s", cv->name, cv->punch_ip, cv->punch_port,
+		         step == NET_BIND ? "binding to our peer port: " : "", strerror(e));
+		if (e == EAFNOSUPPORT) /* its address family is not our listener's: no retry helps */
+			cv->punch_until = 0;
+	}
+	if (loop_now(p->loop) + PEER_PUNCH_RETRY_MS < cv->punch_until) {
+		loop_timer_set(p->loop, &cv->punch_t, PEER_PUNCH_RETRY_MS, punch_retry, cv);
+	} else if (cv->stage == PEER_PATH_PUNCHED) {
+		cv->why = PEER_UNREACHABLE;
+		ladder_next(cv);
+	}
+}
+
+static void punch_retry(struct loop *l, void *arg)
+{
+	(void)l;
+	punch_try(arg);
+}
+
+/* Link k of cv finished its hello by path how: it becomes the
+ * conversation's connection, replacing any other, and the ladder stops. */
+static void link_opened(struct link *k, enum peer_path how)
+{
+	struct conv *cv = k->cv;
+	struct peer *p = k->p;
+	struct link *old = cv->link;
+	if (old && old != k) {
+		int was_open = old->st == LINK_OPEN;
+		old->detached = 1; /* freed by the abort */
+		conn_abort(old->c, "replaced by a new connection");
+		if (was_open)
+			fail_msgs(cv, PEER_LOST, 1);
+	}
+	if (cv->alt && cv->alt != k) {
+		struct link *a = cv->alt;
+		a->detached = 1;
+		conn_abort(a->c, "another connection opened first");
+	}
+	cv->alt = NULL;
+	k->alt = 0;
+	k->want = NULL;
+	k->how = how;
+	cv->link = k;
+	k->st = LINK_OPEN;
+	ladder_stop(cv);
+	cv->called = 0;
+	loop_timer_stop(p->loop, &cv->wait_t);
+	conn_deadline(k->c, 0, NULL);
+	log_info("peer %s (%s): conversation open (%s, %s, %s)", cv->name, k->c->peer,
+	         k->outgoing ? "outgoing" : "incoming", peer_path_word(how), tls_describe(k->c->tls));
+	if (p->ops->path)
+		p->ops->path(p->arg, cv->name, how);
 }
 
 static void on_open(struct conn *c)
@@ -442,11 +721,18 @@ static void hello_in(struct link *k, char *line)
 	struct proto_peer_line pl;
 	char key[PROTO_KEY_HEX + 1];
 	const char *name = pl.name;
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	if (proto_parse_peer_line(line, &pl) != PROTO_PEER_HELLO) {
 		log_info("peer connection from %s: bad hello; closing", c->peer);
 		conn_abort(c, "bad hello"); /* nothing to flush: no descriptor kept for a grace */
+		return;
+	}
+	if (k->want && strcmp(name, k->want->name) != 0) {
+		log_warn("peer connection with %s (punched for %s) claims to be %s: refused", c->peer,
+		         k->want->name, name);
+		k->reason = PEER_REFUSED;
+		conn_abort(c, "punched connection named another contact");
 		return;
 	}
 	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
@@ -468,12 +754,12 @@ static void hello_in(struct link *k, char *line)
 		conn_close(c, "key mismatch");
 		return;
 	}
-	struct conv *cv = conv_get(p, name);
+	struct conv *cv = k->want ? k->want : conv_get(p, name);
 	if (cv == NULL) {
 		conn_close(c, "out of memory");
 		return;
 	}
-	if (cv->link) {
+	if (cv->link && !k->want) {
 		struct link *old = cv->link;
 		/* One connection per pair: when both are dialing, the smaller
 		 * name's dial wins on both sides. Otherwise a new dial from the
@@ -484,18 +770,17 @@ static void hello_in(struct link *k, char *line)
 			conn_close(c, "both dialed");
 			return;
 		}
-		old->detached = 1;
-		cv->link = NULL;
-		conn_abort(old->c, "replaced by a new connection");
-		fail_msgs(cv, PEER_LOST, 1);
 	}
-	unlink_incoming(k);
+	/* Unasked, it came by the LAN address or the announced one; asked
+	 * for with CALL, it is the reverse path. */
+	enum peer_path how = k->want                                         ? PEER_PATH_PUNCHED
+	                     : cv->called                                    ? PEER_PATH_REVERSE
+	                     : pc.lan_ip[0] && strcmp(c->ip, pc.lan_ip) == 0 ? PEER_PATH_LAN
+	                                                                     : PEER_PATH_DIRECT;
+	if (k->pfx)
+		unlink_incoming(k);
 	k->cv = cv;
-	k->st = LINK_OPEN;
-	cv->link = k;
-	loop_timer_stop(p->loop, &cv->wait_t);
-	conn_deadline(c, 0, NULL);
-	log_info("peer %s (%s): conversation open (incoming, %s)", name, c->peer, tls_describe(c->tls));
+	link_opened(k, how);
 	if (conn_send(c, "IM 1 %s", p->name) == 0)
 		pump(cv);
 }
@@ -606,10 +891,7 @@ static void on_line(struct conn *c, char *line, size_t len)
 			conn_close(c, "bad hello");
 			return;
 		}
-		k->st = LINK_OPEN;
-		conn_deadline(c, 0, NULL);
-		log_info("peer %s (%s): conversation open (outgoing, %s)", cv->name, c->peer,
-		         tls_describe(c->tls));
+		link_opened(k, k->how == PEER_PATH_DIRECT && k->ai == 1 ? PEER_PATH_LAN : k->how);
 		pump(cv);
 		return;
 	}
@@ -856,7 +1138,7 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 			((struct sockaddr_in6 *)&ss)->sin6_port = htons((uint16_t)p->cfg.port);
 	}
 	enum net_step step;
-	int fd = net_listen(&ss, sl, any, -1, 64, &step);
+	int fd = net_listen_shared(&ss, sl, any, -1, 64, &step);
 	if (fd < 0) {
 		if (step == NET_SOCKET)
 			snprintf(err, errlen, "peer listener: socket: %s", strerror(errno));
@@ -867,6 +1149,7 @@ static int listen_on(struct peer *p, char *err, size_t errlen)
 			         strerror(errno));
 		return -1;
 	}
+	p->laddr = ss;
 	p->port = ntohs(ss.ss_family == AF_INET ? ((struct sockaddr_in *)&ss)->sin_port
 	                                        : ((struct sockaddr_in6 *)&ss)->sin6_port);
 	if (loop_add(p->loop, fd, POLLIN, on_accept, p) < 0) {
@@ -956,7 +1239,7 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 		p->ops->failed(p->arg, name, id, PEER_TOOLONG);
 		return;
 	}
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	struct conv *cv = conv_find(p, name);
 	/* Asked on every message, an open conversation included: a contact
@@ -989,7 +1272,7 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 	cv->queued++;
 	if (cv->unsent == NULL)
 		cv->unsent = m;
-	if (cv->link)
+	if (cv->link || cv->stage != PEER_PATH_NONE)
 		pump(cv);
 	else if (cv->wait_t.slot == 0)
 		dial_conv(cv);
@@ -997,10 +1280,10 @@ void peer_send(struct peer *p, const char *name, unsigned long id, const char *t
 
 void peer_open(struct peer *p, const char *name)
 {
-	struct peer_contact pc;
+	struct peer_contact pc = {0};
 	const char *why = PEER_OFFLINE;
 	struct conv *cv = conv_find(p, name);
-	if ((cv && cv->link) || p->ops->lookup(p->arg, name, &pc, &why) < 0)
+	if ((cv && (cv->link || cv->stage != PEER_PATH_NONE)) || p->ops->lookup(p->arg, name, &pc, &why) < 0)
 		return;
 	if (cv == NULL && (cv = conv_get(p, name)) == NULL)
 		return;
@@ -1038,8 +1321,100 @@ void peer_close(struct peer *p, const char *name, const char *reason)
 		if (c->state == CONN_CLOSING)
 			conn_abort(c, reason);
 	}
+	if (cv->alt) {
+		cv->alt->detached = 1;
+		conn_abort(cv->alt->c, reason);
+		cv->alt = NULL;
+	}
+	ladder_stop(cv);
 	loop_timer_stop(p->loop, &cv->wait_t);
 	fail_msgs(cv, reason, 0);
+}
+
+void peer_set_self(struct peer *p, const char *ip, int reach)
+{
+	snprintf(p->self_ip, sizeof p->self_ip, "%s", ip);
+	p->self_reach = reach;
+}
+
+void peer_ask_failed(struct peer *p, const char *name, enum peer_ask what)
+{
+	struct conv *cv = conv_find(p, name);
+	enum peer_path stage = what == PEER_ASK_CALL ? PEER_PATH_REVERSE : PEER_PATH_PUNCHED;
+	/* Only while that rung still waits: a late reply is for an old one. */
+	if (cv == NULL || cv->stage != stage || cv->stage_t.slot == 0)
+		return;
+	cv->why = PEER_UNREACHABLE;
+	ladder_next(cv);
+}
+
+/* The conversation with name for a CALL or PUNCH, when name is a contact
+ * we may talk to and no dial to it is under way (a contact, or a server,
+ * that floods us with them gets one dial at a time); else NULL, logged. */
+static struct conv *relayed_conv(struct peer *p, const char *name, const char *what, struct peer_contact *pc)
+{
+	const char *why = PEER_OFFLINE;
+	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, pc, &why) < 0) {
+		log_debug("peer %s: ignoring %s: %s", name, what, why);
+		return NULL;
+	}
+	struct conv *cv = conv_get(p, name);
+	if (cv == NULL)
+		return NULL;
+	if (cv->alt || (cv->link && cv->link->st != LINK_OPEN) || cv->punch_t.slot != 0) {
+		log_debug("peer %s: ignoring %s: a dial to it is under way", name, what);
+		return NULL;
+	}
+	return cv;
+}
+
+void peer_call_in(struct peer *p, const char *name)
+{
+	struct peer_contact pc = {0};
+	struct conv *cv = relayed_conv(p, name, "CALL", &pc);
+	if (cv == NULL)
+		return;
+	struct link *k = calloc(1, sizeof *k);
+	if (k == NULL)
+		return;
+	k->p = p;
+	k->cv = cv;
+	k->outgoing = 1;
+	k->alt = 1;
+	k->how = PEER_PATH_REVERSE;
+	k->port = pc.port;
+	k->naddr = 1;
+	snprintf(k->key, sizeof k->key, "%s", pc.key);
+	snprintf(k->addr[0], sizeof k->addr[0], "%s", pc.ip);
+	if (dial(k) < 0) {
+		free(k);
+		return;
+	}
+	cv->alt = k;
+	log_info("peer %s: it asked us to dial it; dialing %s port %u", name, pc.ip, pc.port);
+}
+
+void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port)
+{
+	struct peer_contact pc = {0};
+	struct conv *cv = relayed_conv(p, name, "PUNCH", &pc);
+	if (cv == NULL)
+		return;
+	/* Never an address of the server's choosing: only where the server
+	 * announced this contact to be. */
+	if (strcmp(ip, pc.ip) != 0 || port != pc.port) {
+		log_warn("peer %s: ignoring PUNCH to %s port %u: it is announced at %s port %u", name, ip,
+		         port, pc.ip, pc.port);
+		return;
+	}
+	snprintf(cv->punch_ip, sizeof cv->punch_ip, "%s", ip);
+	cv->punch_port = port;
+	cv->punch_until = loop_now(p->loop) + p->cfg.timeout_ms;
+	/* The punch's own window bounds the rung from now on. */
+	if (cv->stage == PEER_PATH_PUNCHED)
+		loop_timer_stop(p->loop, &cv->stage_t);
+	log_info("peer %s: punching to %s port %u", name, ip, port);
+	punch_try(cv);
 }
 
 void peer_shutdown(struct peer *p)
@@ -1070,6 +1445,8 @@ void peer_free(struct peer *p)
 		p->convs = cv->next;
 		loop_timer_stop(p->loop, &cv->ack_t);
 		loop_timer_stop(p->loop, &cv->wait_t);
+		loop_timer_stop(p->loop, &cv->stage_t);
+		loop_timer_stop(p->loop, &cv->punch_t);
 		free(cv);
 	}
 	tls_cfg_free(p->dial_cfg);

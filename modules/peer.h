@@ -14,7 +14,37 @@ struct peer_contact {
 	unsigned port;
 	char lan_ip[48]; /* "" = none announced */
 	char key[PROTO_KEY_HEX + 1];
+	int reach; /* PEER_REACH_*: what the server's probe found */
+	int calls; /* it and the server speak 1.1: it can take CALL and PUNCH */
 };
+
+/* A reachability state from the server's probe (REACH). */
+#define PEER_REACH_UNKNOWN PROTO_REACH_UNKNOWN
+#define PEER_REACH_OPEN    PROTO_REACH_OPEN
+#define PEER_REACH_CLOSED  PROTO_REACH_CLOSED
+
+/* How a conversation connected: the rungs of the path ladder, in the
+ * order they are tried. */
+enum peer_path { PEER_PATH_NONE, PEER_PATH_LAN, PEER_PATH_DIRECT, PEER_PATH_REVERSE, PEER_PATH_PUNCHED };
+
+/* What the ladder's choice depends on. */
+struct peer_ladder {
+	int same_nat;  /* its LAN address is on our networks and its ip is our observed ip */
+	int reach;     /* its PEER_REACH_* state */
+	int self_open; /* the server's probe reached our own listener */
+	int calls;     /* it and the server speak 1.1 (CALL and PUNCH) */
+};
+
+/* The rung to try after rung `after` (PEER_PATH_NONE: the first), or
+ * PEER_PATH_NONE when none is left: lan when same_nat; direct unless its
+ * state is closed; reverse when we are open and it takes calls; punched
+ * when it takes calls. Pure function. */
+enum peer_path peer_ladder_next(enum peer_path after, const struct peer_ladder *in);
+/* The word of a path: "lan", "direct", "reverse", "punched" ("" for none). */
+const char *peer_path_word(enum peer_path how);
+
+/* What the peer module asks the server to relay (ops->ask). */
+enum peer_ask { PEER_ASK_CALL, PEER_ASK_PUNCH };
 
 /* Failure reasons given to ops->failed; also the words of batch mode. */
 #define PEER_OFFLINE     "offline"     /* not announced online */
@@ -44,6 +74,12 @@ struct peer_ops {
 	/* The conversation with name ended from its side or by an error, with
 	 * reason (a PEER_* word; "closed" is its BYE). Optional; may be NULL. */
 	void (*closed)(void *arg, const char *name, const char *reason);
+	/* Asks the server to have name dial us (CALL) or to coordinate a
+	 * simultaneous open (PUNCH). 0 when sent (an ERR reply comes back
+	 * through peer_ask_failed), -1 when it cannot be asked now. */
+	int (*ask)(void *arg, const char *name, enum peer_ask what);
+	/* A conversation with name opened (hello done) by path how. */
+	void (*path)(void *arg, const char *name, enum peer_path how);
 };
 
 struct peer_cfg {
@@ -92,6 +128,22 @@ void peer_open(struct peer *p, const char *name);
 /* Ends the conversation with name (BYE) and fails its pending messages
  * with reason. */
 void peer_close(struct peer *p, const char *name, const char *reason);
+/* What the server said about us: our observed ip ("" = unknown) and
+ * whether its probe reached our listener (PEER_REACH_*). */
+void peer_set_self(struct peer *p, const char *ip, int reach);
+/* The server refused (ERR) our CALL or PUNCH about name: the ladder goes
+ * on to its next rung at once. */
+void peer_ask_failed(struct peer *p, const char *name, enum peer_ask what);
+/* The server relays name's CALL: when name is a contact we may talk to
+ * and no dial to it is under way, dial its announced address (path
+ * reverse); a new connection replaces an open one once its hello is done. */
+void peer_call_in(struct peer *p, const char *name);
+/* The server relays a PUNCH: dial name at ip port from our listener's
+ * port, retrying every PEER_PUNCH_RETRY_MS until timeout_ms has passed
+ * (path punched). Only to the address and port the server announced for
+ * name, only for a contact we may talk to, one dial at a time. */
+#define PEER_PUNCH_RETRY_MS 250
+void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port);
 /* How many messages, over all conversations, await their outcome. */
 size_t peer_pending(const struct peer *p);
 /* 1 if a conversation with name is open (hello done). */

@@ -514,3 +514,36 @@ int proto_version(const char *s, unsigned *major, unsigned *minor)
 	size_t m = version_part(s + n + 1, minor);
 	return m > 0 && s[n + 1 + m] == '\0' ? 0 : -1;
 }
+
+int proto_parse_reach(const char *line, struct proto_reach *r)
+{
+	char buf[PROTO_LINE_MAX + 1], *tok[5];
+	if (strlen(line) >= sizeof buf)
+		return -1;
+	memcpy(buf, line, strlen(line) + 1);
+	int n = proto_split(buf, tok, 5);
+	memset(r, 0, sizeof *r);
+	if (n < 2 || strchr(tok[n - 1], ' ') != NULL || proto_name_fold(tok[1], r->name) < 0)
+		return -1;
+	if (strcmp(tok[0], "CALL") == 0 && n == 2)
+		return PROTO_CALL_LINE;
+	if (strcmp(tok[0], "REACH") == 0 && n == 4 && proto_ip_valid(tok[3]) &&
+	    strlen(tok[3]) < sizeof r->ip) {
+		if (strcmp(tok[2], "open") == 0)
+			r->state = PROTO_REACH_OPEN;
+		else if (strcmp(tok[2], "closed") == 0)
+			r->state = PROTO_REACH_CLOSED;
+		else if (strcmp(tok[2], "unknown") == 0)
+			r->state = PROTO_REACH_UNKNOWN;
+		else
+			return -1;
+		snprintf(r->ip, sizeof r->ip, "%s", tok[3]);
+		return PROTO_REACH_LINE;
+	}
+	if (strcmp(tok[0], "PUNCH") == 0 && n == 4 && proto_ip_valid(tok[2]) &&
+	    strlen(tok[2]) < sizeof r->ip && proto_port(tok[3], &r->port) == 0) {
+		snprintf(r->ip, sizeof r->ip, "%s", tok[2]);
+		return PROTO_PUNCH_LINE;
+	}
+	return -1;
+}

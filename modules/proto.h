@@ -186,4 +186,21 @@ size_t proto_printable(const char *in, size_t len, char *out, size_t cap, enum p
  * is anything else (a sign, spaces, a third part, no digits). */
 int proto_version(const char *s, unsigned *major, unsigned *minor);
 
+/* Protocol 1.1 lines from the server about reaching contacts:
+ * "REACH <name> <state> <ip>", "CALL <name>", "PUNCH <name> <ip> <port>". */
+#define PROTO_REACH_UNKNOWN 0
+#define PROTO_REACH_OPEN    1
+#define PROTO_REACH_CLOSED  2
+enum proto_reach_kind { PROTO_REACH_LINE = 1, PROTO_CALL_LINE, PROTO_PUNCH_LINE };
+struct proto_reach {
+	char name[PROTO_NAME_MAX + 1]; /* folded */
+	int state;                     /* REACH: PROTO_REACH_* */
+	char ip[48];                   /* REACH, PUNCH */
+	unsigned port;                 /* PUNCH */
+};
+/* Parses one such line (line is not modified): its kind, or -1 when it is
+ * none of them or malformed (a bad name, state, address or port, a
+ * missing or extra field). */
+int proto_parse_reach(const char *line, struct proto_reach *r);
+
 #endif

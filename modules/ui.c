@@ -153,6 +153,15 @@ static void dialog(struct ui *u, const char *name, const char *who, const char *
 	free(line);
 }
 
+/* Adds a line about the conversation (not a message) to name's window;
+ * shows it if that window is open. */
+static void note(struct ui *u, const char *name, const char *line)
+{
+	win_add(win_get(u, name), line);
+	if (strcmp(u->cur, name) == 0)
+		out("%s", line);
+}
+
 static void show_window(struct ui *u, const char *name)
 {
 	struct win *w = win_get(u, name);
@@ -201,6 +210,9 @@ static void batch_event(const struct cli_event *ev)
 	case CLI_EV_NOTICE:
 		/* Not an event for scripts, but worth the log. */
 		log_warn("%s", ev->text);
+		break;
+	case CLI_EV_PATH:
+		out("path %s %s", ev->name, ev->text);
 		break;
 	case CLI_EV_TYPING:
 	case CLI_EV_CLOSED:
@@ -282,6 +294,10 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 	case CLI_EV_NEED_PASSWORD:
 		out("! %s", ev->text);
 		ui_ask_password(u, ev->name, 0);
+		break;
+	case CLI_EV_PATH:
+		snprintf(text, sizeof text, "* %s: connected (%s)", ev->name, ev->text);
+		note(u, ev->name, text);
 		break;
 	}
 }

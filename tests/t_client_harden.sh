@@ -133,6 +133,11 @@ SAVEPORT=$PORT
 fake_server() {
 	fid=$1
 	shift
+	# A version-1 server: the client's first line, VERSION 1.1, is
+	# unknown to it.
+	g=$1
+	shift
+	set -- "$g" 'ERR 400 unknown command: VERSION' "$@"
 	: >"$T/$fid.fake"
 	"$PROBE" -w 20 listen "$T/fake.key" "$T/fake.crt" fake "$@" >"$T/$fid.fake" 2>&1 3>&- 4>&- 5>&- &
 	PIDS="$PIDS $!"

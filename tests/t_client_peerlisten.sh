@@ -329,7 +329,19 @@ else
 	fail peerlisten_netns_lan_on_subnet_dialed "$(grep ' bob 1' "$T/amy.out" | tr '\n' '|')"
 fi
 tell amy "msg carl not on our subnet"
-if got amy '^(sent|failed) carl 2( |$)' 15 && grep -q '^failed carl 2 unreachable$' "$T/amy.out" &&
+if grep -q 'speaks protocol 1.1' "$T/amy.err"; then
+	# Protocol 1.1: the server's probe finds carl closed at its announced
+	# address, so carl is asked to dial amy (the reverse path). Its LAN
+	# address is still never dialed: nothing at all comes in on carl's
+	# listener, which listens there only.
+	if got amy '^(sent|failed) carl 2( |$)' 15 && grep -q '^sent carl 2$' "$T/amy.out" &&
+		grep -q '^path carl reverse$' "$T/amy.out" && got carl '^path amy reverse$' 5 &&
+		! grep -Eq 'conversation open \(incoming|peer connection from' "$T/carl.err"; then
+		pass peerlisten_netns_lan_off_subnet_not_dialed
+	else
+		fail peerlisten_netns_lan_off_subnet_not_dialed "$(grep ' carl' "$T/amy.out" | tr '\n' '|') carl: $(grep -E 'incoming|peer connection' "$T/carl.err" | head -n 2 | tr '\n' '|')"
+	fi
+elif got amy '^(sent|failed) carl 2( |$)' 15 && grep -q '^failed carl 2 unreachable$' "$T/amy.out" &&
 	! grep -q '^msg amy' "$T/carl.out"; then
 	pass peerlisten_netns_lan_off_subnet_not_dialed
 else

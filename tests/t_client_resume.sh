@@ -47,6 +47,13 @@ fake() {
 		*) break ;;
 		esac
 	done
+	# It plays a version-1 server: the client's first line, VERSION 1.1,
+	# is unknown to it.
+	if [ $# -gt 0 ]; then
+		g=$1
+		shift
+		set -- "$g" 'ERR 400 unknown command: VERSION' "$@"
+	fi
 	: >"$T/$fid.fake"
 	"$PROBE" -w 30 -s -p "$fport" listen "$fkey.key" "$fkey.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
 		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
@@ -188,7 +195,7 @@ rconf a5 "$P1"
 cli_start a5 3
 tell a5 "login alice"
 want resume_refused_needs_password a5 '^error the server refused the stored resume token .*log in with the password' 20
-if got_line f5 "RESUME alice $T4" && [ "$(grep -c '^< ' "$T/f5.fake")" = 1 ]; then pass resume_batch_login_without_password; else
+if got_line f5 "RESUME alice $T4" && [ "$(grep -v '^< VERSION 1.1$' "$T/f5.fake" | grep -c '^< ')" = 1 ]; then pass resume_batch_login_without_password; else
 	fail resume_batch_login_without_password "$(grep '^< ' "$T/f5.fake" | head -n 3 | tr '\n' '|')"; fi
 if [ -z "$(tokline "127.0.0.1:$P1")" ] && [ -n "$(tokline "127.0.0.1:$P2")" ]; then pass resume_refused_token_forgotten; else
 	fail resume_refused_token_forgotten "tokens: $(cat "$ST/tokens" 2>&1 | tr '\n' '|')"; fi

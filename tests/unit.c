@@ -10,12 +10,18 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <poll.h>
 
 #include <mbedtls/base64.h>
 
 #include "cli.h"
 #include "conf.h"
 #include "ini.h"
+#include "net.h"
+#include "peer.h"
 #include "proto.h"
 #include "sess.h"
 #include "store.h"
@@ -1238,6 +1244,153 @@ static void test_tlsmem(void)
 	tlsmem_free(c);
 }
 
+/* The path ladder's choice: every combination of what it depends on,
+ * against the rule of protocol 1.1 written out. */
+static void test_ladder(void)
+{
+	int bad = 0;
+	for (int m = 0; m < 48; m++) {
+		struct peer_ladder in = {.same_nat = m & 1,
+		                         .reach = (m >> 1) % 3,
+		                         .self_open = (m / 6) & 1,
+		                         .calls = (m / 12) & 1};
+		enum peer_path want[5], got[5];
+		int nw = 0, ng = 0;
+		if (in.same_nat)
+			want[nw++] = PEER_PATH_LAN;
+		if (in.reach != PEER_REACH_CLOSED)
+			want[nw++] = PEER_PATH_DIRECT;
+		if (in.self_open && in.calls)
+			want[nw++] = PEER_PATH_REVERSE;
+		if (in.calls)
+			want[nw++] = PEER_PATH_PUNCHED;
+		for (enum peer_path at = PEER_PATH_NONE; ng < 5;) {
+			at = peer_ladder_next(at, &in);
+			if (at == PEER_PATH_NONE)
+				break;
+			got[ng++] = at;
+		}
+		if (ng != nw || memcmp(got, want, sizeof want[0] * (size_t)nw) != 0)
+			bad++;
+	}
+	result("ladder_rungs_all_cases", bad == 0, "%d of 48 cases differ", bad);
+	struct peer_ladder v1 = {.reach = PEER_REACH_UNKNOWN};
+	result("ladder_version1_direct_only",
+	       peer_ladder_next(PEER_PATH_NONE, &v1) == PEER_PATH_DIRECT &&
+	           peer_ladder_next(PEER_PATH_DIRECT, &v1) == PEER_PATH_NONE,
+	       "a contact without 1.1 gets more than the direct dial");
+	struct peer_ladder nat = {.reach = PEER_REACH_CLOSED, .calls = 1};
+	result("ladder_both_closed_punch",
+	       peer_ladder_next(PEER_PATH_NONE, &nat) == PEER_PATH_PUNCHED &&
+	           peer_ladder_next(PEER_PATH_PUNCHED, &nat) == PEER_PATH_NONE,
+	       "both closed does not go straight to the punch");
+	result("ladder_words",
+	       !strcmp(peer_path_word(PEER_PATH_LAN), "lan") &&
+	           !strcmp(peer_path_word(PEER_PATH_DIRECT), "direct") &&
+	           !strcmp(peer_path_word(PEER_PATH_REVERSE), "reverse") &&
+	           !strcmp(peer_path_word(PEER_PATH_PUNCHED), "punched"),
+	       "wrong words");
+}
+
+static void test_reach_lines(void)
+{
+	struct proto_reach r;
+	result("reach_line",
+	       proto_parse_reach("REACH Bob open 192.0.2.7", &r) == PROTO_REACH_LINE &&
+	           !strcmp(r.name, "bob") && r.state == PROTO_REACH_OPEN && !strcmp(r.ip, "192.0.2.7"),
+	       "not parsed");
+	result("reach_states",
+	       proto_parse_reach("REACH bob closed 2001:db8::1", &r) == PROTO_REACH_LINE &&
+	           r.state == PROTO_REACH_CLOSED &&
+	           proto_parse_reach("REACH bob unknown 10.0.0.1", &r) == PROTO_REACH_LINE &&
+	           r.state == PROTO_REACH_UNKNOWN,
+	       "states");
+	result("reach_call", proto_parse_reach("CALL bob", &r) == PROTO_CALL_LINE && !strcmp(r.name, "bob"),
+	       "CALL");
+	result("reach_punch",
+	       proto_parse_reach("PUNCH bob 198.51.100.2 40000", &r) == PROTO_PUNCH_LINE &&
+	           !strcmp(r.ip, "198.51.100.2") && r.port == 40000,
+	       "PUNCH");
+	static const char *const bad[] = {
+	    "REACH bob open",
+	    "REACH bob maybe 192.0.2.7",
+	    "REACH bob open 192.0.2.7 x",
+	    "REACH b!b open 192.0.2.7",
+	    "REACH bob open [::1]",
+	    "CALL",
+	    "CALL bob extra",
+	    "CALL  bob",
+	    "PUNCH bob 192.0.2.7",
+	    "PUNCH bob 192.0.2.7 0",
+	    "PUNCH bob 192.0.2.7 65536",
+	    "PUNCH bob host 80",
+	    "PUNCH bob 192.0.2.7 80 x",
+	    "ONLINE bob",
+	    "",
+	};
+	int nbad = 0;
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+		if (proto_parse_reach(bad[i], &r) != -1) {
+			printf("  accepted: '%s'\n", bad[i]);
+			nbad++;
+		}
+	result("reach_malformed_refused", nbad == 0, "%d accepted", nbad);
+}
+
+/* net_dial_from: a connection that really leaves from the shared
+ * listener's port, while that listener still listens. */
+static void test_dial_from(void)
+{
+	struct sockaddr_storage a, b;
+	struct sockaddr_in *a4 = (struct sockaddr_in *)&a, *b4 = (struct sockaddr_in *)&b;
+	enum net_step step;
+	memset(&a, 0, sizeof a);
+	a4->sin_family = AF_INET;
+	a4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	b = a;
+	int la = net_listen_shared(&a, sizeof *a4, 0, -1, 4, &step);
+	int lb = net_listen(&b, sizeof *b4, 0, -1, 4, &step);
+	int fd = la >= 0 && lb >= 0 ? net_dial_from(&a, (struct sockaddr *)&b, sizeof *b4, &step) : -1;
+	struct pollfd pf = {.fd = lb, .events = POLLIN};
+	int cfd = fd >= 0 && poll(&pf, 1, 2000) == 1 ? accept(lb, NULL, NULL) : -1;
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof peer;
+	unsigned port = 0;
+	char ip[64];
+	if (cfd >= 0 && getpeername(cfd, (struct sockaddr *)&peer, &pl) == 0)
+		net_addr_text(&peer, 1, ip, sizeof ip, &port);
+	result("net_dial_from_listener_port", cfd >= 0 && port == ntohs(a4->sin_port),
+	       "accepted %d, from port %u, listener on %u (%s)", cfd, port, ntohs(a4->sin_port),
+	       strerror(errno));
+	/* the listener whose port it shares still takes connections */
+	int d2 = la >= 0 ? net_dial((struct sockaddr *)&a, sizeof *a4, 0, &step) : -1;
+	struct pollfd pa = {.fd = la, .events = POLLIN};
+	int c2 = d2 >= 0 && poll(&pa, 1, 2000) == 1 ? accept(la, NULL, NULL) : -1;
+	result("net_dial_from_listener_still_accepts", c2 >= 0, "no connection accepted");
+	if (c2 >= 0)
+		close(c2);
+	if (d2 >= 0)
+		close(d2);
+	struct sockaddr_in6 v6;
+	memset(&v6, 0, sizeof v6);
+	v6.sin6_family = AF_INET6;
+	v6.sin6_addr = in6addr_loopback;
+	v6.sin6_port = htons(9);
+	errno = 0;
+	result("net_dial_from_family_mismatch",
+	       la >= 0 && net_dial_from(&a, (struct sockaddr *)&v6, sizeof v6, &step) < 0 &&
+	           errno == EAFNOSUPPORT,
+	       "an IPv6 address from an IPv4 port: %s", strerror(errno));
+	if (cfd >= 0)
+		close(cfd);
+	if (fd >= 0)
+		close(fd);
+	if (la >= 0)
+		close(la);
+	if (lb >= 0)
+		close(lb);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1270,6 +1423,9 @@ int main(void)
 	test_store_pin();
 	test_backoff();
 	test_store_tokens();
+	test_ladder();
+	test_reach_lines();
+	test_dial_from();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)

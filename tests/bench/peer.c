@@ -100,7 +100,7 @@ static void on_failed(void *arg, const char *name, unsigned long id, const char 
 	exit(1);
 }
 
-static const struct peer_ops ops = {lookup, on_msg, on_sent, on_failed, NULL, NULL};
+static const struct peer_ops ops = {lookup, on_msg, on_sent, on_failed, NULL, NULL, NULL, NULL};
 
 static int cmp_d(const void *a, const void *b)
 {
