@@ -10,11 +10,12 @@
 #
 #   internet (NS i): bridge br0, 203.0.113.1/24; the server listens there.
 #   a public host:   its eth0 on br0, an address from 203.0.113.0/24.
-#   a NAT router:    wan on br0 (203.0.113.x), a bridge lan with the LAN's
-#                    gateway address, ip_forward=1, nftables: masquerade on
-#                    wan (port-preserving, or "random"), and a home router's
-#                    firewall (forward: established/related and LAN->WAN
-#                    only; input from wan: established/related only).
+#   a NAT router:    wan on br0 (203.0.113.x), a bridge lan (its LAN
+#                    switch) with the LAN's gateway address, ip_forward=1,
+#                    nftables: masquerade on wan (port-preserving, or
+#                    "random"), and a home router's firewall (forward:
+#                    established/related, LAN->WAN and LAN->LAN only; input
+#                    from wan: established/related only).
 #   a host behind a router: eth0 on the router's lan, default route via it.
 
 NAT_P=imnat$$
@@ -120,7 +121,7 @@ nat_internet() {
 	nat_add i &&
 		ip -n "$NAT_P-i" link add br0 type bridge stp_state 0 forward_delay 0 &&
 		ip -n "$NAT_P-i" addr add 203.0.113.1/24 dev br0 &&
-		ip -n "$NAT_P-i" link set br0 up
+		ip -n "$NAT_P-i" link set br0 up && nat_switch i
 }
 
 # nat_public N IP: host N on the internet with address IP (/24).
@@ -150,6 +151,7 @@ table inet home {
 		ct state invalid drop
 		ct state established,related accept
 		iifname "lan" oifname "wan" accept
+		iifname "lan" oifname "lan" accept
 	}
 	chain input {
 		type filter hook input priority 0; policy accept;
@@ -164,7 +166,15 @@ table ip nat {
 	}
 }
 EOF
-		nat_sysctl "$1" net.netfilter.nf_conntrack_tcp_loose 0
+		nat_sysctl "$1" net.netfilter.nf_conntrack_tcp_loose 0 &&
+		nat_switch "$1"
+}
+
+# nat_switch N: the bridges of namespace N switch frames without passing
+# them to the IP firewall (br_netfilter, when the machine loaded it, sends
+# bridged frames through the forward hook; its switches are per namespace).
+nat_switch() {
+	nat_in "$1" sh -c 'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ ! -e "$f" ] || echo 0 >"$f"; done'
 }
 
 # nat_host N ROUTER IP/PREFIX GW: host N on ROUTER's LAN, default route
