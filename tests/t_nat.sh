@@ -106,32 +106,61 @@ diag() {
 	echo "events: $(tail -n 4 "$T/$1.out" | tr '\n' '|') log: $(tail -n 4 "$T/$1.err" | tr '\n' '|')"
 }
 
-# pair SC A NSA IPA B NSB IPB: starts clients A (in namespace NSA) and B,
-# signs them up and makes them contacts; both must see the other online at
-# the address the server observed (IPA, IPB: the router's WAN address for
-# a host behind a NAT, which proves the NAT is there). Returns 1 (after a
-# FAIL) if that did not happen.
+# pair SC A NSA IPA REACHA B NSB IPB REACHB: starts clients A (in
+# namespace NSA) and B, signs them up and makes them contacts; both must
+# see the other online at the address the server observed (IPA, IPB: the
+# router's WAN address for a host behind a NAT, which proves the NAT is
+# there). With a 1.1 server each then waits for its own reachability
+# (the server's probe through the NAT): REACHA/REACHB, "reachable" or "not
+# reachable" as the client logs it. Returns 1 (after a FAIL) if any of that
+# did not happen.
 pair() {
-	sc=$1 A=$2 B=$5
+	sc=$1 A=$2 B=$6
 	nat_conf "$A"
 	nat_conf "$B"
+	mark "$T/$A.err" "$T/$B.err"
 	nat_cli_start "$A" "$3" 3
-	nat_cli_start "$B" "$6" 4
+	nat_cli_start "$B" "$7" 4
 	tell "$A" "signup $A $A-pw" "add $B"
 	tell "$B" "signup $B $B-pw" "add $A"
 	if ! got "$A" "^ready $A\$" 20 || ! got "$B" "^ready $B\$" 20; then
 		fail "setup_nat_${sc}_ready" "$A: $(diag "$A") $B: $(diag "$B")"
 		return 1
 	fi
-	ipre_b=$(echo "$7" | sed 's/\./\\./g') ipre_a=$(echo "$4" | sed 's/\./\\./g')
+	ipre_b=$(echo "$8" | sed 's/\./\\./g') ipre_a=$(echo "$4" | sed 's/\./\\./g')
 	if ! got "$A" "^online $B $ipre_b [0-9]+\$" 20 || ! got "$B" "^online $A $ipre_a [0-9]+\$" 20; then
-		fail "setup_nat_${sc}_online" "wanted $A at $4 and $B at $7: $A: $(diag "$A") $B: $(diag "$B")"
+		fail "setup_nat_${sc}_online" "wanted $A at $4 and $B at $8: $A: $(diag "$A") $B: $(diag "$B")"
 		return 1
 	fi
-	# The server's reachability probes (reach_timeout) settle meanwhile:
-	# a contact still "unknown" would only cost a direct dial first.
-	sleep $((RT + 1))
+	reach "$A" "$5" || return 1
+	reach "$B" "$9" || return 1
+	# the contact's REACH is sent with the prober's own
+	sleep 0.3
 	return 0
+}
+
+# reach ID STATE: with a 1.1 server, waits until client ID logs its own
+# reachability and checks it is STATE (the client's words: "reachable" or
+# "not reachable"); with a version-1 server, nothing to wait for.
+reach() {
+	if ! wait_new "$T/$1.err" 'speaks protocol (1 only|1\.1)' 10; then
+		fail "setup_nat_${sc}_$1_version" "$1 never logged which protocol the server speaks: $(diag "$1")"
+		return 1
+	fi
+	new_lines "$T/$1.err" | grep -q 'speaks protocol 1 only' && return 0
+	if ! wait_new "$T/$1.err" 'our peer port is (reachable|not reachable) at' $((RT + 10)); then
+		fail "setup_nat_${sc}_$1_reach" "$1 never logged the result of its reachability probe: $(diag "$1")"
+		return 1
+	fi
+	said=$(new_lines "$T/$1.err" | sed -n 's/.*our peer port is \(reachable\|not reachable\) at.*/\1/p' | tail -n 1)
+	st=closed
+	[ "$2" = reachable ] && st=open
+	if [ "$said" = "$2" ]; then
+		pass "nat_${sc}_$1_probe_$st"
+	else
+		fail "nat_${sc}_$1_probe_$st" "wanted the server's probe to find $1 $2, it logged '$said': $(diag "$1")"
+		return 1
+	fi
 }
 
 # unpair A B: ends both clients (end of input) and waits for them.
@@ -184,31 +213,31 @@ talk() {
 TIMES=""
 
 # 1: both public -> direct
-if pair public s1a p1 203.0.113.11 s1b p2 203.0.113.12; then
+if pair public s1a p1 203.0.113.11 reachable s1b p2 203.0.113.12 reachable; then
 	talk public s1a s1b direct
 fi
 unpair s1a s1b
 
 # 2: A behind a NAT, B public, A starts -> direct
-if pair dials s2a a1 203.0.113.21 s2b p1 203.0.113.11; then
+if pair dials s2a a1 203.0.113.21 "not reachable" s2b p1 203.0.113.11 reachable; then
 	talk dials s2a s2b direct
 fi
 unpair s2a s2b
 
 # 3: A behind a NAT, B public, B starts -> reverse
-if pair called s3a a1 203.0.113.21 s3b p2 203.0.113.12; then
+if pair called s3a a1 203.0.113.21 "not reachable" s3b p2 203.0.113.12 reachable; then
 	talk called s3b s3a reverse
 fi
 unpair s3a s3b
 
 # 4: both behind port-preserving NATs -> punched
-if pair punch s4a a1 203.0.113.21 s4b b1 203.0.113.22; then
+if pair punch s4a a1 203.0.113.21 "not reachable" s4b b1 203.0.113.22 "not reachable"; then
 	talk punch s4a s4b punched
 fi
 unpair s4a s4b
 
 # 5: both behind the same NAT -> lan
-if pair samenat s5a a1 203.0.113.21 s5b a2 203.0.113.21; then
+if pair samenat s5a a1 203.0.113.21 "not reachable" s5b a2 203.0.113.21 "not reachable"; then
 	talk samenat s5a s5b lan
 fi
 unpair s5a s5b
@@ -244,14 +273,14 @@ noreach() {
 	tell "$f" "who"
 	want_new "nat_random_${f}_answers" "$f" "^online $to " 5
 }
-if pair random s6a c1 203.0.113.23 s6b c2 203.0.113.24; then
+if pair random s6a c1 203.0.113.23 "not reachable" s6b c2 203.0.113.24 "not reachable"; then
 	noreach s6a s6b
 	noreach s6b s6a
 fi
 unpair s6a s6b
 
 # 7: a NAT mapping expires while the conversation is idle
-if pair expire s7a e1 203.0.113.25 s7b p2 203.0.113.12; then
+if pair expire s7a e1 203.0.113.25 "not reachable" s7b p2 203.0.113.12 reachable; then
 	talk expire s7a s7b direct
 	# idle past the router's established timeout; the server connection
 	# (a PING a second) keeps its own mapping
