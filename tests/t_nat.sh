@@ -247,7 +247,7 @@ unpair s5a s5b
 # connect_timeout (a punch was tried) and within BOUND.
 noreach() {
 	f=$1 to=$2
-	mark "$T/$f.out" "$T/$to.out"
+	mark "$T/$f.out" "$T/$to.out" "$T/s.log"
 	t0=$(nat_now)
 	tell "$f" "msg $to can you hear me"
 	if ! got_new "$f" "^(sent|failed) $to " $((BOUND + 5)); then
@@ -267,6 +267,13 @@ noreach() {
 	fi
 	if new_lines "$T/$to.out" | grep -q "^msg $f "; then
 		fail "nat_random_${to}_nothing" "the message arrived although reported failed"
+	fi
+	# every path was tried: the last one, the punch, went through the
+	# server (its debug log)
+	if new_lines "$T/s.log" | grep -q "PUNCH from $f to $to"; then
+		pass "nat_random_${f}_punch_tried"
+	else
+		fail "nat_random_${f}_punch_tried" "the server relayed no PUNCH from $f to $to before the failure"
 	fi
 	# still answering: `who` lists the contact at once
 	mark "$T/$f.out"
