@@ -38,6 +38,9 @@ LAN_NETS="192.0.2.0/24 198.51.100.0/24"
 
 trap 'nat_cleanup; cleanup' EXIT
 trap 'exit 1' INT TERM HUP
+# A client that died (a crash is reported by no_crash) must not take the
+# script with it: a command written to its input fails, nothing more.
+trap '' PIPE
 
 nat_stale
 if ! nat_can; then
