@@ -71,6 +71,7 @@ struct cli {
 	cli_emit_fn emit;
 	void *emit_arg;
 	struct peer *peer;
+	struct proto_nets lan_nets; /* cfg->lan_nets, parsed */
 	struct tls_cfg *srv_tls;
 	char hostport[CONF_STR_MAX + 16];
 	/* The last TLS session with the server (its ticket and master secret,
@@ -641,6 +642,26 @@ static void send_contacts(struct cli *c)
 		srv_cmd(c, W_ADD, c->st->contacts[i], "ADD %s", c->st->contacts[i]);
 }
 
+/* The LAN address to announce: lan_ip when set; with auto, the address
+ * this host reaches the server from, when it is a LAN address (behind a
+ * NAT, the one contacts behind the same NAT can dial); else none. */
+static void lan_address(struct cli *c, char *out, size_t cap)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	out[0] = '\0';
+	if (strcmp(c->cfg->lan_ip, "none") == 0)
+		return;
+	if (strcmp(c->cfg->lan_ip, "auto") != 0) {
+		snprintf(out, cap, "%s", c->cfg->lan_ip);
+		return;
+	}
+	if (getsockname(c->sc->fd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    net_addr_text(&ss, 1, out, cap, NULL) < 0 || !proto_lan_ip_ok(out, &c->lan_nets) ||
+	    strchr(out, '%') != NULL)
+		out[0] = '\0';
+}
+
 static void logged_in_as(struct cli *c, const char *name)
 {
 	char folded[PROTO_NAME_MAX + 1];
@@ -655,9 +676,10 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->token_seen = 0;
 	c->resume_first = 1;
 	conn_deadline(c->sc, 0, NULL);
-	if (c->cfg->lan_ip[0])
-		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint,
-		        c->cfg->lan_ip);
+	char lan[CONF_STR_MAX];
+	lan_address(c, lan, sizeof lan);
+	if (lan[0])
+		srv_cmd(c, W_PEER, NULL, "PEER %u %s %s", peer_port(c->peer), c->st->fingerprint, lan);
 	else
 		srv_cmd(c, W_PEER, NULL, "PEER %u %s", peer_port(c->peer), c->st->fingerprint);
 	send_contacts(c);
@@ -1265,6 +1287,11 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	    .hello_timeout_ms = (unsigned)cfg->peer_hello_timeout * 1000,
 	    .max_queued = (size_t)cfg->max_queued_messages,
 	};
+	if (proto_nets_parse(cfg->lan_nets, &pcfg.lan_nets, err, errlen) < 0 ||
+	    proto_nets_parse(cfg->lan_nets, &c->lan_nets, err, errlen) < 0) {
+		cli_free(c);
+		return NULL;
+	}
 	c->srv_tls = tls_cfg_new(TLS_CLIENT, NULL, NULL, err, errlen);
 	if (c->srv_tls == NULL || (c->peer = peer_new(l, &pcfg, &cli_peer_ops, c, err, errlen)) == NULL) {
 		cli_free(c);

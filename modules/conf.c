@@ -13,7 +13,7 @@
 #include "paths.h"
 #include "proto.h"
 
-enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN, T_LANIP };
+enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN, T_LANIP, T_NETS };
 
 struct conf_key {
 	const char *section;
@@ -75,12 +75,14 @@ static const struct conf_key keys[] = {
     S(allow_resume, T_BOOL, 0, 1),
     S(token_lifetime, T_INT, 2, 10 * 365 * 86400),
     S(max_tokens_per_user, T_INT, 1, 64),
+    S(lan_nets, T_NETS, 0, 0),
     C(server, T_STR, 0, 0),
     C(server_port, T_INT, 1, 65535),
     C(server_key, T_STR, 0, 0),
     C(state_dir, T_PATH, 0, 0),
     C(peer_listen, T_LISTEN, 0, 0),
     C(peer_port, T_INT, 0, 65535),
+    C(lan_nets, T_NETS, 0, 0),
     C(lan_ip, T_LANIP, 0, 0),
     C(user, T_STR, 0, 0),
     C(password_file, T_PATH, 0, 0),
@@ -144,6 +146,7 @@ void conf_defaults(struct conf *c)
 	strcpy(k->server, "localhost");
 	k->server_port = 5190;
 	strcpy(k->peer_listen, "*");
+	strcpy(k->lan_ip, "auto");
 	strcpy(k->log, "stderr");
 	k->log_level = LOG_LVL_WARN;
 	k->log_rate_limit = LOG_RATE_DEFAULT;
@@ -256,16 +259,29 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 		if (conf_listen_valid(v, why, whylen) < 0)
 			return -1;
 		break;
-	case T_LANIP:
-		if (*v != '\0' && !proto_lan_ip_ok(v)) {
+	case T_NETS: {
+		struct proto_nets nets;
+		if (proto_nets_parse(v, &nets, why, whylen) < 0)
+			return -1;
+		break;
+	}
+	case T_LANIP: {
+		/* lan_nets counts only when it comes first in the file. */
+		struct proto_nets nets;
+		char ignored[8];
+		if (proto_nets_parse(c->cli.lan_nets, &nets, ignored, sizeof ignored) < 0)
+			nets.n = 0;
+		if (*v != '\0' && strcmp(v, "auto") != 0 && strcmp(v, "none") != 0 &&
+		    !proto_lan_ip_ok(v, &nets)) {
 			snprintf(
 			    why, whylen,
 			    "'%s' is not a private, link-local or unique-local IP address (a LAN address "
-			    "peers may dial)",
+			    "peers may dial), nor in a lan_nets network set above it; or auto, or none",
 			    v);
 			return -1;
 		}
 		break;
+	}
 	case T_STR:
 		break;
 	}

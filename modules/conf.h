@@ -44,10 +44,11 @@ struct conf_server {
 	int workers; /* 0 = number of cores */
 	char user[CONF_STR_MAX];
 	char pid_file[CONF_PATH_MAX];
-	int log_rate_limit;      /* lines a second per call site, 0 = no limit */
-	int allow_resume;        /* TOKEN after a login, RESUME accepted */
-	int token_lifetime;      /* seconds a resume token stays valid */
-	int max_tokens_per_user; /* live tokens per user, oldest dropped */
+	int log_rate_limit;          /* lines a second per call site, 0 = no limit */
+	int allow_resume;            /* TOKEN after a login, RESUME accepted */
+	int token_lifetime;          /* seconds a resume token stays valid */
+	int max_tokens_per_user;     /* live tokens per user, oldest dropped */
+	char lan_nets[CONF_STR_MAX]; /* extra LAN networks in PEER: proto_nets_parse() */
 };
 
 struct conf_client {
@@ -57,7 +58,8 @@ struct conf_client {
 	char state_dir[CONF_PATH_MAX]; /* conf_finish: ~/.im; "" without HOME */
 	char peer_listen[CONF_STR_MAX];
 	int peer_port;
-	char lan_ip[CONF_STR_MAX]; /* "" = none announced; else proto_lan_ip_ok() */
+	char lan_ip[CONF_STR_MAX];   /* "auto", "none" ("" too), or an address proto_lan_ip_ok() takes */
+	char lan_nets[CONF_STR_MAX]; /* extra LAN networks: proto_nets_parse() */
 	char user[CONF_STR_MAX];
 	char password_file[CONF_PATH_MAX];
 	char log[16];

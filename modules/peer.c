@@ -306,7 +306,7 @@ static int dial(struct link *k)
  * IPv6 link-local address is dialed only when exactly one of our up
  * interfaces has a link-local address, which is then its scope; with
  * several, the right one cannot be told and a guess would be arbitrary. */
-static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap)
+static void lan_to_dial(const struct peer *p, const char *name, const char *lan, char *out, size_t cap)
 {
 	struct ifaddrs *all = NULL;
 	struct in6_addr a6;
@@ -316,9 +316,10 @@ static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap
 	out[0] = '\0';
 	if (lan[0] == '\0')
 		return;
-	if (!proto_lan_ip_ok(lan)) {
+	if (!proto_lan_ip_ok(lan, &p->cfg.lan_nets)) {
 		log_info(
-		    "peer %s: ignoring LAN address %s: not a private, link-local or unique-local address",
+		    "peer %s: ignoring LAN address %s: not a private, link-local or unique-local address, "
+		    "nor in lan_nets",
 		    name, lan);
 		return;
 	}
@@ -355,7 +356,7 @@ static void lan_to_dial(const char *name, const char *lan, char *out, size_t cap
 		nif[n].bits = bits;
 		n++;
 	}
-	int at = proto_lan_on_net(lan, nif, n);
+	int at = proto_lan_on_net(lan, &p->cfg.lan_nets, nif, n);
 	if (at == -2)
 		log_info("peer %s: LAN address %s is link-local and more than one of our interfaces has "
 		         "a link-local address, so which link it is on is unknown; not dialing it",
@@ -391,7 +392,7 @@ static int dial_conv(struct conv *cv)
 	snprintf(k->key, sizeof k->key, "%s", pc.key);
 	snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc.ip);
 	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0) {
-		lan_to_dial(cv->name, pc.lan_ip, k->addr[1], sizeof k->addr[1]);
+		lan_to_dial(p, cv->name, pc.lan_ip, k->addr[1], sizeof k->addr[1]);
 		if (k->addr[1][0])
 			k->naddr++;
 	}

@@ -58,6 +58,7 @@ struct peer_cfg {
 	size_t max_unidentified_per_ip; /* the same from one address or IPv6 prefix */
 	unsigned hello_timeout_ms;      /* for an incoming one to finish TLS and hello */
 	int ipv6_prefix;                /* bits an IPv6 address is counted by */
+	struct proto_nets lan_nets;     /* LAN networks beside the private ranges */
 };
 
 struct peer;

@@ -198,20 +198,6 @@ int proto_ip_valid(const char *s)
 	return inet_pton(AF_INET, s, buf) == 1 || inet_pton(AF_INET6, s, buf) == 1;
 }
 
-int proto_lan_ip_ok(const char *ip)
-{
-	struct in_addr v4;
-	struct in6_addr v6;
-	if (inet_pton(AF_INET, ip, &v4) == 1) {
-		const unsigned char *b = (const unsigned char *)&v4.s_addr;
-		return b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) || (b[0] == 192 && b[1] == 168) ||
-		       (b[0] == 169 && b[1] == 254);
-	}
-	if (inet_pton(AF_INET6, ip, &v6) != 1)
-		return 0;
-	return (v6.s6_addr[0] & 0xfe) == 0xfc || (v6.s6_addr[0] == 0xfe && (v6.s6_addr[1] & 0xc0) == 0x80);
-}
-
 /* Parses ip into out (4 or 16 bytes); returns its family or 0. */
 static int ip_bytes(const char *ip, unsigned char out[16])
 {
@@ -222,10 +208,98 @@ static int ip_bytes(const char *ip, unsigned char out[16])
 	return 0;
 }
 
-int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
+/* 1 if the first bits bits of a and b agree. */
+static int same_prefix(const unsigned char *a, const unsigned char *b, int bits)
+{
+	int full = bits / 8, rest = bits % 8;
+	if (memcmp(a, b, (size_t)full) != 0)
+		return 0;
+	return rest == 0 || ((a[full] ^ b[full]) & (unsigned char)(0xff << (8 - rest))) == 0;
+}
+
+/* 1 for addresses no LAN list may hold: IPv4 0/8, 127/8, 224/4 and up;
+ * IPv6 ::/8 (unspecified, loopback, IPv4-mapped and -compatible) and
+ * ff00::/8. */
+static int never_lan(int fam, const unsigned char *b)
+{
+	if (fam == AF_INET)
+		return b[0] == 0 || b[0] == 127 || b[0] >= 224;
+	return b[0] == 0 || b[0] == 0xff;
+}
+
+int proto_nets_parse(const char *text, struct proto_nets *out, char *why, size_t whylen)
+{
+	char list[512], *save = NULL;
+	out->n = 0;
+	if (strlen(text) >= sizeof list) {
+		snprintf(why, whylen, "too long");
+		return -1;
+	}
+	snprintf(list, sizeof list, "%s", text);
+	for (char *t = strtok_r(list, " ,", &save); t; t = strtok_r(NULL, " ,", &save)) {
+		char *slash = strchr(t, '/'), *end = NULL;
+		if (out->n == PROTO_NETS_MAX) {
+			snprintf(why, whylen, "more than %d networks", PROTO_NETS_MAX);
+			return -1;
+		}
+		if (slash)
+			*slash = '\0';
+		unsigned char *a = out->net[out->n].addr;
+		int fam = ip_bytes(t, a);
+		long bits = slash && slash[1] >= '0' && slash[1] <= '9' ? strtol(slash + 1, &end, 10) : -1;
+		if (fam == 0 || bits < 0 || *end != '\0') {
+			snprintf(why, whylen,
+			         "'%.64s' is not a network: want ADDRESS/BITS, e.g. 100.64.0.0/10", t);
+			return -1;
+		}
+		int maxbits = fam == AF_INET ? 32 : 128, minbits = fam == AF_INET ? 8 : 16;
+		if (bits < minbits || bits > maxbits) {
+			snprintf(why, whylen, "%s/%ld: the length must be %d..%d", t, bits, minbits, maxbits);
+			return -1;
+		}
+		unsigned char net[16];
+		memcpy(net, a, 16);
+		for (int b = (int)bits; b < maxbits; b++)
+			net[b / 8] &= (unsigned char)~(0x80 >> (b % 8));
+		if (memcmp(net, a, (size_t)maxbits / 8) != 0) {
+			snprintf(why, whylen, "%s/%ld has address bits set past its length", t, bits);
+			return -1;
+		}
+		if (never_lan(fam, a)) {
+			snprintf(why, whylen, "%s/%ld is a loopback, multicast or unspecified range", t,
+			         bits);
+			return -1;
+		}
+		out->net[out->n].family = fam;
+		out->net[out->n].bits = (int)bits;
+		out->n++;
+	}
+	return 0;
+}
+
+int proto_lan_ip_ok(const char *ip, const struct proto_nets *extra)
+{
+	unsigned char b[16];
+	int fam = ip_bytes(ip, b);
+	if (fam == 0 || never_lan(fam, b))
+		return 0;
+	if (fam == AF_INET && memcmp(b, "\xff\xff\xff\xff", 4) == 0)
+		return 0;
+	if (fam == AF_INET && (b[0] == 10 || (b[0] == 172 && (b[1] & 0xf0) == 16) ||
+	                       (b[0] == 192 && b[1] == 168) || (b[0] == 169 && b[1] == 254)))
+		return 1;
+	if (fam == AF_INET6 && ((b[0] & 0xfe) == 0xfc || (b[0] == 0xfe && (b[1] & 0xc0) == 0x80)))
+		return 1;
+	for (size_t i = 0; extra && i < extra->n; i++)
+		if (extra->net[i].family == fam && same_prefix(b, extra->net[i].addr, extra->net[i].bits))
+			return 1;
+	return 0;
+}
+
+int proto_lan_on_net(const char *lan, const struct proto_nets *extra, const struct proto_netif *ifs, size_t n)
 {
 	unsigned char want[16], have[16];
-	if (!proto_lan_ip_ok(lan))
+	if (!proto_lan_ip_ok(lan, extra))
 		return -1;
 	int fam = ip_bytes(lan, want);
 	int maxbits = fam == AF_INET ? 32 : 128, at = -1;
@@ -233,11 +307,7 @@ int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n)
 		int bits = ifs[i].bits;
 		if (ifs[i].addr == NULL || ip_bytes(ifs[i].addr, have) != fam || bits <= 0 || bits >= maxbits)
 			continue;
-		int full = bits / 8, rest = bits % 8;
-		if (memcmp(want, have, (size_t)full) != 0)
-			continue;
-		unsigned char mask = (unsigned char)(0xff << (8 - rest));
-		if (rest != 0 && ((want[full] ^ have[full]) & mask) != 0)
+		if (!same_prefix(want, have, bits))
 			continue;
 		/* fe80::/10 is on every link alike: its scope must be certain. */
 		if (fam != AF_INET6 || want[0] != 0xfe || (want[1] & 0xc0) != 0x80)

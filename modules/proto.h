@@ -49,14 +49,33 @@ int proto_ip_valid(const char *s);
  * Returns 0, or -1 if ip is not an address or out is too small. */
 int proto_ip_prefix(const char *ip, int v6bits, char *out, size_t cap);
 
+/* Networks an operator counts as LAN beside the private ranges
+ * (lan_nets: CGNAT's 100.64/10, a site numbered from public space). */
+#define PROTO_NETS_MAX 8
+struct proto_nets {
+	size_t n;
+	struct {
+		unsigned char addr[16];
+		int family; /* AF_INET or AF_INET6 */
+		int bits;
+	} net[PROTO_NETS_MAX];
+};
+
+/* Parses "CIDR CIDR ..." (spaces or commas between; "" = none) into *out.
+ * A network must be at least a /8 (IPv4) or /16 (IPv6) long, hold no bit
+ * past its length, and be no loopback, multicast or unspecified range: a
+ * contact must not make its peers dial just anything. 0, or -1 with why. */
+int proto_nets_parse(const char *text, struct proto_nets *out, char *why, size_t whylen);
+
 /* 1 if ip may be announced as a LAN address: IPv4 private (10/8,
  * 172.16/12, 192.168/16) or link-local (169.254/16), IPv6 unique-local
- * (fc00::/7) or link-local (fe80::/10). Never loopback, unspecified,
- * multicast, the limited broadcast 255.255.255.255 or any IPv4-mapped form
- * (a subnet's own broadcast address passes: its netmask is not known
- * here): a contact must not be able
- * to aim its peers at their own host or at an arbitrary address. */
-int proto_lan_ip_ok(const char *ip);
+ * (fc00::/7) or link-local (fe80::/10), or inside one of extra's networks
+ * (extra may be NULL). Never loopback, unspecified, multicast, the limited
+ * broadcast 255.255.255.255 or any IPv4-mapped form (a subnet's own
+ * broadcast address passes: its netmask is not known here): a contact
+ * must not be able to aim its peers at their own host or at an arbitrary
+ * address. */
+int proto_lan_ip_ok(const char *ip, const struct proto_nets *extra);
 
 /* One address of one of our network interfaces. */
 struct proto_netif {
@@ -68,11 +87,12 @@ struct proto_netif {
 /* Whether lan is plausibly on our own network: the index in ifs[0..n) of
  * the first interface address of the same family whose first bits bits
  * equal lan's, or -1 when none does or lan is no acceptable LAN address
- * (proto_lan_ip_ok). A host-only mask (/32, /128, or /0) is no network
+ * (proto_lan_ip_ok with extra). A host-only mask (/32, /128, or /0) is no network
  * to share and never matches. An IPv6 link-local lan (fe80::/10) matches
  * only when exactly one interface has a link-local address: -2 when
  * several have, for then which link it is on, its scope, is unknown. */
-int proto_lan_on_net(const char *lan, const struct proto_netif *ifs, size_t n);
+int proto_lan_on_net(const char *lan, const struct proto_nets *extra, const struct proto_netif *ifs,
+                     size_t n);
 
 /* The fields of "ONLINE <name> <ip> <port> <key> [<lan-ip>]". */
 struct proto_online {

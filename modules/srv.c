@@ -76,6 +76,7 @@ struct client {
 
 struct srv {
 	const struct conf_server *cf;
+	struct proto_nets lan_nets; /* cf->lan_nets, parsed */
 	struct loop *loop;
 	struct tls_cfg *tls;
 	struct pool *pool;
@@ -438,11 +439,11 @@ static void cmd_peer(struct client *cl, char *args)
 	}
 	/* Peers dial it: loopback, multicast and the like would let one
 	 * contact aim the others at their own host or at anyone. */
-	if (n == 3 && !proto_lan_ip_ok(tok[2])) {
+	if (n == 3 && !proto_lan_ip_ok(tok[2], &cl->srv->lan_nets)) {
 		conn_send(c,
 		          "ERR 400 lan address %s is not a private, link-local or unique-local address "
-		          "(10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10)",
-		          tok[2]);
+		          "(10/8, 172.16/12, 192.168/16, 169.254/16, fc00::/7, fe80::/10)%s",
+		          tok[2], cl->srv->lan_nets.n ? " nor in the server's lan_nets" : "");
 		return;
 	}
 	conn_send(c, "OK");
@@ -1358,6 +1359,11 @@ int srv_main(int argc, char **argv)
 	paths_absolute(cf->data_dir, data_abs, sizeof data_abs);
 	log_info("config %s, data_dir %s", cfile ? cfile : "none (built-in defaults)", data_abs);
 	s.cf = cf;
+	char why[160];
+	if (proto_nets_parse(cf->lan_nets, &s.lan_nets, why, sizeof why) < 0) {
+		fprintf(stderr, "im server: lan_nets: %s\n", why);
+		return 1;
+	}
 	s.lock_fd = -1;
 	snprintf(s.users_path, sizeof s.users_path, "%s", users_path);
 	int rc = run(&s);

@@ -60,6 +60,29 @@ for ip in 127.0.0.99 224.0.0.1 ::1 192.0.2.7; do
 		"$IM" client -c "$T/badlan.conf" --batch </dev/null
 done
 
+# lan_nets: networks counted as LAN beside the private ranges; a lan_ip in
+# one is accepted only when lan_nets comes first in the file.
+for nets in 10.0.0.0/7 192.0.2.1/24 127.0.0.0/8 0.0.0.0/0 192.0.2.0 ff00::/8; do
+	cli_conf "badnets" "lan_nets = $nets"
+	expect_exit "peerlisten_cli_conf_refuses_lan_nets_$nets" 2 \
+		"badnets.conf:[0-9]+: bad value for lan_nets in \[client\]: " \
+		"$IM" client -c "$T/badnets.conf" --batch </dev/null
+done
+srv_conf "$T/badnets.conf" "lan_nets = 224.0.0.0/8"
+expect_exit peerlisten_srv_conf_refuses_lan_nets 2 \
+	"badnets.conf:[0-9]+: bad value for lan_nets in \[server\]: 224.0.0.0/8 is a loopback, multicast or unspecified range" \
+	timeout 20 "$IM" server -c "$T/badnets.conf"
+cli_conf "netsfirst" "lan_nets = 192.0.2.0/24 198.51.100.0/24" "lan_ip = 192.0.2.7"
+expect_exit peerlisten_cli_conf_lan_ip_in_lan_nets 1 "peer port [0-9]+" "$IM" client -c "$T/netsfirst.conf" --batch </dev/null
+cli_conf "netslast" "lan_ip = 192.0.2.7" "lan_nets = 192.0.2.0/24"
+expect_exit peerlisten_cli_conf_lan_nets_must_come_first 2 \
+	"netslast.conf:[0-9]+: bad value for lan_ip in \[client\]: '192.0.2.7' .*nor in a lan_nets network set above it" \
+	"$IM" client -c "$T/netslast.conf" --batch </dev/null
+for v in auto none; do
+	cli_conf "lanword" "lan_ip = $v"
+	expect_exit "peerlisten_cli_conf_lan_ip_$v" 1 "peer port [0-9]+" "$IM" client -c "$T/lanword.conf" --batch </dev/null
+done
+
 # hold_start ID ARGS...: tcphold ARGS in the background, output to $T/ID.hold.
 hold_start() {
 	hid=$1
@@ -251,11 +274,12 @@ srv_stop peerlisten_server_stops
 no_crash peerlisten_no_crash "$T/s.log" "$T/ann.err" "$T/ben.err" "$T/cat.err" "$T/dan.err" "$T/eve.err"
 
 # --- which LAN address is dialed: only inside a network namespace of our own ---
-# In it: lo, and a veth pair with 10.77.0.1/24 (a subnet of ours) and
-# 10.99.99.99/32 (an address of ours, but no subnet shared with anyone).
+# In it: lo, and a veth pair with 192.0.2.1/24 (a subnet of ours) and
+# 198.51.100.99/32 (an address of ours, but no subnet shared with anyone):
+# documentation ranges, made LAN by lan_nets on both sides.
 # Nothing in it can reach any network outside; every process of this
 # section (server and clients) runs in it. bob listens only on its LAN
-# address 10.77.0.1, carl only on 10.99.99.99, so dialing their announced
+# address 192.0.2.1, carl only on 198.51.100.99, so dialing their announced
 # address (127.0.0.1) is refused and only their LAN address could work.
 NS=imtest$$
 if [ "$(id -u)" != 0 ] || ! ip netns add "$NS" 2>/dev/null; then
@@ -265,7 +289,7 @@ fi
 trap 'cleanup; ip netns del "$NS" 2>/dev/null' EXIT
 nsx() { ip netns exec "$NS" "$@"; }
 if nsx ip link set lo up && nsx ip link add lana type veth peer name lanb &&
-	nsx ip addr add 10.77.0.1/24 dev lana && nsx ip addr add 10.99.99.99/32 dev lanb &&
+	nsx ip addr add 192.0.2.1/24 dev lana && nsx ip addr add 198.51.100.99/32 dev lanb &&
 	nsx ip link set lana up && nsx ip link set lanb up; then
 	pass peerlisten_netns_set_up
 else
@@ -275,14 +299,16 @@ fi
 printf '#!/bin/sh\nexec ip netns exec "%s" "%s" "$@"\n' "$NS" "$REAL_IM" >"$T/im-ns"
 chmod +x "$T/im-ns"
 IM="$T/im-ns"
-srv_conf "$T/ns.conf" "data_dir = $T/nsdata"
+srv_conf "$T/ns.conf" "data_dir = $T/nsdata" "lan_nets = 192.0.2.0/24 198.51.100.0/24" \
+	"listen = 127.0.0.1 192.0.2.1"
 if ! srv_start "$T/ns.conf" "$T/ns.log" 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&-; then
 	fail peerlisten_netns_server_start "no readiness line"
 	exit 1
 fi
-cli_conf amy
-cli_conf bob "peer_listen = 10.77.0.1" "lan_ip = 10.77.0.1"
-cli_conf carl "peer_listen = 10.99.99.99" "lan_ip = 10.99.99.99"
+NETS="lan_nets = 192.0.2.0/24 198.51.100.0/24"
+cli_conf amy "$NETS"
+cli_conf bob "$NETS" "peer_listen = 192.0.2.1" "lan_ip = 192.0.2.1"
+cli_conf carl "$NETS" "peer_listen = 198.51.100.99" "lan_ip = 198.51.100.99"
 cli_start amy 3
 cli_start bob 4
 cli_start carl 5
@@ -290,7 +316,7 @@ IM=$REAL_IM
 tell amy "signup amy amy-pw" "add bob" "add carl"
 tell bob "signup bob bob-pw" "add amy"
 tell carl "signup carl carl-pw" "add amy"
-if got amy '^online bob ' 15 && got amy '^online carl ' 15 && grep -q "^lan_ip=10.99.99.99$" "$T/nsdata/run/carl"; then
+if got amy '^online bob ' 15 && got amy '^online carl ' 15 && grep -q "^lan_ip=198.51.100.99$" "$T/nsdata/run/carl"; then
 	pass peerlisten_netns_online
 else
 	fail peerlisten_netns_online "$(tr '\n' '|' <"$T/amy.out")"
@@ -309,12 +335,40 @@ if got amy '^(sent|failed) carl 2( |$)' 15 && grep -q '^failed carl 2 unreachabl
 else
 	fail peerlisten_netns_lan_off_subnet_not_dialed "$(grep ' carl 2' "$T/amy.out" | tr '\n' '|')"
 fi
-if grep -q 'LAN address 10.99.99.99 is on none of our networks' "$T/amy.err"; then
+if grep -q 'LAN address 198.51.100.99 is on none of our networks' "$T/amy.err"; then
 	pass peerlisten_netns_lan_skip_logged
 else
 	fail peerlisten_netns_lan_skip_logged "no such line in amy's log"
 fi
-for id in amy bob carl; do cli_eof $id; done
-for id in amy bob carl; do cli_wait $id 10; done
+# lan_ip = auto (the default) announces the address the server is reached
+# from when it is a LAN address (dan, over 192.0.2.1), and nothing when it
+# is not (amy, over loopback); none announces nothing (eve).
+P2=$(sed -n 's/.*listening on 192\.0\.2\.1:\([0-9]*\)$/\1/p' "$T/ns.log" | head -n 1)
+IM="$T/im-ns"
+cli_conf dan "$NETS" "server = 192.0.2.1" "server_port = $P2"
+cli_conf eve "$NETS" "server = 192.0.2.1" "server_port = $P2" "lan_ip = none"
+cli_start dan 6
+cli_start eve 7
+IM=$REAL_IM
+tell dan "signup dan dan-pw"
+tell eve "signup eve eve-pw"
+if got dan '^ready dan$' 15 && wait_for "$T/nsdata/run/dan" '^lan_ip=192.0.2.1$' 10; then
+	pass peerlisten_netns_lan_ip_auto_announced
+else
+	fail peerlisten_netns_lan_ip_auto_announced "$(grep lan_ip "$T/nsdata/run/dan" 2>&1)"
+fi
+if got eve '^ready eve$' 15 && wait_for "$T/nsdata/run/eve" '^port=[1-9]' 10 &&
+	grep -qx 'lan_ip=' "$T/nsdata/run/eve"; then
+	pass peerlisten_netns_lan_ip_none
+else
+	fail peerlisten_netns_lan_ip_none "$(grep lan_ip "$T/nsdata/run/eve" 2>&1)"
+fi
+if grep -qx 'lan_ip=' "$T/nsdata/run/amy"; then
+	pass peerlisten_netns_lan_ip_auto_not_loopback
+else
+	fail peerlisten_netns_lan_ip_auto_not_loopback "$(grep lan_ip "$T/nsdata/run/amy" 2>&1)"
+fi
+for id in amy bob carl dan eve; do cli_eof $id; done
+for id in amy bob carl dan eve; do cli_wait $id 10; done
 srv_stop peerlisten_netns_server_stops
-no_crash peerlisten_netns_no_crash "$T/ns.log" "$T/amy.err" "$T/bob.err" "$T/carl.err"
+no_crash peerlisten_netns_no_crash "$T/ns.log" "$T/amy.err" "$T/bob.err" "$T/carl.err" "$T/dan.err" "$T/eve.err"

@@ -645,9 +645,9 @@ static void test_lan(void)
 	                                  "lan",
 	                                  "fe80::1%eth0"};
 	for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
-		result("lan_ok", proto_lan_ip_ok(ok[i]) == 1, "refused %s", ok[i]);
+		result("lan_ok", proto_lan_ip_ok(ok[i], NULL) == 1, "refused %s", ok[i]);
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-		result("lan_refused", proto_lan_ip_ok(bad[i]) == 0, "accepted '%s'", bad[i]);
+		result("lan_refused", proto_lan_ip_ok(bad[i], NULL) == 0, "accepted '%s'", bad[i]);
 
 	static const struct proto_netif home[] = {
 	    {"lo", "127.0.0.1", 8},        {"lo", "::1", 128},
@@ -656,35 +656,68 @@ static void test_lan(void)
 	    {"eth2", "fd00:1:2:3::5", 64}, {"odd", "169.254.0.0", 0},
 	};
 	size_t n = sizeof home / sizeof home[0];
-	result("lan_net_same_v4", proto_lan_on_net("192.168.1.77", home, n) == 2, "no match");
-	result("lan_net_other_v4", proto_lan_on_net("192.168.2.77", home, n) == -1, "matched");
-	result("lan_net_10_99", proto_lan_on_net("10.99.99.99", home, n) == -1, "matched");
-	result("lan_net_host_route_not_a_lan", proto_lan_on_net("10.7.0.2", home, n) == -1, "matched a /32");
-	result("lan_net_mask_12", proto_lan_on_net("172.31.1.1", home, n) == 5, "no match");
-	result("lan_net_mask_12_edge", proto_lan_on_net("172.16.0.1", home, n) == 5, "no match");
-	result("lan_net_link_local_v6", proto_lan_on_net("fe80::1", home, n) == 3, "no match");
-	result("lan_net_ula_same", proto_lan_on_net("fd00:1:2:3::9", home, n) == 6, "no match");
-	result("lan_net_ula_other", proto_lan_on_net("fd00:1:2:4::9", home, n) == -1, "matched");
-	result("lan_net_zero_mask_ignored", proto_lan_on_net("169.254.9.9", home, n) == -1, "matched a /0");
-	result("lan_net_loopback_never", proto_lan_on_net("127.0.0.5", home, n) == -1, "matched loopback");
-	result("lan_net_bad_text", proto_lan_on_net("not-ip", home, n) == -1, "matched");
-	result("lan_net_no_interfaces", proto_lan_on_net("192.168.1.77", home, 0) == -1, "matched");
+	result("lan_net_same_v4", proto_lan_on_net("192.168.1.77", NULL, home, n) == 2, "no match");
+	result("lan_net_other_v4", proto_lan_on_net("192.168.2.77", NULL, home, n) == -1, "matched");
+	result("lan_net_10_99", proto_lan_on_net("10.99.99.99", NULL, home, n) == -1, "matched");
+	result("lan_net_host_route_not_a_lan", proto_lan_on_net("10.7.0.2", NULL, home, n) == -1,
+	       "matched a /32");
+	result("lan_net_mask_12", proto_lan_on_net("172.31.1.1", NULL, home, n) == 5, "no match");
+	result("lan_net_mask_12_edge", proto_lan_on_net("172.16.0.1", NULL, home, n) == 5, "no match");
+	result("lan_net_link_local_v6", proto_lan_on_net("fe80::1", NULL, home, n) == 3, "no match");
+	result("lan_net_ula_same", proto_lan_on_net("fd00:1:2:3::9", NULL, home, n) == 6, "no match");
+	result("lan_net_ula_other", proto_lan_on_net("fd00:1:2:4::9", NULL, home, n) == -1, "matched");
+	result("lan_net_zero_mask_ignored", proto_lan_on_net("169.254.9.9", NULL, home, n) == -1,
+	       "matched a /0");
+	result("lan_net_loopback_never", proto_lan_on_net("127.0.0.5", NULL, home, n) == -1,
+	       "matched loopback");
+	result("lan_net_bad_text", proto_lan_on_net("not-ip", NULL, home, n) == -1, "matched");
+	result("lan_net_no_interfaces", proto_lan_on_net("192.168.1.77", NULL, home, 0) == -1, "matched");
 	static const struct proto_netif odd_bits[] = {{"x", "10.1.2.3", 23}};
-	result("lan_net_mask_23_in", proto_lan_on_net("10.1.3.200", odd_bits, 1) == 0, "no match");
-	result("lan_net_mask_23_out", proto_lan_on_net("10.1.4.1", odd_bits, 1) == -1, "matched");
+	result("lan_net_mask_23_in", proto_lan_on_net("10.1.3.200", NULL, odd_bits, 1) == 0, "no match");
+	result("lan_net_mask_23_out", proto_lan_on_net("10.1.4.1", NULL, odd_bits, 1) == -1, "matched");
 	/* link-local: only one interface with an fe80 address gives a scope */
 	static const struct proto_netif two_ll[] = {
 	    {"eth0", "192.168.1.20", 24}, {"eth0", "fe80::aa:bbff:fecc:ddee", 64}, {"eth0", "fe80::5", 64},
 	    {"wlan0", "fe80::77:1", 64},  {"eth2", "fd00:1:2:3::5", 64},
 	};
-	result("lan_net_link_local_two_interfaces", proto_lan_on_net("fe80::1", two_ll, 5) == -2, "got %d",
-	       proto_lan_on_net("fe80::1", two_ll, 5));
-	result("lan_net_link_local_one_interface_two_addrs", proto_lan_on_net("fe80::1", two_ll, 3) == 1,
-	       "got %d", proto_lan_on_net("fe80::1", two_ll, 3));
-	result("lan_net_ula_beside_two_link_locals", proto_lan_on_net("fd00:1:2:3::9", two_ll, 5) == 4,
-	       "got %d", proto_lan_on_net("fd00:1:2:3::9", two_ll, 5));
+	result("lan_net_link_local_two_interfaces", proto_lan_on_net("fe80::1", NULL, two_ll, 5) == -2,
+	       "got %d", proto_lan_on_net("fe80::1", NULL, two_ll, 5));
+	result("lan_net_link_local_one_interface_two_addrs",
+	       proto_lan_on_net("fe80::1", NULL, two_ll, 3) == 1, "got %d",
+	       proto_lan_on_net("fe80::1", NULL, two_ll, 3));
+	result("lan_net_ula_beside_two_link_locals", proto_lan_on_net("fd00:1:2:3::9", NULL, two_ll, 5) == 4,
+	       "got %d", proto_lan_on_net("fd00:1:2:3::9", NULL, two_ll, 5));
 	static const struct proto_netif v4_only[] = {{"eth0", "192.168.1.20", 24}};
-	result("lan_net_family_differs", proto_lan_on_net("fe80::1", v4_only, 1) == -1, "matched");
+	result("lan_net_family_differs", proto_lan_on_net("fe80::1", NULL, v4_only, 1) == -1, "matched");
+
+	/* lan_nets: networks counted as LAN beside the private ranges. */
+	struct proto_nets nets;
+	char why[160];
+	result("nets_empty", proto_nets_parse("", &nets, why, sizeof why) == 0 && nets.n == 0, "%s", why);
+	result("nets_two",
+	       proto_nets_parse("192.0.2.0/24, 2001:db8::/32", &nets, why, sizeof why) == 0 && nets.n == 2,
+	       "%s", why);
+	result("nets_in", proto_lan_ip_ok("192.0.2.77", &nets) == 1, "refused");
+	result("nets_in_v6", proto_lan_ip_ok("2001:db8:1::5", &nets) == 1, "refused");
+	result("nets_out", proto_lan_ip_ok("192.0.3.1", &nets) == 0, "accepted");
+	result("nets_private_still", proto_lan_ip_ok("10.1.1.1", &nets) == 1, "refused");
+	result("nets_loopback_never", proto_lan_ip_ok("127.0.0.1", &nets) == 0, "accepted");
+	static const struct proto_netif doc[] = {{"wan", "192.0.2.10", 26}};
+	result("nets_on_net", proto_lan_on_net("192.0.2.11", &nets, doc, 1) == 0, "no match");
+	result("nets_on_net_needs_nets", proto_lan_on_net("192.0.2.11", NULL, doc, 1) == -1, "matched");
+	static const char *const badnets[] = {"192.0.2.0",    "192.0.2.0/", "192.0.2.0/x",  "192.0.2.1/24",
+	                                      "0.0.0.0/0",    "10.0.0.0/7", "127.0.0.0/8",  "224.0.0.0/4",
+	                                      "::/0",         "ff00::/8",   "2001:db8::/8", "::ffff:0:0/96",
+	                                      "192.0.2.0/33", "host/24",    "192.0.2.0/24x"};
+	for (size_t i = 0; i < sizeof badnets / sizeof badnets[0]; i++)
+		result("nets_refused", proto_nets_parse(badnets[i], &nets, why, sizeof why) == -1,
+		       "accepted '%s'", badnets[i]);
+	result(
+	    "nets_too_many",
+	    proto_nets_parse("10.0.0.0/8 10.0.0.0/8 10.0.0.0/8 10.0.0.0/8 10.0.0.0/8 10.0.0.0/8 10.0.0.0/8 "
+	                     "10.0.0.0/8 10.0.0.0/8",
+	                     &nets, why, sizeof why) == -1,
+	    "accepted 9");
 }
 
 static void test_escape(void)
