@@ -67,8 +67,8 @@ need host_b1 nat_host b1 r2 192.0.2.74/26 192.0.2.65
 need host_c1 nat_host c1 r3 198.51.100.10/26 198.51.100.1
 need host_c2 nat_host c2 r4 198.51.100.74/26 198.51.100.65
 need host_e1 nat_host e1 r5 192.0.2.138/26 192.0.2.129
-# The topology itself: a host behind r1 reaches the server, a public host
-# cannot reach into r1's LAN.
+# The topology itself: a host behind r1 goes out through r1 (that the
+# server sees it at r1's WAN address is checked with each pair).
 need route_out nat_in a1 sh -c 'ip route get 203.0.113.1 | grep -q "via 192.0.2.1"'
 
 # --- the server, in the internet namespace ---
