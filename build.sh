@@ -146,7 +146,8 @@ build_pkgs() {
 # programs (Debian's mbedTLS), the sanitizers and fuzzers (clang and its
 # runtimes, Debian's inih for the differential INI fuzzer), openssl, the
 # cross compilers and qemu for the boards' smoke tests, groff and man for
-# the man pages' render check, and the tools some tests drive.
+# the man pages' render check, and the tools some tests drive (iproute2
+# and nftables: the simulated NATs of tests/t_nat.sh).
 test_pkgs() {
 	core_test_pkgs
 	pkg_missing groff-base command -v groff
@@ -156,6 +157,10 @@ test_pkgs() {
 	pkg_missing strace command -v strace          # races made certain, syscalls seen
 	pkg_missing binutils command -v readelf       # what the linker was given
 	pkg_missing mosquitto command -v mosquitto    # the footprint benchmark's yardstick
+	# t_nat's simulated internet: namespaces and veths, the NAT routers
+	# (in /usr/sbin, which a user's PATH may lack)
+	pkg_missing iproute2 sh -c 'command -v ip || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]'
+	pkg_missing nftables sh -c 'command -v nft || [ -x /usr/sbin/nft ]'
 	for t in $TARGETS; do build_pkgs "$t"; done
 }
 
