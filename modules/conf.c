@@ -80,6 +80,8 @@ static const struct conf_key keys[] = {
     S(reach_timeout, T_INT, 1, 30),
     S(max_probes, T_INT, 1, 1024),
     S(max_calls, T_INT, 1, 600),
+    S(probes_per_minute, T_INT, 1, 60),
+    S(max_probes_per_ip, T_INT, 1, 1024),
     C(server, T_STR, 0, 0),
     C(server_port, T_INT, 1, 65535),
     C(server_key, T_STR, 0, 0),
@@ -149,6 +151,8 @@ void conf_defaults(struct conf *c)
 	s->reach_timeout = 3;
 	s->max_probes = 32;
 	s->max_calls = 30;
+	s->probes_per_minute = 6;
+	s->max_probes_per_ip = 4;
 
 	struct conf_client *k = &c->cli;
 	strcpy(k->server, "localhost");

@@ -53,6 +53,8 @@ struct conf_server {
 	int reach_timeout;           /* seconds a probe may take */
 	int max_probes;              /* probes at once, the rest wait */
 	int max_calls;               /* CALL and PUNCH lines per session a minute */
+	int probes_per_minute;       /* probes of one session a minute */
+	int max_probes_per_ip;       /* probes queued or running for one address */
 };
 
 struct conf_client {

@@ -1,5 +1,6 @@
 /* reach: the server's reachability probes (see reach.h): a FIFO, a cap on
- * probes at once, a per-client rate, a deadline per probe. */
+ * probes at once and on those of one address, a per-client rate, a
+ * deadline per probe. */
 #include "reach.h"
 
 #include <arpa/inet.h>
@@ -21,20 +22,28 @@ enum { Q_IDLE = 0, Q_QUEUED, Q_RUNNING };
 
 struct reach {
 	struct loop *loop;
-	int max, running;
+	int max, running, max_per_ip, per_min;
 	unsigned timeout_ms;
 	reach_fn done;
 	struct reach_req *head, *tail; /* waiting, oldest first */
 	struct loop_timer pump_timer;
+	/* Probes refused for max_per_ip, logged at most once a window: */
+	int ip_refused; /* not logged yet */
+	int ip_logged;  /* a report went out, at ip_logged_at */
+	uint64_t ip_logged_at;
+	char ip_who[48], ip_key[48]; /* the latest refused */
+	struct loop_timer ip_timer;
 };
 
-struct reach *reach_new(struct loop *l, int max, int timeout_s, reach_fn done)
+struct reach *reach_new(struct loop *l, int max, int max_per_ip, int per_min, int timeout_s, reach_fn done)
 {
 	struct reach *r = calloc(1, sizeof *r);
 	if (r == NULL)
 		return NULL;
 	r->loop = l;
 	r->max = max;
+	r->max_per_ip = max_per_ip;
+	r->per_min = per_min;
 	r->timeout_ms = (unsigned)timeout_s * 1000;
 	r->done = done;
 	return r;
@@ -83,6 +92,44 @@ static void stop_running(struct reach_req *q)
 	q->state = Q_IDLE;
 }
 
+/* q is done with its address's share: ended, or cancelled. */
+static void uncharge(struct reach_req *q)
+{
+	if (q->per_ip) {
+		q->per_ip->probes--;
+		q->per_ip = NULL;
+	}
+}
+
+/* Logs the probes refused for max_per_ip since the last report, if any. */
+static void ip_report(struct loop *l, void *arg)
+{
+	struct reach *r = arg;
+	(void)l;
+	if (r->ip_refused == 0)
+		return;
+	log_warn("reachability probes refused for max_probes_per_ip (%d queued or under way for one "
+	         "address): %d in the last minute, the latest for %s from %s; their state is unknown",
+	         r->max_per_ip, r->ip_refused, r->ip_who, r->ip_key);
+	r->ip_refused = 0;
+	r->ip_logged = 1;
+	r->ip_logged_at = loop_now(r->loop);
+}
+
+/* A probe for who was refused: per_ip is full. Reported now when no report
+ * went out for a window, else counted and reported when it ends. */
+static void ip_refuse(struct reach *r, const char *who, const struct reach_ip *per_ip)
+{
+	uint64_t now = loop_now(r->loop);
+	r->ip_refused++;
+	snprintf(r->ip_who, sizeof r->ip_who, "%s", who);
+	snprintf(r->ip_key, sizeof r->ip_key, "%s", per_ip->key ? per_ip->key : "?");
+	if (!r->ip_logged || now - r->ip_logged_at >= REACH_WINDOW_MS)
+		ip_report(r->loop, r);
+	else
+		loop_timer_set(r->loop, &r->ip_timer, r->ip_logged_at + REACH_WINDOW_MS - now, ip_report, r);
+}
+
 static void pump(struct loop *l, void *arg);
 
 /* q's probe ended with st (why: for the log). A target asked for
@@ -105,6 +152,7 @@ static void finished(struct reach_req *q, enum reach_state st, const char *why)
 		return;
 	}
 	log_info("reach %s at %s: %s (%s, %u ms)", q->who, hp, reach_state_text(st), why, ms);
+	uncharge(q);
 	r->done(q->owner, st);
 }
 
@@ -192,7 +240,7 @@ static void pump(struct loop *l, void *arg)
 }
 
 int reach_ask(struct reach *r, struct reach_req *q, void *owner, const char *who, const char *ip,
-              unsigned port)
+              unsigned port, struct reach_ip *per_ip)
 {
 	uint64_t now = loop_now(r->loop);
 	if (q->r == NULL) {
@@ -212,20 +260,31 @@ int reach_ask(struct reach *r, struct reach_req *q, void *owner, const char *who
 		q->count = 0;
 		q->warned = 0;
 	}
-	if (q->count >= REACH_PER_MIN) {
+	if (q->count >= r->per_min) {
 		if (!q->warned) {
-			log_warn("too many reachability probes for %s (%d a minute): not probing it again "
-			         "for the rest of the minute",
-			         who, REACH_PER_MIN);
+			log_warn("too many reachability probes for %s (probes_per_minute %d): not probing it "
+			         "again for the rest of the minute",
+			         who, r->per_min);
 			q->warned = 1;
 		}
 		return -1;
 	}
-	q->count++;
 	if (q->state == Q_RUNNING) {
+		/* Still holding its share: the probe after it needs no more. */
+		q->count++;
 		q->again = 1;
 		return 0;
 	}
+	/* Many accounts behind one address (or one user with many) must not
+	 * fill max probes and hold up everyone else's REACH. A refusal does
+	 * not count against the client's rate: it cost nothing. */
+	if (per_ip->probes >= r->max_per_ip) {
+		ip_refuse(r, who, per_ip);
+		return -1;
+	}
+	q->count++;
+	per_ip->probes++;
+	q->per_ip = per_ip;
 	enqueue(r, q);
 	/* Started from a timer, not here: a probe decided at once reports
 	 * through done, which the caller may not expect inside this call. */
@@ -239,6 +298,7 @@ void reach_cancel(struct reach_req *q)
 	if (r == NULL)
 		return;
 	q->again = 0;
+	uncharge(q);
 	if (q->state == Q_QUEUED) {
 		dequeue(r, q);
 	} else if (q->state == Q_RUNNING) {
@@ -256,5 +316,7 @@ void reach_free(struct reach *r)
 	while (r->head)
 		dequeue(r, r->head);
 	loop_timer_stop(r->loop, &r->pump_timer);
+	loop_timer_stop(r->loop, &r->ip_timer);
+	ip_report(r->loop, r);
 	free(r);
 }

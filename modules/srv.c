@@ -58,6 +58,7 @@ enum client_state { CL_AUTH, CL_CHECKING, CL_READY };
 struct ipcount {
 	char key[AUTH_IPKEY_MAX]; /* auth_ip_key() */
 	int conns, unauth;
+	struct reach_ip probes; /* its sessions' reachability probes */
 };
 
 struct client {
@@ -437,7 +438,8 @@ static void probe(struct client *cl)
 	struct sess *se = cl->sess;
 	if (!se->v11)
 		return;
-	if (!s->cf->reach_probe || reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port) < 0)
+	if (!s->cf->reach_probe ||
+	    reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes) < 0)
 		sess_set_reach(&s->sessions, se, REACH_UNKNOWN);
 }
 
@@ -517,7 +519,7 @@ static void cmd_version(struct client *cl, char *args)
 	/* A 1.1 client after its PEER: it was just told its state; a probe
 	 * over the rate leaves that as it is. */
 	if (v11 && !was && se->port && cl->srv->cf->reach_probe)
-		(void)reach_ask(cl->srv->reach, &cl->probe, cl, se->name, se->ip, se->port);
+		(void)reach_ask(cl->srv->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes);
 }
 
 /* Charges one CALL or PUNCH line: 0, or -1 with ERR 429 sent. */
@@ -816,6 +818,7 @@ static void on_accept(struct loop *l, int lfd, int revents, void *arg)
 		struct client *cl = calloc(1, sizeof *cl);
 		if (ipc == NULL && (ipc = calloc(1, sizeof *ipc)) != NULL) {
 			strcpy(ipc->key, key);
+			ipc->probes.key = ipc->key;
 			if (hmap_put(&s->per_ip, ipc->key, ipc) < 0) {
 				free(ipc);
 				ipc = NULL;
@@ -1345,7 +1348,8 @@ static int run(struct srv *s)
 		log_err("run_dir %s: %s", cf->run_dir, strerror(errno));
 		return 1;
 	}
-	if ((s->reach = reach_new(s->loop, cf->max_probes, cf->reach_timeout, probe_done)) == NULL) {
+	if ((s->reach = reach_new(s->loop, cf->max_probes, cf->max_probes_per_ip, cf->probes_per_minute,
+	                          cf->reach_timeout, probe_done)) == NULL) {
 		log_err("out of memory");
 		return 1;
 	}

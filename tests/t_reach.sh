@@ -1,8 +1,8 @@
 #!/bin/sh
 # t_reach: protocol 1.1 on the server, through real TLS on loopback:
 # VERSION; the reachability probe (a TCP connect to the observed address
-# and announced port only; open, closed, unknown; the 6-a-minute cap; the
-# max_probes queue; a logout mid-probe); REACH about yourself and about
+# and announced port only; open, closed, unknown; probes_per_minute; the
+# max_probes queue; max_probes_per_ip; a logout mid-probe); REACH about yourself and about
 # mutual 1.1 contacts after ONLINE and on change, never about or to a
 # version-1 connection; the CALL and PUNCH relays with every error and
 # the max_calls rate. The probed ports are imtc -L listeners (they print
@@ -415,7 +415,9 @@ srv_stop server2_stops
 # --- max_probes = 1: the rest wait in a FIFO, every session gets its REACH;
 # sessions that end while queued are never probed ---
 C3=$T/s3.conf
-srv_conf "$C3" "max_probes = 1" "reach_timeout = 5" "data_dir = $T/data3" "log_level = debug"
+# (all from 127.0.0.1: the per-address cap is tested below)
+srv_conf "$C3" "max_probes = 1" "reach_timeout = 5" "max_probes_per_ip = 1024" "data_dir = $T/data3" \
+	"log_level = debug"
 need server3 srv_start "$C3" "$T/s3.log"
 need blackhole3 lis bh3 127.0.0.1 -B
 PH3=$LPORT
@@ -450,3 +452,153 @@ else
 fi
 no_crash server3_no_crash "$T/s3.log"
 srv_stop server3_stops
+
+# --- probes_per_minute = 2; max_probes_per_ip = 2: four sessions behind
+# 127.0.0.1 announcing ports that never answer hold 2 probes, not all
+# max_probes = 3: 127.0.0.2's probe goes ahead at once; the 3rd and 4th
+# are unknown at once; a cancelled, a queued-then-gone and an ended probe
+# each give their share back ---
+C4=$T/s4.conf
+srv_conf "$C4" "max_probes = 3" "max_probes_per_ip = 2" "probes_per_minute = 2" "reach_timeout = 10" \
+	"data_dir = $T/data4" "log_level = debug" "max_signups_per_ip = 1000"
+need server4 srv_start "$C4" "$T/s4.log"
+need bh4 lis bh4 127.0.0.1 -B
+PH4=$LPORT
+need bhx lis bhx 127.0.0.2 -B
+PHX=$LPORT
+need lo4 lis lo4 127.0.0.1
+PL4=$LPORT
+need lob4 lis lob4 127.0.0.1
+PLB4=$LPORT
+need lx4 lis lx4 127.0.0.2
+PX4=$LPORT
+need lxb4 lis lxb4 127.0.0.2
+PXB4=$LPORT
+IP2=127\\.0\\.0\\.2
+
+# the rate: 2 probes, then unknown (each PEER a new port)
+need rr up rr rr 1.1
+n=0
+for port in $PL4 $PLB4 $PL4 $PLB4; do
+	mark "$T/rr.out"
+	say rr "PEER $port $KEYA"
+	seen_new rr '^REACH rr ' 10 || break
+	n=$((n + 1))
+done
+got=$(grep '^REACH rr' "$T/rr.out" | cut -d ' ' -f 3 | tr '\n' ' ')
+if [ $n -eq 4 ] && [ "$got" = "open open unknown unknown " ] &&
+	[ "$(grep -c 'reach rr: probing' "$T/s4.log")" -eq 2 ]; then
+	pass probes_per_minute_two
+else
+	fail probes_per_minute_two "$n replies, states $got, $(grep -c 'reach rr: probing' "$T/s4.log") probes"
+fi
+if [ "$(grep -c 'too many reachability probes for rr (probes_per_minute 2)' "$T/s4.log")" -eq 1 ]; then
+	pass probes_per_minute_logged_once
+else
+	fail probes_per_minute_logged_once "$(grep 'too many reachability probes for rr' "$T/s4.log" | tr '\n' '|')"
+fi
+
+for pp in 1 2 3 4; do need "p$pp" up "p$pp" "p$pp" 1.1 -w 120; done
+for yy in x 1 2 3; do need "y$yy" up "y$yy" "y$yy" 1.1 -w 120 -s 127.0.0.2; done
+# p1 and p2 hold 127.0.0.1's two probes (10 s each)
+for pp in 1 2; do
+	mark "$T/s4.log"
+	say "p$pp" "PEER $PH4 $KEYA"
+	need "p${pp}_probing" wait_new "$T/s4.log" "reach p$pp: probing 127\\.0\\.0\\.1:$PH4\$" 10
+done
+# p3 and p4: unknown at once (before the reply to the next line), no probe
+for pp in 3 4; do
+	mark "$T/p$pp.out"
+	say "p$pp" "PEER $PH4 $KEYA"
+	setup "p${pp}_sync" sync "p$pp"
+	got=$(new_lines "$T/p$pp.out" | tr '\n' '|')
+	if [ "$got" = "OK|REACH p$pp unknown 127.0.0.1|PONG sync$SYNC|" ] && ! grep -q "reach p$pp: probing" "$T/s4.log"; then
+		pass "per_ip_cap_unknown_at_once_p$pp"
+	else
+		fail "per_ip_cap_unknown_at_once_p$pp" "got $got; $(grep "reach p$pp" "$T/s4.log" | tr '\n' '|')"
+	fi
+done
+# yx behind 127.0.0.2: the third slot, at once, while 127.0.0.1's black
+# holes still run
+mark "$T/yx.out"
+t0=$(date +%s%N)
+say yx "PEER $PX4 $KEYA"
+setup yx_reach seen_new yx "^REACH yx open $IP2\$" 10
+t1=$(date +%s%N)
+el=$(((t1 - t0) / 1000000))
+if [ "$el" -lt 1000 ] && [ "$(accepts lx4)" -eq 1 ] && ! grep -Eq 'reach p[12] at' "$T/s4.log"; then
+	pass per_ip_cap_other_address_not_delayed
+else
+	fail per_ip_cap_other_address_not_delayed "REACH open after $el ms, $(accepts lx4) accepts, $(grep -E 'reach p[12] at' "$T/s4.log" | tr '\n' '|')"
+fi
+echo "# 127.0.0.2's REACH open after $el ms (the 127.0.0.1 probes take 10 s)"
+if [ "$(grep -c 'reachability probes refused for max_probes_per_ip' "$T/s4.log")" -eq 1 ] &&
+	grep -q 'reachability probes refused for max_probes_per_ip (2 queued or under way for one address): 1 in the last minute, the latest for p3 from 127\.0\.0\.1; their state is unknown' "$T/s4.log"; then
+	pass per_ip_cap_logged_once
+else
+	fail per_ip_cap_logged_once "$(grep 'refused for max_probes_per_ip' "$T/s4.log" | tr '\n' '|')"
+fi
+
+# A queued probe counts: y1 fills max_probes (a black hole on 127.0.0.2),
+# y2 waits in the queue, so y3 is refused; y2 logs out while queued: y3's
+# next PEER is queued, not refused.
+mark "$T/s4.log"
+say y1 "PEER $PHX $KEYA"
+need y1_probing wait_new "$T/s4.log" "reach y1: probing 127\\.0\\.0\\.2:$PHX\$" 10
+mark "$T/y2.out" "$T/y3.out"
+say y2 "PEER $PXB4 $KEYA"
+setup y2_sync sync y2
+say y3 "PEER $PX4 $KEYA"
+setup y3_sync sync y3
+if quiet y2 '^REACH' && [ "$(new_lines "$T/y3.out" | grep '^REACH')" = "REACH y3 unknown 127.0.0.2" ]; then
+	pass per_ip_cap_counts_queued
+else
+	fail per_ip_cap_counts_queued "y2: $(new_lines "$T/y2.out" | tr '\n' '|') y3: $(new_lines "$T/y3.out" | tr '\n' '|')"
+fi
+say y2 LOGOUT
+setup y2_gone wait_for "$T/s4.log" 'logout y2 from' 10
+mark "$T/y3.out"
+say y3 "PEER $PXB4 $KEYA"
+setup y3_sync2 sync y3
+if quiet y3 '^REACH'; then pass per_ip_queued_then_gone_freed; else
+	fail per_ip_queued_then_gone_freed "y3 got $(new_lines "$T/y3.out" | tr '\n' '|')"; fi
+
+# p1 logs out mid-probe: its slot goes to the queued y3, its share of
+# 127.0.0.1 to p3's next PEER.
+say p1 LOGOUT
+expect_new per_ip_queued_probe_runs_after_cancel y3 "^REACH y3 open $IP2\$" 10
+mark "$T/p3.out"
+say p3 "PEER $PL4 $KEYA"
+expect_new per_ip_freed_by_cancel p3 "^REACH p3 open $IP\$" 10
+# p3 holds a share again (a black hole): 127.0.0.1 is full, p4 refused;
+# once p2's probe ends, p4 probes.
+mark "$T/s4.log"
+say p3 "PEER $PH4 $KEYA"
+setup p3_probing wait_new "$T/s4.log" "reach p3: probing 127\\.0\\.0\\.1:$PH4\$" 10
+mark "$T/p4.out"
+say p4 "PEER $PL4 $KEYA"
+setup p4_sync sync p4
+if [ "$(new_lines "$T/p4.out" | grep '^REACH')" = "REACH p4 unknown 127.0.0.1" ]; then
+	pass per_ip_cap_still_exact
+else
+	fail per_ip_cap_still_exact "p4 got $(new_lines "$T/p4.out" | tr '\n' '|')"
+fi
+setup p2_closed seen p2 "^REACH p2 closed $IP\$" 15
+mark "$T/p4.out"
+say p4 "PEER $PLB4 $KEYA"
+expect_new per_ip_freed_by_probe_end p4 "^REACH p4 open $IP\$" 10
+if grep -Eq 'reach (p1 at|y2)' "$T/s4.log"; then
+	fail per_ip_cancelled_never_probed "$(grep -E 'reach (p1 at|y2)' "$T/s4.log" | tr '\n' '|')"
+else
+	pass per_ip_cancelled_never_probed
+fi
+no_crash server4_no_crash "$T/s4.log"
+# p3's probe is still running at the stop; the refusals not logged yet
+# (p4, y3, p4 again) are logged then, with their count.
+srv_stop server4_stops
+if [ "$(grep -c 'refused for max_probes_per_ip' "$T/s4.log")" -eq 2 ] &&
+	grep 'refused for max_probes_per_ip' "$T/s4.log" | tail -n 1 | grep -q ': 3 in the last minute, the latest for p4 from 127\.0\.0\.1;'; then
+	pass per_ip_cap_count_logged
+else
+	fail per_ip_cap_count_logged "$(grep 'refused for max_probes_per_ip' "$T/s4.log" | tr '\n' '|')"
+fi
