@@ -511,9 +511,12 @@ static void cmd_version(struct client *cl, char *args)
 	cl->v11 = v11;
 	if (cl->sess == NULL)
 		return;
-	sess_set_version(&cl->srv->sessions, cl->sess, v11);
-	if (v11 && !was && cl->sess->port)
-		probe(cl);
+	struct sess *se = cl->sess;
+	sess_set_version(&cl->srv->sessions, se, v11);
+	/* A 1.1 client after its PEER: it was just told its state; a probe
+	 * over the rate leaves that as it is. */
+	if (v11 && !was && se->port && cl->srv->cf->reach_probe)
+		(void)reach_ask(cl->srv->reach, &cl->probe, cl, se->name, se->ip, se->port);
 }
 
 /* Charges one CALL or PUNCH line: 0, or -1 with ERR 429 sent. */

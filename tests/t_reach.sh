@@ -31,7 +31,7 @@ accepts() { grep -c '^\*accept ' "$T/$1.out"; }
 # given and not "-"), then signs up as NAME.
 up() {
 	_id=$1 _name=$2 _v=${3:--}
-	[ $# -ge 3 ] && shift 3 || shift $#
+	if [ $# -ge 3 ]; then shift 3; else shift $#; fi
 	cl "$_id" "$@"
 	if [ "$_v" != - ]; then
 		say "$_id" "VERSION $_v"
@@ -40,6 +40,9 @@ up() {
 	say "$_id" "SIGNUP $_name $_name-pw"
 	seen "$_id" "^OK $_name\$"
 }
+
+# quiet ID PATTERN: no line after ID's mark matches PATTERN.
+quiet() { ! new_lines "$T/$1.out" | grep -Eq -- "$2"; }
 
 # next_after ID PATTERN: the line ID received right after the last line
 # matching PATTERN.
@@ -136,8 +139,8 @@ mark "$T/a.out" "$T/b.out"
 say b "PEER $PB $KEYB"
 sync b
 sleep 0.3
-if sync a && [ -z "$(new_lines "$T/a.out" | grep -E '^(ONLINE|REACH)')" ] &&
-	[ -z "$(new_lines "$T/b.out" | grep -E '^REACH')" ] && [ "$(accepts lb)" -eq "$n" ]; then
+if sync a && quiet a '^(ONLINE|REACH)' &&
+	quiet b '^REACH' && [ "$(accepts lb)" -eq "$n" ]; then
 	pass reach_same_peer_no_probe
 else
 	fail reach_same_peer_no_probe "a: $(new_lines "$T/a.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
@@ -184,8 +187,8 @@ expect_new call_ok a '^OK$'
 expect_new call_relayed b '^CALL alice$'
 sync c
 sync d
-if [ -z "$(new_lines "$T/c.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/d.out" | grep -E '^(CALL|PUNCH)')" ] &&
-	[ -z "$(new_lines "$T/a.out" | grep -E '^(CALL|PUNCH)')" ]; then
+if quiet c '^(CALL|PUNCH)' && quiet d '^(CALL|PUNCH)' &&
+	quiet a '^(CALL|PUNCH)'; then
 	pass call_to_callee_only
 else
 	fail call_to_callee_only "c: $(new_lines "$T/c.out" | tr '\n' '|') d: $(new_lines "$T/d.out" | tr '\n' '|')"
@@ -202,6 +205,21 @@ if [ "$got" = "OK|PUNCH bob 127.0.0.1 $PB|" ]; then pass punch_caller_ok_then_ad
 got=$(new_lines "$T/b.out" | grep '^PUNCH')
 if [ "$got" = "PUNCH alice 127.0.0.1 $PA" ]; then pass punch_callee_gets_caller_address; else
 	fail punch_callee_gets_caller_address "bob got $got"; fi
+
+# --- a pair made mutual by ADD: REACH right after each ONLINE ---
+say a "DEL bob"
+setup del_bob seen_new a '^OFFLINE bob$'
+mark "$T/a.out" "$T/b.out"
+say a "ADD bob"
+setup add_bob_a seen_new a '^ONLINE bob ' && setup add_bob_b seen_new b '^ONLINE alice '
+need add_sync_a sync a
+need add_sync_b sync b
+if [ "$(new_lines "$T/a.out" | grep -A 1 '^ONLINE bob ' | tail -n 1)" = "REACH bob open 127.0.0.1" ] &&
+	[ "$(new_lines "$T/b.out" | grep -A 1 '^ONLINE alice ' | tail -n 1)" = "REACH alice open 127.0.0.1" ]; then
+	pass reach_after_online_of_add
+else
+	fail reach_after_online_of_add "a: $(new_lines "$T/a.out" | tr '\n' '|') b: $(new_lines "$T/b.out" | tr '\n' '|')"
+fi
 
 # --- errors ---
 # dave lists alice, alice does not list dave; erin is mutual but has not
@@ -228,8 +246,8 @@ fi
 got=$(new_lines "$T/e.out" | grep '^ERR' | tr '\n' '|')
 if [ "$got" = "ERR 403 send PEER first|ERR 403 send PEER first|" ]; then pass call_before_peer_refused; else
 	fail call_before_peer_refused "erin got $got"; fi
-if sync b && [ -z "$(new_lines "$T/b.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/e.out" | grep -E '^(CALL|PUNCH)')" ] &&
-	[ -z "$(new_lines "$T/d.out" | grep -E '^(CALL|PUNCH)')" ] && [ -z "$(new_lines "$T/a.out" | grep -E '^(CALL|PUNCH)')" ]; then
+if sync b && quiet b '^(CALL|PUNCH)' && quiet e '^(CALL|PUNCH)' &&
+	quiet d '^(CALL|PUNCH)' && quiet a '^(CALL|PUNCH)'; then
 	pass call_refused_relays_nothing
 else
 	fail call_refused_relays_nothing "something was relayed"
@@ -245,7 +263,7 @@ got=$(new_lines "$T/a.out" | grep '^ERR' | sort | uniq -c | sed 's/^ *//' | tr '
 want="7 ERR 400 usage: CALL <name>|3 ERR 400 usage: PUNCH <name>|"
 if [ "$got" = "$want" ]; then pass call_punch_malformed_usage; else fail call_punch_malformed_usage "got $got"; fi
 sync b
-if [ -z "$(new_lines "$T/b.out" | grep -E '^(CALL|PUNCH)')" ]; then pass call_malformed_relays_nothing; else
+if quiet b '^(CALL|PUNCH)'; then pass call_malformed_relays_nothing; else
 	fail call_malformed_relays_nothing "bob got $(new_lines "$T/b.out" | tr '\n' '|')"; fi
 
 # --- logout, drop and kick during a probe: the probe is cancelled ---
@@ -346,6 +364,15 @@ expect_new late_version_self_reach j "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_contacts_told a "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_probed j "^REACH jack open $IP\$" 10
 expect_new late_version_told_about_contacts j "^REACH alice open $IP\$" 10
+# back to version 1: no more REACH to or about jack
+say j "VERSION 1"
+setup jack_v1 seen j '^OK 1$'
+mark "$T/a.out" "$T/j.out"
+say j "PEER $PA $KEYB"
+setup jack_moved seen_new a "^ONLINE jack $IP $PA " 10
+sleep 0.3
+if sync a && sync j && quiet a '^REACH' && quiet j '^REACH'; then pass version_1_again_no_reach; else
+	fail version_1_again_no_reach "a: $(new_lines "$T/a.out" | tr '\n' '|') j: $(new_lines "$T/j.out" | tr '\n' '|')"; fi
 
 no_crash server_no_crash "$T/s.log"
 srv_stop server_stops
@@ -385,22 +412,28 @@ fi
 no_crash server2_no_crash "$T/s2.log"
 srv_stop server2_stops
 
-# --- max_probes = 1: the rest wait in a FIFO, every session gets its REACH ---
+# --- max_probes = 1: the rest wait in a FIFO, every session gets its REACH;
+# sessions that end while queued are never probed ---
 C3=$T/s3.conf
-srv_conf "$C3" "max_probes = 1" "reach_timeout = 3" "data_dir = $T/data3" "log_level = debug"
+srv_conf "$C3" "max_probes = 1" "reach_timeout = 5" "data_dir = $T/data3" "log_level = debug"
 need server3 srv_start "$C3" "$T/s3.log"
 need blackhole3 lis bh3 127.0.0.1 -B
 PH3=$LPORT
 need listener_q lis lq 127.0.0.1
 PQ=$LPORT
-for qq in 1 2 3 4 5; do need "q$qq" up "q$qq" "q$qq" 1.1; done
+for qq in 1 2 3 4 5 r1 r2 r3; do need "q$qq" up "q$qq" "q$qq" 1.1; done
 say q1 "PEER $PH3 $KEYA"
 wait_for "$T/s3.log" 'reach q1: probing' 10
 # one after the other (each PEER taken before the next is sent), while
 # q1's probe holds the only slot
-for qq in 2 3 4 5; do
+for qq in 2 r1 r2 3 4 r3 5; do
 	say "q$qq" "PEER $PQ $KEYA"
-	sync "q$qq"
+	case $qq in
+	r1) sync qr1 && say qr1 LOGOUT ;;
+	r2) sync qr2 && say qr2 '!reset' ;;
+	r3) say qr3 LOGOUT ;; # right behind its PEER
+	*) sync "q$qq" ;;
+	esac
 done
 ok=1
 expect queue_first_closed q1 "^REACH q1 closed $IP\$" 10
@@ -410,10 +443,10 @@ sleep 0.3
 # In the log, every later probe starts after q1's ended, one at a time.
 order=$(grep -E 'reach q[0-9]+(: probing| at )' "$T/s3.log" | sed -E 's/.*reach (q[0-9]+)(: probing| at ).*/\1\2/; s/: probing/+/; s/ at /-/' | tr -d '\n')
 if [ $ok -eq 1 ] && [ "$(accepts lq)" -eq 4 ] &&
-	[ "$order" = "q1+q1-q2+q2-q3+q3-q4+q4-q5+q5-" ]; then
+	[ "$order" = "q1+q1-q2+q2-q3+q3-q4+q4-q5+q5-" ] && ! grep -q 'reach qr' "$T/s3.log"; then
 	pass max_probes_fifo_one_at_a_time
 else
-	fail max_probes_fifo_one_at_a_time "all got REACH: $ok, accepts $(accepts lq), order $order"
+	fail max_probes_fifo_one_at_a_time "all got REACH: $ok, accepts $(accepts lq), order $order, $(grep 'reach qr' "$T/s3.log" | head -n 2)"
 fi
 no_crash server3_no_crash "$T/s3.log"
 srv_stop server3_stops
