@@ -384,6 +384,8 @@ static int dial(struct link *k)
 	k->c = conn_new(p->loop, fd, p->dial_cfg, 1, &link_ops, k, p->cfg.max_line, p->cfg.max_out);
 	if (k->c == NULL)
 		return -1;
+	/* named for the logs until the connect completes and says it exactly */
+	net_hostport(k->c->peer, sizeof k->c->peer, k->addr[k->ai], k->port);
 	k->st = LINK_TLS;
 	conn_deadline(k->c, p->cfg.timeout_ms, dial_timeout_why);
 	return 0;
@@ -618,6 +620,7 @@ static void punch_try(struct conv *cv)
 		                p->cfg.max_line, p->cfg.max_out);
 		fd = -1;
 		if (k->c != NULL) {
+			net_hostport(k->c->peer, sizeof k->c->peer, cv->punch_ip, cv->punch_port);
 			cv->alt = k;
 			/* An attempt ends with the punch's window (a second at
 			 * least, for its TLS handshake), so the rung does too. */
