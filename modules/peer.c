@@ -1373,7 +1373,7 @@ static struct conv *relayed_conv(struct peer *p, const char *name, const char *w
 void peer_call_in(struct peer *p, const char *name)
 {
 	struct peer_contact pc = {0};
-	struct conv *cv = relayed_conv(p, name, "CALL", &pc);
+	struct conv *cv = relayed_conv(p, name, "a call request", &pc);
 	if (cv == NULL)
 		return;
 	struct link *k = calloc(1, sizeof *k);
@@ -1399,14 +1399,14 @@ void peer_call_in(struct peer *p, const char *name)
 void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port)
 {
 	struct peer_contact pc = {0};
-	struct conv *cv = relayed_conv(p, name, "PUNCH", &pc);
+	struct conv *cv = relayed_conv(p, name, "a punch request", &pc);
 	if (cv == NULL)
 		return;
 	/* Never an address of the server's choosing: only where the server
 	 * announced this contact to be. */
 	if (strcmp(ip, pc.ip) != 0 || port != pc.port) {
-		log_warn("peer %s: ignoring PUNCH to %s port %u: it is announced at %s port %u", name, ip,
-		         port, pc.ip, pc.port);
+		log_warn("peer %s: ignoring a punch request to %s port %u: it is announced at %s port %u",
+		         name, ip, port, pc.ip, pc.port);
 		return;
 	}
 	snprintf(cv->punch_ip, sizeof cv->punch_ip, "%s", ip);
