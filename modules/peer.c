@@ -384,6 +384,8 @@ static int dial(struct link *k)
 	k->c = conn_new(p->loop, fd, p->dial_cfg, 1, &link_ops, k, p->cfg.max_line, p->cfg.max_out);
 	if (k->c == NULL)
 		return -1;
+	/* named for the logs until the connect completes and says it exactly */
+	net_hostport(k->c->peer, sizeof k->c->peer, k->addr[k->ai], k->port);
 	k->st = LINK_TLS;
 	conn_deadline(k->c, p->cfg.timeout_ms, dial_timeout_why);
 	return 0;
@@ -619,6 +621,7 @@ static void punch_try(struct conv *cv)
 		                p->cfg.max_line, p->cfg.max_out);
 		fd = -1;
 		if (k->c != NULL) {
+			net_hostport(k->c->peer, sizeof k->c->peer, cv->punch_ip, cv->punch_port);
 			cv->alt = k;
 			/* An attempt ends with the punch's window (a second at
 			 * least, for its TLS handshake), so the rung does too. */
@@ -1371,7 +1374,7 @@ static struct conv *relayed_conv(struct peer *p, const char *name, const char *w
 void peer_call_in(struct peer *p, const char *name)
 {
 	struct peer_contact pc = {0};
-	struct conv *cv = relayed_conv(p, name, "CALL", &pc);
+	struct conv *cv = relayed_conv(p, name, "a call request", &pc);
 	if (cv == NULL)
 		return;
 	struct link *k = calloc(1, sizeof *k);
@@ -1397,14 +1400,14 @@ void peer_call_in(struct peer *p, const char *name)
 void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port)
 {
 	struct peer_contact pc = {0};
-	struct conv *cv = relayed_conv(p, name, "PUNCH", &pc);
+	struct conv *cv = relayed_conv(p, name, "a punch request", &pc);
 	if (cv == NULL)
 		return;
 	/* Never an address of the server's choosing: only where the server
 	 * announced this contact to be. */
 	if (strcmp(ip, pc.ip) != 0 || port != pc.port) {
-		log_warn("peer %s: ignoring PUNCH to %s port %u: it is announced at %s port %u", name, ip,
-		         port, pc.ip, pc.port);
+		log_warn("peer %s: ignoring a punch request to %s port %u: it is announced at %s port %u",
+		         name, ip, port, pc.ip, pc.port);
 		return;
 	}
 	snprintf(cv->punch_ip, sizeof cv->punch_ip, "%s", ip);

@@ -205,7 +205,7 @@ if listener l1 && P1=$LPORT && listener l2 && P2=$LPORT; then
 	tell ivy "login ivy ivy-pw"
 	if wait_for "$T/l1.lis" '^\*open ' 10; then pass path_punch_dials_announced_address; else
 		fail path_punch_dials_announced_address "$(tr '\n' '|' <"$T/l1.lis") log: $(grep -i punch "$T/ivy.err" | tr '\n' '|')"; fi
-	if grep -q "ignoring PUNCH to 127.0.0.1 port $P2: it is announced at 127.0.0.1 port $P1" "$T/ivy.err" &&
+	if grep -q "ignoring a punch request to 127.0.0.1 port $P2: it is announced at 127.0.0.1 port $P1" "$T/ivy.err" &&
 		! grep -q '^\*open' "$T/l2.lis"; then
 		pass path_punch_other_address_ignored
 	else
