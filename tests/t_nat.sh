@@ -18,7 +18,8 @@
 #   7 expire:   A behind a NAT whose mapping expires while the conversation
 #               is idle: B's next message fails `timeout` (the ACK timeout
 #               closes the dead connection), the one after goes through the
-#               ladder again (reverse) and the conversation carries on.
+#               ladder again (reverse) and the conversation carries on;
+#               idle again, then A speaks first: the same, by a direct dial.
 # The time to first message (from the msg command to its `sent`) of each
 # path is printed: "t_nat: time to first message: ...".
 # Where namespaces or nftables cannot be made, every scenario is a SKIP.
@@ -312,6 +313,24 @@ if pair expire s7a e1 203.0.113.25 "not reachable" s7b p2 203.0.113.12 reachable
 		paths expire_after s7b s7a reverse
 	fi
 	send expire_after s7a s7b "and back"
+	# idle again; now the side behind the NAT speaks first: its packets
+	# meet no mapping (the router drops them), the ACK timeout closes the
+	# connection, and the next message dials again (direct: B is open)
+	sleep $((EXP + 3))
+	mark "$T/s7a.out" "$T/s7a.err"
+	tell s7a "msg s7b after the second idle time"
+	if got_new s7a "^(sent|failed) s7b " $((BOUND + 5)) &&
+		new_lines "$T/s7a.out" | grep -Eq '^failed s7b [^ ]+ timeout$' &&
+		new_lines "$T/s7a.err" | grep -q 'peer s7b (203\.0\.113\.12:[0-9]*): no acknowledgement in time'; then
+		pass nat_expire_mapping_gone_again
+	else
+		fail nat_expire_mapping_gone_again "wanted 'failed s7b ID timeout' from an ACK timeout on the old connection: $(diag s7a)"
+	fi
+	if send expire_again s7a s7b "recovered again"; then
+		TIMES="$TIMES expire-recovery-from-behind:direct:$SECS"
+		paths expire_again s7a s7b direct
+	fi
+	send expire_again s7b s7a "and back again"
 fi
 unpair s7a s7b
 
