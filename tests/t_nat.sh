@@ -211,7 +211,14 @@ talk() {
 	else
 		for x in "$2" "$3"; do fail "nat_${1}_${x}_path_$4" "no conversation"; done
 	fi
-	send "$1" "$3" "$2" "answer from $3 to $2"
+	if send "$1" "$3" "$2" "answer from $3 to $2"; then
+		# the answer took the conversation that is open: no new path
+		if { new_lines "$T/$2.out"; new_lines "$T/$3.out"; } | grep -q '^path '; then
+			fail "nat_${1}_one_conversation" "the answer opened another connection: $({ new_lines "$T/$2.out"; new_lines "$T/$3.out"; } | grep '^path ' | tr '\n' '|')"
+		else
+			pass "nat_${1}_one_conversation"
+		fi
+	fi
 }
 
 TIMES=""
