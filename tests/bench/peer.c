@@ -217,7 +217,7 @@ int main(int argc, char **argv)
 	pid_t pid = fork();
 	me = pid == 0;
 	loop = loop_new();
-	struct peer_cfg pc = {"127.0.0.1", 0, kf[me], cf[me], 10000, 1024, 1 << 20, 8, 1 << 20, 8, 0, 64};
+	struct peer_cfg pc = {"127.0.0.1", 0, kf[me], cf[me], 10000, 1024, 1 << 20, 8, 1 << 20, 8, 0, 64, {0}};
 	peer = peer_new(loop, &pc, &ops, NULL, err, sizeof err);
 	if (peer == NULL) {
 		fprintf(stderr, "bench: %s\n", err);
