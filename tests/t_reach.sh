@@ -1,12 +1,13 @@
 #!/bin/sh
 # t_reach: protocol 1.1 on the server, through real TLS on loopback:
-# VERSION; the reachability probe (a TCP connect to the observed address
-# and announced port only; open, closed, unknown; probes_per_minute; the
-# max_probes queue; max_probes_per_ip; a logout mid-probe); REACH about yourself and about
-# mutual 1.1 contacts after ONLINE and on change, never about or to a
-# version-1 connection; the CALL and PUNCH relays with every error and
-# the max_calls rate. The probed ports are imtc -L listeners (they print
-# "*accept IP" per connection) or an imtc -L -B black hole.
+# VERSION (chosen once per connection); the reachability probe (a TCP
+# connect to the observed address and announced port only; open, closed,
+# unknown; probes_per_minute; the max_probes queue; max_probes_per_ip; a
+# logout mid-probe); REACH about yourself and about mutual 1.1 contacts
+# after ONLINE and on change, never about or to a version-1 connection;
+# the CALL and PUNCH relays with every error and the max_calls rate. The
+# probed ports are imtc -L listeners (they print "*accept IP" per
+# connection) or an imtc -L -B black hole.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 
@@ -64,25 +65,52 @@ if ! srv_start "$C" "$T/s.log"; then
 fi
 need free_port free_port
 
-# --- VERSION: replies before login, malformed ones ---
+# --- VERSION: replies before login, malformed ones, chosen once ---
+# Malformed and refused versions choose nothing: one connection takes them
+# all, then a valid one, then no other.
 cl v
-say v "VERSION 1.1" "VERSION 1" "VERSION 1.0" "VERSION 2" "VERSION 1.10" "VERSION 01.01" \
-	"VERSION" "VERSION 1." "VERSION .1" "VERSION 1.1.1" "VERSION -1" "VERSION 1.1 x" \
-	"VERSION abc" "VERSION 1,1" "VERSION 0.9" "VERSION 99999999999999999999.1"
+say v "VERSION" "VERSION 1." "VERSION .1" "VERSION 1.1.1" "VERSION -1" "VERSION 1.1 x" \
+	"VERSION abc" "VERSION 1,1" "VERSION 0.9" "VERSION 99999999999999999999.1" "VERSION 1" "VERSION 1.1"
 need version_replies sync v
 got=$(grep -E '^(OK|ERR)' "$T/v.out" | tr '\n' '|')
 U='ERR 400 usage: VERSION <major.minor>'
-want="OK 1.1|OK 1|OK 1|OK 1.1|OK 1.1|OK 1.1|$U|$U|$U|$U|$U|$U|$U|$U|ERR 400 version 0.9 is not spoken here (this server speaks 1 and 1.1)|OK 1.1|"
+want="$U|$U|$U|$U|$U|$U|$U|$U|ERR 400 version 0.9 is not spoken here (this server speaks 1 and 1.1)|OK 1.1|ERR 400 version already chosen: 1.1|ERR 400 version already chosen: 1.1|"
 if [ "$got" = "$want" ]; then pass version_replies; else fail version_replies "got $got"; fi
-# A version-1 connection knows no CALL or PUNCH; a 1.1 one before login
-# is told to log in.
-say v "VERSION 1" "CALL bob" "PUNCH bob" "VERSION 1.1" "CALL bob" "PUNCH bob"
-need version_calls_before_login sync v
-got=$(grep -E '^(OK|ERR)' "$T/v.out" | tail -n 6 | tr '\n' '|')
-want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|"
-if [ "$got" = "$want" ]; then pass version_1_no_call_1_1_login_first; else
-	fail version_1_no_call_1_1_login_first "got $got"; fi
 say v '!quit'
+# Each valid form on a connection of its own: VERSION=REPLY (vn, not i:
+# wait_for uses i).
+FORMS="1=1 1.0=1 2=1.1 1.10=1.1 01.01=1.1"
+vn=0
+for vform in $FORMS; do
+	vn=$((vn + 1))
+	cl "vf$vn"
+	say "vf$vn" "VERSION ${vform%%=*}"
+done
+got='' want='' vn=0
+for vform in $FORMS; do
+	vn=$((vn + 1))
+	seen "vf$vn" '^(OK|ERR)' 10
+	got="$got$(grep -E '^(OK|ERR)' "$T/vf$vn.out" | tr '\n' '|')"
+	want="${want}OK ${vform#*=}|"
+	say "vf$vn" '!quit'
+done
+if [ "$got" = "$want" ]; then pass version_forms; else fail version_forms "got $got, want $want"; fi
+# A version-1 connection knows no CALL or PUNCH, and stays version 1; a
+# 1.1 one before login is told to log in.
+cl v1
+say v1 "VERSION 1" "CALL bob" "PUNCH bob" "VERSION 1.1" "CALL bob"
+cl v11
+say v11 "VERSION 1.1" "CALL bob" "PUNCH bob" "VERSION 1"
+if sync v1 && sync v11; then
+	got=$(grep -E '^(OK|ERR)' "$T/v1.out" "$T/v11.out" | sed 's/^[^:]*://' | tr '\n' '|')
+	want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|ERR 400 version already chosen: 1|ERR 400 unknown command: CALL|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|ERR 400 version already chosen: 1.1|"
+	if [ "$got" = "$want" ]; then pass version_1_no_call_1_1_login_first_kept; else
+		fail version_1_no_call_1_1_login_first_kept "got $got"; fi
+else
+	fail version_1_no_call_1_1_login_first_kept "no PONG"
+fi
+say v1 '!quit'
+say v11 '!quit'
 
 # --- the probe: open (a real listener), closed (a port nobody has) ---
 need listener_a lis la 127.0.0.1
@@ -364,15 +392,21 @@ expect_new late_version_self_reach j "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_contacts_told a "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_probed j "^REACH jack open $IP\$" 10
 expect_new late_version_told_about_contacts j "^REACH alice open $IP\$" 10
-# back to version 1: no more REACH to or about jack
-say j "VERSION 1"
-setup jack_v1 seen j '^OK 1$'
+# The version is chosen once: switching it off and on again is refused
+# and sends no REACH to jack or about jack (it would, without limit).
+mark "$T/a.out" "$T/j.out"
+say j "VERSION 1" "VERSION 1.1" "VERSION 1" "VERSION 1.1" "VERSION 1" "VERSION 1.1"
+setup jack_toggled sync j
+got=$(new_lines "$T/j.out" | grep -E '^(OK|ERR)' | sort | uniq -c | tr -s ' ' | tr '\n' '|')
+if [ "$got" = " 6 ERR 400 version already chosen: 1.1|" ]; then pass version_second_refused; else
+	fail version_second_refused "got $got"; fi
+sleep 0.3
+if sync a && sync j && quiet a '^REACH' && quiet j '^REACH'; then pass version_toggle_no_reach; else
+	fail version_toggle_no_reach "a: $(new_lines "$T/a.out" | tr '\n' '|') j: $(new_lines "$T/j.out" | tr '\n' '|')"; fi
+# ... and the connection stays 1.1: a port change is probed and told.
 mark "$T/a.out" "$T/j.out"
 say j "PEER $PA $KEYB"
-setup jack_moved seen_new a "^ONLINE jack $IP $PA " 10
-sleep 0.3
-if sync a && sync j && quiet a '^REACH' && quiet j '^REACH'; then pass version_1_again_no_reach; else
-	fail version_1_again_no_reach "a: $(new_lines "$T/a.out" | tr '\n' '|') j: $(new_lines "$T/j.out" | tr '\n' '|')"; fi
+expect_new version_kept_after_refusal a "^REACH jack (unknown|open) $IP\$" 10
 
 no_crash server_no_crash "$T/s.log"
 srv_stop server_stops
