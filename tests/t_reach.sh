@@ -96,14 +96,14 @@ for vform in $FORMS; do
 done
 if [ "$got" = "$want" ]; then pass version_forms; else fail version_forms "got $got, want $want"; fi
 # A version-1 connection knows no CALL or PUNCH, and stays version 1; a
-# 1.1 one before login is told to log in.
+# 1.1 one before login is told to log in (even for a malformed CALL).
 cl v1
 say v1 "VERSION 1" "CALL bob" "PUNCH bob" "VERSION 1.1" "CALL bob"
 cl v11
-say v11 "VERSION 1.1" "CALL bob" "PUNCH bob" "VERSION 1"
+say v11 "VERSION 1.1" "CALL bob" "PUNCH bob" "CALL" "VERSION 1"
 if sync v1 && sync v11; then
 	got=$(grep -E '^(OK|ERR)' "$T/v1.out" "$T/v11.out" | sed 's/^[^:]*://' | tr '\n' '|')
-	want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|ERR 400 version already chosen: 1|ERR 400 unknown command: CALL|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|ERR 400 version already chosen: 1.1|"
+	want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|ERR 400 version already chosen: 1|ERR 400 unknown command: CALL|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|ERR 403 not logged in|ERR 400 version already chosen: 1.1|"
 	if [ "$got" = "$want" ]; then pass version_1_no_call_1_1_login_first_kept; else
 		fail version_1_no_call_1_1_login_first_kept "got $got"; fi
 else
@@ -172,6 +172,22 @@ if sync a && quiet a '^(ONLINE|REACH)' &&
 	pass reach_same_peer_no_probe
 else
 	fail reach_same_peer_no_probe "a: $(new_lines "$T/a.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
+fi
+# The same port with a new LAN address, then without it again: alice
+# gets ONLINE and bob's current state after each; bob no REACH about
+# itself, and no probe runs.
+mark "$T/a.out" "$T/b.out"
+say b "PEER $PB $KEYB 192.168.1.5" "PEER $PB $KEYB"
+setup lan_change_online seen_new a "^ONLINE bob $IP $PB $KEYB\$" 10
+sleep 0.3
+synced=no
+sync a && sync b && synced=yes
+got=$(new_lines "$T/a.out" | grep -E '^(ONLINE|REACH) bob' | tr '\n' '|')
+if [ $synced = yes ] && quiet b '^REACH' && [ "$(accepts lb)" -eq "$n" ] &&
+	[ "$got" = "ONLINE bob 127.0.0.1 $PB $KEYB 192.168.1.5|REACH bob open 127.0.0.1|ONLINE bob 127.0.0.1 $PB $KEYB|REACH bob open 127.0.0.1|" ]; then
+	pass reach_same_port_no_self_reach
+else
+	fail reach_same_port_no_self_reach "a: $got b: $(new_lines "$T/b.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
 fi
 
 # --- a version-1 client: carol sees exactly protocol 1 ---
@@ -443,6 +459,27 @@ if [ "$(new_lines "$T/s2.log" | grep -c 'too many CALL and PUNCH lines from fran
 else
 	fail call_rate_logged_once "$(new_lines "$T/s2.log" | grep -c 'too many CALL')"
 fi
+# The order of the checks (README): not logged in, usage, send PEER first,
+# the rate, then the callee. Lines refused before the rate do not count;
+# from the rate on each does, also one the callee checks refuse.
+need hank up h hank 1.1
+say h "CONTACTS gina"
+say g "ADD hank"
+need hank_added sync g
+mark "$T/h.out" "$T/g.out"
+say h "CALL" "CALL gina" "PUNCH gina" "CALL gina" "CALL gina"
+say h "PEER $PN $KEYA"
+setup hank_peer seen_new h "^REACH hank unknown $IP\$" 10
+say h "CALL" "PUNCH gina x" "CALL nobody" "CALL gina" "PUNCH gina" "CALL nobody" "CALL" "CALL gina"
+need order_sync sync h
+got=$(new_lines "$T/h.out" | grep -E '^(OK|ERR)' | tr '\n' '|')
+R='ERR 429 too many calls, wait a minute'
+want="ERR 400 usage: CALL <name>|ERR 403 send PEER first|ERR 403 send PEER first|ERR 403 send PEER first|ERR 403 send PEER first|OK|ERR 400 usage: CALL <name>|ERR 400 usage: PUNCH <name>|ERR 403 nobody is not a mutual contact online|OK|OK|$R|ERR 400 usage: CALL <name>|$R|"
+if [ "$got" = "$want" ]; then pass call_error_order_and_charges; else fail call_error_order_and_charges "got $got"; fi
+sync g
+got=$(new_lines "$T/g.out" | grep -E '^(CALL|PUNCH)' | tr '\n' '|')
+if [ "$got" = "CALL hank|PUNCH hank 127.0.0.1 $PN|" ]; then pass call_order_callee_gets_allowed_only; else
+	fail call_order_callee_gets_allowed_only "gina got $got"; fi
 no_crash server2_no_crash "$T/s2.log"
 srv_stop server2_stops
 
