@@ -440,8 +440,12 @@ static void probe(struct client *cl)
 	if (!se->v11)
 		return;
 	if (!s->cf->reach_probe ||
-	    reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes) < 0)
+	    reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes) < 0) {
+		/* A probe of the port before may still run: its result would
+		 * be taken for this one's. */
+		reach_cancel(&cl->probe);
 		sess_set_reach(&s->sessions, se, REACH_UNKNOWN);
+	}
 }
 
 static void probe_done(void *owner, enum reach_state st)

@@ -466,6 +466,7 @@ need hank up h hank 1.1
 say h "CONTACTS gina"
 say g "ADD hank"
 need hank_added sync g
+need hank_contacts sync h
 mark "$T/h.out" "$T/g.out"
 say h "CALL" "CALL gina" "PUNCH gina" "CALL gina" "CALL gina"
 say h "PEER $PN $KEYA"
@@ -673,3 +674,47 @@ if [ "$(grep -c 'refused for max_probes_per_ip' "$T/s4.log")" -eq 2 ] &&
 else
 	fail per_ip_cap_count_logged "$(grep 'refused for max_probes_per_ip' "$T/s4.log" | tr '\n' '|')"
 fi
+
+# --- over probes_per_minute while a probe of the old port runs: unknown at
+# once, and the old probe is dropped (its result would be taken for the
+# new port; it held its address's share of max_probes_per_ip) ---
+C5=$T/s5.conf
+srv_conf "$C5" "probes_per_minute = 2" "max_probes_per_ip = 1" "reach_timeout = 3" \
+	"data_dir = $T/data5" "log_level = debug"
+need server5 srv_start "$C5" "$T/s5.log"
+need bh5 lis bh5 127.0.0.1 -B
+PH5=$LPORT
+need lo5 lis lo5 127.0.0.1
+PL5=$LPORT
+need lob5 lis lob5 127.0.0.1
+PLB5=$LPORT
+need st up st st 1.1
+need sv up sv sv 1.1
+say st "PEER $PL5 $KEYA"
+setup st_open seen st "^REACH st open $IP\$" 10
+mark "$T/s5.log"
+say st "PEER $PH5 $KEYA"
+setup st_probing wait_new "$T/s5.log" "reach st: probing 127\\.0\\.0\\.1:$PH5\$" 10
+mark "$T/st.out"
+say st "PEER $PLB5 $KEYA"
+setup st_sync sync st
+got=$(new_lines "$T/st.out" | tr '\n' '|')
+if [ "$got" = "OK|REACH st unknown 127.0.0.1|PONG sync$SYNC|" ]; then pass rate_over_while_probing_unknown; else
+	fail rate_over_while_probing_unknown "got $got"; fi
+mark "$T/sv.out" "$T/st.out"
+say sv "PEER $PL5 $KEYA"
+setup sv_reach seen_new sv "^REACH sv " 10
+if [ "$(new_lines "$T/sv.out" | grep '^REACH sv')" = "REACH sv open 127.0.0.1" ]; then
+	pass old_probe_dropped_share_freed
+else
+	fail old_probe_dropped_share_freed "sv got $(new_lines "$T/sv.out" | tr '\n' '|')"
+fi
+# past reach_timeout: the black hole's probe would have ended by now
+sleep 4.5
+if sync st && quiet st '^REACH' && ! grep -q "reach st at 127\.0\.0\.1:$PH5: " "$T/s5.log"; then
+	pass old_probe_never_reported
+else
+	fail old_probe_never_reported "st: $(new_lines "$T/st.out" | tr '\n' '|') log: $(grep "reach st at" "$T/s5.log" | tr '\n' '|')"
+fi
+no_crash server5_no_crash "$T/s5.log"
+srv_stop server5_stops
