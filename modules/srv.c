@@ -76,6 +76,7 @@ struct client {
 	struct client *uprev, *unext; /* on srv's unauthenticated list, oldest first */
 	uint64_t born;                /* loop time of the accept */
 	int v11;                      /* the connection said VERSION 1.1 (or later) */
+	int version_chosen;           /* it said a VERSION that was accepted: no other */
 	struct reach_req probe;       /* its reachability probe */
 	int calls, calls_warned;      /* CALL and PUNCH lines in this window */
 	uint64_t calls_start;
@@ -439,8 +440,12 @@ static void probe(struct client *cl)
 	if (!se->v11)
 		return;
 	if (!s->cf->reach_probe ||
-	    reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes) < 0)
+	    reach_ask(s->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes) < 0) {
+		/* A probe of the port before may still run: its result would
+		 * be taken for this one's. */
+		reach_cancel(&cl->probe);
 		sess_set_reach(&s->sessions, se, REACH_UNKNOWN);
+	}
 }
 
 static void probe_done(void *owner, enum reach_state st)
@@ -494,11 +499,18 @@ static void cmd_peer(struct client *cl, char *args)
 		probe(cl);
 }
 
-/* VERSION <v>, any time: the connection speaks what the reply says. */
+/* VERSION <v>, any time, once: the connection speaks what the reply
+ * says for the rest of its life. A second one is refused: switching
+ * 1.1 off and on again would resend REACH lines to the client and its
+ * contacts without limit. */
 static void cmd_version(struct client *cl, char *args)
 {
 	struct conn *c = cl->c;
 	unsigned major, minor;
+	if (cl->version_chosen) {
+		conn_send(c, "ERR 400 version already chosen: %s", cl->v11 ? "1.1" : "1");
+		return;
+	}
 	if (args == NULL || proto_version(args, &major, &minor) < 0) {
 		conn_send(c, "ERR 400 usage: VERSION <major.minor>");
 		return;
@@ -510,15 +522,15 @@ static void cmd_version(struct client *cl, char *args)
 	}
 	int v11 = major > 1 || minor >= 1;
 	conn_send(c, v11 ? "OK 1.1" : "OK 1");
-	int was = cl->v11;
+	cl->version_chosen = 1;
 	cl->v11 = v11;
-	if (cl->sess == NULL)
+	if (cl->sess == NULL || !v11)
 		return;
 	struct sess *se = cl->sess;
 	sess_set_version(&cl->srv->sessions, se, v11);
 	/* A 1.1 client after its PEER: it was just told its state; a probe
 	 * over the rate leaves that as it is. */
-	if (v11 && !was && se->port && cl->srv->cf->reach_probe)
+	if (se->port && cl->srv->cf->reach_probe)
 		(void)reach_ask(cl->srv->reach, &cl->probe, cl, se->name, se->ip, se->port, &cl->ipc->probes);
 }
 

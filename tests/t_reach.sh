@@ -1,12 +1,13 @@
 #!/bin/sh
 # t_reach: protocol 1.1 on the server, through real TLS on loopback:
-# VERSION; the reachability probe (a TCP connect to the observed address
-# and announced port only; open, closed, unknown; probes_per_minute; the
-# max_probes queue; max_probes_per_ip; a logout mid-probe); REACH about yourself and about
-# mutual 1.1 contacts after ONLINE and on change, never about or to a
-# version-1 connection; the CALL and PUNCH relays with every error and
-# the max_calls rate. The probed ports are imtc -L listeners (they print
-# "*accept IP" per connection) or an imtc -L -B black hole.
+# VERSION (chosen once per connection); the reachability probe (a TCP
+# connect to the observed address and announced port only; open, closed,
+# unknown; probes_per_minute; the max_probes queue; max_probes_per_ip; a
+# logout mid-probe); REACH about yourself and about mutual 1.1 contacts
+# after ONLINE and on change, never about or to a version-1 connection;
+# the CALL and PUNCH relays with every error and the max_calls rate. The
+# probed ports are imtc -L listeners (they print "*accept IP" per
+# connection) or an imtc -L -B black hole.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 
@@ -64,25 +65,52 @@ if ! srv_start "$C" "$T/s.log"; then
 fi
 need free_port free_port
 
-# --- VERSION: replies before login, malformed ones ---
+# --- VERSION: replies before login, malformed ones, chosen once ---
+# Malformed and refused versions choose nothing: one connection takes them
+# all, then a valid one, then no other.
 cl v
-say v "VERSION 1.1" "VERSION 1" "VERSION 1.0" "VERSION 2" "VERSION 1.10" "VERSION 01.01" \
-	"VERSION" "VERSION 1." "VERSION .1" "VERSION 1.1.1" "VERSION -1" "VERSION 1.1 x" \
-	"VERSION abc" "VERSION 1,1" "VERSION 0.9" "VERSION 99999999999999999999.1"
+say v "VERSION" "VERSION 1." "VERSION .1" "VERSION 1.1.1" "VERSION -1" "VERSION 1.1 x" \
+	"VERSION abc" "VERSION 1,1" "VERSION 0.9" "VERSION 99999999999999999999.1" "VERSION 1" "VERSION 1.1"
 need version_replies sync v
 got=$(grep -E '^(OK|ERR)' "$T/v.out" | tr '\n' '|')
 U='ERR 400 usage: VERSION <major.minor>'
-want="OK 1.1|OK 1|OK 1|OK 1.1|OK 1.1|OK 1.1|$U|$U|$U|$U|$U|$U|$U|$U|ERR 400 version 0.9 is not spoken here (this server speaks 1 and 1.1)|OK 1.1|"
+want="$U|$U|$U|$U|$U|$U|$U|$U|ERR 400 version 0.9 is not spoken here (this server speaks 1 and 1.1)|OK 1.1|ERR 400 version already chosen: 1.1|ERR 400 version already chosen: 1.1|"
 if [ "$got" = "$want" ]; then pass version_replies; else fail version_replies "got $got"; fi
-# A version-1 connection knows no CALL or PUNCH; a 1.1 one before login
-# is told to log in.
-say v "VERSION 1" "CALL bob" "PUNCH bob" "VERSION 1.1" "CALL bob" "PUNCH bob"
-need version_calls_before_login sync v
-got=$(grep -E '^(OK|ERR)' "$T/v.out" | tail -n 6 | tr '\n' '|')
-want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|"
-if [ "$got" = "$want" ]; then pass version_1_no_call_1_1_login_first; else
-	fail version_1_no_call_1_1_login_first "got $got"; fi
 say v '!quit'
+# Each valid form on a connection of its own: VERSION=REPLY (vn, not i:
+# wait_for uses i).
+FORMS="1=1 1.0=1 2=1.1 1.10=1.1 01.01=1.1"
+vn=0
+for vform in $FORMS; do
+	vn=$((vn + 1))
+	cl "vf$vn"
+	say "vf$vn" "VERSION ${vform%%=*}"
+done
+got='' want='' vn=0
+for vform in $FORMS; do
+	vn=$((vn + 1))
+	seen "vf$vn" '^(OK|ERR)' 10
+	got="$got$(grep -E '^(OK|ERR)' "$T/vf$vn.out" | tr '\n' '|')"
+	want="${want}OK ${vform#*=}|"
+	say "vf$vn" '!quit'
+done
+if [ "$got" = "$want" ]; then pass version_forms; else fail version_forms "got $got, want $want"; fi
+# A version-1 connection knows no CALL or PUNCH, and stays version 1; a
+# 1.1 one before login is told to log in (even for a malformed CALL).
+cl v1
+say v1 "VERSION 1" "CALL bob" "PUNCH bob" "VERSION 1.1" "CALL bob"
+cl v11
+say v11 "VERSION 1.1" "CALL bob" "PUNCH bob" "CALL" "VERSION 1"
+if sync v1 && sync v11; then
+	got=$(grep -E '^(OK|ERR)' "$T/v1.out" "$T/v11.out" | sed 's/^[^:]*://' | tr '\n' '|')
+	want="OK 1|ERR 400 unknown command: CALL|ERR 400 unknown command: PUNCH|ERR 400 version already chosen: 1|ERR 400 unknown command: CALL|OK 1.1|ERR 403 not logged in|ERR 403 not logged in|ERR 403 not logged in|ERR 400 version already chosen: 1.1|"
+	if [ "$got" = "$want" ]; then pass version_1_no_call_1_1_login_first_kept; else
+		fail version_1_no_call_1_1_login_first_kept "got $got"; fi
+else
+	fail version_1_no_call_1_1_login_first_kept "no PONG"
+fi
+say v1 '!quit'
+say v11 '!quit'
 
 # --- the probe: open (a real listener), closed (a port nobody has) ---
 need listener_a lis la 127.0.0.1
@@ -144,6 +172,22 @@ if sync a && quiet a '^(ONLINE|REACH)' &&
 	pass reach_same_peer_no_probe
 else
 	fail reach_same_peer_no_probe "a: $(new_lines "$T/a.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
+fi
+# The same port with a new LAN address, then without it again: alice
+# gets ONLINE and bob's current state after each; bob no REACH about
+# itself, and no probe runs.
+mark "$T/a.out" "$T/b.out"
+say b "PEER $PB $KEYB 192.168.1.5" "PEER $PB $KEYB"
+setup lan_change_online seen_new a "^ONLINE bob $IP $PB $KEYB\$" 10
+sleep 0.3
+synced=no
+sync a && sync b && synced=yes
+got=$(new_lines "$T/a.out" | grep -E '^(ONLINE|REACH) bob' | tr '\n' '|')
+if [ $synced = yes ] && quiet b '^REACH' && [ "$(accepts lb)" -eq "$n" ] &&
+	[ "$got" = "ONLINE bob 127.0.0.1 $PB $KEYB 192.168.1.5|REACH bob open 127.0.0.1|ONLINE bob 127.0.0.1 $PB $KEYB|REACH bob open 127.0.0.1|" ]; then
+	pass reach_same_port_no_self_reach
+else
+	fail reach_same_port_no_self_reach "a: $got b: $(new_lines "$T/b.out" | tr '\n' '|') accepts $(accepts lb) (was $n)"
 fi
 
 # --- a version-1 client: carol sees exactly protocol 1 ---
@@ -364,15 +408,21 @@ expect_new late_version_self_reach j "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_contacts_told a "^REACH jack (unknown|open) $IP\$" 10
 expect_new late_version_probed j "^REACH jack open $IP\$" 10
 expect_new late_version_told_about_contacts j "^REACH alice open $IP\$" 10
-# back to version 1: no more REACH to or about jack
-say j "VERSION 1"
-setup jack_v1 seen j '^OK 1$'
+# The version is chosen once: switching it off and on again is refused
+# and sends no REACH to jack or about jack (it would, without limit).
+mark "$T/a.out" "$T/j.out"
+say j "VERSION 1" "VERSION 1.1" "VERSION 1" "VERSION 1.1" "VERSION 1" "VERSION 1.1"
+setup jack_toggled sync j
+got=$(new_lines "$T/j.out" | grep -E '^(OK|ERR)' | sort | uniq -c | tr -s ' ' | tr '\n' '|')
+if [ "$got" = " 6 ERR 400 version already chosen: 1.1|" ]; then pass version_second_refused; else
+	fail version_second_refused "got $got"; fi
+sleep 0.3
+if sync a && sync j && quiet a '^REACH' && quiet j '^REACH'; then pass version_toggle_no_reach; else
+	fail version_toggle_no_reach "a: $(new_lines "$T/a.out" | tr '\n' '|') j: $(new_lines "$T/j.out" | tr '\n' '|')"; fi
+# ... and the connection stays 1.1: a port change is probed and told.
 mark "$T/a.out" "$T/j.out"
 say j "PEER $PA $KEYB"
-setup jack_moved seen_new a "^ONLINE jack $IP $PA " 10
-sleep 0.3
-if sync a && sync j && quiet a '^REACH' && quiet j '^REACH'; then pass version_1_again_no_reach; else
-	fail version_1_again_no_reach "a: $(new_lines "$T/a.out" | tr '\n' '|') j: $(new_lines "$T/j.out" | tr '\n' '|')"; fi
+expect_new version_kept_after_refusal a "^REACH jack (unknown|open) $IP\$" 10
 
 no_crash server_no_crash "$T/s.log"
 srv_stop server_stops
@@ -409,6 +459,28 @@ if [ "$(new_lines "$T/s2.log" | grep -c 'too many CALL and PUNCH lines from fran
 else
 	fail call_rate_logged_once "$(new_lines "$T/s2.log" | grep -c 'too many CALL')"
 fi
+# The order of the checks (README): not logged in, usage, send PEER first,
+# the rate, then the callee. Lines refused before the rate do not count;
+# from the rate on each does, also one the callee checks refuse.
+need hank up h hank 1.1
+say h "CONTACTS gina"
+say g "ADD hank"
+need hank_added sync g
+need hank_contacts sync h
+mark "$T/h.out" "$T/g.out"
+say h "CALL" "CALL gina" "PUNCH gina" "CALL gina" "CALL gina"
+say h "PEER $PN $KEYA"
+setup hank_peer seen_new h "^REACH hank unknown $IP\$" 10
+say h "CALL" "PUNCH gina x" "CALL nobody" "CALL gina" "PUNCH gina" "CALL nobody" "CALL" "CALL gina"
+need order_sync sync h
+got=$(new_lines "$T/h.out" | grep -E '^(OK|ERR)' | tr '\n' '|')
+R='ERR 429 too many calls, wait a minute'
+want="ERR 400 usage: CALL <name>|ERR 403 send PEER first|ERR 403 send PEER first|ERR 403 send PEER first|ERR 403 send PEER first|OK|ERR 400 usage: CALL <name>|ERR 400 usage: PUNCH <name>|ERR 403 nobody is not a mutual contact online|OK|OK|$R|ERR 400 usage: CALL <name>|$R|"
+if [ "$got" = "$want" ]; then pass call_error_order_and_charges; else fail call_error_order_and_charges "got $got"; fi
+sync g
+got=$(new_lines "$T/g.out" | grep -E '^(CALL|PUNCH)' | tr '\n' '|')
+if [ "$got" = "CALL hank|PUNCH hank 127.0.0.1 $PN|" ]; then pass call_order_callee_gets_allowed_only; else
+	fail call_order_callee_gets_allowed_only "gina got $got"; fi
 no_crash server2_no_crash "$T/s2.log"
 srv_stop server2_stops
 
@@ -602,3 +674,47 @@ if [ "$(grep -c 'refused for max_probes_per_ip' "$T/s4.log")" -eq 2 ] &&
 else
 	fail per_ip_cap_count_logged "$(grep 'refused for max_probes_per_ip' "$T/s4.log" | tr '\n' '|')"
 fi
+
+# --- over probes_per_minute while a probe of the old port runs: unknown at
+# once, and the old probe is dropped (its result would be taken for the
+# new port; it held its address's share of max_probes_per_ip) ---
+C5=$T/s5.conf
+srv_conf "$C5" "probes_per_minute = 2" "max_probes_per_ip = 1" "reach_timeout = 3" \
+	"data_dir = $T/data5" "log_level = debug"
+need server5 srv_start "$C5" "$T/s5.log"
+need bh5 lis bh5 127.0.0.1 -B
+PH5=$LPORT
+need lo5 lis lo5 127.0.0.1
+PL5=$LPORT
+need lob5 lis lob5 127.0.0.1
+PLB5=$LPORT
+need st up st st 1.1
+need sv up sv sv 1.1
+say st "PEER $PL5 $KEYA"
+setup st_open seen st "^REACH st open $IP\$" 10
+mark "$T/s5.log"
+say st "PEER $PH5 $KEYA"
+setup st_probing wait_new "$T/s5.log" "reach st: probing 127\\.0\\.0\\.1:$PH5\$" 10
+mark "$T/st.out"
+say st "PEER $PLB5 $KEYA"
+setup st_sync sync st
+got=$(new_lines "$T/st.out" | tr '\n' '|')
+if [ "$got" = "OK|REACH st unknown 127.0.0.1|PONG sync$SYNC|" ]; then pass rate_over_while_probing_unknown; else
+	fail rate_over_while_probing_unknown "got $got"; fi
+mark "$T/sv.out" "$T/st.out"
+say sv "PEER $PL5 $KEYA"
+setup sv_reach seen_new sv "^REACH sv " 10
+if [ "$(new_lines "$T/sv.out" | grep '^REACH sv')" = "REACH sv open 127.0.0.1" ]; then
+	pass old_probe_dropped_share_freed
+else
+	fail old_probe_dropped_share_freed "sv got $(new_lines "$T/sv.out" | tr '\n' '|')"
+fi
+# past reach_timeout: the black hole's probe would have ended by now
+sleep 4.5
+if sync st && quiet st '^REACH' && ! grep -q "reach st at 127\.0\.0\.1:$PH5: " "$T/s5.log"; then
+	pass old_probe_never_reported
+else
+	fail old_probe_never_reported "st: $(new_lines "$T/st.out" | tr '\n' '|') log: $(grep "reach st at" "$T/s5.log" | tr '\n' '|')"
+fi
+no_crash server5_no_crash "$T/s5.log"
+srv_stop server5_stops
