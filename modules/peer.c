@@ -575,6 +575,49 @@ static void ladder_next(struct conv *cv)
 	}
 }
 
+/* Makes fd, a TCP connection with cv's punch address (our punch dial,
+ * or its dial that our listener accepted), cv's punch connection: the
+ * smaller name is the TLS client and says hello first, as a dialer does;
+ * the larger one is the TLS server and checks the hello as it would an
+ * incoming one's. 0, or -1 (fd closed). */
+static int punch_link(struct conv *cv, int fd, const char *key)
+{
+	struct peer *p = cv->p;
+	struct link *k = calloc(1, sizeof *k);
+	if (k == NULL) {
+		close(fd);
+		return -1;
+	}
+	int client = strcmp(p->name, cv->name) < 0;
+	k->p = p;
+	k->cv = cv;
+	k->alt = 1;
+	k->how = PEER_PATH_PUNCHED;
+	k->outgoing = client;
+	k->want = client ? NULL : cv;
+	k->port = cv->punch_port;
+	snprintf(k->addr[0], sizeof k->addr[0], "%s", cv->punch_ip);
+	k->naddr = 1;
+	snprintf(k->key, sizeof k->key, "%s", key);
+	k->st = LINK_TLS;
+	/* Connected or not, the connect's completion check starts the TLS
+	 * handshake in this role (an accepted socket polls writable at once). */
+	k->c = conn_new(p->loop, fd, client ? p->dial_cfg : p->accept_cfg, 1, &link_ops, k, p->cfg.max_line,
+	                p->cfg.max_out);
+	if (k->c == NULL) {
+		free(k);
+		return -1;
+	}
+	net_hostport(k->c->peer, sizeof k->c->peer, cv->punch_ip, cv->punch_port);
+	cv->alt = k;
+	/* An attempt ends with the punch's window (a second at least, for its
+	 * TLS handshake), so the rung does too. */
+	uint64_t now = loop_now(p->loop);
+	uint64_t left = cv->punch_until > now ? cv->punch_until - now : 0;
+	conn_deadline(k->c, left > PEER_PUNCH_MIN_MS ? (unsigned)left : PEER_PUNCH_MIN_MS, dial_timeout_why);
+	return 0;
+}
+
 /* One attempt of a simultaneous open toward cv's punch address, from our
  * listener's port. The smaller name is the TLS client and says hello
  * first, as a dialer does; the larger one is the TLS server and checks
@@ -603,40 +646,12 @@ static void punch_try(struct conv *cv)
 		fd = net_dial_from(&p->laddr, ai->ai_addr, ai->ai_addrlen, &step);
 		freeaddrinfo(ai);
 	}
-	struct link *k = fd >= 0 ? calloc(1, sizeof *k) : NULL;
-	if (k != NULL) {
-		int client = strcmp(p->name, cv->name) < 0;
-		k->p = p;
-		k->cv = cv;
-		k->alt = 1;
-		k->how = PEER_PATH_PUNCHED;
-		k->outgoing = client;
-		k->want = client ? NULL : cv;
-		k->port = cv->punch_port;
-		snprintf(k->addr[0], sizeof k->addr[0], "%s", cv->punch_ip);
-		k->naddr = 1;
-		snprintf(k->key, sizeof k->key, "%s", pc.key);
-		k->st = LINK_TLS;
-		k->c = conn_new(p->loop, fd, client ? p->dial_cfg : p->accept_cfg, 1, &link_ops, k,
-		                p->cfg.max_line, p->cfg.max_out);
-		fd = -1;
-		if (k->c != NULL) {
-			net_hostport(k->c->peer, sizeof k->c->peer, cv->punch_ip, cv->punch_port);
-			cv->alt = k;
-			/* An attempt ends with the punch's window (a second at
-			 * least, for its TLS handshake), so the rung does too. */
-			uint64_t now = loop_now(p->loop);
-			uint64_t left = cv->punch_until > now ? cv->punch_until - now : 0;
-			conn_deadline(k->c, left > PEER_PUNCH_MIN_MS ? (unsigned)left : PEER_PUNCH_MIN_MS,
-			              dial_timeout_why);
-			log_debug("peer %s: punching to %s port %u as the TLS %s", cv->name, cv->punch_ip,
-			          cv->punch_port, client ? "client" : "server");
-			return;
-		}
-		free(k);
-	} else if (fd >= 0) {
-		close(fd);
-	} else {
+	if (fd >= 0 && punch_link(cv, fd, pc.key) == 0) {
+		log_debug("peer %s: punching to %s port %u as the TLS %s", cv->name, cv->punch_ip,
+		          cv->punch_port, strcmp(p->name, cv->name) < 0 ? "client" : "server");
+		return;
+	}
+	if (fd < 0) {
 		int e = errno;
 		log_info("peer %s: punch to %s port %u: %s%s", cv->name, cv->punch_ip, cv->punch_port,
 		         step == NET_BIND ? "binding to our peer port: " : "", strerror(e));
@@ -1061,6 +1076,63 @@ static int count_incoming(struct peer *p, struct link *k)
 	return 0;
 }
 
+/* 1 if a and b are the same IP address (texts of any form). */
+static int same_ip(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	if (inet_pton(AF_INET, a, x) == 1)
+		return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+	return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+}
+
+/* Our listener shares its port with the punch dials, so the contact's
+ * punch SYN lands on it when no punch socket of ours holds that address
+ * pair just then (ours was refused and waits to retry, or the contact's
+ * SYN came late). A connection from exactly a conversation's punch
+ * address and port while its punch window is open is that punch: it
+ * takes the role the names give it (as an ordinary incoming one both
+ * sides would be TLS servers and wait for each other). 1 when cfd was
+ * taken (or closed) so. */
+static int punch_accepted(struct peer *p, int cfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port = 0;
+	uint64_t now = loop_now(p->loop);
+	memset(&ss, 0, sizeof ss);
+	if (getpeername(cfd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    net_addr_text(&ss, 1, ip, sizeof ip, &port) < 0)
+		return 0;
+	for (struct conv *cv = p->convs; cv; cv = cv->next) {
+		if (cv->punch_until <= now || cv->punch_port != port || !same_ip(cv->punch_ip, ip))
+			continue;
+		struct link *a = cv->alt;
+		/* our own attempt still connecting cannot be this pair's */
+		if (a && (a->how != PEER_PATH_PUNCHED || a->c->state != CONN_CONNECTING))
+			return 0;
+		struct peer_contact pc = {0};
+		const char *why = PEER_OFFLINE;
+		if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0)
+			return 0;
+		if (a) {
+			a->detached = 1;
+			conn_abort(a->c, "its punch reached our listener");
+			cv->alt = NULL;
+		}
+		loop_timer_stop(p->loop, &cv->punch_t);
+		if (punch_link(cv, cfd, pc.key) == 0) {
+			log_debug("peer %s: its punch from %s port %u reached our listener; TLS %s", cv->name,
+			          ip, port, strcmp(p->name, cv->name) < 0 ? "client" : "server");
+		} else if (cv->stage == PEER_PATH_PUNCHED) {
+			cv->why = PEER_UNREACHABLE;
+			ladder_next(cv);
+		}
+		return 1;
+	}
+	return 0;
+}
+
 static void on_accept(struct loop *l, int fd, int revents, void *arg)
 {
 	struct peer *p = arg;
@@ -1087,6 +1159,8 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 			}
 			return;
 		}
+		if (punch_accepted(p, cfd))
+			continue;
 		struct link *k = calloc(1, sizeof *k);
 		if (k == NULL) {
 			close(cfd);
