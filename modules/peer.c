@@ -183,7 +183,7 @@ static void fail_msgs(struct conv *cv, const char *reason, int only_sent)
 
 enum peer_path peer_ladder_next(enum peer_path after, const struct peer_ladder *in)
 {
-	if (after < PEER_PATH_LAN && in->same_nat)
+	if (after < PEER_PATH_LAN && (in->same_nat || (in->lan && in->reach == PEER_REACH_CLOSED)))
 		return PEER_PATH_LAN;
 	if (after < PEER_PATH_DIRECT && in->reach != PEER_REACH_CLOSED)
 		return PEER_PATH_DIRECT;
@@ -476,6 +476,7 @@ static void dial_conv(struct conv *cv)
 	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0)
 		lan_to_dial(p, cv->name, pc.lan_ip, cv->lan, sizeof cv->lan);
 	cv->lad.same_nat = cv->lan[0] && p->self_ip[0] && strcmp(pc.ip, p->self_ip) == 0;
+	cv->lad.lan = cv->lan[0] != '\0';
 	cv->lad.reach = pc.reach;
 	cv->lad.self_open = p->self_reach == PEER_REACH_OPEN;
 	cv->lad.calls = pc.calls;
@@ -504,7 +505,7 @@ static int rung_dial(struct conv *cv, const struct peer_contact *pc)
 		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", cv->lan);
 	} else {
 		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc->ip);
-		if (cv->lan[0] && !cv->lad.same_nat)
+		if (cv->lan[0] && peer_ladder_next(PEER_PATH_NONE, &cv->lad) != PEER_PATH_LAN)
 			snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", cv->lan);
 	}
 	cv->link = k;
