@@ -28,6 +28,10 @@
 /* Messages on the wire without an ACK yet; more wait in the conversation,
  * so a burst never overflows the connection's output bound. */
 #define PEER_WINDOW 64
+/* Ids of a contact's messages we acknowledged, remembered per
+ * conversation: a message sent again on a new connection (its ACK was lost
+ * with the old one) is acknowledged again but shown once. */
+#define PEER_ACKED_IDS 64
 
 struct msg {
 	struct msg *next;
@@ -104,6 +108,10 @@ struct conv {
 	unsigned punch_port;
 	uint64_t punch_until;      /* loop ms: no new punch attempt after it */
 	struct loop_timer punch_t; /* the next punch attempt */
+	/* The last PEER_ACKED_IDS message ids of the contact we showed and
+	 * ACKed (a ring; "" = free), kept across its connections. */
+	char acked[PEER_ACKED_IDS][PROTO_MSG_ID_MAX + 1];
+	unsigned acked_at;
 };
 
 struct peer {
@@ -673,6 +681,23 @@ static void punch_retry(struct loop *l, void *arg)
 	punch_try(arg);
 }
 
+/* The messages on the wire of a connection being replaced go back to the
+ * front of the queue, to be sent again on the new one: the old one may
+ * have been dead (an expired NAT mapping) and never delivered them, and
+ * one it did deliver is shown once by the receiver (its ACKed ids). */
+static void requeue(struct conv *cv)
+{
+	if (cv->inflight == 0)
+		return;
+	log_info("peer %s: sending %zu unacknowledged message%s again on the new connection", cv->name,
+	         cv->inflight, cv->inflight == 1 ? "" : "s");
+	for (struct msg *m = cv->head; m && m != cv->unsent; m = m->next)
+		m->sent_at = 0;
+	cv->unsent = cv->head;
+	cv->inflight = 0;
+	loop_timer_stop(cv->p->loop, &cv->ack_t);
+}
+
 /* Link k of cv finished its hello by path how: it becomes the
  * conversation's connection, replacing any other, and the ladder stops. */
 static void link_opened(struct link *k, enum peer_path how)
@@ -685,7 +710,7 @@ static void link_opened(struct link *k, enum peer_path how)
 		old->detached = 1; /* freed by the abort */
 		conn_abort(old->c, "replaced by a new connection");
 		if (was_open)
-			fail_msgs(cv, PEER_LOST, 1);
+			requeue(cv);
 	}
 	if (cv->alt && cv->alt != k) {
 		struct link *a = cv->alt;
@@ -882,8 +907,21 @@ static void on_msg(struct link *k, char *line, const struct proto_peer_line *pl)
 		conn_close(k->c, "bad message id");
 		return;
 	}
+	struct conv *cv = k->cv;
+	for (size_t i = 0; i < PEER_ACKED_IDS; i++) {
+		if (strcmp(cv->acked[i], id) == 0) {
+			log_debug("peer %s (%s): MSG %s again (acknowledged before): acknowledging it, not "
+			          "showing it twice",
+			          cv->name, k->c->peer, id);
+			conn_send(k->c, "ACK %s", id);
+			return;
+		}
+	}
 	relax_escapes(pl->text, text);
-	p->ops->msg(p->arg, k->cv->name, id, text);
+	p->ops->msg(p->arg, cv->name, id, text);
+	/* remembered once shown, whether or not this ACK gets out */
+	snprintf(cv->acked[cv->acked_at], sizeof cv->acked[0], "%s", id);
+	cv->acked_at = (cv->acked_at + 1) % PEER_ACKED_IDS;
 	conn_send(k->c, "ACK %s", id);
 }
 

@@ -70,6 +70,39 @@ else
 fi
 if grep -q 'speaks protocol 1.1' "$T/alice.err"; then V11=1; else V11=0; fi
 
+# --- a new connection replaces an open one (as a relayed CALL or PUNCH
+# does, or the contact's own new dial): alice's message still on the wire
+# is sent again on the new connection, not failed "lost"; a message id
+# alice already showed and ACKed is ACKed again but shown once, across
+# connections. peerprobe stands in for bob, with bob's own key. ---
+AP=$(peer_port_of bob alice)
+BK=$T/bob/id.key BC=$T/bob/id.crt
+: >"$T/r1.probe"
+"$PROBE" -w 30 dial "$BK" "$BC" 127.0.0.1 "$AP" bob 'MSG d1 once only' >"$T/r1.probe" 2>&1 \
+	3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+PIDS="$PIDS $!"
+setup path_replace_first_acked wait_for "$T/r1.probe" '^< ACK d1$' 10
+mark "$T/alice.out" "$T/alice.err"
+tell alice "msg bob in flight"
+setup path_replace_in_flight wait_for "$T/r1.probe" '^< MSG 3 in flight$' 10
+: >"$T/r2.probe"
+"$PROBE" -w 30 dial "$BK" "$BC" 127.0.0.1 "$AP" bob 'MSG d1 once only' 'MSG d1 once only' 'ACK 3' \
+	>"$T/r2.probe" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+PIDS="$PIDS $!"
+if wait_for "$T/r2.probe" '^< MSG 3 in flight$' 10 && got_new alice '^sent bob 3$' 10 &&
+	! new_lines "$T/alice.out" | grep -q '^failed bob 3'; then
+	pass path_replaced_link_resends_unacked
+else
+	fail path_replaced_link_resends_unacked "alice: $(new_lines "$T/alice.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/r2.probe")"
+fi
+n=$(grep -c '^< ACK d1$' "$T/r2.probe")
+m=$(grep -c '^msg bob d1 ' "$T/alice.out")
+if [ "$n" = 2 ] && [ "$m" = 1 ]; then
+	pass path_seen_id_acked_not_shown_twice
+else
+	fail path_seen_id_acked_not_shown_twice "ACK d1 on the new connection: $n (want 2); shown: $m (want 1)"
+fi
+
 # --- reverse: carol listens on 127.0.0.2 only, so her announced address
 # (127.0.0.1, where the server sees her, and her port) refuses; dave's
 # (127.0.0.1) answers. dave -> carol: the server's probe says carol is
