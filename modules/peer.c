@@ -212,6 +212,7 @@ const char *peer_path_word(enum peer_path how)
 static void ladder_stop(struct conv *cv)
 {
 	cv->stage = PEER_PATH_NONE;
+	cv->called = 0;
 	loop_timer_stop(cv->p->loop, &cv->stage_t);
 	loop_timer_stop(cv->p->loop, &cv->punch_t);
 }
@@ -530,10 +531,23 @@ static int rung_dial(struct conv *cv, const struct peer_contact *pc)
 	return 0;
 }
 
+/* 1 while a punch attempt of cv runs or is due (one the contact's PUNCH
+ * may have started): its end moves the ladder on. */
+static int punch_running(const struct conv *cv)
+{
+	return (cv->alt && cv->alt->how == PEER_PATH_PUNCHED) || cv->punch_t.slot != 0;
+}
+
 static void stage_over(struct loop *l, void *arg)
 {
 	struct conv *cv = arg;
 	(void)l;
+	if (cv->stage == PEER_PATH_PUNCHED && punch_running(cv)) {
+		log_debug(
+		    "peer %s: no punch request answered in time, but a punch is under way; waiting for it",
+		    cv->name);
+		return;
+	}
 	log_info("peer %s: no %s connection in time", cv->name, peer_path_word(cv->stage));
 	cv->why = PEER_UNREACHABLE;
 	ladder_next(cv);
@@ -568,12 +582,20 @@ static int rung_start(struct conv *cv)
 static void ladder_next(struct conv *cv)
 {
 	struct peer *p = cv->p;
+	/* a punch the contact started (punch_t) runs on, to its window's end */
 	loop_timer_stop(p->loop, &cv->stage_t);
-	loop_timer_stop(p->loop, &cv->punch_t);
 	for (;;) {
 		enum peer_path next = peer_ladder_next(cv->stage, &cv->lad);
+		if (next == PEER_PATH_NONE && punch_running(cv)) {
+			/* one the contact started: the messages wait for its end,
+			 * which the punch's window bounds */
+			log_debug("peer %s: no path left but a punch is under way; waiting for it", cv->name);
+			cv->stage = PEER_PATH_PUNCHED;
+			return;
+		}
 		if (next == PEER_PATH_NONE) {
 			const char *why = cv->why ? cv->why : PEER_UNREACHABLE;
+			cv->called = 0;
 			cv->stage = PEER_PATH_NONE;
 			fail_msgs(cv, why, 0);
 			return;
@@ -782,12 +804,16 @@ static void hello_in(struct link *k, char *line)
 	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
 		log_info("peer connection from %s claiming %s refused: %s", c->peer, name,
 		         p->name[0] ? why : "not logged in");
+		k->reason = why;
 		conn_abort(c, "refused");
 		return;
 	}
+	/* On a punched connection (k->want) the messages waiting for it fail
+	 * as a dialer's do. */
 	if (tls_peer_key(c->tls, key) < 0) {
 		log_warn("peer connection from %s claiming %s presented no certificate: refused", c->peer,
 		         name);
+		k->reason = PEER_KEYMISMATCH;
 		conn_close(c, "no certificate");
 		return;
 	}
@@ -795,6 +821,7 @@ static void hello_in(struct link *k, char *line)
 		log_warn("peer connection from %s claiming %s presented key %s, but the server announced %s: "
 		         "refused",
 		         c->peer, name, key, pc.key);
+		k->reason = PEER_KEYMISMATCH;
 		conn_close(c, "key mismatch");
 		return;
 	}
@@ -1464,6 +1491,8 @@ void peer_ask_failed(struct peer *p, const char *name, enum peer_ask what)
 	ladder_next(cv);
 }
 
+static const char punch_what[] = "a punch request";
+
 /* The conversation with name for a CALL or PUNCH, when name is a contact
  * we may talk to and no dial to it is under way (a contact, or a server,
  * that floods us with them gets one dial at a time); else NULL, logged. */
@@ -1477,6 +1506,10 @@ static struct conv *relayed_conv(struct peer *p, const char *name, const char *w
 	struct conv *cv = conv_get(p, name);
 	if (cv == NULL)
 		return NULL;
+	/* The PUNCH our punched rung asked for always starts the punch: it
+	 * is that rung's attempt. */
+	if (cv->stage == PEER_PATH_PUNCHED && cv->stage_t.slot != 0 && strcmp(what, punch_what) == 0)
+		return cv;
 	if (cv->alt || (cv->link && cv->link->st != LINK_OPEN) || cv->punch_t.slot != 0) {
 		log_debug("peer %s: ignoring %s: a dial to it is under way", name, what);
 		return NULL;
@@ -1513,7 +1546,7 @@ void peer_call_in(struct peer *p, const char *name)
 void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port)
 {
 	struct peer_contact pc = {0};
-	struct conv *cv = relayed_conv(p, name, "a punch request", &pc);
+	struct conv *cv = relayed_conv(p, name, punch_what, &pc);
 	if (cv == NULL)
 		return;
 	/* Never an address of the server's choosing: only where the server
@@ -1529,6 +1562,20 @@ void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned po
 	/* The punch's own window bounds the rung from now on. */
 	if (cv->stage == PEER_PATH_PUNCHED)
 		loop_timer_stop(p->loop, &cv->stage_t);
+	if (cv->alt && cv->alt->how == PEER_PATH_PUNCHED) {
+		/* the contact's PUNCH started it already: it runs on in the
+		 * new window */
+		log_info("peer %s: punching to %s port %u (under way)", name, ip, port);
+		return;
+	}
+	if (cv->alt) {
+		/* a dial its CALL asked for: the punch we asked for goes first */
+		struct link *a = cv->alt;
+		a->detached = 1;
+		conn_abort(a->c, "our punch request was answered");
+		cv->alt = NULL;
+	}
+	loop_timer_stop(p->loop, &cv->punch_t);
 	log_info("peer %s: punching to %s port %u", name, ip, port);
 	punch_try(cv);
 }
