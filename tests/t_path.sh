@@ -266,6 +266,37 @@ if listener l3 && P3=$LPORT; then
 	cli_wait jay 10
 fi
 
+# --- the contact's punch SYN reaches our listener (our own punch socket
+# was refused a moment before): that connection is the punch, matched by
+# the PUNCH's address and port. zed is the larger name, so its side of
+# the punch is the TLS server, and a wrong key there fails the waiting
+# message "keymismatch" as a dialer's does (not "refused"). ---
+PP=$(sed -n 's/^\*port //p' "$T/l3.lis")
+PP=$((PP + 1))
+if [ -n "$P3" ]; then
+	need path_fake_punch_in fake zed 'IM 1 fake' 'OK 1.1' 'OK zed' \
+		"ONLINE mallory 127.0.0.1 $PP $KEYA" 'REACH mallory closed 127.0.0.1' "PUNCH mallory 127.0.0.1 $PP"
+	sed -i 's/^connect_timeout = .*/connect_timeout = 8/' "$T/zed.conf"
+	cli_start zed 5
+	tell zed "login zed zed-pw"
+	setup path_zed_punching wait_for "$T/zed.err" 'punching to 127\.0\.0\.1 port' 10
+	ZP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/zed.err" | head -n 1)
+	mark "$T/zed.out"
+	tell zed "msg mallory through the punch"
+	setup path_zed_asks wait_for "$T/zed.err" 'asking the server for a punched connection' 10
+	: >"$T/pin.probe"
+	"$PROBE" -w 10 -p "$PP" dial "$T/mal.key" "$T/mal.crt" 127.0.0.1 "$ZP" mallory >"$T/pin.probe" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	if got_new zed '^failed mallory 1 ' 12 && new_lines "$T/zed.out" | grep -q '^failed mallory 1 keymismatch$'; then
+		pass path_punch_on_listener_keymismatch
+	else
+		fail path_punch_on_listener_keymismatch "zed: $(new_lines "$T/zed.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/pin.probe") log: $(grep -i 'punch\|mallory' "$T/zed.err" | tail -n 4 | tr '\n' '|')"
+	fi
+	cli_eof zed
+	cli_wait zed 10
+fi
+
 # --- interactive: the conversation window says how it connected ---
 if command -v script >/dev/null 2>&1; then
 	need path_pair4_online pair kim lee 6 7
