@@ -297,6 +297,37 @@ if [ -n "$P3" ]; then
 	cli_wait zed 10
 fi
 
+# --- a CALL that brought nobody: once that ladder has ended, a later
+# connection from the contact is "direct", not "reverse". mallory's real
+# key (mal.key, as zed logged it) is announced this time. ---
+MK=$(sed -n 's/.*claiming mallory presented key \([0-9a-f]*\),.*/\1/p' "$T/zed.err" | head -n 1)
+if [ -n "$MK" ]; then
+	need path_fake_called fake una 'IM 1 fake' 'OK 1.1' 'OK una' \
+		"ONLINE mallory 127.0.0.1 $PP $MK" 'REACH mallory closed 127.0.0.1' 'REACH una open 127.0.0.1'
+	cli_start una 5
+	tell una "login una una-pw"
+	setup path_una_open wait_for "$T/una.err" 'our peer port is reachable' 10
+	UP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/una.err" | head -n 1)
+	mark "$T/una.out"
+	tell una "msg mallory nobody calls back"
+	setup path_una_unreachable got_new una '^failed mallory 1 unreachable$' 20
+	setup path_una_called grep -q 'asking the server for a reverse connection' "$T/una.err"
+	mark "$T/una.out"
+	: >"$T/unadial.probe"
+	"$PROBE" -w 10 dial "$T/mal.key" "$T/mal.crt" 127.0.0.1 "$UP" mallory 'MSG m1 on my own' >"$T/unadial.probe" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	if got_new una '^path mallory ' 10 && new_lines "$T/una.out" | grep -q '^path mallory direct$'; then
+		pass path_reverse_only_while_its_ladder_runs
+	else
+		fail path_reverse_only_while_its_ladder_runs "una: $(new_lines "$T/una.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/unadial.probe")"
+	fi
+	cli_eof una
+	cli_wait una 10
+else
+	fail path_reverse_only_while_its_ladder_runs "mallory's key not found in zed's log"
+fi
+
 # --- interactive: the conversation window says how it connected ---
 if command -v script >/dev/null 2>&1; then
 	need path_pair4_online pair kim lee 6 7
