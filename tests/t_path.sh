@@ -206,12 +206,14 @@ fi
 # --- CALL and PUNCH from a scripted 1.1 server (peerprobe -s): only for
 # a listed contact, only to its announced address, one dial at a time. ---
 SAVEPORT=$PORT
-# fake FID LINE...: a scripted login server for client ivy (listing mallory).
+# fake FID LINE...: a scripted login server for client FID (listing
+# mallory); with FAKE_U set, it answers a PUNCH with OK and that line.
+FAKE_U=""
 fake() {
 	fid=$1
 	shift
 	: >"$T/$fid.fake"
-	"$PROBE" -w 30 -s listen "$T/fake.key" "$T/fake.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
+	"$PROBE" -w 30 -s ${FAKE_U:+-u "$FAKE_U"} listen "$T/fake.key" "$T/fake.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
 		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS="$PIDS $!"
 	wait_for "$T/$fid.fake" '^\*port ' 10 || return 1
@@ -326,6 +328,34 @@ if [ -n "$MK" ]; then
 	cli_wait una 10
 else
 	fail path_reverse_only_while_its_ladder_runs "mallory's key not found in zed's log"
+fi
+
+# --- the PUNCH our own punched rung asked for starts the punch even while
+# a dial for the contact's CALL is under way (that dial gives way). The
+# CALL's dial goes to a listener that never answers past TCP (hl: its one
+# accept taken by tcphold, so later connections wait in its backlog). ---
+HOLD=$TOP/build/tests/tcphold
+if [ -n "$MK" ] && listener hl && HP=$LPORT; then
+	"$HOLD" -w 30 127.0.0.1 "$HP" 1 >"$T/hl.hold" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	setup path_hold_taken wait_for "$T/hl.hold" '^\*connected 1' 10
+	FAKE_U="PUNCH mallory 127.0.0.1 $HP"
+	need path_fake_punch_asked fake vic 'IM 1 fake' 'OK 1.1' 'OK vic' \
+		"ONLINE mallory 127.0.0.1 $HP $MK" 'REACH mallory closed 127.0.0.1' 'CALL mallory'
+	FAKE_U=""
+	sed -i 's/^connect_timeout = .*/connect_timeout = 6/' "$T/vic.conf"
+	cli_start vic 5
+	tell vic "login vic vic-pw"
+	setup path_vic_calls_back wait_for "$T/vic.err" 'it asked us to dial it; dialing 127\.0\.0\.1' 10
+	mark "$T/vic.out" "$T/vic.err"
+	tell vic "msg mallory punch please"
+	if wait_new "$T/vic.err" "punching to 127\.0\.0\.1 port $HP" 10; then
+		pass path_asked_punch_starts_beside_a_call
+	else
+		fail path_asked_punch_starts_beside_a_call "$(new_lines "$T/vic.err" | tail -n 4 | tr '\n' '|') $(new_lines "$T/vic.out" | tr '\n' '|')"
+	fi
+	cli_eof vic
+	cli_wait vic 10
 fi
 
 # --- interactive: the conversation window says how it connected ---
