@@ -18,7 +18,7 @@
  *              login server would: OK to PEER, CONTACTS, ADD and DEL,
  *              PONG to PING, BYE to LOGOUT
  *   -u LINE    (with -s) answer a PUNCH with OK, then LINE (the relayed
- *              PUNCH a 1.1 server would send)
+ *              PUNCH a 1.1 server would send); an "ERR ..." LINE alone
  *   -p PORT    (listen) on this port rather than any free one, so a
  *              client can come back to "the same server"; (dial) from
  *              127.0.0.1 port PORT (SO_REUSEADDR), as the far end of a
@@ -83,7 +83,8 @@ static void on_line(struct conn *c, char *line, size_t len)
 			conn_send(c, "PONG%s", line + 4);
 		else if (strcmp(line, "LOGOUT") == 0)
 			conn_send(c, "BYE");
-		else if (punchline && strncmp(line, "PUNCH ", 6) == 0 && conn_send(c, "OK") == 0)
+		else if (punchline && strncmp(line, "PUNCH ", 6) == 0 &&
+		         (strncmp(punchline, "ERR ", 4) == 0 || conn_send(c, "OK") == 0))
 			conn_send(c, "%s", punchline);
 	}
 }

@@ -358,6 +358,39 @@ if [ -n "$MK" ] && listener hl && HP=$LPORT; then
 	cli_wait vic 10
 fi
 
+# --- a punch the contact's PUNCH started is still running when our ladder
+# has no rung left (the server refused our own PUNCH): the message waits
+# for that punch, which then connects (mallory's SYN from the PUNCH's
+# port lands on wes's listener). ---
+if [ -n "$MK" ]; then
+	PX=$((HP + 2))
+	FAKE_U="ERR 429 too many calls, wait a minute"
+	need path_fake_punch_running fake wes 'IM 1 fake' 'OK 1.1' 'OK wes' \
+		"ONLINE mallory 127.0.0.1 $PX $MK" 'REACH mallory closed 127.0.0.1' "PUNCH mallory 127.0.0.1 $PX"
+	FAKE_U=""
+	sed -i 's/^connect_timeout = .*/connect_timeout = 8/' "$T/wes.conf"
+	cli_start wes 5
+	tell wes "login wes wes-pw"
+	setup path_wes_punching wait_for "$T/wes.err" 'punching to 127\.0\.0\.1 port' 10
+	WP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/wes.err" | head -n 1)
+	mark "$T/wes.out" "$T/wes.err"
+	tell wes "msg mallory wait for the punch"
+	setup path_wes_refused wait_new "$T/wes.err" 'asking the server for a punched connection' 10
+	sleep 1
+	: >"$T/wes.probe"
+	"$PROBE" -w 10 -p "$PX" dial "$T/mal.key" "$T/mal.crt" 127.0.0.1 "$WP" mallory 'ACK 1' >"$T/wes.probe" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	if got_new wes '^(sent|failed) mallory 1' 10 && new_lines "$T/wes.out" | grep -q '^sent mallory 1$' &&
+		new_lines "$T/wes.out" | grep -q '^path mallory punched$'; then
+		pass path_ladder_waits_for_a_running_punch
+	else
+		fail path_ladder_waits_for_a_running_punch "wes: $(new_lines "$T/wes.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/wes.probe")"
+	fi
+	cli_eof wes
+	cli_wait wes 10
+fi
+
 # --- interactive: the conversation window says how it connected ---
 if command -v script >/dev/null 2>&1; then
 	need path_pair4_online pair kim lee 6 7
