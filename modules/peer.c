@@ -485,7 +485,7 @@ static void dial_conv(struct conv *cv)
 	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0)
 		lan_to_dial(p, cv->name, pc.lan_ip, cv->lan, sizeof cv->lan);
 	cv->lad.same_nat = cv->lan[0] && p->self_ip[0] && strcmp(pc.ip, p->self_ip) == 0;
-	cv->lad.lan = cv->lan[0] != '\0';
+	cv->lad.lan = cv->lan[0] && p->self_ip[0] == '\0';
 	cv->lad.reach = pc.reach;
 	cv->lad.self_open = p->self_reach == PEER_REACH_OPEN;
 	cv->lad.calls = pc.calls;

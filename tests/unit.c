@@ -1276,8 +1276,8 @@ static void test_ladder(void)
 	}
 	result("ladder_rungs_all_cases", bad == 0, "%d of 96 cases differ", bad);
 	/* Early after login our observed ip is unknown (no REACH about us
-	 * yet), so same_nat is 0: a closed contact's LAN address on our
-	 * networks is still dialed, as a rung of its own. */
+	 * yet), so same_nat is 0 but lan is 1: a closed contact's LAN
+	 * address on our networks is still dialed, as a rung of its own. */
 	struct peer_ladder early = {.reach = PEER_REACH_CLOSED, .calls = 1, .lan = 1};
 	result("ladder_closed_contact_lan_tried",
 	       peer_ladder_next(PEER_PATH_NONE, &early) == PEER_PATH_LAN &&
