@@ -28,6 +28,10 @@
 /* Messages on the wire without an ACK yet; more wait in the conversation,
  * so a burst never overflows the connection's output bound. */
 #define PEER_WINDOW 64
+/* Ids of a contact's messages we acknowledged, remembered per
+ * conversation: a message sent again on a new connection (its ACK was lost
+ * with the old one) is acknowledged again but shown once. */
+#define PEER_ACKED_IDS 64
 
 struct msg {
 	struct msg *next;
@@ -104,6 +108,10 @@ struct conv {
 	unsigned punch_port;
 	uint64_t punch_until;      /* loop ms: no new punch attempt after it */
 	struct loop_timer punch_t; /* the next punch attempt */
+	/* The last PEER_ACKED_IDS message ids of the contact we showed and
+	 * ACKed (a ring; "" = free), kept across its connections. */
+	char acked[PEER_ACKED_IDS][PROTO_MSG_ID_MAX + 1];
+	unsigned acked_at;
 };
 
 struct peer {
@@ -183,7 +191,7 @@ static void fail_msgs(struct conv *cv, const char *reason, int only_sent)
 
 enum peer_path peer_ladder_next(enum peer_path after, const struct peer_ladder *in)
 {
-	if (after < PEER_PATH_LAN && in->same_nat)
+	if (after < PEER_PATH_LAN && (in->same_nat || (in->lan && in->reach == PEER_REACH_CLOSED)))
 		return PEER_PATH_LAN;
 	if (after < PEER_PATH_DIRECT && in->reach != PEER_REACH_CLOSED)
 		return PEER_PATH_DIRECT;
@@ -204,6 +212,7 @@ const char *peer_path_word(enum peer_path how)
 static void ladder_stop(struct conv *cv)
 {
 	cv->stage = PEER_PATH_NONE;
+	cv->called = 0;
 	loop_timer_stop(cv->p->loop, &cv->stage_t);
 	loop_timer_stop(cv->p->loop, &cv->punch_t);
 }
@@ -476,6 +485,7 @@ static void dial_conv(struct conv *cv)
 	if (pc.lan_ip[0] && strcmp(pc.lan_ip, pc.ip) != 0)
 		lan_to_dial(p, cv->name, pc.lan_ip, cv->lan, sizeof cv->lan);
 	cv->lad.same_nat = cv->lan[0] && p->self_ip[0] && strcmp(pc.ip, p->self_ip) == 0;
+	cv->lad.lan = cv->lan[0] && p->self_ip[0] == '\0';
 	cv->lad.reach = pc.reach;
 	cv->lad.self_open = p->self_reach == PEER_REACH_OPEN;
 	cv->lad.calls = pc.calls;
@@ -504,7 +514,7 @@ static int rung_dial(struct conv *cv, const struct peer_contact *pc)
 		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", cv->lan);
 	} else {
 		snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", pc->ip);
-		if (cv->lan[0] && !cv->lad.same_nat)
+		if (cv->lan[0] && peer_ladder_next(PEER_PATH_NONE, &cv->lad) != PEER_PATH_LAN)
 			snprintf(k->addr[k->naddr++], sizeof k->addr[0], "%s", cv->lan);
 	}
 	cv->link = k;
@@ -521,10 +531,23 @@ static int rung_dial(struct conv *cv, const struct peer_contact *pc)
 	return 0;
 }
 
+/* 1 while a punch attempt of cv runs or is due (one the contact's PUNCH
+ * may have started): its end moves the ladder on. */
+static int punch_running(const struct conv *cv)
+{
+	return (cv->alt && cv->alt->how == PEER_PATH_PUNCHED) || cv->punch_t.slot != 0;
+}
+
 static void stage_over(struct loop *l, void *arg)
 {
 	struct conv *cv = arg;
 	(void)l;
+	if (cv->stage == PEER_PATH_PUNCHED && punch_running(cv)) {
+		log_debug(
+		    "peer %s: no punch request answered in time, but a punch is under way; waiting for it",
+		    cv->name);
+		return;
+	}
 	log_info("peer %s: no %s connection in time", cv->name, peer_path_word(cv->stage));
 	cv->why = PEER_UNREACHABLE;
 	ladder_next(cv);
@@ -559,12 +582,20 @@ static int rung_start(struct conv *cv)
 static void ladder_next(struct conv *cv)
 {
 	struct peer *p = cv->p;
+	/* a punch the contact started (punch_t) runs on, to its window's end */
 	loop_timer_stop(p->loop, &cv->stage_t);
-	loop_timer_stop(p->loop, &cv->punch_t);
 	for (;;) {
 		enum peer_path next = peer_ladder_next(cv->stage, &cv->lad);
+		if (next == PEER_PATH_NONE && punch_running(cv)) {
+			/* one the contact started: the messages wait for its end,
+			 * which the punch's window bounds */
+			log_debug("peer %s: no path left but a punch is under way; waiting for it", cv->name);
+			cv->stage = PEER_PATH_PUNCHED;
+			return;
+		}
 		if (next == PEER_PATH_NONE) {
 			const char *why = cv->why ? cv->why : PEER_UNREACHABLE;
+			cv->called = 0;
 			cv->stage = PEER_PATH_NONE;
 			fail_msgs(cv, why, 0);
 			return;
@@ -573,6 +604,49 @@ static void ladder_next(struct conv *cv)
 		if (rung_start(cv) == 0)
 			return;
 	}
+}
+
+/* Makes fd, a TCP connection with cv's punch address (our punch dial,
+ * or its dial that our listener accepted), cv's punch connection: the
+ * smaller name is the TLS client and says hello first, as a dialer does;
+ * the larger one is the TLS server and checks the hello as it would an
+ * incoming one's. 0, or -1 (fd closed). */
+static int punch_link(struct conv *cv, int fd, const char *key)
+{
+	struct peer *p = cv->p;
+	struct link *k = calloc(1, sizeof *k);
+	if (k == NULL) {
+		close(fd);
+		return -1;
+	}
+	int client = strcmp(p->name, cv->name) < 0;
+	k->p = p;
+	k->cv = cv;
+	k->alt = 1;
+	k->how = PEER_PATH_PUNCHED;
+	k->outgoing = client;
+	k->want = client ? NULL : cv;
+	k->port = cv->punch_port;
+	snprintf(k->addr[0], sizeof k->addr[0], "%s", cv->punch_ip);
+	k->naddr = 1;
+	snprintf(k->key, sizeof k->key, "%s", key);
+	k->st = LINK_TLS;
+	/* Connected or not, the connect's completion check starts the TLS
+	 * handshake in this role (an accepted socket polls writable at once). */
+	k->c = conn_new(p->loop, fd, client ? p->dial_cfg : p->accept_cfg, 1, &link_ops, k, p->cfg.max_line,
+	                p->cfg.max_out);
+	if (k->c == NULL) {
+		free(k);
+		return -1;
+	}
+	net_hostport(k->c->peer, sizeof k->c->peer, cv->punch_ip, cv->punch_port);
+	cv->alt = k;
+	/* An attempt ends with the punch's window (a second at least, for its
+	 * TLS handshake), so the rung does too. */
+	uint64_t now = loop_now(p->loop);
+	uint64_t left = cv->punch_until > now ? cv->punch_until - now : 0;
+	conn_deadline(k->c, left > PEER_PUNCH_MIN_MS ? (unsigned)left : PEER_PUNCH_MIN_MS, dial_timeout_why);
+	return 0;
 }
 
 /* One attempt of a simultaneous open toward cv's punch address, from our
@@ -603,40 +677,12 @@ static void punch_try(struct conv *cv)
 		fd = net_dial_from(&p->laddr, ai->ai_addr, ai->ai_addrlen, &step);
 		freeaddrinfo(ai);
 	}
-	struct link *k = fd >= 0 ? calloc(1, sizeof *k) : NULL;
-	if (k != NULL) {
-		int client = strcmp(p->name, cv->name) < 0;
-		k->p = p;
-		k->cv = cv;
-		k->alt = 1;
-		k->how = PEER_PATH_PUNCHED;
-		k->outgoing = client;
-		k->want = client ? NULL : cv;
-		k->port = cv->punch_port;
-		snprintf(k->addr[0], sizeof k->addr[0], "%s", cv->punch_ip);
-		k->naddr = 1;
-		snprintf(k->key, sizeof k->key, "%s", pc.key);
-		k->st = LINK_TLS;
-		k->c = conn_new(p->loop, fd, client ? p->dial_cfg : p->accept_cfg, 1, &link_ops, k,
-		                p->cfg.max_line, p->cfg.max_out);
-		fd = -1;
-		if (k->c != NULL) {
-			net_hostport(k->c->peer, sizeof k->c->peer, cv->punch_ip, cv->punch_port);
-			cv->alt = k;
-			/* An attempt ends with the punch's window (a second at
-			 * least, for its TLS handshake), so the rung does too. */
-			uint64_t now = loop_now(p->loop);
-			uint64_t left = cv->punch_until > now ? cv->punch_until - now : 0;
-			conn_deadline(k->c, left > PEER_PUNCH_MIN_MS ? (unsigned)left : PEER_PUNCH_MIN_MS,
-			              dial_timeout_why);
-			log_debug("peer %s: punching to %s port %u as the TLS %s", cv->name, cv->punch_ip,
-			          cv->punch_port, client ? "client" : "server");
-			return;
-		}
-		free(k);
-	} else if (fd >= 0) {
-		close(fd);
-	} else {
+	if (fd >= 0 && punch_link(cv, fd, pc.key) == 0) {
+		log_debug("peer %s: punching to %s port %u as the TLS %s", cv->name, cv->punch_ip,
+		          cv->punch_port, strcmp(p->name, cv->name) < 0 ? "client" : "server");
+		return;
+	}
+	if (fd < 0) {
 		int e = errno;
 		log_info("peer %s: punch to %s port %u: %s%s", cv->name, cv->punch_ip, cv->punch_port,
 		         step == NET_BIND ? "binding to our peer port: " : "", strerror(e));
@@ -657,6 +703,23 @@ static void punch_retry(struct loop *l, void *arg)
 	punch_try(arg);
 }
 
+/* The messages on the wire of a connection being replaced go back to the
+ * front of the queue, to be sent again on the new one: the old one may
+ * have been dead (an expired NAT mapping) and never delivered them, and
+ * one it did deliver is shown once by the receiver (its ACKed ids). */
+static void requeue(struct conv *cv)
+{
+	if (cv->inflight == 0)
+		return;
+	log_info("peer %s: sending %zu unacknowledged message%s again on the new connection", cv->name,
+	         cv->inflight, cv->inflight == 1 ? "" : "s");
+	for (struct msg *m = cv->head; m && m != cv->unsent; m = m->next)
+		m->sent_at = 0;
+	cv->unsent = cv->head;
+	cv->inflight = 0;
+	loop_timer_stop(cv->p->loop, &cv->ack_t);
+}
+
 /* Link k of cv finished its hello by path how: it becomes the
  * conversation's connection, replacing any other, and the ladder stops. */
 static void link_opened(struct link *k, enum peer_path how)
@@ -669,7 +732,7 @@ static void link_opened(struct link *k, enum peer_path how)
 		old->detached = 1; /* freed by the abort */
 		conn_abort(old->c, "replaced by a new connection");
 		if (was_open)
-			fail_msgs(cv, PEER_LOST, 1);
+			requeue(cv);
 	}
 	if (cv->alt && cv->alt != k) {
 		struct link *a = cv->alt;
@@ -741,12 +804,16 @@ static void hello_in(struct link *k, char *line)
 	if (p->name[0] == '\0' || p->ops->lookup(p->arg, name, &pc, &why) < 0) {
 		log_info("peer connection from %s claiming %s refused: %s", c->peer, name,
 		         p->name[0] ? why : "not logged in");
+		k->reason = why;
 		conn_abort(c, "refused");
 		return;
 	}
+	/* On a punched connection (k->want) the messages waiting for it fail
+	 * as a dialer's do. */
 	if (tls_peer_key(c->tls, key) < 0) {
 		log_warn("peer connection from %s claiming %s presented no certificate: refused", c->peer,
 		         name);
+		k->reason = PEER_KEYMISMATCH;
 		conn_close(c, "no certificate");
 		return;
 	}
@@ -754,6 +821,7 @@ static void hello_in(struct link *k, char *line)
 		log_warn("peer connection from %s claiming %s presented key %s, but the server announced %s: "
 		         "refused",
 		         c->peer, name, key, pc.key);
+		k->reason = PEER_KEYMISMATCH;
 		conn_close(c, "key mismatch");
 		return;
 	}
@@ -866,8 +934,21 @@ static void on_msg(struct link *k, char *line, const struct proto_peer_line *pl)
 		conn_close(k->c, "bad message id");
 		return;
 	}
+	struct conv *cv = k->cv;
+	for (size_t i = 0; i < PEER_ACKED_IDS; i++) {
+		if (strcmp(cv->acked[i], id) == 0) {
+			log_debug("peer %s (%s): MSG %s again (acknowledged before): acknowledging it, not "
+			          "showing it twice",
+			          cv->name, k->c->peer, id);
+			conn_send(k->c, "ACK %s", id);
+			return;
+		}
+	}
 	relax_escapes(pl->text, text);
-	p->ops->msg(p->arg, k->cv->name, id, text);
+	p->ops->msg(p->arg, cv->name, id, text);
+	/* remembered once shown, whether or not this ACK gets out */
+	snprintf(cv->acked[cv->acked_at], sizeof cv->acked[0], "%s", id);
+	cv->acked_at = (cv->acked_at + 1) % PEER_ACKED_IDS;
 	conn_send(k->c, "ACK %s", id);
 }
 
@@ -1061,6 +1142,63 @@ static int count_incoming(struct peer *p, struct link *k)
 	return 0;
 }
 
+/* 1 if a and b are the same IP address (texts of any form). */
+static int same_ip(const char *a, const char *b)
+{
+	unsigned char x[16], y[16];
+	if (inet_pton(AF_INET, a, x) == 1)
+		return inet_pton(AF_INET, b, y) == 1 && memcmp(x, y, 4) == 0;
+	return inet_pton(AF_INET6, a, x) == 1 && inet_pton(AF_INET6, b, y) == 1 && memcmp(x, y, 16) == 0;
+}
+
+/* Our listener shares its port with the punch dials, so the contact's
+ * punch SYN lands on it when no punch socket of ours holds that address
+ * pair just then (ours was refused and waits to retry, or the contact's
+ * SYN came late). A connection from exactly a conversation's punch
+ * address and port while its punch window is open is that punch: it
+ * takes the role the names give it (as an ordinary incoming one both
+ * sides would be TLS servers and wait for each other). 1 when cfd was
+ * taken (or closed) so. */
+static int punch_accepted(struct peer *p, int cfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char ip[INET6_ADDRSTRLEN];
+	unsigned port = 0;
+	uint64_t now = loop_now(p->loop);
+	memset(&ss, 0, sizeof ss);
+	if (getpeername(cfd, (struct sockaddr *)&ss, &sl) < 0 ||
+	    net_addr_text(&ss, 1, ip, sizeof ip, &port) < 0)
+		return 0;
+	for (struct conv *cv = p->convs; cv; cv = cv->next) {
+		if (cv->punch_until <= now || cv->punch_port != port || !same_ip(cv->punch_ip, ip))
+			continue;
+		struct link *a = cv->alt;
+		/* our own attempt still connecting cannot be this pair's */
+		if (a && (a->how != PEER_PATH_PUNCHED || a->c->state != CONN_CONNECTING))
+			return 0;
+		struct peer_contact pc = {0};
+		const char *why = PEER_OFFLINE;
+		if (p->ops->lookup(p->arg, cv->name, &pc, &why) < 0)
+			return 0;
+		if (a) {
+			a->detached = 1;
+			conn_abort(a->c, "its punch reached our listener");
+			cv->alt = NULL;
+		}
+		loop_timer_stop(p->loop, &cv->punch_t);
+		if (punch_link(cv, cfd, pc.key) == 0) {
+			log_debug("peer %s: its punch from %s port %u reached our listener; TLS %s", cv->name,
+			          ip, port, strcmp(p->name, cv->name) < 0 ? "client" : "server");
+		} else if (cv->stage == PEER_PATH_PUNCHED) {
+			cv->why = PEER_UNREACHABLE;
+			ladder_next(cv);
+		}
+		return 1;
+	}
+	return 0;
+}
+
 static void on_accept(struct loop *l, int fd, int revents, void *arg)
 {
 	struct peer *p = arg;
@@ -1087,6 +1225,8 @@ static void on_accept(struct loop *l, int fd, int revents, void *arg)
 			}
 			return;
 		}
+		if (punch_accepted(p, cfd))
+			continue;
 		struct link *k = calloc(1, sizeof *k);
 		if (k == NULL) {
 			close(cfd);
@@ -1351,6 +1491,8 @@ void peer_ask_failed(struct peer *p, const char *name, enum peer_ask what)
 	ladder_next(cv);
 }
 
+static const char punch_what[] = "a punch request";
+
 /* The conversation with name for a CALL or PUNCH, when name is a contact
  * we may talk to and no dial to it is under way (a contact, or a server,
  * that floods us with them gets one dial at a time); else NULL, logged. */
@@ -1364,6 +1506,10 @@ static struct conv *relayed_conv(struct peer *p, const char *name, const char *w
 	struct conv *cv = conv_get(p, name);
 	if (cv == NULL)
 		return NULL;
+	/* The PUNCH our punched rung asked for always starts the punch: it
+	 * is that rung's attempt. */
+	if (cv->stage == PEER_PATH_PUNCHED && cv->stage_t.slot != 0 && strcmp(what, punch_what) == 0)
+		return cv;
 	if (cv->alt || (cv->link && cv->link->st != LINK_OPEN) || cv->punch_t.slot != 0) {
 		log_debug("peer %s: ignoring %s: a dial to it is under way", name, what);
 		return NULL;
@@ -1400,7 +1546,7 @@ void peer_call_in(struct peer *p, const char *name)
 void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned port)
 {
 	struct peer_contact pc = {0};
-	struct conv *cv = relayed_conv(p, name, "a punch request", &pc);
+	struct conv *cv = relayed_conv(p, name, punch_what, &pc);
 	if (cv == NULL)
 		return;
 	/* Never an address of the server's choosing: only where the server
@@ -1416,6 +1562,20 @@ void peer_punch_in(struct peer *p, const char *name, const char *ip, unsigned po
 	/* The punch's own window bounds the rung from now on. */
 	if (cv->stage == PEER_PATH_PUNCHED)
 		loop_timer_stop(p->loop, &cv->stage_t);
+	if (cv->alt && cv->alt->how == PEER_PATH_PUNCHED) {
+		/* the contact's PUNCH started it already: it runs on in the
+		 * new window */
+		log_info("peer %s: punching to %s port %u (under way)", name, ip, port);
+		return;
+	}
+	if (cv->alt) {
+		/* a dial its CALL asked for: the punch we asked for goes first */
+		struct link *a = cv->alt;
+		a->detached = 1;
+		conn_abort(a->c, "our punch request was answered");
+		cv->alt = NULL;
+	}
+	loop_timer_stop(p->loop, &cv->punch_t);
 	log_info("peer %s: punching to %s port %u", name, ip, port);
 	punch_try(cv);
 }

@@ -30,15 +30,18 @@ enum peer_path { PEER_PATH_NONE, PEER_PATH_LAN, PEER_PATH_DIRECT, PEER_PATH_REVE
 /* What the ladder's choice depends on. */
 struct peer_ladder {
 	int same_nat;  /* its LAN address is on our networks and its ip is our observed ip */
+	int lan;       /* its LAN address is on our networks; our observed ip is not known yet */
 	int reach;     /* its PEER_REACH_* state */
 	int self_open; /* the server's probe reached our own listener */
 	int calls;     /* it and the server speak 1.1 (CALL and PUNCH) */
 };
 
 /* The rung to try after rung `after` (PEER_PATH_NONE: the first), or
- * PEER_PATH_NONE when none is left: lan when same_nat; direct unless its
- * state is closed; reverse when we are open and it takes calls; punched
- * when it takes calls. Pure function. */
+ * PEER_PATH_NONE when none is left: lan when same_nat, or when lan (it
+ * may be the same NAT) and its state is closed (direct, which would dial
+ * the LAN address second, is skipped then); direct unless its state is
+ * closed; reverse when we are open and it takes calls; punched when it
+ * takes calls. Pure function. */
 enum peer_path peer_ladder_next(enum peer_path after, const struct peer_ladder *in);
 /* The word of a path: "lan", "direct", "reverse", "punched" ("" for none). */
 const char *peer_path_word(enum peer_path how);

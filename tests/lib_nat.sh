@@ -131,12 +131,16 @@ nat_public() {
 		ip -n "$NAT_P-$1" addr add "$2/24" dev eth0
 }
 
-# nat_router N WAN-IP LAN-GW/PREFIX keep|random: a home router N. Its
-# conntrack picks up no connection in mid-stream (nf_conntrack_tcp_loose
-# = 0, as a router that lost a mapping drops what follows).
+# nat_router N WAN-IP LAN-GW/PREFIX keep|random [reject]: a home router N.
+# Its conntrack picks up no connection in mid-stream
+# (nf_conntrack_tcp_loose = 0, as a router that lost a mapping drops what
+# follows). An unsolicited SYN from the WAN is dropped, or with reject
+# answered with an ICMP port unreachable (as many routers do).
 nat_router() {
-	_how=""
+	_how="" _syn=""
 	[ "$4" = random ] && _how=" random"
+	[ "${5:-}" = reject ] && _syn='iifname "wan" tcp flags & (syn | ack) == syn reject with icmpx type port-unreachable'
+
 	nat_add "$1" && nat_veth "$1" wan i "v$1" &&
 		ip -n "$NAT_P-i" link set "v$1" master br0 &&
 		ip -n "$NAT_P-$1" addr add "$2/24" dev wan &&
@@ -156,6 +160,7 @@ table inet home {
 	chain input {
 		type filter hook input priority 0; policy accept;
 		iifname "wan" ct state established,related accept
+		$_syn
 		iifname "wan" drop
 	}
 }

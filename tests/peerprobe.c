@@ -3,8 +3,8 @@
  * non-contact dialing a client's peer port, or a listener presenting a key
  * other than the one the server announced.
  *
- * usage: peerprobe [-w SECONDS] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...]
- *        peerprobe [-w SECONDS] [-s] [-p PORT] listen KEY CERT NAME [LINE...]
+ * usage: peerprobe [-w SECONDS] [-n] [-H] [-k] [-p PORT] dial KEY CERT HOST PORT NAME [LINE...]
+ *        peerprobe [-w SECONDS] [-s] [-u LINE] [-p PORT] listen KEY CERT NAME [LINE...]
  *   KEY/CERT   the identity to present; generated when KEY does not exist
  *   -n         dial presenting no certificate at all (KEY/CERT unused)
  *   -H         dial without saying "IM 1 NAME" first (LINEs only)
@@ -17,8 +17,12 @@
  *   -s         (listen) also answer what a logged-in client sends, as a
  *              login server would: OK to PEER, CONTACTS, ADD and DEL,
  *              PONG to PING, BYE to LOGOUT
+ *   -u LINE    (with -s) answer a PUNCH with OK, then LINE (the relayed
+ *              PUNCH a 1.1 server would send); an "ERR ..." LINE alone
  *   -p PORT    (listen) on this port rather than any free one, so a
- *              client can come back to "the same server"
+ *              client can come back to "the same server"; (dial) from
+ *              127.0.0.1 port PORT (SO_REUSEADDR), as the far end of a
+ *              punch does
  * Output, flushed: "*open KEYHEX" (the peer's key) after the handshake,
  * "< LINE" per line received, "*closed WHY" at the end, "*timeout" when
  * -w (default 10) passes first. Exit 0, or 1 on a setup error. */
@@ -42,6 +46,7 @@ static const char *name;
 static char **lines;
 static int nlines, listening, nocert, nohello, keep, keepfd = -1, serving, lfd = -1;
 static struct loop_timer stop_t;
+static const char *punchline;
 
 static void on_open(struct conn *c)
 {
@@ -78,6 +83,9 @@ static void on_line(struct conn *c, char *line, size_t len)
 			conn_send(c, "PONG%s", line + 4);
 		else if (strcmp(line, "LOGOUT") == 0)
 			conn_send(c, "BYE");
+		else if (punchline && strncmp(line, "PUNCH ", 6) == 0 &&
+		         (strncmp(punchline, "ERR ", 4) == 0 || conn_send(c, "OK") == 0))
+			conn_send(c, "%s", punchline);
 	}
 }
 
@@ -131,6 +139,9 @@ int main(int argc, char **argv)
 		} else if (i + 1 < argc && strcmp(argv[i], "-p") == 0) {
 			lport = atoi(argv[i + 1]);
 			i += 2;
+		} else if (i + 1 < argc && strcmp(argv[i], "-u") == 0) {
+			punchline = argv[i + 1];
+			i += 2;
 		} else if (i < argc && strcmp(argv[i], "-s") == 0) {
 			serving = 1;
 			i++;
@@ -139,9 +150,9 @@ int main(int argc, char **argv)
 		}
 	}
 	if (argc - i < 4) {
-		fprintf(stderr,
-		        "usage: peerprobe [-w S] [-n] [-H] [-k] dial KEY CERT HOST PORT NAME [LINE...] | "
-		        "[-s] [-p PORT] listen KEY CERT NAME [LINE...]\n");
+		fprintf(stderr, "usage: peerprobe [-w S] [-n] [-H] [-k] [-p PORT] dial KEY CERT HOST PORT "
+		                "NAME [LINE...] | "
+		                "[-s] [-u LINE] [-p PORT] listen KEY CERT NAME [LINE...]\n");
 		return 2;
 	}
 	listening = strcmp(argv[i], "listen") == 0;
@@ -197,6 +208,19 @@ int main(int argc, char **argv)
 			return 2;
 		}
 		int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && lport > 0) {
+			struct sockaddr_in from;
+			int one = 1;
+			memset(&from, 0, sizeof from);
+			from.sin_family = AF_INET;
+			from.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+			from.sin_port = htons((uint16_t)lport);
+			setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+			if (bind(fd, (struct sockaddr *)&from, sizeof from) < 0) {
+				perror("peerprobe: bind");
+				return 1;
+			}
+		}
 		if (fd < 0 || (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS)) {
 			perror("peerprobe: connect");
 			return 1;

@@ -11,6 +11,12 @@
 #   2 dials:    A behind NAT, B public, A starts -> direct (A dials B)
 #   3 called:   A behind NAT, B public, B starts -> reverse (B CALLs A)
 #   4 punch:    A and B behind port-preserving NATs -> punched
+#   4b punchrej: the same behind routers that answer an unsolicited SYN
+#               from the WAN with an ICMP port unreachable, not silence ->
+#               punched: the side that dialed first is refused at once,
+#               its mapping stays, and the other's SYN lands on its
+#               listener, not on a punch socket; that is still the punch,
+#               with the TLS roles set by name (both orders of the names)
 #   5 samenat:  A and B behind the same NAT      -> lan
 #   6 random:   both behind `masquerade random` NATs -> `failed ...
 #               unreachable` within 4 x connect_timeout + slack, and the
@@ -28,7 +34,7 @@
 . "$(dirname "$0")/lib_client.sh"
 . "$(dirname "$0")/lib_nat.sh"
 
-SCENARIOS="public dials called punch samenat random expire"
+SCENARIOS="public dials called punch punchrej samenat random expire"
 CT=2  # connect_timeout of the clients (and so their ACK timeout)
 RT=1  # reach_timeout of the server
 EXP=5 # nf_conntrack_tcp_timeout_established of the expiring router
@@ -51,7 +57,7 @@ fi
 
 # --- the simulated internet ---
 # p1 p2: public hosts. r1 r2: port-preserving NATs (a1 a2 behind r1, b1
-# behind r2). r3 r4: randomising NATs (c1, c2). r5: a port-preserving NAT
+# behind r2); r6 r7: the same, refusing unsolicited SYNs (f1, g1). r3 r4: randomising NATs (c1, c2). r5: a port-preserving NAT
 # whose idle mappings expire after EXP seconds (e1).
 need internet nat_internet
 need public_p1 nat_public p1 203.0.113.11
@@ -61,6 +67,14 @@ need router_r2 nat_router r2 203.0.113.22 192.0.2.65/26 keep
 need router_r3 nat_router r3 203.0.113.23 198.51.100.1/26 random
 need router_r4 nat_router r4 203.0.113.24 198.51.100.65/26 random
 need router_r5 nat_router r5 203.0.113.25 192.0.2.129/26 keep
+need router_r6 nat_router r6 203.0.113.26 198.51.100.129/26 keep reject
+need router_r7 nat_router r7 203.0.113.27 198.51.100.193/26 keep reject
+# Their conntrack does not check TCP sequence windows (as many home
+# routers): the listener's SYN-ACK to the other side's SYN has sequence
+# numbers of its own, not those of this side's refused SYN, and a strict
+# conntrack marks the connection's data invalid.
+need liberal_r6 nat_sysctl r6 net.netfilter.nf_conntrack_tcp_be_liberal 1
+need liberal_r7 nat_sysctl r7 net.netfilter.nf_conntrack_tcp_be_liberal 1
 need expiring_r5 nat_sysctl r5 net.netfilter.nf_conntrack_tcp_timeout_established $EXP
 need host_a1 nat_host a1 r1 192.0.2.10/26 192.0.2.1
 need host_a2 nat_host a2 r1 192.0.2.11/26 192.0.2.1
@@ -68,6 +82,8 @@ need host_b1 nat_host b1 r2 192.0.2.74/26 192.0.2.65
 need host_c1 nat_host c1 r3 198.51.100.10/26 198.51.100.1
 need host_c2 nat_host c2 r4 198.51.100.74/26 198.51.100.65
 need host_e1 nat_host e1 r5 192.0.2.138/26 192.0.2.129
+need host_f1 nat_host f1 r6 198.51.100.138/26 198.51.100.129
+need host_g1 nat_host g1 r7 198.51.100.202/26 198.51.100.193
 # The topology itself: a host behind r1 goes out through r1 (that the
 # server sees it at r1's WAN address is checked with each pair).
 need route_out nat_in a1 sh -c 'ip route get 203.0.113.1 | grep -q "via 192.0.2.1"'
@@ -246,6 +262,17 @@ if pair punch s4a a1 203.0.113.21 "not reachable" s4b b1 203.0.113.22 "not reach
 	talk punch s4a s4b punched
 fi
 unpair s4a s4b
+
+# 4b: both behind port-preserving NATs that refuse an unsolicited SYN ->
+# punched; both orders of the names (the smaller one is the TLS client)
+if pair punchrej s8a f1 203.0.113.26 "not reachable" s8b g1 203.0.113.27 "not reachable"; then
+	talk punchrej s8a s8b punched
+fi
+unpair s8a s8b
+if pair punchrej2 s9b f1 203.0.113.26 "not reachable" s9a g1 203.0.113.27 "not reachable"; then
+	talk punchrej2 s9b s9a punched
+fi
+unpair s9b s9a
 
 # 5: both behind the same NAT -> lan
 if pair samenat s5a a1 203.0.113.21 "not reachable" s5b a2 203.0.113.21 "not reachable"; then

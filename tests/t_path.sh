@@ -70,6 +70,39 @@ else
 fi
 if grep -q 'speaks protocol 1.1' "$T/alice.err"; then V11=1; else V11=0; fi
 
+# --- a new connection replaces an open one (as a relayed CALL or PUNCH
+# does, or the contact's own new dial): alice's message still on the wire
+# is sent again on the new connection, not failed "lost"; a message id
+# alice already showed and ACKed is ACKed again but shown once, across
+# connections. peerprobe stands in for bob, with bob's own key. ---
+AP=$(peer_port_of bob alice)
+BK=$T/bob/id.key BC=$T/bob/id.crt
+: >"$T/r1.probe"
+"$PROBE" -w 30 dial "$BK" "$BC" 127.0.0.1 "$AP" bob 'MSG d1 once only' >"$T/r1.probe" 2>&1 \
+	3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+PIDS="$PIDS $!"
+setup path_replace_first_acked wait_for "$T/r1.probe" '^< ACK d1$' 10
+mark "$T/alice.out" "$T/alice.err"
+tell alice "msg bob in flight"
+setup path_replace_in_flight wait_for "$T/r1.probe" '^< MSG 3 in flight$' 10
+: >"$T/r2.probe"
+"$PROBE" -w 30 dial "$BK" "$BC" 127.0.0.1 "$AP" bob 'MSG d1 once only' 'MSG d1 once only' 'ACK 3' \
+	>"$T/r2.probe" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+PIDS="$PIDS $!"
+if wait_for "$T/r2.probe" '^< MSG 3 in flight$' 10 && got_new alice '^sent bob 3$' 10 &&
+	! new_lines "$T/alice.out" | grep -q '^failed bob 3'; then
+	pass path_replaced_link_resends_unacked
+else
+	fail path_replaced_link_resends_unacked "alice: $(new_lines "$T/alice.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/r2.probe")"
+fi
+n=$(grep -c '^< ACK d1$' "$T/r2.probe")
+m=$(grep -c '^msg bob d1 ' "$T/alice.out")
+if [ "$n" = 2 ] && [ "$m" = 1 ]; then
+	pass path_seen_id_acked_not_shown_twice
+else
+	fail path_seen_id_acked_not_shown_twice "ACK d1 on the new connection: $n (want 2); shown: $m (want 1)"
+fi
+
 # --- reverse: carol listens on 127.0.0.2 only, so her announced address
 # (127.0.0.1, where the server sees her, and her port) refuses; dave's
 # (127.0.0.1) answers. dave -> carol: the server's probe says carol is
@@ -173,12 +206,14 @@ fi
 # --- CALL and PUNCH from a scripted 1.1 server (peerprobe -s): only for
 # a listed contact, only to its announced address, one dial at a time. ---
 SAVEPORT=$PORT
-# fake FID LINE...: a scripted login server for client ivy (listing mallory).
+# fake FID LINE...: a scripted login server for client FID (listing
+# mallory); with FAKE_U set, it answers a PUNCH with OK and that line.
+FAKE_U=""
 fake() {
 	fid=$1
 	shift
 	: >"$T/$fid.fake"
-	"$PROBE" -w 30 -s listen "$T/fake.key" "$T/fake.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
+	"$PROBE" -w 30 -s ${FAKE_U:+-u "$FAKE_U"} listen "$T/fake.key" "$T/fake.crt" fake "$@" >"$T/$fid.fake" 2>&1 \
 		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS="$PIDS $!"
 	wait_for "$T/$fid.fake" '^\*port ' 10 || return 1
@@ -231,6 +266,129 @@ if listener l3 && P3=$LPORT; then
 		fail path_call_stranger_ignored "dialed for a CALL from a non-contact"; fi
 	cli_eof jay
 	cli_wait jay 10
+fi
+
+# --- the contact's punch SYN reaches our listener (our own punch socket
+# was refused a moment before): that connection is the punch, matched by
+# the PUNCH's address and port. zed is the larger name, so its side of
+# the punch is the TLS server, and a wrong key there fails the waiting
+# message "keymismatch" as a dialer's does (not "refused"). ---
+PP=$(sed -n 's/^\*port //p' "$T/l3.lis")
+PP=$((PP + 1))
+if [ -n "$P3" ]; then
+	need path_fake_punch_in fake zed 'IM 1 fake' 'OK 1.1' 'OK zed' \
+		"ONLINE mallory 127.0.0.1 $PP $KEYA" 'REACH mallory closed 127.0.0.1' "PUNCH mallory 127.0.0.1 $PP"
+	sed -i 's/^connect_timeout = .*/connect_timeout = 8/' "$T/zed.conf"
+	cli_start zed 5
+	tell zed "login zed zed-pw"
+	setup path_zed_punching wait_for "$T/zed.err" 'punching to 127\.0\.0\.1 port' 10
+	ZP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/zed.err" | head -n 1)
+	mark "$T/zed.out"
+	tell zed "msg mallory through the punch"
+	setup path_zed_asks wait_for "$T/zed.err" 'asking the server for a punched connection' 10
+	: >"$T/pin.probe"
+	"$PROBE" -w 10 -p "$PP" dial "$T/mal.key" "$T/mal.crt" 127.0.0.1 "$ZP" mallory >"$T/pin.probe" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	if got_new zed '^failed mallory 1 ' 12 && new_lines "$T/zed.out" | grep -q '^failed mallory 1 keymismatch$'; then
+		pass path_punch_on_listener_keymismatch
+	else
+		fail path_punch_on_listener_keymismatch "zed: $(new_lines "$T/zed.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/pin.probe") log: $(grep -i 'punch\|mallory' "$T/zed.err" | tail -n 4 | tr '\n' '|')"
+	fi
+	cli_eof zed
+	cli_wait zed 10
+fi
+
+# --- a CALL that brought nobody: once that ladder has ended, a later
+# connection from the contact is "direct", not "reverse". mallory's real
+# key (mal.key, as zed logged it) is announced this time. ---
+MK=$(sed -n 's/.*claiming mallory presented key \([0-9a-f]*\),.*/\1/p' "$T/zed.err" | head -n 1)
+if [ -n "$MK" ]; then
+	need path_fake_called fake una 'IM 1 fake' 'OK 1.1' 'OK una' \
+		"ONLINE mallory 127.0.0.1 $PP $MK" 'REACH mallory closed 127.0.0.1' 'REACH una open 127.0.0.1'
+	cli_start una 5
+	tell una "login una una-pw"
+	setup path_una_open wait_for "$T/una.err" 'our peer port is reachable' 10
+	UP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/una.err" | head -n 1)
+	mark "$T/una.out"
+	tell una "msg mallory nobody calls back"
+	setup path_una_unreachable got_new una '^failed mallory 1 unreachable$' 20
+	setup path_una_called grep -q 'asking the server for a reverse connection' "$T/una.err"
+	mark "$T/una.out"
+	: >"$T/unadial.probe"
+	"$PROBE" -w 10 dial "$T/mal.key" "$T/mal.crt" 127.0.0.1 "$UP" mallory 'MSG m1 on my own' >"$T/unadial.probe" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	if got_new una '^path mallory ' 10 && new_lines "$T/una.out" | grep -q '^path mallory direct$'; then
+		pass path_reverse_only_while_its_ladder_runs
+	else
+		fail path_reverse_only_while_its_ladder_runs "una: $(new_lines "$T/una.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/unadial.probe")"
+	fi
+	cli_eof una
+	cli_wait una 10
+else
+	fail path_reverse_only_while_its_ladder_runs "mallory's key not found in zed's log"
+fi
+
+# --- the PUNCH our own punched rung asked for starts the punch even while
+# a dial for the contact's CALL is under way (that dial gives way). The
+# CALL's dial goes to a listener that never answers past TCP (hl: its one
+# accept taken by tcphold, so later connections wait in its backlog). ---
+HOLD=$TOP/build/tests/tcphold
+if [ -n "$MK" ] && listener hl && HP=$LPORT; then
+	"$HOLD" -w 30 127.0.0.1 "$HP" 1 >"$T/hl.hold" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	setup path_hold_taken wait_for "$T/hl.hold" '^\*connected 1' 10
+	FAKE_U="PUNCH mallory 127.0.0.1 $HP"
+	need path_fake_punch_asked fake vic 'IM 1 fake' 'OK 1.1' 'OK vic' \
+		"ONLINE mallory 127.0.0.1 $HP $MK" 'REACH mallory closed 127.0.0.1' 'CALL mallory'
+	FAKE_U=""
+	sed -i 's/^connect_timeout = .*/connect_timeout = 6/' "$T/vic.conf"
+	cli_start vic 5
+	tell vic "login vic vic-pw"
+	setup path_vic_calls_back wait_for "$T/vic.err" 'it asked us to dial it; dialing 127\.0\.0\.1' 10
+	mark "$T/vic.out" "$T/vic.err"
+	tell vic "msg mallory punch please"
+	if wait_new "$T/vic.err" "punching to 127\.0\.0\.1 port $HP" 10; then
+		pass path_asked_punch_starts_beside_a_call
+	else
+		fail path_asked_punch_starts_beside_a_call "$(new_lines "$T/vic.err" | tail -n 4 | tr '\n' '|') $(new_lines "$T/vic.out" | tr '\n' '|')"
+	fi
+	cli_eof vic
+	cli_wait vic 10
+fi
+
+# --- a punch the contact's PUNCH started is still running when our ladder
+# has no rung left (the server refused our own PUNCH): the message waits
+# for that punch, which then connects (mallory's SYN from the PUNCH's
+# port lands on wes's listener). ---
+if [ -n "$MK" ]; then
+	PX=$((HP + 2))
+	FAKE_U="ERR 429 too many calls, wait a minute"
+	need path_fake_punch_running fake wes 'IM 1 fake' 'OK 1.1' 'OK wes' \
+		"ONLINE mallory 127.0.0.1 $PX $MK" 'REACH mallory closed 127.0.0.1' "PUNCH mallory 127.0.0.1 $PX"
+	FAKE_U=""
+	sed -i 's/^connect_timeout = .*/connect_timeout = 8/' "$T/wes.conf"
+	cli_start wes 5
+	tell wes "login wes wes-pw"
+	setup path_wes_punching wait_for "$T/wes.err" 'punching to 127\.0\.0\.1 port' 10
+	WP=$(sed -n 's/.*, peer port \([0-9][0-9]*\)$/\1/p' "$T/wes.err" | head -n 1)
+	mark "$T/wes.out" "$T/wes.err"
+	tell wes "msg mallory wait for the punch"
+	setup path_wes_refused wait_new "$T/wes.err" 'asking the server for a punched connection' 10
+	sleep 1
+	: >"$T/wes.probe"
+	"$PROBE" -w 10 -p "$PX" dial "$T/mal.key" "$T/mal.crt" 127.0.0.1 "$WP" mallory 'ACK 1' >"$T/wes.probe" 2>&1 \
+		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	PIDS="$PIDS $!"
+	if got_new wes '^(sent|failed) mallory 1' 10 && new_lines "$T/wes.out" | grep -q '^sent mallory 1$' &&
+		new_lines "$T/wes.out" | grep -q '^path mallory punched$'; then
+		pass path_ladder_waits_for_a_running_punch
+	else
+		fail path_ladder_waits_for_a_running_punch "wes: $(new_lines "$T/wes.out" | tr '\n' '|') probe: $(tr '\n' '|' <"$T/wes.probe")"
+	fi
+	cli_eof wes
+	cli_wait wes 10
 fi
 
 # --- interactive: the conversation window says how it connected ---

@@ -1249,14 +1249,15 @@ static void test_tlsmem(void)
 static void test_ladder(void)
 {
 	int bad = 0;
-	for (int m = 0; m < 48; m++) {
+	for (int m = 0; m < 96; m++) {
 		struct peer_ladder in = {.same_nat = m & 1,
 		                         .reach = (m >> 1) % 3,
 		                         .self_open = (m / 6) & 1,
-		                         .calls = (m / 12) & 1};
+		                         .calls = (m / 12) & 1,
+		                         .lan = (m / 48) & 1};
 		enum peer_path want[5], got[5];
 		int nw = 0, ng = 0;
-		if (in.same_nat)
+		if (in.same_nat || (in.lan && in.reach == PEER_REACH_CLOSED))
 			want[nw++] = PEER_PATH_LAN;
 		if (in.reach != PEER_REACH_CLOSED)
 			want[nw++] = PEER_PATH_DIRECT;
@@ -1273,7 +1274,15 @@ static void test_ladder(void)
 		if (ng != nw || memcmp(got, want, sizeof want[0] * (size_t)nw) != 0)
 			bad++;
 	}
-	result("ladder_rungs_all_cases", bad == 0, "%d of 48 cases differ", bad);
+	result("ladder_rungs_all_cases", bad == 0, "%d of 96 cases differ", bad);
+	/* Early after login our observed ip is unknown (no REACH about us
+	 * yet), so same_nat is 0 but lan is 1: a closed contact's LAN
+	 * address on our networks is still dialed, as a rung of its own. */
+	struct peer_ladder early = {.reach = PEER_REACH_CLOSED, .calls = 1, .lan = 1};
+	result("ladder_closed_contact_lan_tried",
+	       peer_ladder_next(PEER_PATH_NONE, &early) == PEER_PATH_LAN &&
+	           peer_ladder_next(PEER_PATH_LAN, &early) == PEER_PATH_PUNCHED,
+	       "a closed contact's LAN address is never dialed before the punch");
 	struct peer_ladder v1 = {.reach = PEER_REACH_UNKNOWN};
 	result("ladder_version1_direct_only",
 	       peer_ladder_next(PEER_PATH_NONE, &v1) == PEER_PATH_DIRECT &&
