@@ -324,11 +324,14 @@ fetch_source() {
 # the flags change). The arithmetic that a handshake spends its time in is
 # compiled for speed, the rest for size.
 MBEDTLS_DEFS="-DMBEDTLS_CONFIG_FILE=\"$TOP/config/mbedtls.h\""
+# C without exceptions needs no unwind tables (.eh_frame was 45 KB of the
+# static binary); sanitizer builds keep theirs for their stack traces.
+NO_UNWIND="-fno-asynchronous-unwind-tables -fno-unwind-tables"
 build_mbedtls() {
 	local cc=$1 ar=$2 out=$3 flags=$4 src stamp fast f f_fast f_small inc
 	src=$(fetch_source mbedtls)
 	fast="bignum ecp ecp_curves sha256"
-	stamp="$cc $flags $(cksum <config/mbedtls.h) $src -O2: $fast"
+	stamp="$cc $flags $(cksum <config/mbedtls.h) $src -O2: $fast $NO_UNWIND"
 	if [ -f "$out/libmbedtls.a" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
 		echo "-I$TOP/$src/include $MBEDTLS_DEFS"
 		return 0
@@ -341,7 +344,7 @@ build_mbedtls() {
 		*) f_small="$f_small $f" ;;
 		esac
 	done
-	inc="-I$src/include $MBEDTLS_DEFS -ffunction-sections -fdata-sections"
+	inc="-I$src/include $MBEDTLS_DEFS -ffunction-sections -fdata-sections $NO_UNWIND"
 	compile "$cc" "$out/obj" "$flags -O2 $inc" $f_fast
 	compile "$cc" "$out/obj" "$flags -Os $inc" $f_small
 	$ar rcs "$out/libmbedtls.a" "$out"/obj/*.o
@@ -404,7 +407,7 @@ build_flavour() {
 		libs="build/$fl/mbedtls/libmbedtls.a"
 	fi
 	rm -rf "$objdir"
-	compile "$cc" "$objdir" "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections $inc $USER_CFLAGS" main.c $SRC_MODULES
+	compile "$cc" "$objdir" "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections $NO_UNWIND $inc $USER_CFLAGS" main.c $SRC_MODULES
 	mkdir -p "$(dirname "$out")"
 	$cc $LINK_FLAGS -o "$out" $(objs "$objdir" main.c $SRC_MODULES) $libs \
 		2>"$objdir.link.log" || { cat "$objdir.link.log" >&2; exit 1; }

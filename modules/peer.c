@@ -293,8 +293,12 @@ static void on_close(struct conn *c, const char *why)
 	struct peer *p = k->p;
 	struct conv *cv = k->cv;
 	if (k->detached || cv == NULL) {
-		if (cv == NULL)
+		/* One that never sent a ClientHello is most likely the
+		 * server's reachability probe (or a port scan): not news. */
+		if (cv == NULL && (k->progress || (c->tls && tls_answered(c->tls))))
 			log_info("peer connection from %s closed: %s", c->peer, why);
+		else if (cv == NULL)
+			log_debug("peer connection from %s closed before a TLS ClientHello: %s", c->peer, why);
 		link_free(k);
 		return;
 	}

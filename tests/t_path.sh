@@ -440,4 +440,16 @@ else
 fi
 cli_eof nat1
 
+# The server's reachability probe (a connect that sends nothing) is not
+# news on the probed client: logged at debug, never at info.
+if grep -q '^.* reach nat1 at 127\.0\.0\.1:[0-9]*: open' "$T/s.log"; then
+	if grep -q 'peer connection from .* closed' "$T/nat1.err"; then
+		fail path_probe_not_logged_at_info "$(grep 'peer connection from' "$T/nat1.err" | head -n 2 | tr '\n' '|')"
+	else
+		pass path_probe_not_logged_at_info
+	fi
+else
+	fail path_probe_not_logged_at_info "the server never probed nat1: $(grep 'reach nat1' "$T/s.log" | tr '\n' '|')"
+fi
+
 no_crash path_no_crash "$T"/*.err "$T/s.log"
