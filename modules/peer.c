@@ -1,5 +1,6 @@
 /* peer: the peer channel: one listener, one connection per contact used
- * both ways, the IM 1 hello with both key checks, MSG/ACK and timeouts. */
+ * both ways and how it is found (the path ladder: LAN, direct, reverse,
+ * punched), the IM 1 hello with both key checks, MSG/ACK and timeouts. */
 #include "peer.h"
 
 #include <arpa/inet.h>
