@@ -9,6 +9,16 @@
 #include <string.h>
 #include <unistd.h>
 
+/* Closes a half-made socket with errno kept, notes the failed step: -1. */
+static int give_up(int fd, enum net_step *step, enum net_step failed)
+{
+	int e = errno;
+	close(fd);
+	errno = e;
+	*step = failed;
+	return -1;
+}
+
 static int listen_opts(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, int backlog,
                        int reuseport, enum net_step *step)
 {
@@ -34,21 +44,12 @@ static int listen_opts(struct sockaddr_storage *ss, socklen_t sl, int any, int v
 	    (reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
 	    (ss->ss_family == AF_INET6 && v6 >= 0 &&
 	     setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6 ? &one : &zero, sizeof one) < 0) ||
-	    bind(fd, (struct sockaddr *)ss, sl) < 0 || listen(fd, backlog) < 0) {
-		*step = NET_BIND;
-		goto fail;
-	}
+	    bind(fd, (struct sockaddr *)ss, sl) < 0 || listen(fd, backlog) < 0)
+		return give_up(fd, step, NET_BIND);
 	sl = sizeof *ss;
-	if (getsockname(fd, (struct sockaddr *)ss, &sl) < 0) {
-		*step = NET_NAME;
-		goto fail;
-	}
+	if (getsockname(fd, (struct sockaddr *)ss, &sl) < 0)
+		return give_up(fd, step, NET_NAME);
 	return fd;
-fail:;
-	int e = errno;
-	close(fd);
-	errno = e;
-	return -1;
 }
 
 int net_listen(struct sockaddr_storage *ss, socklen_t sl, int any, int v6only, int backlog,
@@ -98,13 +99,8 @@ int net_dial(const struct sockaddr *sa, socklen_t sl, int nodelay, enum net_step
 		int on = 1;
 		(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on);
 	}
-	if (connect(fd, sa, sl) < 0 && errno != EINPROGRESS) {
-		int e = errno;
-		close(fd);
-		errno = e;
-		*step = NET_CONNECT;
-		return -1;
-	}
+	if (connect(fd, sa, sl) < 0 && errno != EINPROGRESS)
+		return give_up(fd, step, NET_CONNECT);
 	return fd;
 }
 
@@ -138,20 +134,11 @@ int net_dial_from(const struct sockaddr_storage *local, const struct sockaddr *s
 	int one = 1;
 	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0 ||
-	    bind(fd, (const struct sockaddr *)local, ll) < 0) {
-		*step = NET_BIND;
-		goto fail;
-	}
-	if (connect(fd, sa, sl) < 0 && errno != EINPROGRESS) {
-		*step = NET_CONNECT;
-		goto fail;
-	}
+	    bind(fd, (const struct sockaddr *)local, ll) < 0)
+		return give_up(fd, step, NET_BIND);
+	if (connect(fd, sa, sl) < 0 && errno != EINPROGRESS)
+		return give_up(fd, step, NET_CONNECT);
 	return fd;
-fail:;
-	int e = errno;
-	close(fd);
-	errno = e;
-	return -1;
 }
 
 int net_connect_error(int fd, int revents)
