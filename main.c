@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "modules/admin.h"
-#include "modules/cli.h"
+#include "modules/client.h"
 #include "modules/paths.h"
 #include "modules/srv.h"
 #include "modules/version.h"
@@ -34,7 +34,7 @@ static const struct mode {
 	const char *summary;
 } modes[] = {
     {"server", srv_main, "run the presence server (the map of who is online where)"},
-    {"client", cli_main, "log in, see contacts, talk to them directly over TLS"},
+    {"client", client_main, "log in, see contacts, talk to them directly over TLS"},
     {"adduser", admin_adduser, "create an account in the users file"},
     {"deluser", admin_deluser, "delete an account (an online user is kicked)"},
     {"passwd", admin_passwd, "set an account's password"},

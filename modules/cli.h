@@ -55,6 +55,9 @@ struct cli_contact {
 
 struct cli;
 
+/* The longest password the core keeps, its terminating NUL included. */
+#define CLI_PASSWORD_MAX 256
+
 /* Makes the client core on loop l with its peer listener; cfg and st must
  * outlive it. Returns NULL with err set. */
 struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store *st, cli_emit_fn emit,
@@ -67,6 +70,9 @@ void cli_free(struct cli *c);
  * server's resume token (the password when it is refused). Outcome:
  * READY or ERROR. */
 void cli_login(struct cli *c, const char *name, const char *password, int signup);
+/* As cli_login without signup, but the resume token stored for this
+ * server goes first; the password is kept for when it is refused. */
+void cli_login_saved(struct cli *c, const char *name, const char *password);
 /* Logs in as name with the resume token stored for this server, without
  * a password (a refused token ends in NEED_PASSWORD). 0 when started (or
  * refused with an ERROR event), -1 when no token is stored for name. */
@@ -87,6 +93,8 @@ int cli_trust(struct cli *c, const char *name);
 void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_contact *ct), void *arg);
 /* Logs out (LOGOUT, BYE to peers), emits BYE and stops the loop. */
 void cli_quit(struct cli *c);
+/* The port the peer listener is bound to. */
+unsigned cli_peer_port(const struct cli *c);
 /* Our logged-in name, or "" before the first login. */
 const char *cli_name(const struct cli *c);
 /* The exit status: 1 after a kick, or when no login ever succeeded; else 0. */
@@ -99,8 +107,5 @@ int cli_status(const struct cli *c);
 #define CLI_BACKOFF_FLOOR_MS 100
 unsigned cli_backoff_cap(unsigned attempt, unsigned base_ms, unsigned max_ms);
 unsigned cli_backoff_ms(unsigned attempt, uint32_t rnd, unsigned base_ms, unsigned max_ms);
-
-/* Runs "im client"; argv[0] is the mode name. Returns the exit status. */
-int cli_main(int argc, char **argv);
 
 #endif
