@@ -1269,10 +1269,56 @@ void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_cont
 		const struct contact *k = &c->ct[i];
 		if (!k->listed && !k->asked)
 			continue;
-		struct cli_contact row = {k->name,      k->listed, k->online, k->asked,
-		                          k->keychange, k->ip,     k->port};
+		struct cli_contact row = {k->name, k->listed, k->online, k->asked, k->keychange,
+		                          k->ip,   k->port,   k->key,    k->newkey};
 		fn(arg, &row);
 	}
+}
+
+enum cli_link cli_link(const struct cli *c)
+{
+	switch (c->state) {
+	case S_READY:
+		return CLI_LINK_UP;
+	case S_CONNECTING:
+	case S_GREETING:
+	case S_AUTH:
+	case S_SETUP:
+		return c->name[0] ? CLI_LINK_RETRY : CLI_LINK_CONNECTING;
+	case S_RETRY:
+		return CLI_LINK_RETRY;
+	case S_IDLE:
+	case S_REFUSED:
+	case S_LOGOUT:
+		break;
+	}
+	return CLI_LINK_IDLE;
+}
+
+const char *cli_fingerprint(const struct cli *c)
+{
+	return c->st->fingerprint;
+}
+
+const char *cli_reason_text(const char *word)
+{
+	static const char *const map[][2] = {
+	    {PEER_OFFLINE, "not online"},
+	    {PEER_NOTCONTACT, "not a mutual contact"},
+	    {PEER_UNTRUSTED, "its key changed; check it, then /trust it"},
+	    {PEER_UNREACHABLE, "cannot connect to its address"},
+	    {PEER_REFUSED, "it refused the connection"},
+	    {PEER_KEYMISMATCH, "it presented a key other than the one announced"},
+	    {PEER_TIMEOUT, "no answer in time"},
+	    {PEER_LOST, "the connection broke"},
+	    {PEER_CLOSED, "the conversation was closed"},
+	    {PEER_TOOLONG, "the message is too long"},
+	    {PEER_BUSY, "too many messages wait for it"},
+	};
+	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+		if (strcmp(map[i][0], word) == 0)
+			return map[i][1];
+	return word;
 }
 
 static void finish_quit(struct cli *c)

@@ -51,9 +51,19 @@ struct cli_contact {
 	int keychange; /* waiting for trust */
 	const char *ip;
 	unsigned port;
+	const char *key;    /* its pinned key (hex SHA-256), or "" if none yet */
+	const char *newkey; /* with keychange: the announced key awaiting trust */
 };
 
 struct cli;
+
+/* Where the server link stands, for a status line. */
+enum cli_link {
+	CLI_LINK_IDLE,       /* not logged in and not trying */
+	CLI_LINK_CONNECTING, /* a login in progress */
+	CLI_LINK_UP,         /* logged in, presence complete */
+	CLI_LINK_RETRY,      /* lost the server (or never reached it): retrying */
+};
 
 /* The longest password the core keeps, its terminating NUL included. */
 #define CLI_PASSWORD_MAX 256
@@ -95,6 +105,15 @@ void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_cont
 void cli_quit(struct cli *c);
 /* The port the peer listener is bound to. */
 unsigned cli_peer_port(const struct cli *c);
+/* The server link's state; every change comes with an event (READY, or
+ * an ERROR saying what happened), so a view reads it after each. */
+enum cli_link cli_link(const struct cli *c);
+/* Our own key as contacts see it (hex SHA-256 of the public key). */
+const char *cli_fingerprint(const struct cli *c);
+/* What a failure reason word of SENT/FAILED (a PEER_* word) means, for
+ * people: the one table batch words and the terminal UI share. An
+ * unknown word is returned as it is. */
+const char *cli_reason_text(const char *word);
 /* Our logged-in name, or "" before the first login. */
 const char *cli_name(const struct cli *c);
 /* The exit status: 1 after a kick, or when no login ever succeeded; else 0. */

@@ -220,26 +220,6 @@ static void batch_event(const struct cli_event *ev)
 	}
 }
 
-static const char *reason_text(const char *r)
-{
-	static const char *const map[][2] = {
-	    {"offline", "not online"},
-	    {"notcontact", "not a mutual contact"},
-	    {"untrusted", "its key changed; check it, then /trust it"},
-	    {"unreachable", "cannot connect to its address"},
-	    {"refused", "it refused the connection"},
-	    {"keymismatch", "it presented a key other than the one announced"},
-	    {"timeout", "no answer in time"},
-	    {"lost", "the connection broke"},
-	    {"closed", "the conversation was closed"},
-	    {"toolong", "the message is too long"},
-	};
-	for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
-		if (strcmp(map[i][0], r) == 0)
-			return map[i][1];
-	return r;
-}
-
 static void interactive_event(struct ui *u, const struct cli_event *ev)
 {
 	static char text[UI_LINE_MAX], shown[UI_SHOW_MAX];
@@ -268,7 +248,8 @@ static void interactive_event(struct ui *u, const struct cli_event *ev)
 	case CLI_EV_SENT:
 		break;
 	case CLI_EV_FAILED:
-		out("! message %lu to %s was not delivered: %s", ev->num, ev->name, reason_text(ev->text));
+		out("! message %lu to %s was not delivered: %s", ev->num, ev->name,
+		    cli_reason_text(ev->text));
 		break;
 	case CLI_EV_KEYCHANGE:
 		out("!!! WARNING: the server announced a NEW KEY for %s.", ev->name);
