@@ -748,6 +748,12 @@ asan)
 	build_tools
 	IM=$PWD/build/asan/im exec sh tests/run.sh
 	;;
+tools)
+	# ./im and the test programs (build/tests/*, build/musl-x86_64/unit),
+	# for running one test file: sh tests/t_NAME.sh
+	build_im
+	build_tools
+	;;
 asan-build)
 	need_deps "$(core_test_pkgs)"
 	build_asan
@@ -780,7 +786,7 @@ clean)
 	rm -f im im-server im-client im-adduser im-deluser im-passwd im-users im-who
 	;;
 *)
-	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [deps|build|test|bench [PART]|asan|fuzz [SECONDS]|asan-build|fuzz-build|flavour-build|install|uninstall|clean] [VAR=value...]" >&2
+	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [deps|build|test|bench [PART]|asan|fuzz [SECONDS]|tools|asan-build|fuzz-build|flavour-build|install|uninstall|clean] [VAR=value...]" >&2
 	exit 2
 	;;
 esac
