@@ -411,7 +411,7 @@ build_flavour() {
 	mkdir -p "$(dirname "$out")"
 	$cc $LINK_FLAGS -o "$out" $(objs "$objdir" main.c $SRC_MODULES) $libs \
 		2>"$objdir.link.log" || { cat "$objdir.link.log" >&2; exit 1; }
-	for m in server client adduser deluser passwd users who; do
+	for m in server client send adduser deluser passwd users who; do
 		ln -sf im "$(dirname "$out")/im-$m"
 	done
 	# the unit tests, on the same objects and library as the binary
@@ -454,7 +454,7 @@ build_im() {
 		build_flavour "$FLAVOUR" "build/$FLAVOUR/im"
 		cp "build/$FLAVOUR/im" im.tmp && mv im.tmp im
 		mkdir -p build/tests && cp "build/$FLAVOUR/unit" build/tests/unit
-		for m in server client adduser deluser passwd users who; do
+		for m in server client send adduser deluser passwd users who; do
 			ln -sf im "im-$m"
 		done
 		;;
@@ -559,7 +559,7 @@ put() {
 	echo "  $3"
 }
 
-MODES="server client adduser deluser passwd users who"
+MODES="server client send adduser deluser passwd users who"
 
 do_install() {
 	install_dirs
@@ -783,7 +783,7 @@ uninstall)
 clean)
 	# the fetched Debian sources and their apt lists stay (rm -rf build for all)
 	[ -d build ] && find build -mindepth 1 -maxdepth 1 ! -name src ! -name apt -exec rm -rf {} +
-	rm -f im im-server im-client im-adduser im-deluser im-passwd im-users im-who
+	rm -f im im-server im-client im-send im-adduser im-deluser im-passwd im-users im-who
 	;;
 *)
 	echo "usage: ./build.sh [--stock | --target aarch64|armhf|mipsel] [deps|build|test|bench [PART]|asan|fuzz [SECONDS]|tools|asan-build|fuzz-build|flavour-build|install|uninstall|clean] [VAR=value...]" >&2

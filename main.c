@@ -35,6 +35,7 @@ static const struct mode {
 } modes[] = {
     {"server", srv_main, "run the presence server (the map of who is online where)"},
     {"client", client_main, "log in, see contacts, talk to them directly over TLS"},
+    {"send", send_main, "send one message and wait for it to be delivered"},
     {"adduser", admin_adduser, "create an account in the users file"},
     {"deluser", admin_deluser, "delete an account (an online user is kicked)"},
     {"passwd", admin_passwd, "set an account's password"},

@@ -1,10 +1,13 @@
-/* client: the "im client" program: options, usage, config, state directory,
- * signals, and the wiring of the client core (cli) to its presentation (ui). */
+/* client: the "im client" and "im send" programs: options, usage, config,
+ * state directory, signals, and the wiring of the client core (cli) to its
+ * presentation (ui; im send's own few lines). */
 #include "client.h"
 
 #include <errno.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -15,6 +18,8 @@
 #include "log.h"
 #include "loop.h"
 #include "paths.h"
+#include "peer.h"
+#include "proto.h"
 #include "store.h"
 #include "tls.h"
 #include "ui.h"
@@ -40,6 +45,9 @@ static void usage(FILE *f)
 	           "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n"
 	           "A login (or /login NAME) without a password uses the resume token the server\n"
 	           "gave at the last login (kept in the state directory's tokens file).\n"
+	           "Batch: the lines after a login wait for it (at most connect_timeout + 1 s);\n"
+	           "the end of input quits once every message has its sent or failed line (at\n"
+	           "most 6 x connect_timeout + 1 s); 'quit' quits at once.\n"
 	           "Batch exit status: 0, or 1 if no login succeeded (or after a kick).\n");
 }
 
@@ -62,10 +70,152 @@ static void log_held(void *arg)
 		loop_timer_set(l, &log_t, 1000, flush_log, NULL);
 }
 
+/* What "im client" and "im send" share: the config, the log, the state
+ * directory, the loop and the client core. */
+struct start {
+	const char *prog; /* "im client" or "im send", for messages */
+	struct conf *conf;
+	const char *conf_file; /* the config file read, or NULL */
+	struct store st;
+	int st_open;
+	struct loop *l;
+	struct cli *c;
+	char err[512];
+};
+
+/* Loads the config (conf_path, or what paths_load picks), sets user when
+ * given, opens the log, TLS and the state directory. 0, or the exit status
+ * (2 for a bad config, else 1) after saying why on stderr. */
+static int start_config(struct start *s, const char *conf_path, const char *user)
+{
+	static struct conf conf;
+	s->conf = &conf;
+	conf_defaults(&conf);
+	if (paths_load(&conf, conf_path, &s->conf_file, s->err, sizeof s->err) < 0 ||
+	    conf_finish(&conf, s->err, sizeof s->err) < 0) {
+		fprintf(stderr, "%s: %s\n", s->prog, s->err);
+		return 2;
+	}
+	if (conf.cli.state_dir[0] == '\0') {
+		fprintf(stderr, "%s: HOME is not set; set state_dir in [client]\n", s->prog);
+		return 2;
+	}
+	if (user)
+		snprintf(conf.cli.user, sizeof conf.cli.user, "%s", user);
+	if (log_init(strcmp(s->prog, "im send") == 0 ? "im-send" : "im-client", conf.cli.log,
+	             (enum log_level)conf.cli.log_level) < 0) {
+		fprintf(stderr, "%s: bad log destination '%s'\n", s->prog, conf.cli.log);
+		return 1;
+	}
+	log_set_rate(conf.cli.log_rate_limit);
+	signal(SIGPIPE, SIG_IGN);
+	if (tls_init() < 0) {
+		fprintf(stderr, "%s: no entropy\n", s->prog);
+		return 1;
+	}
+	if (store_open(&s->st, conf.cli.state_dir, s->err, sizeof s->err) < 0) {
+		fprintf(stderr, "%s: %s\n", s->prog, s->err);
+		return 1;
+	}
+	s->st_open = 1;
+	return 0;
+}
+
+/* Makes the loop. 0, or -1 after saying so. */
+static int start_loop(struct start *s)
+{
+	if ((s->l = loop_new()) == NULL) {
+		fprintf(stderr, "%s: out of memory\n", s->prog);
+		return -1;
+	}
+	log_on_suppress(log_held, s->l);
+	return 0;
+}
+
+/* Makes the client core reporting to emit(arg), with SIGINT, SIGTERM and
+ * SIGHUP calling on_signal(sigarg); logs the start. 0, or -1 after saying
+ * why. */
+static int start_cli(struct start *s, cli_emit_fn emit, void *arg, loop_fn on_signal, void *sigarg)
+{
+	if ((s->c = cli_new(s->l, &s->conf->cli, &s->st, emit, arg, s->err, sizeof s->err)) == NULL) {
+		fprintf(stderr, "%s: %s\n", s->prog, s->err);
+		return -1;
+	}
+	if (loop_signal(s->l, SIGINT, on_signal, sigarg) < 0 ||
+	    loop_signal(s->l, SIGTERM, on_signal, sigarg) < 0 ||
+	    loop_signal(s->l, SIGHUP, on_signal, sigarg) < 0) {
+		fprintf(stderr, "%s: cannot set up the loop: %s\n", s->prog, strerror(errno));
+		return -1;
+	}
+	log_info("%s %s: state %s, key %s, peer port %u", s->prog, IM_VERSION, s->st.dir, s->st.fingerprint,
+	         cli_peer_port(s->c));
+	return 0;
+}
+
+/* Frees what start_* made, the core first (its last events still reach
+ * their sink: free that after this). */
+static void start_free_cli(struct start *s)
+{
+	cli_free(s->c);
+	s->c = NULL;
+}
+
+static void start_end(struct start *s)
+{
+	log_on_suppress(NULL, NULL);
+	if (s->l)
+		loop_timer_stop(s->l, &log_t);
+	loop_free(s->l);
+	s->l = NULL;
+	if (s->st_open)
+		store_close(&s->st);
+}
+
+/* Logs the configured user in: with the password from password_file (a
+ * stored resume token still goes first), else with the stored token
+ * alone. 0 when started (or refused at once, with an ERROR event); -1 when
+ * there is neither, with why in s->err ("" when password_file is unset). */
+static int login_configured(struct start *s)
+{
+	const struct conf_client *k = &s->conf->cli;
+	char pw[CLI_PASSWORD_MAX];
+	int rc = 0;
+	s->err[0] = '\0';
+	int have_pw = k->password_file[0] &&
+	              store_read_password(k->password_file, pw, sizeof pw, s->err, sizeof s->err) == 0;
+	if (have_pw) {
+		cli_login_saved(s->c, k->user, pw);
+	} else if (cli_resume(s->c, k->user) == 0) {
+		if (k->password_file[0])
+			log_warn("%s; logging in with the stored resume token", s->err);
+	} else {
+		rc = -1;
+	}
+	mbedtls_platform_zeroize(pw, sizeof pw);
+	return rc;
+}
+
+/* How long a one-shot script's steps may take, from the config: a login
+ * (its first attempt is bounded by connect_timeout; the second more lets
+ * that attempt's own outcome be seen), and a message's fate, which the
+ * core bounds by 6 x connect_timeout + 1 s (the path ladder, at most 5 x
+ * connect_timeout + 1 s, then the wait for the ACK; README "How a
+ * conversation connects"). */
+static unsigned login_bound_ms(const struct conf_client *k)
+{
+	return (unsigned)k->connect_timeout * 1000 + 1000;
+}
+
+static unsigned outcome_bound_ms(const struct conf_client *k)
+{
+	return 6 * (unsigned)k->connect_timeout * 1000 + 1000;
+}
+
 static void on_quit_signal(struct loop *l, void *arg)
 {
+	struct start *s = arg;
 	(void)l;
-	cli_quit(arg);
+	cli_quit(s->c);
 }
 
 int client_main(int argc, char **argv)
@@ -89,94 +239,411 @@ int client_main(int argc, char **argv)
 			return 2;
 		}
 	}
-	static struct conf conf;
-	char err[512];
-	conf_defaults(&conf);
-	if (paths_load(&conf, conf_path, &conf_path, err, sizeof err) < 0 ||
-	    conf_finish(&conf, err, sizeof err) < 0) {
-		fprintf(stderr, "im client: %s\n", err);
-		return 2;
-	}
-	if (conf.cli.state_dir[0] == '\0') {
-		fprintf(stderr, "im client: HOME is not set; set state_dir in [client]\n");
-		return 2;
-	}
-	if (user)
-		snprintf(conf.cli.user, sizeof conf.cli.user, "%s", user);
-	if (log_init("im-client", conf.cli.log, (enum log_level)conf.cli.log_level) < 0) {
-		fprintf(stderr, "im client: bad log destination '%s'\n", conf.cli.log);
-		return 1;
-	}
-	log_set_rate(conf.cli.log_rate_limit);
-	signal(SIGPIPE, SIG_IGN);
-	struct store st;
-	if (tls_init() < 0 || store_open(&st, conf.cli.state_dir, err, sizeof err) < 0) {
-		fprintf(stderr, "im client: %s\n", tls_init() < 0 ? "no entropy" : err);
-		return 1;
+	struct start s = {.prog = "im client"};
+	int status = start_config(&s, conf_path, user);
+	if (status != 0) {
+		start_end(&s);
+		return status;
 	}
 	if (fingerprint) {
-		printf("%s\n", st.fingerprint);
-		store_close(&st);
+		printf("%s\n", s.st.fingerprint);
+		start_end(&s);
 		return 0;
 	}
 	if (!batch && !isatty(STDIN_FILENO))
 		batch = 1;
-	int status = 1;
-	struct loop *l = loop_new();
+	status = 1;
 	struct ui *ui = NULL;
-	struct cli *c = NULL;
-	if (l == NULL || (ui = ui_new(l, batch)) == NULL) {
+	if (start_loop(&s) < 0)
+		goto out;
+	if ((ui = ui_new(s.l, batch)) == NULL) {
 		fprintf(stderr, "im client: out of memory\n");
 		goto out;
 	}
-	log_on_suppress(log_held, l);
-	if ((c = cli_new(l, &conf.cli, &st, ui_emit, ui, err, sizeof err)) == NULL) {
-		fprintf(stderr, "im client: %s\n", err);
+	if (start_cli(&s, ui_emit, ui, on_quit_signal, &s) < 0)
 		goto out;
-	}
-	if (loop_signal(l, SIGINT, on_quit_signal, c) < 0 || loop_signal(l, SIGTERM, on_quit_signal, c) < 0 ||
-	    loop_signal(l, SIGHUP, on_quit_signal, c) < 0 || ui_start(ui, c) < 0) {
+	if (ui_start(ui, s.c) < 0) {
 		fprintf(stderr, "im client: cannot set up the loop: %s\n", strerror(errno));
 		goto out;
 	}
-	log_info("im client %s: state %s, key %s, peer port %u", IM_VERSION, st.dir, st.fingerprint,
-	         cli_peer_port(c));
-	if (conf.cli.user[0]) {
-		char pw[CLI_PASSWORD_MAX];
-		int have_pw =
-		    conf.cli.password_file[0] &&
-		    store_read_password(conf.cli.password_file, pw, sizeof pw, err, sizeof err) == 0;
+	ui_batch_bounds(ui, login_bound_ms(&s.conf->cli),
+	                /* the quit itself waits connect_timeout more for
+	                 * messages in flight: the bound in all stays */
+	                outcome_bound_ms(&s.conf->cli) - (unsigned)s.conf->cli.connect_timeout * 1000);
+	if (s.conf->cli.user[0]) {
 		ui_wait_login(ui, 1);
-		if (have_pw) {
-			/* With a stored token this still resumes; the password
-			 * is kept for when the token is refused. */
-			cli_login_saved(c, conf.cli.user, pw);
-		} else if (cli_resume(c, conf.cli.user) == 0) {
-			if (conf.cli.password_file[0])
-				log_warn("%s; logging in with the stored resume token", err);
-		} else {
+		if (login_configured(&s) < 0) {
 			ui_wait_login(ui, 0);
-			if (conf.cli.password_file[0]) {
-				fprintf(stderr, "im client: %s\n", err);
+			if (s.err[0]) {
+				fprintf(stderr, "im client: %s\n", s.err);
 				goto out;
 			}
-			ui_ask_password(ui, conf.cli.user, 0);
+			ui_ask_password(ui, s.conf->cli.user, 0);
 		}
-		mbedtls_platform_zeroize(pw, sizeof pw);
 	}
-	if (loop_run(l) < 0)
+	if (loop_run(s.l) < 0)
 		log_err("poll: %s", strerror(errno));
-	status = cli_status(c);
+	status = cli_status(s.c);
 	/* Interactively, leaving without logging in is no failure. */
-	if (!batch && status == 1 && cli_name(c)[0] == '\0')
+	if (!batch && status == 1 && cli_name(s.c)[0] == '\0')
 		status = 0;
 out:
-	cli_free(c);
+	start_free_cli(&s);
 	ui_free(ui);
-	log_on_suppress(NULL, NULL);
-	if (l)
-		loop_timer_stop(l, &log_t);
-	loop_free(l);
-	store_close(&st);
+	start_end(&s);
+	return status;
+}
+
+/* ---- im send ---- */
+
+static void send_usage(FILE *f)
+{
+	fprintf(f, "usage: im send [-c FILE] [-u NAME] [-w SECONDS] NAME TEXT...\n"
+	           "       im send [-c FILE] [-u NAME] [-w SECONDS] NAME -   (the text from stdin)\n"
+	           "Logs in as the configured user, sends TEXT to the contact NAME, waits for\n"
+	           "its acknowledgement, logs out. Prints nothing and exits 0 when NAME\n"
+	           "acknowledged the message; else prints why on stderr and exits 1 (2 for\n"
+	           "bad usage). The TEXT words are joined by single spaces; '-' as the only\n"
+	           "TEXT reads the message from stdin (newlines kept, a final one dropped).\n"
+	           "Options (before NAME; '--' ends them):\n"
+	           "  -c FILE         config file ([client] section: server, user,\n"
+	           "                  password_file, ...); without it: " PATHS_NO_C_TEXT "\n"
+	           "  -u NAME         log in as NAME instead of the configured user\n"
+	           "  -w, --wait SECONDS\n"
+	           "                  give up (exit 1) when no acknowledgement came within\n"
+	           "                  SECONDS (1-86400; default 7 x connect_timeout + 2 s:\n"
+	           "                  the login's bound and a message's)\n"
+	           "  -h, --help      this text\n"
+	           "The login uses the resume token stored in the state directory, else the\n"
+	           "password in password_file; it never asks. Logging in replaces a session\n"
+	           "of the same user elsewhere (a running 'im client' of it is kicked).\n");
+}
+
+/* The one message im send carries and what became of it. */
+struct send {
+	struct start *s;
+	char to[PROTO_NAME_MAX + 1]; /* folded */
+	char wire[PROTO_LINE_MAX * 2 + 1];
+	unsigned wait_s;
+	int ready, sending, done, status;
+	struct loop_timer step_t, login_t, wait_t;
+	char login_err[256]; /* the last error before the login ended */
+};
+
+static void send_quit(struct loop *l, void *arg)
+{
+	struct send *m = arg;
+	(void)l;
+	/* A message still on its way fails now ("closed", not reported: the
+	 * outcome was said), so the quit does not wait for it. */
+	if (m->sending && m->status != 0)
+		cli_close(m->s->c, m->to);
+	cli_quit(m->s->c);
+}
+
+/* The outcome: status, and for a failure one line on stderr (text from a
+ * peer or the server shown with its control characters escaped). Only the
+ * first counts. The quit goes from a timer: this may be called from
+ * inside the core. */
+static void send_done(struct send *m, int status, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void send_done(struct send *m, int status, const char *fmt, ...)
+{
+	if (m->done)
+		return;
+	m->done = 1;
+	m->status = status;
+	if (fmt != NULL) {
+		char raw[1024], shown[sizeof raw * 4];
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(raw, sizeof raw, fmt, ap);
+		va_end(ap);
+		proto_printable(raw, strlen(raw), shown, sizeof shown, PROTO_SHOW_SCREEN);
+		fprintf(stderr, "im send: %s\n", shown);
+	}
+	loop_timer_stop(m->s->l, &m->login_t);
+	loop_timer_stop(m->s->l, &m->wait_t);
+	loop_timer_set(m->s->l, &m->step_t, 0, send_quit, m);
+}
+
+/* The core's last error before a login ended, without its "retrying"
+ * (im send does not retry: it says why it gave up). */
+static const char *send_login_why(struct send *m)
+{
+	char *r = strstr(m->login_err, "; retrying");
+	if (r == NULL)
+		r = strstr(m->login_err, " (retrying)");
+	if (r != NULL)
+		*r = '\0';
+	return m->login_err[0] ? m->login_err : "the server did not answer";
+}
+
+static void send_msg(struct loop *l, void *arg)
+{
+	struct send *m = arg;
+	(void)l;
+	if (m->done || m->sending)
+		return;
+	m->sending = 1;
+	cli_msg(m->s->c, m->to, m->wire);
+}
+
+/* After an error before the login ended: refused (the link idle) ends it;
+ * retrying goes on, within the login's bound. */
+static void send_login_check(struct loop *l, void *arg)
+{
+	struct send *m = arg;
+	(void)l;
+	if (!m->ready && cli_link(m->s->c) == CLI_LINK_IDLE)
+		send_done(m, 1, "%s", m->login_err);
+}
+
+static void send_login_over(struct loop *l, void *arg)
+{
+	struct send *m = arg;
+	(void)l;
+	if (!m->ready)
+		send_done(m, 1, "no login within %u s: %s", login_bound_ms(&m->s->conf->cli) / 1000,
+		          send_login_why(m));
+}
+
+static void send_wait_over(struct loop *l, void *arg)
+{
+	struct send *m = arg;
+	(void)l;
+	if (!m->ready)
+		send_done(m, 1, "no login within %u s (-w): %s", m->wait_s, send_login_why(m));
+	else
+		send_done(m, 1, "%s: %s (%s)", m->to, cli_reason_text(PEER_TIMEOUT), PEER_TIMEOUT);
+}
+
+static void send_emit(void *arg, const struct cli_event *ev)
+{
+	struct send *m = arg;
+	switch (ev->type) {
+	case CLI_EV_READY:
+		if (!m->ready) {
+			m->ready = 1;
+			loop_timer_stop(m->s->l, &m->login_t);
+			loop_timer_set(m->s->l, &m->step_t, 0, send_msg, m);
+		}
+		break;
+	case CLI_EV_SENT:
+		send_done(m, 0, NULL);
+		break;
+	case CLI_EV_FAILED:
+		send_done(m, 1, "%s: %s (%s)", m->to, cli_reason_text(ev->text), ev->text);
+		break;
+	case CLI_EV_NEED_PASSWORD:
+		send_done(m, 1,
+		          "cannot log in as %s: the server refused the stored resume token (expired or "
+		          "revoked), and there is no password: set password_file in [client]",
+		          m->s->conf->cli.user);
+		break;
+	case CLI_EV_ERROR:
+		if (!m->ready) {
+			snprintf(m->login_err, sizeof m->login_err, "%s", ev->text);
+			loop_timer_set(m->s->l, &m->step_t, 0, send_login_check, m);
+		} else {
+			/* e.g. the server link lost: the conversation carries on */
+			log_warn("%s", ev->text);
+			snprintf(m->login_err, sizeof m->login_err, "%s", ev->text);
+		}
+		break;
+	case CLI_EV_NOTICE:
+		log_warn("%s", ev->text);
+		break;
+	case CLI_EV_BYE:
+		/* Quitting before the outcome: a kick, or a signal. */
+		send_done(m, 1, "%s: %s", m->to,
+		          m->login_err[0] ? m->login_err : "quit before the acknowledgement");
+		break;
+	default:
+		break;
+	}
+}
+
+static void send_signal(struct loop *l, void *arg)
+{
+	struct send *m = arg;
+	(void)l;
+	if (m->done)
+		cli_quit(m->s->c);
+	else
+		send_done(m, 1, "interrupted before %s acknowledged the message", m->to);
+}
+
+/* Reads the message from stdin into buf (cap bytes, NUL added), a final
+ * newline dropped. Its length, or -1 after saying why (more than fits). */
+static ssize_t send_read_stdin(char *buf, size_t cap)
+{
+	size_t len = 0;
+	while (len < cap - 1) {
+		ssize_t n = read(STDIN_FILENO, buf + len, cap - 1 - len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "im send: reading stdin: %s\n", strerror(errno));
+			return -1;
+		}
+		if (n == 0)
+			break;
+		len += (size_t)n;
+	}
+	if (len == cap - 1) {
+		fprintf(stderr, "im send: the message on stdin is too long (more than %zu bytes)\n", cap - 3);
+		return -1;
+	}
+	if (len > 0 && buf[len - 1] == '\n')
+		len--;
+	if (len > 0 && buf[len - 1] == '\r')
+		len--;
+	buf[len] = '\0';
+	return (ssize_t)len;
+}
+
+/* Checks the message text and escapes it into m->wire. 0, or the exit
+ * status after saying why. */
+static int send_text(struct send *m, const char *text, size_t len, size_t max_line)
+{
+	/* What peer_send allows: "MSG " id " " text "\n" within the line. */
+	size_t room = max_line - (sizeof "MSG 18446744073709551615 \n" - 1);
+	if (len == 0) {
+		fprintf(stderr, "im send: the message is empty\n");
+		return 1;
+	}
+	if (memchr(text, '\0', len) != NULL) {
+		fprintf(stderr, "im send: the message holds a NUL byte\n");
+		return 1;
+	}
+	if (!proto_utf8_valid(text, len)) {
+		fprintf(stderr, "im send: the message is not valid UTF-8\n");
+		return 1;
+	}
+	int n = proto_escape(text, len, m->wire, sizeof m->wire);
+	if (n < 0 || (size_t)n > room) {
+		fprintf(stderr,
+		        "im send: the message is too long: at most %zu bytes escaped (max_line %zu), a "
+		        "newline and a backslash counting 2\n",
+		        room, max_line);
+		return 1;
+	}
+	return 0;
+}
+
+int send_main(int argc, char **argv)
+{
+	const char *conf_path = NULL, *user = NULL;
+	unsigned wait_s = 0;
+	int i = 1;
+	for (; i < argc && argv[i][0] == '-' && argv[i][1] != '\0'; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		} else if (strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+			conf_path = argv[++i];
+		} else if (strcmp(argv[i], "-u") == 0 && i + 1 < argc) {
+			user = argv[++i];
+		} else if ((strcmp(argv[i], "-w") == 0 || strcmp(argv[i], "--wait") == 0) && i + 1 < argc) {
+			char *end;
+			errno = 0;
+			unsigned long v = strtoul(argv[++i], &end, 10);
+			if (errno || end == argv[i] || *end || argv[i][0] == '-' || v < 1 || v > 86400) {
+				fprintf(stderr, "im send: -w needs SECONDS from 1 to 86400, not '%s'\n",
+				        argv[i]);
+				return 2;
+			}
+			wait_s = (unsigned)v;
+		} else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+			send_usage(stdout);
+			return 0;
+		} else {
+			fprintf(stderr, "im send: bad argument '%s'; try 'im send --help'\n", argv[i]);
+			return 2;
+		}
+	}
+	if (argc - i < 2) {
+		fprintf(stderr, "im send: %s; try 'im send --help'\n",
+		        i < argc ? "no TEXT" : "no NAME and TEXT");
+		return 2;
+	}
+	static struct send m;
+	struct start s = {.prog = "im send"};
+	m.s = &s;
+	if (proto_name_fold(argv[i], m.to) < 0) {
+		fprintf(stderr,
+		        "im send: '%s' is not a valid name (1-32 of a-z 0-9 _ . -, starting with a letter or "
+		        "digit)\n",
+		        argv[i]);
+		return 2;
+	}
+	int status = start_config(&s, conf_path, user);
+	if (status != 0)
+		goto out;
+	status = 1;
+	const struct conf_client *k = &s.conf->cli;
+	/* A line and its \r\n: what does not fit is too long anyway. */
+	char text[PROTO_LINE_MAX + 3];
+	ssize_t len = 0;
+	if (argc - i == 2 && strcmp(argv[i + 1], "-") == 0) {
+		if ((len = send_read_stdin(text, sizeof text)) < 0)
+			goto out;
+	} else {
+		/* The words, one space between. */
+		for (int j = i + 1; j < argc; j++) {
+			size_t w = strlen(argv[j]);
+			if ((size_t)len + w + 1 >= sizeof text) {
+				fprintf(stderr, "im send: the message is too long (more than %zu bytes)\n",
+				        sizeof text - 3);
+				goto out;
+			}
+			if (j > i + 1)
+				text[len++] = ' ';
+			memcpy(text + len, argv[j], w);
+			len += (ssize_t)w;
+		}
+		text[len] = '\0';
+	}
+	if ((status = send_text(&m, text, (size_t)len, (size_t)k->max_line)) != 0)
+		goto out;
+	status = 1;
+	if (k->user[0] == '\0') {
+		fprintf(stderr, "im send: no user: set user in [client]%s%s, or give -u NAME\n",
+		        s.conf_file ? " of " : "", s.conf_file ? s.conf_file : "");
+		goto out;
+	}
+	char self[PROTO_NAME_MAX + 1];
+	if (proto_name_fold(k->user, self) == 0 && strcmp(self, m.to) == 0) {
+		fprintf(stderr, "im send: %s: that is the user sending\n", m.to);
+		goto out;
+	}
+	m.wait_s = wait_s ? wait_s : (login_bound_ms(k) + outcome_bound_ms(k)) / 1000;
+	if (start_loop(&s) < 0 || start_cli(&s, send_emit, &m, send_signal, &m) < 0)
+		goto out;
+	loop_timer_set(s.l, &m.login_t, login_bound_ms(k), send_login_over, &m);
+	loop_timer_set(s.l, &m.wait_t, (uint64_t)m.wait_s * 1000, send_wait_over, &m);
+	if (login_configured(&s) < 0) {
+		if (s.err[0])
+			fprintf(stderr, "im send: %s\n", s.err);
+		else
+			fprintf(
+			    stderr,
+			    "im send: no password for %s: set password_file in [client]%s%s (im send never "
+			    "asks; a resume token stored by an earlier login is used when there is one)\n",
+			    k->user, s.conf_file ? " of " : "", s.conf_file ? s.conf_file : "");
+		goto out;
+	}
+	if (loop_run(s.l) < 0)
+		log_err("poll: %s", strerror(errno));
+	status = m.done ? m.status : 1;
+out:
+	if (s.l) {
+		loop_timer_stop(s.l, &m.step_t);
+		loop_timer_stop(s.l, &m.login_t);
+		loop_timer_stop(s.l, &m.wait_t);
+	}
+	start_free_cli(&s);
+	start_end(&s);
+	mbedtls_platform_zeroize(m.wire, sizeof m.wire);
 	return status;
 }

@@ -40,6 +40,13 @@ struct ui {
 	int reading;
 	int wait_login; /* batch: later lines wait until this login ends */
 	int eof;        /* stdin ended while lines waited */
+	/* Batch: the end of input waits for every message's outcome, and the
+	 * lines after a login for its end, each bounded (0: no bound). */
+	unsigned login_ms, outcome_ms;
+	struct loop_timer login_t, check_t, drain_t;
+	unsigned long inflight; /* messages whose sent/failed has not come */
+	int draining;           /* stdin ended; quitting once inflight is 0 */
+	char login_err[256];    /* the last error while a login was waited for */
 	struct termios saved;
 	int echo_off;
 	char pw_name[PROTO_NAME_MAX + 1]; /* non-empty: the next line is a password */
@@ -293,6 +300,8 @@ static const char *shown(const char *s, char *buf, size_t cap, enum proto_show h
 }
 
 static void resume_input(struct loop *l, void *arg);
+static void login_check(struct loop *l, void *arg);
+static void outcome_seen(struct ui *u);
 
 /* Every string of an event may come from a peer or the server, so none
  * reaches stdout raw: a batch event stays one line of printable text with
@@ -322,10 +331,15 @@ void ui_emit(void *arg, const struct cli_event *ev)
 		batch_event(&e);
 	else
 		interactive_event(u, &e);
-	if (u->wait_login &&
-	    (ev->type == CLI_EV_READY || ev->type == CLI_EV_ERROR || ev->type == CLI_EV_NEED_PASSWORD)) {
-		u->wait_login = 0;
-		loop_defer(u->loop, resume_input, u);
+	if (ev->type == CLI_EV_SENT || ev->type == CLI_EV_FAILED)
+		outcome_seen(u);
+	if (u->wait_login && ev->type == CLI_EV_READY) {
+		ui_wait_login(u, 0);
+	} else if (u->wait_login && (ev->type == CLI_EV_ERROR || ev->type == CLI_EV_NEED_PASSWORD)) {
+		snprintf(u->login_err, sizeof u->login_err, "%s", ev->text ? ev->text : "");
+		/* The core sets its state after the event: whether the login
+		 * has ended (refused) or goes on (retrying) is read after. */
+		loop_timer_set(u->loop, &u->check_t, 0, login_check, u);
 	}
 }
 
@@ -416,6 +430,11 @@ static void send_text(struct ui *u, const char *name, const char *text)
 			error(u, "bad escape in message text (use \\n for a newline, \\\\ for a backslash)");
 			return;
 		}
+		if (cli_name(u->cli)[0] == '\0')
+			error(u,
+			      "not logged in: the message to %.64s fails (log in first: login NAME PASSWORD)",
+			      name);
+		u->inflight++;
 		cli_msg(u->cli, name, text);
 		return;
 	}
@@ -441,22 +460,87 @@ static void send_text(struct ui *u, const char *name, const char *text)
 static void stdin_done(struct ui *u);
 static void run_lines(struct ui *u);
 
+/* Bounded: the lines after a login that neither succeeded nor was
+ * refused (the server unreachable, busy or full: the core retries) run
+ * once login_ms has passed, with an error saying why; the core goes on
+ * retrying in the background. */
+static void login_over(struct loop *l, void *arg)
+{
+	struct ui *u = arg;
+	char why[sizeof u->login_err];
+	(void)l;
+	if (!u->wait_login)
+		return;
+	snprintf(why, sizeof why, "%s", u->login_err[0] ? u->login_err : "no answer from the server");
+	ui_wait_login(u, 0);
+	error(u, "not logged in after %u s (%s); going on without waiting (the client keeps trying)",
+	      u->login_ms / 1000, why);
+}
+
+/* After an error during a login wait: the login has ended when the link
+ * is up or idle (refused, a changed server key, no password); retrying
+ * is not an end. */
+static void login_check(struct loop *l, void *arg)
+{
+	struct ui *u = arg;
+	(void)l;
+	enum cli_link k = cli_link(u->cli);
+	if (u->wait_login && (k == CLI_LINK_UP || k == CLI_LINK_IDLE))
+		ui_wait_login(u, 0);
+}
+
 /* A script's lines run in order, and a login takes a round trip: in batch
  * mode the lines after a login wait (stdin unread) until it has ended,
- * logged in (ready) or not (error), so "login, msg" in one pipe sends the
- * message as a logged-in user, and the end of input waits for the login.
- * The flag is set first: cli_login may refuse at once, with an error. */
+ * logged in (ready) or refused (error), at most login_ms, so "login, msg"
+ * in one pipe sends the message as a logged-in user, and the end of input
+ * waits for the login. The flag is set first: cli_login may refuse at
+ * once, with an error. */
 void ui_wait_login(struct ui *u, int on)
 {
 	if (!u->batch)
 		return;
 	if (on) {
 		u->wait_login = 1;
+		u->login_err[0] = '\0';
 		loop_mod(u->loop, STDIN_FILENO, 0);
+		if (u->login_ms > 0)
+			loop_timer_set(u->loop, &u->login_t, u->login_ms, login_over, u);
 	} else if (u->wait_login) {
 		u->wait_login = 0;
+		loop_timer_stop(u->loop, &u->login_t);
+		loop_timer_stop(u->loop, &u->check_t);
 		loop_defer(u->loop, resume_input, u);
 	}
+}
+
+void ui_batch_bounds(struct ui *u, unsigned login_ms, unsigned outcome_ms)
+{
+	u->login_ms = login_ms;
+	u->outcome_ms = outcome_ms;
+}
+
+/* The end of input's wait for the messages' outcomes is over: all came,
+ * or the bound passed (quitting then fails what is left, "closed", after
+ * the quit's own wait for messages in flight). */
+static void drain_over(struct loop *l, void *arg)
+{
+	struct ui *u = arg;
+	if (!u->draining)
+		return;
+	u->draining = 0;
+	loop_timer_stop(l, &u->drain_t);
+	cli_quit(u->cli);
+}
+
+/* Each message's one outcome (sent or failed); the last one awaited at the
+ * end of input lets the quit go on, from a timer: it comes from inside the
+ * core. */
+static void outcome_seen(struct ui *u)
+{
+	if (u->inflight > 0)
+		u->inflight--;
+	if (u->draining && u->inflight == 0)
+		loop_timer_set(u->loop, &u->drain_t, 0, drain_over, u);
 }
 
 /* Logs in with the stored resume token, waiting as ui_login does; -1
@@ -597,6 +681,22 @@ static void stdin_done(struct ui *u)
 	cli_quit(u->cli);
 }
 
+/* The end of input (not an explicit quit, which quits at once): in batch
+ * mode the quit waits until every message has its sent or failed line,
+ * at most outcome_ms. */
+static void input_end(struct ui *u)
+{
+	if (!u->batch || u->inflight == 0) {
+		stdin_done(u);
+		return;
+	}
+	loop_del(u->loop, STDIN_FILENO);
+	u->reading = 0;
+	u->draining = 1;
+	if (u->outcome_ms > 0)
+		loop_timer_set(u->loop, &u->drain_t, u->outcome_ms, drain_over, u);
+}
+
 static void on_stdin(struct loop *l, int fd, int revents, void *arg)
 {
 	struct ui *u = arg;
@@ -671,7 +771,7 @@ static void run_lines(struct ui *u)
 	u->inlen = 0;
 	if (u->wait_login)
 		return; /* that line was a login: the quit waits for it too */
-	stdin_done(u);
+	input_end(u);
 }
 
 static void resume_input(struct loop *l, void *arg)
@@ -706,6 +806,9 @@ void ui_free(struct ui *u)
 	if (u == NULL)
 		return;
 	echo(u, 1);
+	loop_timer_stop(u->loop, &u->login_t);
+	loop_timer_stop(u->loop, &u->check_t);
+	loop_timer_stop(u->loop, &u->drain_t);
 	mbedtls_platform_zeroize(u->in, sizeof u->in);
 	mbedtls_platform_zeroize(u->pw_first, sizeof u->pw_first);
 	while (u->wins) {

@@ -28,6 +28,11 @@ void ui_login(struct ui *u, const char *name, const char *pw, int signup);
  * in batch mode), or not started after all (0). */
 void ui_wait_login(struct ui *u, int on);
 
+/* Batch bounds, in ms (0: none): how long the lines after a login wait
+ * for it (then they run, with an error), and how long the end of input
+ * waits for the outcomes of the messages sent before quitting. */
+void ui_batch_bounds(struct ui *u, unsigned login_ms, unsigned outcome_ms);
+
 /* Asks for name's password without echo, then logs in (or signs up). */
 void ui_ask_password(struct ui *u, const char *name, int signup);
 

@@ -303,7 +303,7 @@ if [ "$IM" = "$TOP/im" ]; then
 else
 	L=$T/links
 	mkdir -p "$L"
-	for m in server client adduser deluser passwd users who; do ln -sf "$IM" "$L/im-$m"; done
+	for m in server client send adduser deluser passwd users who; do ln -sf "$IM" "$L/im-$m"; done
 fi
 check argv0_users sh -c "[ \"\$('$L/im-users' -c '$C')\" = \"\$('$IM' users -c '$C')\" ]"
 check argv0_adduser sh -c "echo password1 | '$L/im-adduser' -c '$C' viaalias && grep -q ^viaalias: '$U'"
@@ -318,7 +318,7 @@ ln -sf "$IM" "$T/bare/users"
 check argv0_bare_name_no_args sh -c "[ \"\$(cd '$T' && '$T/bare/users' 2>&1)\" = \"im users: users file $T/im-data/users does not exist (no config file: defaults; data_dir ./im-data is relative to the current directory; -c FILE names the server's config)\" ] && [ \"\$('$T/bare/who' -c '$C')\" = '' ]"
 expect_exit argv0_bare_name_help 0 'usage: im who' "$T/bare/who" --help
 expect_exit help 0 'adduser.*' "$IM" help
-check help_lists_modes sh -c "out=\$('$IM' help); for m in server client adduser deluser passwd users who; do
+check help_lists_modes sh -c "out=\$('$IM' help); for m in server client send adduser deluser passwd users who; do
 	echo \"\$out\" | grep -q \"^  \$m \" || exit 1; done"
 expect_exit version 0 '^im [0-9]+\.[0-9]+\.[0-9]+$' "$IM" --version
 for m in adduser deluser passwd users who; do

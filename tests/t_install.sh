@@ -24,7 +24,7 @@ if ! sh "$TOP/build.sh" install PREFIX="$P" LOCALSTATEDIR="$V" >"$T/install.log"
 fi
 pass install_runs
 missing=""
-for f in bin/im bin/im-server bin/im-client bin/im-adduser bin/im-deluser bin/im-passwd bin/im-users bin/im-who \
+for f in bin/im bin/im-server bin/im-client bin/im-send bin/im-adduser bin/im-deluser bin/im-passwd bin/im-users bin/im-who \
 	share/man/man1/im.1 share/man/man5/im.conf.5 share/man/man1/im-server.1 share/doc/im/im.conf.sample \
 	lib/systemd/system/im.service etc/init.d/im; do
 	[ -e "$P/$f" ] || missing="$missing $f"
