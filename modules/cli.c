@@ -731,6 +731,7 @@ static void sweep_stale(struct cli *c)
 			k->online = k->stale = 0;
 			emit(c, CLI_EV_OFFLINE, k->name, NULL);
 			peer_close(c->peer, k->name, PEER_OFFLINE);
+			peer_forget(c->peer, k->name);
 		}
 	}
 }
@@ -796,6 +797,10 @@ static void on_online(struct cli *c, const char *args)
 	} else {
 		k->keychange = 0;
 	}
+	/* Another address or key: another session of it (a new run numbers
+	 * its messages from 1 again), whose ids must not pass for repeats. */
+	if (strcmp(k->ip, on.ip) != 0 || k->port != on.port || strcmp(k->key, on.key) != 0)
+		peer_forget(c->peer, name);
 	snprintf(k->ip, sizeof k->ip, "%s", on.ip);
 	snprintf(k->lan_ip, sizeof k->lan_ip, "%s", on.lan);
 	/* A 1.1 contact's REACH follows; a version-1 contact gets none. */
@@ -1000,6 +1005,7 @@ static void srv_line(struct conn *sc, char *line, size_t len)
 			k->online = k->stale = 0;
 			emit(c, CLI_EV_OFFLINE, name, NULL);
 			peer_close(c->peer, name, PEER_OFFLINE);
+			peer_forget(c->peer, name);
 		}
 	} else if (strcmp(tok[0], "ASKED") == 0 && n == 2) {
 		char name[PROTO_NAME_MAX + 1];

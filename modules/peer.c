@@ -1479,6 +1479,15 @@ void peer_close(struct peer *p, const char *name, const char *reason)
 	fail_msgs(cv, reason, 0);
 }
 
+void peer_forget(struct peer *p, const char *name)
+{
+	struct conv *cv = conv_find(p, name);
+	if (cv == NULL)
+		return;
+	memset(cv->acked, 0, sizeof cv->acked);
+	cv->acked_at = 0;
+}
+
 void peer_set_self(struct peer *p, const char *ip, int reach)
 {
 	snprintf(p->self_ip, sizeof p->self_ip, "%s", ip);

@@ -131,6 +131,10 @@ void peer_open(struct peer *p, const char *name);
 /* Ends the conversation with name (BYE) and fails its pending messages
  * with reason. */
 void peer_close(struct peer *p, const char *name, const char *reason);
+/* name's session ended (the server said it left, or announced it anew at
+ * another address or key): the ids of its messages shown so far are
+ * forgotten, as its next session numbers its messages from 1 again. */
+void peer_forget(struct peer *p, const char *name);
 /* What the server said about us: our observed ip ("" = unknown) and
  * whether its probe reached our listener (PEER_REACH_*). */
 void peer_set_self(struct peer *p, const char *ip, int reach);
