@@ -229,11 +229,11 @@ report man_im1_every_option "$T/p.opts"
 
 # The checker on help texts made wrong: a mode and an option the page lacks.
 cp -r "$H" "$T/badhelp"
-echo send >>"$T/badhelp/modes"
-printf 'usage: im send [-c FILE] NAME TEXT\n' >"$T/badhelp/send.help"
+echo bogus >>"$T/badhelp/modes"
+printf 'usage: im bogus [-c FILE] NAME\n' >"$T/badhelp/bogus.help"
 printf '  --no-such-option  nothing\n' >>"$T/badhelp/server.help"
 im1_problems "$M1" "$T/badhelp" >"$T/bad1.problems"
-if grep -q '^mode send: no subsection' "$T/bad1.problems" &&
+if grep -q '^mode bogus: no subsection' "$T/bad1.problems" &&
 	grep -q '^mode server: option --no-such-option' "$T/bad1.problems"; then
 	pass man_im1_checker_catches_drift
 else
