@@ -326,7 +326,7 @@ struct send {
 	char wire[PROTO_LINE_MAX * 2 + 1];
 	unsigned wait_s;
 	int ready, sending, done, status;
-	struct loop_timer step_t, login_t, wait_t;
+	struct loop_timer step_t, quit_t, login_t, wait_t;
 	char login_err[256]; /* the last error before the login ended */
 };
 
@@ -361,9 +361,10 @@ static void send_done(struct send *m, int status, const char *fmt, ...)
 		proto_printable(raw, strlen(raw), shown, sizeof shown, PROTO_SHOW_SCREEN);
 		fprintf(stderr, "im send: %s\n", shown);
 	}
+	loop_timer_stop(m->s->l, &m->step_t);
 	loop_timer_stop(m->s->l, &m->login_t);
 	loop_timer_stop(m->s->l, &m->wait_t);
-	loop_timer_set(m->s->l, &m->step_t, 0, send_quit, m);
+	loop_timer_set(m->s->l, &m->quit_t, 0, send_quit, m);
 }
 
 /* The core's last error before a login ended, without its "retrying"
@@ -385,6 +386,7 @@ static void send_msg(struct loop *l, void *arg)
 	if (m->done || m->sending)
 		return;
 	m->sending = 1;
+	/* its outcome comes exactly once, maybe before this returns */
 	cli_msg(m->s->c, m->to, m->wire);
 }
 
@@ -441,7 +443,9 @@ static void send_emit(void *arg, const struct cli_event *ev)
 		          m->s->conf->cli.user);
 		break;
 	case CLI_EV_ERROR:
-		if (!m->ready) {
+		if (m->done) {
+			log_warn("%s", ev->text);
+		} else if (!m->ready) {
 			snprintf(m->login_err, sizeof m->login_err, "%s", ev->text);
 			loop_timer_set(m->s->l, &m->step_t, 0, send_login_check, m);
 		} else {
@@ -639,6 +643,7 @@ int send_main(int argc, char **argv)
 out:
 	if (s.l) {
 		loop_timer_stop(s.l, &m.step_t);
+		loop_timer_stop(s.l, &m.quit_t);
 		loop_timer_stop(s.l, &m.login_t);
 		loop_timer_stop(s.l, &m.wait_t);
 	}
