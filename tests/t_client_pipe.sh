@@ -176,12 +176,22 @@ setup gil_backlog_full wait_for "$T/gil.hold" '^\*connected 65' 10
 t0=$(date +%s)
 printf 'login hank hank-pw\nmsg gil anyone there\n' | timeout 60 "$IM" client -c "$T/hank.conf" --batch >"$T/h.out" 2>"$T/h.err"
 rc=$? dt=$(($(date +%s) - t0))
-kill -CONT "$CPID_gil"
 if [ $rc -eq 0 ] && [ "$(only_events "$T/h.out")" = "ready hank|failed gil 1 unreachable|bye|" ] &&
 	[ $dt -ge 4 ] && [ $dt -le 21 ]; then
 	pass pipe_waits_for_slow_outcome
 else
 	fail pipe_waits_for_slow_outcome "exit $rc after ${dt}s, out: $(tr '\n' '|' <"$T/h.out")"
+fi
+# an explicit quit does not wait for that: at most connect_timeout for
+# messages in flight (as SIGTERM), then what is left fails "closed", once
+t0=$(date +%s)
+printf 'login hank hank-pw\nmsg gil quit soon\nquit\n' | timeout 60 "$IM" client -c "$T/hank.conf" --batch >"$T/hq.out" 2>"$T/hq.err"
+rc=$? dt=$(($(date +%s) - t0))
+kill -CONT "$CPID_gil"
+if [ $rc -eq 0 ] && [ "$(only_events "$T/hq.out")" = "ready hank|failed gil 1 closed|bye|" ] && [ $dt -le 6 ]; then
+	pass pipe_quit_fails_pending_closed_once
+else
+	fail pipe_quit_fails_pending_closed_once "exit $rc after ${dt}s, out: $(tr '\n' '|' <"$T/hq.out")"
 fi
 cli_eof gil
 
