@@ -155,7 +155,7 @@ result send_unreachable_server [ $RC -eq 1 ] && [ $DT -le 6 ] &&
 long=$(head -c 1000 /dev/zero | tr '\0' x)
 RUN=long
 run_send long -c "$T/dead.conf" bob "$long"
-result send_too_long [ $RC -eq 1 ] && [ $DT -le 1 ] && grep -q '^im send: the message is too long' "$T/long.err"
+result send_too_long [ $RC -eq 1 ] && [ $DT -le 2 ] && grep -q '^im send: the message is too long' "$T/long.err"
 printf '%s\n' "$long" | timeout 10 "$IM" send -c "$T/dead.conf" bob - >"$T/long2.out" 2>"$T/long2.err"
 RC=$? RUN=long2 DT=0
 result send_too_long_stdin [ $RC -eq 1 ] && grep -q '^im send: the message is too long' "$T/long2.err"
