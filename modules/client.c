@@ -152,8 +152,8 @@ static int start_cli(struct start *s, cli_emit_fn emit, void *arg, loop_fn on_si
 	return 0;
 }
 
-/* Frees what start_* made, the core first (its last events still reach
- * their sink: free that after this). */
+/* Frees the core (its last events still reach their sink: free that
+ * after this), then, in start_end, the rest of what start_* made. */
 static void start_free_cli(struct start *s)
 {
 	cli_free(s->c);
@@ -196,7 +196,7 @@ static int login_configured(struct start *s)
 }
 
 /* How long a one-shot script's steps may take, from the config: a login
- * (its first attempt is bounded by connect_timeout; the second more lets
+ * (its first attempt is bounded by connect_timeout; one second more lets
  * that attempt's own outcome be seen), and a message's fate, which the
  * core bounds by 6 x connect_timeout + 1 s (the path ladder, at most 5 x
  * connect_timeout + 1 s, then the wait for the ACK; README "How a
