@@ -277,3 +277,19 @@ expect_exit redis_sync_wrong_password 1 'refused AUTH \(check redis_password_fil
 	"$RTC" -S -a wrong "127.0.0.1:$REDIS_PORT" PING
 expect_exit redis_sync_no_password 1 'does not answer PING: NOAUTH' "$RTC" -S "127.0.0.1:$REDIS_PORT" PING
 redis_kill KILL
+
+# --- Redis at an IPv6 address ([::1]:PORT) ---
+REDIS_AUTH=""
+if redis_start --bind '127.0.0.1 ::1' && "$RTC" -S "[::1]:$REDIS_PORT" PING | grep -q PONG; then
+	srv_conf "$T/v6.conf" "[cluster]" "redis = [::1]:$REDIS_PORT" "node_id = six"
+	need v6_start srv_start "$T/v6.conf" "$T/v6.log"
+	if wait_for "$T/v6.log" "cluster: connected to redis \\[::1\\]:$REDIS_PORT" 20 && wait_key im:node:six 10; then
+		pass cluster_redis_ipv6
+	else
+		fail cluster_redis_ipv6 "$(grep cluster: "$T/v6.log" | tr '\n' '|')"
+	fi
+	srv_stop cluster_v6_sigterm_exit_0
+else
+	skip cluster_redis_ipv6 "no redis-server on ::1 here (IPv6 loopback unavailable?)"
+fi
+redis_kill KILL
