@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <hiredis/async.h>
 #include <mbedtls/platform_util.h>
@@ -498,6 +499,32 @@ void redis_free(struct redis *r)
 	}
 	free(r->channel);
 	free(r);
+}
+
+int redis_password_load(const char *path, char *out, size_t cap, int *loose, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	struct stat st;
+	if (f == NULL || fstat(fileno(f), &st) < 0) {
+		snprintf(err, errlen, "redis_password_file %s: cannot open: %s", path, strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	*loose = (st.st_mode & 077) != 0;
+	char *line = fgets(out, (int)cap, f);
+	int whole = line != NULL && (strchr(line, '\n') != NULL || feof(f));
+	fclose(f);
+	size_t n = line ? strcspn(line, "\r\n") : 0;
+	if (line != NULL)
+		line[n] = '\0';
+	if (!whole || n == 0) {
+		mbedtls_platform_zeroize(out, cap);
+		snprintf(err, errlen, "redis_password_file %s: %s", path,
+		         n == 0 ? "the first line is empty" : "the password is too long");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- the blocking link ---- */

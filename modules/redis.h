@@ -64,6 +64,11 @@ int redis_cmd(struct redis *r, redis_reply_fn fn, void *arg, const char *fmt, ..
  * called. Frees r. Safe on NULL. */
 void redis_free(struct redis *r);
 
+/* Reads a Redis password: the first line of the file at path (without its
+ * line end) into out (cap bytes). *loose = 1 when the file can be read by
+ * group or others. 0, or -1 with the reason (naming path) in err. */
+int redis_password_load(const char *path, char *out, size_t cap, int *loose, char *err, size_t errlen);
+
 /* Blocking link for the admin tools. */
 struct redis_sync;
 /* Connects to addr within timeout_ms and AUTHs with password (NULL or "":

@@ -25,7 +25,17 @@ bad_cluster key_prefix_glob "key_prefix = im*" "bad value for key_prefix in \\[c
 bad_cluster unknown_key "redis_host = x" "unknown key redis_host in \\[cluster\\]"
 srv_conf "$C" "[cluster]" "redis = 127.0.0.1:1" "redis_password_file = $T/nope"
 expect_exit cluster_config_password_file_missing 2 "redis_password_file $T/nope: cannot open" "$IM" server -c "$C" -n
+printf '%0300d\n' 0 >"$T/long.pw"
+srv_conf "$C" "[cluster]" "redis = 127.0.0.1:1" "redis_password_file = $T/long.pw"
+expect_exit cluster_config_password_too_long 2 "redis_password_file $T/long.pw: the password is too long" \
+	"$IM" server -c "$C" -n
 srv_conf "$C" "[cluster]" "redis = [::1]:6390" "node_id = a.b:c-d_1" "record_ttl = 3600" "key_prefix = x/"
+if "$IM" --version | grep -q '^cluster mode: not built in'; then
+	expect_exit cluster_config_refused_without_cluster_build 2 'this im was built without cluster mode' \
+		"$IM" server -c "$C" -n
+	skip cluster_redis "$IM was built without cluster mode (CLUSTER=no)"
+	exit 0
+fi
 expect_exit cluster_config_good_values 0 'configuration ok' "$IM" server -c "$C" -n
 
 if ! have_redis; then
@@ -231,7 +241,8 @@ need redis_with_password redis_start --requirepass s3cret-pw
 REDIS_AUTH="-a s3cret-pw"
 printf 's3cret-pw\n' >"$T/redis.pw"
 printf 'not-the-pw\n' >"$T/wrong.pw"
-chmod 600 "$T/redis.pw" "$T/wrong.pw"
+chmod 600 "$T/redis.pw"
+chmod 644 "$T/wrong.pw"
 srv_conf "$T/auth.conf" "[cluster]" "redis = 127.0.0.1:$REDIS_PORT" "node_id = good" \
 	"redis_password_file = $T/redis.pw" "key_prefix = t2:"
 need auth_start srv_start "$T/auth.conf" "$T/auth.log"
@@ -248,6 +259,12 @@ if wait_for "$T/wrong.log" "cluster: cannot reach redis 127\\.0\\.0\\.1:$REDIS_P
 	pass cluster_auth_wrong_password_logged
 else
 	fail cluster_auth_wrong_password_logged "$(grep cluster "$T/wrong.log" | tr '\n' '|')"
+fi
+if grep -q "cluster: redis_password_file $T/wrong.pw can be read by others: chmod 600 it" "$T/wrong.log" &&
+	! grep -q 'can be read by others' "$T/auth.log"; then
+	pass cluster_password_file_mode_warned
+else
+	fail cluster_password_file_mode_warned "$(grep 'read by others' "$T/wrong.log" "$T/auth.log" | tr '\n' '|')"
 fi
 cl w1
 if sync w1; then pass cluster_serves_without_redis; else
