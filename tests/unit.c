@@ -298,8 +298,9 @@ static void test_conf_hostport(void)
 		int rc = conf_hostport(cases[i].in, host, sizeof host, &port, why, sizeof why);
 		int ok = cases[i].host ? rc == 0 && !strcmp(host, cases[i].host) && port == cases[i].port
 		                       : rc == -1 && why[0] != '\0';
-		result("conf_hostport", ok, "'%s': rc %d host '%s' port %d why '%s'", cases[i].in, rc, host,
-		       port, why);
+		char name[32];
+		snprintf(name, sizeof name, "conf_hostport_%zu", i + 1);
+		result(name, ok, "'%s': rc %d host '%s' port %d why '%s'", cases[i].in, rc, host, port, why);
 	}
 	char small[4], why[100];
 	int port;
