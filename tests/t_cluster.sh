@@ -300,12 +300,14 @@ redis_kill KILL
 # --- Redis at an IPv6 address ([::1]:PORT) ---
 REDIS_AUTH=""
 if redis_start --bind '127.0.0.1 ::1' && "$RTC" -S "[::1]:$REDIS_PORT" PING | grep -q PONG; then
-	srv_conf "$T/v6.conf" "[cluster]" "redis = [::1]:$REDIS_PORT" "node_id = six"
+	# (and no node_id: the host name and the listening port stand in)
+	srv_conf "$T/v6.conf" "[cluster]" "redis = [::1]:$REDIS_PORT"
 	need v6_start srv_start "$T/v6.conf" "$T/v6.log"
-	if wait_for "$T/v6.log" "cluster: connected to redis \\[::1\\]:$REDIS_PORT" 20 && wait_key im:node:six 10; then
+	id=$(hostname | cut -c 1-58 | tr -c 'A-Za-z0-9_.:\n-' _):$PORT
+	if wait_for "$T/v6.log" "cluster: connected to redis \\[::1\\]:$REDIS_PORT" 20 && wait_key "im:node:$id" 10; then
 		pass cluster_redis_ipv6
 	else
-		fail cluster_redis_ipv6 "$(grep cluster: "$T/v6.log" | tr '\n' '|')"
+		fail cluster_redis_ipv6 "no im:node:$id: $(grep cluster: "$T/v6.log" | tr '\n' '|') keys: $(rcli KEYS '*' | tr '\n' ' ')"
 	fi
 	srv_stop cluster_v6_sigterm_exit_0
 else
