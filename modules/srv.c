@@ -1179,6 +1179,7 @@ static int cluster_start(struct srv *s)
 		return -1;
 	}
 	log_info("cluster: node %s, redis %s", s->node_id, s->clu->redis);
+	auth_cluster(s->auth, s->redis, s->clu->key_prefix);
 	return redis_start(s->redis);
 }
 

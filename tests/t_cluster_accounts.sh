@@ -167,8 +167,13 @@ if all=$(grep -Evc "$LINE_RE" "$T/export.out"); [ "$all" = 0 ] && [ -s "$T/expor
 else
 	fail export_lines_are_records "$(head -n 3 "$T/export.out" | tr '\n' '|')"
 fi
-expect_exit import_refuses_existing 1 'u1 exists in redis .*--replace.*3 accounts read, 0 added, 0 replaced, 3 left' \
+expect_exit import_refuses_existing 1 'u1 exists in redis .*left as it is \(--replace overwrites it\)' \
 	"$IM" users --import "$T/plain/users" -c "$N1"
+if grep -q '3 accounts read, 0 added, 0 replaced, 3 left as they were' "$T/ee.out"; then
+	pass import_refuses_existing_counts
+else
+	fail import_refuses_existing_counts "$(tail -n 1 "$T/ee.out")"
+fi
 expect_exit import_replace 0 '3 accounts read, 0 added, 3 replaced, 0 left' \
 	"$IM" users --import "$T/plain/users" --replace -c "$N1"
 {
