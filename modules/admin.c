@@ -168,7 +168,8 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 			if (m->takes_io)
 				printf("  --export   print the accounts as users-file lines\n"
 				       "  --import FILE\n"
-				       "             load the users file FILE into Redis (cluster mode)\n"
+				       "             load the users file FILE (- for standard input) into\n"
+				       "             Redis (cluster mode)\n"
 				       "  --replace  with --import: overwrite accounts that exist\n");
 			printf("  --help     this text\n\n"
 			       "Exit status: 0 done, 1 error, 2 bad usage or config.\n");

@@ -264,8 +264,9 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 		if (auth_token_issue(s->auth, name, token) == 0)
 			conn_send(c, "TOKEN %s", token);
 		else
-			log_warn("no resume token for %s from %s: out of memory or no random numbers", name,
-			         c->peer);
+			log_warn("no resume token for %s from %s: %s", name, c->peer,
+			         auth_clustered(s->auth) ? "the accounts store (redis) is unreachable"
+			                                 : "out of memory or no random numbers");
 		mbedtls_platform_zeroize(token, sizeof token);
 	}
 	conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
