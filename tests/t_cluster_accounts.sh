@@ -39,6 +39,9 @@ if "$IM" server -c "$N1" -n 2>&1 | grep -q 'built without cluster mode'; then
 	skip cluster_accounts "this im was built without cluster mode (CLUSTER=no)"
 	exit 0
 fi
+# node 2 has a users file of its own: in cluster mode it is not used
+printf '[server]\ndata_dir = %s/n2\npbkdf2_iterations = 1000\nmin_password_length = 4\n' "$T" >"$T/n2file.conf"
+need n2_users_file sh -c "printf 'filer-pw\n' | '$IM' adduser -c '$T/n2file.conf' filer 2>/dev/null"
 need node1 srv_start "$N1" "$T/n1.log"
 P1=$PORT
 PID1=$SRV_PID
@@ -47,6 +50,16 @@ P2=$PORT
 PID2=$SRV_PID
 need node1_redis wait_for "$T/n1.log" "connected to redis" 20
 need node2_redis wait_for "$T/n2.log" "connected to redis" 20
+
+if grep -q "the accounts are in redis 127\.0\.0\.1:$REDIS_PORT; .*/n2/users (1 accounts) is not used ('im users --import" "$T/n2.log"; then
+	pass users_file_not_used_logged
+else
+	fail users_file_not_used_logged "$(grep -i 'account' "$T/n2.log" | head -n 2 | tr '\n' '|')"
+fi
+PORT=$P2
+cl uf
+say uf "LOGIN filer filer-pw"
+expect users_file_account_not_used uf '^ERR 401 '
 
 # on N: the next clients talk to node N
 on() { eval "PORT=\$P$1"; }
