@@ -1228,9 +1228,9 @@ void auth_cluster(struct auth *a, struct redis *r, const char *prefix)
 	snprintf(a->prefix, sizeof a->prefix, "%s", prefix);
 	if (a->users.n)
 		log_info(
-		    "cluster mode: the accounts are in redis %s; %s (%zu accounts) is not used ('im users "
+		    "cluster mode: the accounts are in redis %s; %s (%zu account%s) is not used ('im users "
 		    "--import %s' loads it into redis)",
-		    redis_addr(r), a->users_path, a->users.n, a->users_path);
+		    redis_addr(r), a->users_path, a->users.n, a->users.n == 1 ? "" : "s", a->users_path);
 	hmap_each(&a->users, free_rec, NULL);
 	hmap_free(&a->users);
 	memset(&a->users, 0, sizeof a->users);

@@ -51,7 +51,7 @@ PID2=$SRV_PID
 need node1_redis wait_for "$T/n1.log" "connected to redis" 20
 need node2_redis wait_for "$T/n2.log" "connected to redis" 20
 
-if grep -q "the accounts are in redis 127\.0\.0\.1:$REDIS_PORT; .*/n2/users (1 accounts) is not used ('im users --import" "$T/n2.log"; then
+if grep -q "the accounts are in redis 127\.0\.0\.1:$REDIS_PORT; .*/n2/users (1 account) is not used ('im users --import" "$T/n2.log"; then
 	pass users_file_not_used_logged
 else
 	fail users_file_not_used_logged "$(grep -i 'account' "$T/n2.log" | head -n 2 | tr '\n' '|')"
