@@ -106,20 +106,20 @@ struct opts {
 	const char *import;
 };
 
-/* Cluster mode ([cluster] redis set): the accounts are in Redis, reached
- * through this link; NULL otherwise. Closed when the mode ends. */
-static struct rusers *ru;
-
 static int clustered(const struct conf *c)
 {
 	return c->clu.redis[0] != '\0';
 }
 
+#ifdef IM_CLUSTER
+/* Cluster mode ([cluster] redis set): the accounts are in Redis, reached
+ * through this link; NULL otherwise. Closed when the mode ends. */
+static struct rusers *ru;
+
 /* In cluster mode, opens the link to Redis. 0, or EXIT_ERR after saying
  * why (naming Redis and its address). */
 static int open_redis(const struct mode_spec *m, const struct conf *c)
 {
-#ifdef IM_CLUSTER
 	char err[600];
 	if (!clustered(c) || ru != NULL)
 		return 0;
@@ -127,12 +127,9 @@ static int open_redis(const struct mode_spec *m, const struct conf *c)
 		fprintf(stderr, "im %s: %s\n", m->mode, err);
 		return EXIT_ERR;
 	}
-#else
-	(void)m;
-	(void)c;
-#endif
 	return 0;
 }
+#endif
 
 static int close_redis(int rc)
 {
