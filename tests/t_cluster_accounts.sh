@@ -267,4 +267,18 @@ SRV_PID=$PID1
 srv_stop node1_stops
 SRV_PID=$PID2
 srv_stop node2_stops
+
+# --- the admin modes AUTH with redis_password_file ---
+need redis_password sh -c "redis-cli -h 127.0.0.1 -p $REDIS_PORT CONFIG SET requirepass adm1n-pw >/dev/null"
+REDIS_AUTH="-a adm1n-pw"
+printf 'adm1n-pw\n' >"$T/redis.pw"
+chmod 600 "$T/redis.pw"
+# [cluster] is node_conf's last section: a line added at the end is in it
+{ cat "$N1"; echo "redis_password_file = $T/redis.pw"; } >"$T/pw.conf"
+expect_exit admin_redis_password 0 '^erin$' "$IM" users -c "$T/pw.conf"
+expect_exit admin_redis_no_password 1 "cannot reach redis 127\\.0\\.0\\.1:$REDIS_PORT.*(NOAUTH|auth)" "$IM" users -c "$N1"
+printf '\n' >"$T/empty.pw"
+{ cat "$N1"; echo "redis_password_file = $T/empty.pw"; } >"$T/empty.conf"
+expect_exit admin_redis_password_empty 1 "redis_password_file $T/empty.pw: the first line is empty" \
+	"$IM" users -c "$T/empty.conf"
 no_crash cluster_accounts_no_crash "$T/n1.log" "$T/n2.log"
