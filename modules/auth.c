@@ -241,6 +241,20 @@ static void count_attempt(struct auth *a, const char *ipk, const char *name, int
 	count(a, "nameip", nameip, AUTH_WINDOW_MS, delta);
 }
 
+#ifdef IM_CLUSTER
+/* An answer nobody waits for: an error in it (a Redis too old for a
+ * command, out of memory) is logged, with what was asked (arg). */
+static void warn_reply(struct redis *r, redisReply *rp, void *arg)
+{
+	if (rp && rp->type == REDIS_REPLY_ERROR)
+		log_err("redis %s refused %s: %.*s", redis_addr(r), (const char *)arg,
+		        (int)(rp->len > 200 ? 200 : rp->len), rp->str);
+}
+
+static char what_fail[] = "the failed-login count (MULTI/EXEC)";
+static char what_token[] = "a resume token (SET EXAT: Redis 6.2 or later)";
+#endif
+
 /* A failed login by name (delta 1) or one taken back (-1). In cluster mode
  * a failure also counts in Redis ("<prefix>fail:<name>"), where every node
  * reads it before a LOGIN's hash, so that guesses spread over the nodes
@@ -257,7 +271,7 @@ static void count_name(struct auth *a, const char *name, int delta)
 	if (redis_cmd(a->redis, NULL, NULL, "MULTI") == 0 &&
 	    redis_cmd(a->redis, NULL, NULL, "SET %s 0 EX %d NX", key, AUTH_WINDOW_MS / 1000) == 0 &&
 	    redis_cmd(a->redis, NULL, NULL, "INCR %s", key) == 0)
-		redis_cmd(a->redis, NULL, NULL, "EXEC");
+		redis_cmd(a->redis, warn_reply, what_fail, "EXEC");
 #endif
 }
 
@@ -1136,7 +1150,7 @@ static int store_token(struct auth *a, const char *name, const struct tok *t)
 	hex(t->hash, sizeof t->hash, hx);
 	rusers_key(a->prefix, "token", hx, key);
 	long long at = (long long)t->expires;
-	if (redis_cmd(a->redis, NULL, NULL, "SET %s %s EXAT %lld", key, line, at) < 0) {
+	if (redis_cmd(a->redis, warn_reply, what_token, "SET %s %s EXAT %lld", key, line, at) < 0) {
 		free(tt);
 		return -1;
 	}
@@ -1166,6 +1180,14 @@ static void resume_read(struct redis *r, redisReply *rp, void *arg)
 		return;
 	}
 	const redisReply *tok = rp->element[0];
+	if (tok->type == REDIS_REPLY_ERROR || rp->element[1]->type == REDIS_REPLY_ERROR) {
+		const redisReply *e = tok->type == REDIS_REPLY_ERROR ? tok : rp->element[1];
+		log_err("redis %s refused a RESUME's reads (GETDEL: Redis 6.2 or later): %.*s", redis_addr(r),
+		        (int)(e->len > 200 ? 200 : e->len), e->str);
+		j->result = AUTH_UNAVAILABLE;
+		job_done(&j->base);
+		return;
+	}
 	int have_user = reply_user(a, rp->element[1], j->name, &u) == 0;
 	if (have_user) {
 		add_rec(&u, &a->users);
