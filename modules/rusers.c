@@ -5,7 +5,6 @@
  * can end them all. */
 #include "rusers.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,31 +22,6 @@ void rusers_key(const char *prefix, const char *kind, const char *what, char out
 	snprintf(out, RUSERS_KEY_MAX, "%s%s:%s", prefix, kind, what);
 }
 
-int rusers_read_password(const char *path, char *out, size_t cap, char *err, size_t errlen)
-{
-	out[0] = '\0';
-	if (path[0] == '\0')
-		return 0;
-	FILE *f = fopen(path, "re");
-	if (f == NULL) {
-		snprintf(err, errlen, "cannot read redis_password_file %s: %s", path, strerror(errno));
-		return -1;
-	}
-	int ok = fgets(out, (int)cap, f) != NULL || !ferror(f);
-	fclose(f);
-	if (!ok) {
-		snprintf(err, errlen, "cannot read redis_password_file %s: %s", path, strerror(errno));
-		mbedtls_platform_zeroize(out, cap);
-		return -1;
-	}
-	out[strcspn(out, "\r\n")] = '\0';
-	if (out[0] == '\0') {
-		snprintf(err, errlen, "redis_password_file %s: the first line is empty (or too long)", path);
-		return -1;
-	}
-	return 0;
-}
-
 #ifdef IM_CLUSTER
 
 struct rusers {
@@ -58,8 +32,10 @@ struct rusers {
 
 struct rusers *rusers_open(const struct conf_cluster *cc, char *err, size_t errlen)
 {
-	char pw[512], why[256];
-	if (rusers_read_password(cc->redis_password_file, pw, sizeof pw, err, errlen) < 0)
+	char pw[512] = "", why[256];
+	int loose;
+	if (cc->redis_password_file[0] != '\0' &&
+	    redis_password_load(cc->redis_password_file, pw, sizeof pw, &loose, err, errlen) < 0)
 		return NULL;
 	struct rusers *u = calloc(1, sizeof *u);
 	if (u == NULL) {

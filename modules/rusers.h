@@ -15,11 +15,6 @@
  * user's list of tokens ("tokens") or failed-login count ("fail"). */
 void rusers_key(const char *prefix, const char *kind, const char *what, char out[RUSERS_KEY_MAX]);
 
-/* Reads the first line of the file at path (the Redis password) into out
- * (cap bytes, no newline). An empty path is no password (""). 0, or -1
- * with the reason in err. */
-int rusers_read_password(const char *path, char *out, size_t cap, char *err, size_t errlen);
-
 #ifdef IM_CLUSTER
 struct rusers;
 
