@@ -1091,7 +1091,11 @@ static void on_hup(struct loop *l, void *arg)
 	char err[256], status[SRV_MAX_LISTEN * 100];
 	(void)l;
 	notify_reloading();
-	log_info("SIGHUP: reloading the users file, the certificate and the ticket keys");
+	if (auth_clustered(s->auth))
+		log_info("SIGHUP: reloading the certificate and the ticket keys (the accounts are read from "
+		         "redis at each login)");
+	else
+		log_info("SIGHUP: reloading the users file, the certificate and the ticket keys");
 	auth_reload_users(s->auth);
 	if (tls_cfg_reload(s->tls, s->cf->key_file, s->cf->cert_file, err, sizeof err) < 0)
 		log_err("keeping the old certificate: %s", err);

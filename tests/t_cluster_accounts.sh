@@ -60,6 +60,16 @@ PORT=$P2
 cl uf
 say uf "LOGIN filer filer-pw"
 expect users_file_account_not_used uf '^ERR 401 '
+# SIGHUP does not read the users file in cluster mode either
+mark "$T/n2.log" "$T/uf.out"
+kill -HUP "$PID2"
+if wait_new "$T/n2.log" 'SIGHUP: reloading the certificate and the ticket keys \(the accounts are read from redis' 10; then
+	pass sighup_cluster_logged
+else
+	fail sighup_cluster_logged "$(new_lines "$T/n2.log" | tail -n 2 | tr '\n' '|')"
+fi
+say uf "LOGIN filer filer-pw"
+expect_new sighup_users_file_still_not_used uf '^ERR 401 '
 
 # on N: the next clients talk to node N
 on() { eval "PORT=\$P$1"; }
