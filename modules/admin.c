@@ -22,6 +22,7 @@
 #include "log.h"
 #include "paths.h"
 #include "proto.h"
+#include "rusers.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -35,48 +36,109 @@ struct mode_spec {
 	const char *about; /* the rest of --help */
 	int takes_name;
 	int takes_pw;
+	int takes_io; /* users: --export, --import FILE, --replace */
 };
 
 static const struct mode_spec spec_adduser = {
-    "adduser", "[-c FILE] [--password-stdin] NAME",
+    "adduser",
+    "[-c FILE] [--password-stdin] NAME",
     "Creates the account NAME in <data_dir>/users. The password is asked twice\n"
     "without echo on a terminal, or read from one line of standard input with\n"
     "--password-stdin or when standard input is not a terminal. It needs at least\n"
     "min_password_length characters; new hashes use pbkdf2_iterations rounds.\n"
-    "When this creates the users file, it says so on stderr: \"created PATH\".\n",
-    1, 1};
+    "When this creates the users file, it says so on stderr: \"created PATH\".\n"
+    "With a [cluster] redis in the config, the account is created in Redis instead.\n",
+    1,
+    1,
+    0};
 static const struct mode_spec spec_passwd = {
-    "passwd", "[-c FILE] [--password-stdin] NAME",
+    "passwd",
+    "[-c FILE] [--password-stdin] NAME",
     "Sets a new password for the existing account NAME, asked and checked as for\n"
     "adduser. A running server uses it from the next login on; the user's resume\n"
-    "tokens (<data_dir>/tokens) stop working at once.\n",
-    1, 1};
+    "tokens (<data_dir>/tokens) stop working at once. With a [cluster] redis, the\n"
+    "account and its tokens in Redis are changed: every node uses the new password.\n",
+    1,
+    1,
+    0};
 static const struct mode_spec spec_deluser = {
-    "deluser", "[-c FILE] NAME",
+    "deluser",
+    "[-c FILE] NAME",
     "Deletes the account NAME from <data_dir>/users, and its resume\n"
-    "tokens from <data_dir>/tokens.\n",
-    1, 0};
+    "tokens from <data_dir>/tokens. With a [cluster] redis, from Redis, and the\n"
+    "node that holds NAME's session ends it (KICKED account deleted).\n",
+    1,
+    0,
+    0};
 static const struct mode_spec spec_users = {
-    "users", "[-c FILE]",
+    "users",
+    "[-c FILE] [--export | --import FILE [--replace]]",
     "Prints the name of every account in <data_dir>/users, one per line, in file\n"
     "order (nothing for an empty file). When the users file does not exist, stderr\n"
-    "says so, naming its path and the config in use, and the exit status is 1.\n",
-    0, 0};
+    "says so, naming its path and the config in use, and the exit status is 1.\n"
+    "With a [cluster] redis in the config, the accounts in Redis, sorted by name.\n"
+    "--export prints whole records (users-file lines) instead of names.\n"
+    "--import FILE loads the accounts of a users file into Redis (cluster mode\n"
+    "only), each on its own; a name that exists there is left as it is and named\n"
+    "on stderr (exit status 1) unless --replace. A line not understood stops the\n"
+    "import before anything is stored. stderr reports the counts.\n",
+    0,
+    0,
+    1};
 static const struct mode_spec spec_who = {
-    "who", "[-c FILE]",
+    "who",
+    "[-c FILE]",
     "Lists who is online now, read from the server's session files in run_dir\n"
     "(default <data_dir>/run): NAME ADDRESS PORT SINCE, sorted by name. Nothing\n"
     "is printed while no server runs or nobody is online (and when there is no\n"
     "run_dir at all, a note on stderr says so). When the users file does not\n"
     "exist, stderr says so, naming its path and the config in use; exit status 1.\n",
-    0, 0};
+    0,
+    0,
+    0};
 
 struct opts {
 	const char *conf_path;
 	const char *conf_used; /* the file read: conf_path, the system one, or NULL */
 	const char *name;
 	int pw_stdin;
+	int export, replace;
+	const char *import;
 };
+
+static int clustered(const struct conf *c)
+{
+	return c->clu.redis[0] != '\0';
+}
+
+#ifdef IM_CLUSTER
+/* Cluster mode ([cluster] redis set): the accounts are in Redis, reached
+ * through this link; NULL otherwise. Closed when the mode ends. */
+static struct rusers *ru;
+
+/* In cluster mode, opens the link to Redis. 0, or EXIT_ERR after saying
+ * why (naming Redis and its address). */
+static int open_redis(const struct mode_spec *m, const struct conf *c)
+{
+	char err[600];
+	if (!clustered(c) || ru != NULL)
+		return 0;
+	if ((ru = rusers_open(&c->clu, err, sizeof err)) == NULL) {
+		fprintf(stderr, "im %s: %s\n", m->mode, err);
+		return EXIT_ERR;
+	}
+	return 0;
+}
+#endif
+
+static int close_redis(int rc)
+{
+#ifdef IM_CLUSTER
+	rusers_close(ru);
+	ru = NULL;
+#endif
+	return rc;
+}
 
 static void usage_hint(const struct mode_spec *m, const char *why)
 {
@@ -100,6 +162,12 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 			if (m->takes_pw)
 				printf("  --password-stdin\n"
 				       "             read the password from one line of standard input\n");
+			if (m->takes_io)
+				printf("  --export   print the accounts as users-file lines\n"
+				       "  --import FILE\n"
+				       "             load the users file FILE (- for standard input) into\n"
+				       "             Redis (cluster mode)\n"
+				       "  --replace  with --import: overwrite accounts that exist\n");
 			printf("  --help     this text\n\n"
 			       "Exit status: 0 done, 1 error, 2 bad usage or config.\n");
 			return EXIT_OK;
@@ -111,6 +179,16 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 			o->conf_path = argv[++i];
 		} else if (!opts_done && m->takes_pw && strcmp(a, "--password-stdin") == 0) {
 			o->pw_stdin = 1;
+		} else if (!opts_done && m->takes_io && strcmp(a, "--export") == 0) {
+			o->export = 1;
+		} else if (!opts_done && m->takes_io && strcmp(a, "--replace") == 0) {
+			o->replace = 1;
+		} else if (!opts_done && m->takes_io && strcmp(a, "--import") == 0) {
+			if (i + 1 >= argc) {
+				usage_hint(m, "--import needs a FILE");
+				return EXIT_USAGE;
+			}
+			o->import = argv[++i];
 		} else if (!opts_done && strcmp(a, "--") == 0) {
 			opts_done = 1;
 		} else if (!opts_done && a[0] == '-' && a[1] != '\0') {
@@ -127,6 +205,14 @@ static int parse_args(const struct mode_spec *m, int argc, char **argv, struct o
 	}
 	if (m->takes_name && o->name == NULL) {
 		usage_hint(m, "missing NAME");
+		return EXIT_USAGE;
+	}
+	if (o->export && o->import) {
+		usage_hint(m, "--export and --import exclude each other");
+		return EXIT_USAGE;
+	}
+	if (o->replace && !o->import) {
+		usage_hint(m, "--replace goes with --import");
 		return EXIT_USAGE;
 	}
 	return -1;
@@ -196,7 +282,9 @@ static void say_no_user(const struct mode_spec *m, const struct opts *o, const s
 {
 	char what[PROTO_NAME_MAX + 32];
 	snprintf(what, sizeof what, "no such user %s: ", name);
-	if (users_file_missing(path))
+	if (clustered(c))
+		fprintf(stderr, "im %s: no such user %s in redis %s\n", m->mode, name, c->clu.redis);
+	else if (users_file_missing(path))
 		say_no_users_file(m, o, c, what, path);
 	else
 		fprintf(stderr, "im %s: no such user %s\n", m->mode, name);
@@ -336,6 +424,18 @@ static long get_password(const struct mode_spec *m, const struct opts *o, const 
 static void revoke_tokens(const struct mode_spec *m, const struct conf *c, const char *name)
 {
 	char path[CONF_PATH_MAX + 16];
+#ifdef IM_CLUSTER
+	if (clustered(c)) {
+		char err[600];
+		if (rusers_revoke(ru, name, err, sizeof err) < 0)
+			fprintf(
+			    stderr,
+			    "im %s: warning: cannot remove the resume tokens of %s: %s (they no longer work "
+			    "anyway)\n",
+			    m->mode, name, err);
+		return;
+	}
+#endif
 	snprintf(path, sizeof path, "%s/tokens", c->srv.data_dir);
 	if (tokens_revoke(path, name) < 0)
 		fprintf(stderr,
@@ -364,6 +464,19 @@ static int begin(const struct mode_spec *m, int argc, char **argv, struct opts *
 		return rc;
 	if (users_path(m, c, path, CONF_PATH_MAX + 8) < 0 || fold_name(m, o->name, name) < 0)
 		return EXIT_ERR;
+#ifdef IM_CLUSTER
+	if (clustered(c)) {
+		char err[600];
+		if ((rc = open_redis(m, c)) != 0)
+			return rc;
+		enum users_status rs = rusers_find(ru, name, r, err, sizeof err);
+		if (rs == USERS_IOERR) {
+			fprintf(stderr, "im %s: %s\n", m->mode, err);
+			return EXIT_ERR;
+		}
+		return rs == USERS_OK ? BEGIN_FOUND : BEGIN_ABSENT;
+	}
+#endif
 	enum users_status st = users_find(path, name, r);
 	if (st == USERS_IOERR) {
 		io_error(m, "read", path);
@@ -405,7 +518,22 @@ static int set_password(const struct mode_spec *m, int argc, char **argv, int ad
 		return EXIT_ERR;
 	}
 	int created = 0;
-	st = adding ? users_add_created(path, &r, &created) : users_set(path, &r);
+#ifdef IM_CLUSTER
+	if (clustered(&c)) {
+		char err[600];
+		st = rusers_put(ru, &r, adding ? 0 : 1, err, sizeof err);
+		mbedtls_platform_zeroize(&r, sizeof r);
+		if (st == USERS_IOERR) {
+			fprintf(stderr, "im %s: %s\n", m->mode, err);
+			return EXIT_ERR;
+		}
+		if (st == USERS_OK && !adding)
+			revoke_tokens(m, &c, name);
+		if (st == USERS_OK)
+			return EXIT_OK;
+	} else
+#endif
+		st = adding ? users_add_created(path, &r, &created) : users_set(path, &r);
 	mbedtls_platform_zeroize(&r, sizeof r);
 	switch (st) {
 	case USERS_OK:
@@ -435,15 +563,22 @@ static int set_password(const struct mode_spec *m, int argc, char **argv, int ad
 
 int admin_adduser(int argc, char **argv)
 {
-	return set_password(&spec_adduser, argc, argv, 1);
+	return close_redis(set_password(&spec_adduser, argc, argv, 1));
 }
 
 int admin_passwd(int argc, char **argv)
 {
-	return set_password(&spec_passwd, argc, argv, 0);
+	return close_redis(set_password(&spec_passwd, argc, argv, 0));
 }
 
+static int deluser(int argc, char **argv);
+
 int admin_deluser(int argc, char **argv)
+{
+	return close_redis(deluser(argc, argv));
+}
+
+static int deluser(int argc, char **argv)
 {
 	const struct mode_spec *m = &spec_deluser;
 	struct opts o;
@@ -454,6 +589,27 @@ int admin_deluser(int argc, char **argv)
 	if (rc >= 0)
 		return rc;
 	enum users_status st = rc == BEGIN_FOUND ? USERS_OK : USERS_NOENT;
+#ifdef IM_CLUSTER
+	if (clustered(&c)) {
+		char err[600];
+		if (st == USERS_OK && (st = rusers_del(ru, name, err, sizeof err)) == USERS_IOERR) {
+			fprintf(stderr, "im %s: %s\n", m->mode, err);
+			return EXIT_ERR;
+		}
+		if (st == USERS_NOENT) {
+			say_no_user(m, &o, &c, name, path);
+			return EXIT_ERR;
+		}
+		revoke_tokens(m, &c, name);
+		/* The node holding the session ends it: a node's copy of
+		 * accounts is only read at logins. */
+		if (rusers_kick(ru, "admin", name, err, sizeof err) < 0)
+			fprintf(stderr,
+			        "im %s: warning: %s deleted, but an online session of it goes on: %s\n",
+			        m->mode, name, err);
+		return EXIT_OK;
+	}
+#endif
 	if (st == USERS_OK)
 		st = users_del(path, name);
 	if (st == USERS_NOENT) {
@@ -483,7 +639,138 @@ static int finish_stdout(const struct mode_spec *m)
 	return EXIT_ERR;
 }
 
+/* --export: the whole record, as the users file has it. */
+static void print_rec(const struct users_rec *r, void *arg)
+{
+	char line[USERS_LINE_MAX];
+	(void)arg;
+	if (users_format_line(r, line, sizeof line) >= 0)
+		puts(line);
+	mbedtls_platform_zeroize(line, sizeof line);
+}
+
+#ifdef IM_CLUSTER
+#define IMPORT_MAX 1000000 /* accounts in one file: more is not a users file */
+
+/* Reads every record of the users file path (- for stdin) into *out: all
+ * or nothing, so a damaged file stores no half of itself. The count, or -1
+ * after saying which line is wrong. */
+static long read_import(const struct mode_spec *m, const char *path, struct users_rec **out)
+{
+	FILE *f = strcmp(path, "-") == 0 ? stdin : fopen(path, "re");
+	struct users_rec *v = NULL;
+	size_t n = 0, cap = 0, lcap = 0;
+	char *line = NULL;
+	ssize_t len;
+	long lineno = 0, rc = -1;
+	if (f == NULL) {
+		fprintf(stderr, "im %s: cannot read %s: %s\n", m->mode, path, strerror(errno));
+		return -1;
+	}
+	while ((len = getline(&line, &lcap, f)) >= 0) {
+		lineno++;
+		if (len > 0 && line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (len == 0)
+			continue;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct users_rec *nv = ncap > IMPORT_MAX ? NULL : realloc(v, ncap * sizeof *nv);
+			if (nv == NULL) {
+				fprintf(stderr,
+				        "im %s: %s: too many accounts (or out of memory); nothing imported\n",
+				        m->mode, path);
+				goto out;
+			}
+			v = nv;
+			cap = ncap;
+		}
+		if (users_parse_line(line, (size_t)len, &v[n]) < 0) {
+			fprintf(stderr, "im %s: %s:%ld: not a users-file record; nothing imported\n", m->mode,
+			        path, lineno);
+			goto out;
+		}
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(v[i].name, v[n].name) == 0) {
+				fprintf(stderr, "im %s: %s:%ld: %s is in the file twice; nothing imported\n",
+				        m->mode, path, lineno, v[n].name);
+				goto out;
+			}
+		n++;
+	}
+	if (ferror(f)) {
+		fprintf(stderr, "im %s: cannot read %s: %s\n", m->mode, path, strerror(errno));
+		goto out;
+	}
+	*out = v;
+	v = NULL;
+	rc = (long)n;
+out:
+	if (line)
+		mbedtls_platform_zeroize(line, lcap);
+	free(line);
+	if (v)
+		mbedtls_platform_zeroize(v, cap * sizeof *v);
+	free(v);
+	if (f != stdin)
+		fclose(f);
+	return rc;
+}
+
+/* --import FILE [--replace]: each account is one SET, so each lands whole
+ * or not at all; names that exist stay as they are without --replace. */
+static int import_users(const struct mode_spec *m, const struct opts *o, const struct conf *c)
+{
+	struct users_rec *v = NULL;
+	long n = read_import(m, o->import, &v);
+	if (n < 0)
+		return EXIT_ERR;
+	char err[600];
+	long added = 0, replaced = 0, kept = 0, i;
+	int rc = EXIT_OK;
+	if ((rc = open_redis(m, c)) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		enum users_status st = rusers_put(ru, &v[i], 0, err, sizeof err);
+		if (st == USERS_EXISTS && o->replace &&
+		    (st = rusers_put(ru, &v[i], 2, err, sizeof err)) == USERS_OK) {
+			replaced++;
+			continue;
+		}
+		if (st == USERS_IOERR) {
+			fprintf(stderr, "im %s: %s; stopped at %s (account %ld of %ld)\n", m->mode, err,
+			        v[i].name, i + 1, n);
+			rc = EXIT_ERR;
+			break;
+		}
+		if (st == USERS_EXISTS) {
+			fprintf(stderr,
+			        "im %s: %s exists in redis %s: left as it is (--replace overwrites it)\n",
+			        m->mode, v[i].name, c->clu.redis);
+			kept++;
+			rc = EXIT_ERR;
+			continue;
+		}
+		added++;
+	}
+	fprintf(stderr, "im %s: %s: %ld accounts read, %ld added, %ld replaced, %ld left as they were%s\n",
+	        m->mode, o->import, n, added, replaced, kept, i < n ? ", the rest not tried" : "");
+out:
+	if (v)
+		mbedtls_platform_zeroize(v, (size_t)n * sizeof *v);
+	free(v);
+	return rc;
+}
+#endif
+
+static int users(int argc, char **argv);
+
 int admin_users(int argc, char **argv)
+{
+	return close_redis(users(argc, argv));
+}
+
+static int users(int argc, char **argv)
 {
 	const struct mode_spec *m = &spec_users;
 	struct opts o;
@@ -494,13 +781,37 @@ int admin_users(int argc, char **argv)
 		return rc;
 	if ((rc = load_conf(m, &o, &c)) != 0)
 		return rc;
+	void (*fn)(const struct users_rec *, void *) = o.export ? print_rec : print_name;
+	if (o.import && !clustered(&c)) {
+		char note[CONF_PATH_MAX + 200];
+		conf_note(&o, &c, note, sizeof note);
+		fprintf(
+		    stderr,
+		    "im %s: --import loads accounts into Redis, and the config names no [cluster] redis %s\n",
+		    m->mode, note);
+		return EXIT_ERR;
+	}
+#ifdef IM_CLUSTER
+	if (o.import)
+		return import_users(m, &o, &c);
+	if (clustered(&c)) {
+		char err[600];
+		if ((rc = open_redis(m, &c)) != 0)
+			return rc;
+		if (rusers_each(ru, fn, NULL, err, sizeof err) < 0) {
+			fprintf(stderr, "im %s: %s\n", m->mode, err);
+			return EXIT_ERR;
+		}
+		return finish_stdout(m);
+	}
+#endif
 	if (users_path(m, &c, path, sizeof path) < 0)
 		return EXIT_ERR;
 	if (users_file_missing(path)) {
 		say_no_users_file(m, &o, &c, "", path);
 		return EXIT_ERR;
 	}
-	if (users_each(path, print_name, NULL) < 0) {
+	if (users_each(path, fn, NULL) < 0) {
 		io_error(m, "read", path);
 		return EXIT_ERR;
 	}

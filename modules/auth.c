@@ -21,8 +21,13 @@
 #include "hmap.h"
 #include "log.h"
 #include "rng.h"
+#include "rusers.h"
 #include "slab.h"
 #include "tokens.h"
+
+#ifdef IM_CLUSTER
+#include "redis.h"
+#endif
 
 #define AUTH_USERS_POLL_MS 1000    /* without inotify: how soon admin changes are noticed */
 #define AUTH_WINDOW_MS     60000   /* failed-login counting window */
@@ -97,6 +102,8 @@ struct auth {
 	int workers;
 	double ns_per_iter;      /* measured PBKDF2 cost per round, per worker */
 	long long pending_iters; /* PBKDF2 rounds queued or running */
+	struct redis *redis;     /* cluster mode: where accounts and tokens live; else NULL */
+	char prefix[80];         /* cluster mode: [cluster] key_prefix */
 };
 
 struct auth_job {
@@ -105,8 +112,11 @@ struct auth_job {
 	auth_done_fn done;
 	void *owner; /* NULL once the owner has gone */
 	int signup, iterations;
-	int counted;  /* its rounds are in pending_iters */
-	long long ns; /* how long the work took */
+	int resume;    /* cluster mode: a RESUME, answered from Redis */
+	int clustered; /* cluster mode: Redis reads before and stores after the hash */
+	int stored;    /* cluster mode: a sign-up's SET was answered */
+	int counted;   /* its rounds are in pending_iters */
+	long long ns;  /* how long the work took */
 	enum auth_result result;
 	int err;
 	int found; /* LOGIN: rec is the user's record */
@@ -115,6 +125,7 @@ struct auth_job {
 	char ipk[AUTH_IPKEY_MAX]; /* the client's address key */
 	char pw[PROTO_LINE_MAX];
 	size_t pwlen;
+	char tokhex[2 * TOKENS_HASH_LEN + 1]; /* cluster RESUME: the token's key */
 };
 
 /* ---- password work, in a worker thread ---- */
@@ -135,6 +146,8 @@ static void job_work(struct pool_job *pj)
 		if (users_hash(j->pw, j->pwlen, j->iterations, &j->rec) < 0) {
 			j->result = AUTH_IOERR;
 			j->err = EIO;
+		} else if (j->clustered) {
+			j->result = AUTH_OK; /* stored in Redis by the loop (job_done) */
 		} else {
 			enum users_status st = users_add(j->auth->users_path, &j->rec);
 			j->err = errno;
@@ -228,6 +241,40 @@ static void count_attempt(struct auth *a, const char *ipk, const char *name, int
 	count(a, "nameip", nameip, AUTH_WINDOW_MS, delta);
 }
 
+#ifdef IM_CLUSTER
+/* An answer nobody waits for: an error in it (a Redis too old for a
+ * command, out of memory) is logged, with what was asked (arg). */
+static void warn_reply(struct redis *r, redisReply *rp, void *arg)
+{
+	if (rp && rp->type == REDIS_REPLY_ERROR)
+		log_err("redis %s refused %s: %.*s", redis_addr(r), (const char *)arg,
+		        (int)(rp->len > 200 ? 200 : rp->len), rp->str);
+}
+
+static char what_fail[] = "the failed-login count (MULTI/EXEC)";
+static char what_token[] = "a resume token (SET EXAT: Redis 6.2 or later)";
+#endif
+
+/* A failed login by name (delta 1) or one taken back (-1). In cluster mode
+ * a failure also counts in Redis ("<prefix>fail:<name>"), where every node
+ * reads it before a LOGIN's hash, so that guesses spread over the nodes
+ * meet one limit. The count is created with its expiry in one transaction:
+ * a count without one would lock the name out for good. */
+static void count_name(struct auth *a, const char *name, int delta)
+{
+	count(a, "name", name, AUTH_WINDOW_MS, delta);
+#ifdef IM_CLUSTER
+	char key[RUSERS_KEY_MAX];
+	if (delta <= 0 || a->redis == NULL || !redis_up(a->redis))
+		return;
+	rusers_key(a->prefix, "fail", name, key);
+	if (redis_cmd(a->redis, NULL, NULL, "MULTI") == 0 &&
+	    redis_cmd(a->redis, NULL, NULL, "SET %s 0 EX %d NX", key, AUTH_WINDOW_MS / 1000) == 0 &&
+	    redis_cmd(a->redis, NULL, NULL, "INCR %s", key) == 0)
+		redis_cmd(a->redis, warn_reply, what_fail, "EXEC");
+#endif
+}
+
 /* The name's own budget per address is small, so a guesser elsewhere does
  * not lock its owner out; the larger one over all addresses still stops
  * guessing spread over many, except from an address the name logged in
@@ -236,7 +283,7 @@ static void count_attempt(struct auth *a, const char *ipk, const char *name, int
 void auth_count_failure(struct auth *a, const char *ipk, const char *name, int delta)
 {
 	count_attempt(a, ipk, name, delta);
-	count(a, "name", name, AUTH_WINDOW_MS, delta);
+	count_name(a, name, delta);
 }
 
 /* A sign-up for a taken name tells that the name exists: it counts against
@@ -362,6 +409,10 @@ const char *auth_too_many_failures_ip(struct auth *a, const char *ipk)
  * A taken name is answered before any hashing. */
 enum auth_signup auth_signup_check(struct auth *a, const char *ipk, const char *name)
 {
+#ifdef IM_CLUSTER
+	if (a->redis && !redis_up(a->redis))
+		return AUTH_SIGNUP_NOSTORE;
+#endif
 	if (counted(a, "signup", ipk) >= a->cf->max_signups_per_ip)
 		return AUTH_SIGNUP_RATE;
 	auth_check_users(a);
@@ -478,6 +529,8 @@ static int dummy_iterations(struct auth *a)
 void auth_reload_users(struct auth *a)
 {
 	struct hmap fresh = {0};
+	if (a->redis)
+		return; /* cluster mode: the accounts are read from Redis */
 	if (users_each(a->users_path, add_rec, &fresh) < 0) {
 		log_err("cannot read %s: %s; keeping the accounts read before", a->users_path,
 		        strerror(errno));
@@ -500,6 +553,8 @@ void auth_reload_users(struct auth *a)
 void auth_check_users(struct auth *a)
 {
 	struct stat st;
+	if (a->redis)
+		return;
 	if (stat(a->users_path, &st) < 0)
 		memset(&st, 0, sizeof st);
 	if (st.st_ino != a->users_st.st_ino || st.st_size != a->users_st.st_size ||
@@ -565,30 +620,50 @@ static void watch_users(struct auth *a)
 
 /* ---- password checks ---- */
 
+static int store_signup(struct auth_job *j);
+
+/* A check is decided (in the loop thread: from the pool, or from a Redis
+ * answer in cluster mode, where a sign-up comes back here once stored). */
 static void job_done(struct pool_job *pj)
 {
 	struct auth_job *j = (struct auth_job *)pj;
 	struct auth *a = j->auth;
 	if (j->counted)
 		a->pending_iters -= j->iterations;
+	j->counted = 0;
 	if (j->ns > 0 && j->iterations > 0) {
 		double per = (double)j->ns / j->iterations;
 		a->ns_per_iter = a->ns_per_iter > 0 ? 0.7 * a->ns_per_iter + 0.3 * per : per;
 	}
+	j->ns = 0;
 	if (j->owner == NULL) {
 		mbedtls_platform_zeroize(j, sizeof *j);
 		free(j);
 		return;
 	}
+	if (j->clustered && j->signup && j->result == AUTH_OK && !j->stored) {
+		if (store_signup(j) == 0)
+			return; /* back here with Redis's answer */
+		j->result = AUTH_UNAVAILABLE;
+	}
 	switch (j->result) {
 	case AUTH_OK:
 		if (j->signup) {
 			remember_user(a, &j->rec);
-		} else {
+		} else if (!j->clustered) {
 			auth_check_users(a);
 			if (hmap_get(&a->users, j->name) == NULL)
 				j->result = AUTH_DELETED;
 		}
+		break;
+	case AUTH_UNAVAILABLE:
+		if (j->signup)
+			count(a, "signup", j->ipk, AUTH_SIGNUP_MS, -1);
+		else if (!j->resume)
+			count_attempt(a, j->ipk, j->name, -1);
+		break;
+	case AUTH_LIMITED:
+		count_attempt(a, j->ipk, j->name, -1); /* nothing was tried */
 		break;
 	case AUTH_EXISTS:
 		count_taken(a, j->ipk);
@@ -598,24 +673,27 @@ static void job_done(struct pool_job *pj)
 			count_attempt(a, j->ipk, j->name, -1);
 		break;
 	case AUTH_BAD:
-		count(a, "name", j->name, AUTH_WINDOW_MS, 1); /* the rest when it started */
+		count_name(a, j->name, 1); /* the rest when it started */
 		break;
 	case AUTH_DELETED:
 		break; /* counted when it started */
 	}
-	struct auth_outcome o = {j->result, j->signup, j->err, j->name, j->ipk};
+	struct auth_outcome o = {j->result, j->signup, j->resume, j->err, j->name, j->ipk};
 	j->done(j->owner, &o);
 	mbedtls_platform_zeroize(j, sizeof *j);
 	free(j);
 }
 
+static int start_login_read(struct auth_job *j);
+
 struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
-                             unsigned budget_ms, auth_done_fn done, void *owner, int *busy)
+                             unsigned budget_ms, auth_done_fn done, void *owner, enum auth_refusal *why)
 {
-	*busy = 0;
+	*why = AUTH_NOMEM;
 	struct auth_job *j = calloc(1, sizeof *j);
 	if (j == NULL)
 		return NULL;
+	j->clustered = a->redis != NULL;
 	j->base.work = job_work;
 	j->base.done = job_done;
 	j->auth = a;
@@ -632,6 +710,14 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 		} else {
 			j->iterations = dummy_iterations(a);
 		}
+#ifdef IM_CLUSTER
+		/* Redis away: only the accounts read before can be checked. */
+		if (j->clustered && !j->found && !redis_up(a->redis)) {
+			free(j);
+			*why = AUTH_NOSTORE;
+			return NULL;
+		}
+#endif
 	}
 	/* The checks ahead share the workers; this one then takes a worker
 	 * of its own. One that would not finish within three quarters of the
@@ -641,8 +727,9 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 	if (wait_ms > budget_ms * AUTH_BUSY_SHARE) {
 		log_debug("password checks queued: %lld rounds, about %.0f ms (%.0f ns a round)",
 		          a->pending_iters, wait_ms, a->ns_per_iter);
+		mbedtls_platform_zeroize(j, sizeof *j);
 		free(j);
-		*busy = 1;
+		*why = AUTH_BUSY;
 		if (signup)
 			count(a, "signup", ipk, AUTH_SIGNUP_MS, -1); /* nothing was spent */
 		return NULL;
@@ -657,6 +744,19 @@ struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const
 	if (j->pwlen >= sizeof j->pw)
 		j->pwlen = sizeof j->pw - 1;
 	memcpy(j->pw, pw, j->pwlen);
+	if (j->clustered && !signup) {
+		if (start_login_read(j) == 0)
+			return j; /* the pool gets it with Redis's answer */
+		if (!j->found) {
+			/* Redis is away, and the account is not known here */
+			a->pending_iters -= j->iterations;
+			count_attempt(a, ipk, name, -1);
+			mbedtls_platform_zeroize(j, sizeof *j);
+			free(j);
+			*why = AUTH_NOSTORE;
+			return NULL;
+		}
+	}
 	pool_submit(a->pool, &j->base);
 	return j;
 }
@@ -804,6 +904,8 @@ static void tokens_changed(struct auth *a)
 		loop_timer_set(a->loop, &a->tokens_timer, AUTH_TOKENS_MS, on_tokens_timer, a);
 }
 
+static int store_token(struct auth *a, const char *name, const struct tok *t);
+
 int auth_token_issue(struct auth *a, const char *name, char *out)
 {
 	unsigned char raw[TOKENS_RAW_LEN];
@@ -815,6 +917,13 @@ int auth_token_issue(struct auth *a, const char *name, char *out)
 	tokens_encode(raw, out);
 	mbedtls_platform_zeroize(raw, sizeof raw);
 	t.expires = (int64_t)time(NULL) + a->cf->token_lifetime;
+	if (a->redis) {
+		if (tokens_hash(out, t.hash) < 0 || store_token(a, name, &t) < 0) {
+			mbedtls_platform_zeroize(out, TOKENS_TEXT_LEN + 1);
+			return -1;
+		}
+		return 0;
+	}
 	if (tokens_hash(out, t.hash) < 0 || add_token(a, name, &t) < 0) {
 		mbedtls_platform_zeroize(out, TOKENS_TEXT_LEN + 1);
 		return -1;
@@ -857,6 +966,336 @@ int auth_resume(struct auth *a, const char *name, const char *text, const char *
 	}
 	return 0;
 }
+
+/* ---- cluster mode: accounts, tokens and failure counts in Redis ---- */
+
+int auth_clustered(const struct auth *a)
+{
+	return a->redis != NULL;
+}
+
+#ifdef IM_CLUSTER
+
+static void hex(const unsigned char *b, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	for (size_t i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}
+
+/* An account is gone from Redis: gone here too. */
+static void forget_user(struct auth *a, const char *name)
+{
+	struct users_rec *r = hmap_get(&a->users, name);
+	if (r == NULL)
+		return;
+	hmap_del(&a->users, name);
+	free_rec(r, NULL);
+	a->median_iterations = 0;
+}
+
+/* The record in Redis's answer rp, when it is name's: 0 with r filled. A
+ * record that is not understood is logged and counts as none. */
+static int reply_user(struct auth *a, const redisReply *rp, const char *name, struct users_rec *r)
+{
+	if (rp == NULL || rp->type != REDIS_REPLY_STRING)
+		return -1;
+	if (users_parse_line(rp->str, rp->len, r) == 0 && strcmp(r->name, name) == 0)
+		return 0;
+	log_err("redis %s: the record %suser:%s is not understood: treated as no account",
+	        redis_addr(a->redis), a->prefix, name);
+	return -1;
+}
+
+/* A LOGIN's account and the name's failed logins over all nodes. */
+static void login_read(struct redis *r, redisReply *rp, void *arg)
+{
+	struct auth_job *j = arg;
+	struct auth *a = j->auth;
+	struct users_rec rec;
+	(void)r;
+	if (j->owner == NULL) {
+		job_done(&j->base); /* frees it */
+		return;
+	}
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 2) {
+		if (!j->found) {
+			j->result = AUTH_UNAVAILABLE;
+			job_done(&j->base);
+			return;
+		}
+		/* the account as read before, as while Redis is away */
+		pool_submit(a->pool, &j->base);
+		return;
+	}
+	const redisReply *fails = rp->element[1];
+	if (fails->type == REDIS_REPLY_STRING &&
+	    strtol(fails->str, NULL, 10) >= a->cf->max_failures_per_name_total &&
+	    !is_known(a, j->ipk, j->name)) {
+		j->result = AUTH_LIMITED;
+		job_done(&j->base);
+		return;
+	}
+	if (reply_user(a, rp->element[0], j->name, &rec) == 0) {
+		add_rec(&rec, &a->users);
+		a->median_iterations = 0;
+		j->rec = rec;
+		j->found = 1;
+	} else {
+		/* deleted (on any node), or never there: checked against
+		 * nothing, at the cost of a real check */
+		forget_user(a, j->name);
+		j->found = 0;
+	}
+	mbedtls_platform_zeroize(&rec, sizeof rec);
+	pool_submit(a->pool, &j->base);
+}
+
+static int start_login_read(struct auth_job *j)
+{
+	struct auth *a = j->auth;
+	char user[RUSERS_KEY_MAX], fail[RUSERS_KEY_MAX];
+	rusers_key(a->prefix, "user", j->name, user);
+	rusers_key(a->prefix, "fail", j->name, fail);
+	return redis_cmd(a->redis, login_read, j, "MGET %s %s", user, fail);
+}
+
+static void signup_stored(struct redis *r, redisReply *rp, void *arg)
+{
+	struct auth_job *j = arg;
+	(void)r;
+	j->stored = 1;
+	if (rp == NULL || rp->type == REDIS_REPLY_ERROR) {
+		if (rp)
+			log_err("redis %s refused to store the account %s: %.*s", redis_addr(j->auth->redis),
+			        j->name, (int)(rp->len > 200 ? 200 : rp->len), rp->str);
+		j->result = AUTH_UNAVAILABLE;
+	} else if (rp->type == REDIS_REPLY_NIL) {
+		j->result = AUTH_EXISTS; /* another node's sign-up came first */
+	}
+	job_done(&j->base);
+}
+
+/* A sign-up's account goes to Redis only if the name is new there: of two
+ * nodes signing the same name up at once, exactly one wins. */
+static int store_signup(struct auth_job *j)
+{
+	struct auth *a = j->auth;
+	char key[RUSERS_KEY_MAX], line[USERS_LINE_MAX];
+	if (users_format_line(&j->rec, line, sizeof line) < 0)
+		return -1;
+	rusers_key(a->prefix, "user", j->name, key);
+	int rc = redis_cmd(a->redis, signup_stored, j, "SET %s %s NX", key, line);
+	mbedtls_platform_zeroize(line, sizeof line);
+	return rc;
+}
+
+/* What the answers about a user's list of tokens need (the auth may be
+ * gone by the time they come). */
+struct tokens_trim {
+	struct redis *redis;
+	char list[RUSERS_KEY_MAX];
+	char prefix[80];
+	long cap;
+};
+
+static void tokens_dropped(struct redis *r, redisReply *rp, void *arg)
+{
+	struct tokens_trim *tt = arg;
+	char key[RUSERS_KEY_MAX];
+	(void)r;
+	for (size_t i = 0; rp && rp->type == REDIS_REPLY_ARRAY && i < rp->elements; i++) {
+		const redisReply *h = rp->element[i];
+		if (h->type != REDIS_REPLY_STRING || h->len != 2 * TOKENS_HASH_LEN)
+			continue;
+		rusers_key(tt->prefix, "token", h->str, key);
+		redis_cmd(tt->redis, NULL, NULL, "DEL %s", key);
+	}
+	free(tt);
+}
+
+/* The list of the user's tokens is newest first: beyond
+ * max_tokens_per_user the oldest go, list entry and token alike. */
+static void token_listed(struct redis *r, redisReply *rp, void *arg)
+{
+	struct tokens_trim *tt = arg;
+	if (rp && rp->type == REDIS_REPLY_INTEGER && rp->integer > tt->cap &&
+	    redis_cmd(r, tokens_dropped, tt, "RPOP %s %lld", tt->list, rp->integer - tt->cap) == 0)
+		return;
+	free(tt);
+}
+
+static int store_token(struct auth *a, const char *name, const struct tok *t)
+{
+	struct tokens_rec rec = {0};
+	char hx[2 * TOKENS_HASH_LEN + 1], key[RUSERS_KEY_MAX], line[TOKENS_LINE_MAX + 1];
+	if (!redis_up(a->redis))
+		return -1;
+	snprintf(rec.name, sizeof rec.name, "%s", name);
+	memcpy(rec.hash, t->hash, sizeof rec.hash);
+	memcpy(rec.bind, t->bind, sizeof rec.bind);
+	rec.expires = t->expires;
+	struct tokens_trim *tt = calloc(1, sizeof *tt);
+	if (tt == NULL || tokens_format_line(&rec, line, sizeof line) < 0) {
+		free(tt);
+		return -1;
+	}
+	tt->redis = a->redis;
+	tt->cap = a->cf->max_tokens_per_user;
+	snprintf(tt->prefix, sizeof tt->prefix, "%s", a->prefix);
+	rusers_key(a->prefix, "tokens", name, tt->list);
+	hex(t->hash, sizeof t->hash, hx);
+	rusers_key(a->prefix, "token", hx, key);
+	long long at = (long long)t->expires;
+	if (redis_cmd(a->redis, warn_reply, what_token, "SET %s %s EXAT %lld", key, line, at) < 0) {
+		free(tt);
+		return -1;
+	}
+	if (redis_cmd(a->redis, token_listed, tt, "LPUSH %s %s", tt->list, hx) < 0)
+		free(tt);
+	else
+		redis_cmd(a->redis, NULL, NULL, "EXPIREAT %s %lld", tt->list, at);
+	return 0;
+}
+
+/* A RESUME's token (taken: it works once, on whichever node) and account. */
+static void resume_read(struct redis *r, redisReply *rp, void *arg)
+{
+	struct auth_job *j = arg;
+	struct auth *a = j->auth;
+	struct tokens_rec t;
+	struct users_rec u;
+	unsigned char bind[TOKENS_BIND_LEN];
+	(void)r;
+	if (j->owner == NULL) {
+		job_done(&j->base);
+		return;
+	}
+	if (rp == NULL || rp->type != REDIS_REPLY_ARRAY || rp->elements != 2) {
+		j->result = AUTH_UNAVAILABLE;
+		job_done(&j->base);
+		return;
+	}
+	const redisReply *tok = rp->element[0];
+	if (tok->type == REDIS_REPLY_ERROR || rp->element[1]->type == REDIS_REPLY_ERROR) {
+		const redisReply *e = tok->type == REDIS_REPLY_ERROR ? tok : rp->element[1];
+		log_err("redis %s refused a RESUME's reads (GETDEL: Redis 6.2 or later): %.*s", redis_addr(r),
+		        (int)(e->len > 200 ? 200 : e->len), e->str);
+		j->result = AUTH_UNAVAILABLE;
+		job_done(&j->base);
+		return;
+	}
+	int have_user = reply_user(a, rp->element[1], j->name, &u) == 0;
+	if (have_user) {
+		add_rec(&u, &a->users);
+		a->median_iterations = 0;
+	} else if (rp->element[1]->type == REDIS_REPLY_NIL) {
+		forget_user(a, j->name);
+	}
+	int ok = have_user && tok->type == REDIS_REPLY_STRING &&
+	         tokens_parse_line(tok->str, tok->len, &t) == 0 && strcmp(t.name, j->name) == 0 &&
+	         t.expires > (int64_t)time(NULL) && tokens_bind(&u, bind) == 0 &&
+	         memcmp(bind, t.bind, sizeof bind) == 0;
+	mbedtls_platform_zeroize(&u, sizeof u);
+	j->result = ok ? AUTH_OK : AUTH_BAD;
+	if (!ok)
+		count_attempt(a, j->ipk, j->name, 1); /* and by name in job_done */
+	job_done(&j->base);
+}
+
+struct auth_job *auth_resume_submit(struct auth *a, const char *name, const char *text, const char *ipk,
+                                    auth_done_fn done, void *owner, enum auth_refusal *why)
+{
+	unsigned char h[TOKENS_HASH_LEN];
+	char tkey[RUSERS_KEY_MAX], ukey[RUSERS_KEY_MAX];
+	*why = AUTH_NOSTORE;
+	if (a->redis == NULL || !redis_up(a->redis))
+		return NULL;
+	*why = AUTH_NOMEM;
+	struct auth_job *j = calloc(1, sizeof *j);
+	if (j == NULL || tokens_hash(text, h) < 0) {
+		free(j);
+		return NULL;
+	}
+	j->base.done = job_done;
+	j->auth = a;
+	j->done = done;
+	j->owner = owner;
+	j->resume = 1;
+	j->clustered = 1;
+	snprintf(j->name, sizeof j->name, "%s", name);
+	snprintf(j->ipk, sizeof j->ipk, "%s", ipk);
+	hex(h, sizeof h, j->tokhex);
+	rusers_key(a->prefix, "token", j->tokhex, tkey);
+	rusers_key(a->prefix, "user", name, ukey);
+	/* One transaction: the token is taken and the account read together;
+	 * nothing else is sent on the link in between (one thread). */
+	if (redis_cmd(a->redis, NULL, NULL, "MULTI") < 0 ||
+	    redis_cmd(a->redis, NULL, NULL, "GETDEL %s", tkey) < 0 ||
+	    redis_cmd(a->redis, NULL, NULL, "GET %s", ukey) < 0 ||
+	    redis_cmd(a->redis, resume_read, j, "EXEC") < 0) {
+		free(j);
+		*why = AUTH_NOSTORE;
+		return NULL;
+	}
+	return j;
+}
+
+void auth_cluster(struct auth *a, struct redis *r, const char *prefix)
+{
+	a->redis = r;
+	snprintf(a->prefix, sizeof a->prefix, "%s", prefix);
+	if (a->users.n)
+		log_info(
+		    "cluster mode: the accounts are in redis %s; %s (%zu account%s) is not used ('im users "
+		    "--import %s' loads it into redis)",
+		    redis_addr(r), a->users_path, a->users.n, a->users.n == 1 ? "" : "s", a->users_path);
+	hmap_each(&a->users, free_rec, NULL);
+	hmap_free(&a->users);
+	memset(&a->users, 0, sizeof a->users);
+	a->median_iterations = 0;
+	if (a->inotify_fd >= 0) {
+		loop_del(a->loop, a->inotify_fd);
+		close(a->inotify_fd);
+		a->inotify_fd = -1;
+	}
+	loop_timer_stop(a->loop, &a->users_timer);
+}
+
+#else
+
+static int start_login_read(struct auth_job *j)
+{
+	(void)j;
+	return -1;
+}
+
+static int store_signup(struct auth_job *j)
+{
+	(void)j;
+	return -1;
+}
+
+static int store_token(struct auth *a, const char *name, const struct tok *t)
+{
+	(void)a;
+	(void)name;
+	(void)t;
+	return -1;
+}
+
+struct auth_job *auth_resume_submit(struct auth *a, const char *name, const char *text, const char *ipk,
+                                    auth_done_fn done, void *owner, enum auth_refusal *why)
+{
+	(void)a, (void)name, (void)text, (void)ipk, (void)done, (void)owner;
+	*why = AUTH_NOSTORE;
+	return NULL;
+}
+
+#endif
 
 /* ---- life ---- */
 

@@ -16,16 +16,26 @@
 
 enum auth_result {
 	AUTH_OK,
-	AUTH_BAD,     /* wrong password or unknown name */
-	AUTH_EXISTS,  /* SIGNUP: the name is taken */
-	AUTH_IOERR,   /* the users file could not be used; err holds errno */
-	AUTH_DELETED, /* LOGIN: the account went while its password was checked */
+	AUTH_BAD,         /* wrong password or unknown name */
+	AUTH_EXISTS,      /* SIGNUP: the name is taken */
+	AUTH_IOERR,       /* the users file could not be used; err holds errno */
+	AUTH_DELETED,     /* LOGIN: the account went while its password was checked */
+	AUTH_UNAVAILABLE, /* cluster mode: Redis did not answer, and the account is not known here */
+	AUTH_LIMITED,     /* cluster mode: the name's failed logins over all nodes are spent */
+};
+
+/* Why auth_submit() or auth_resume_submit() gave no job. */
+enum auth_refusal {
+	AUTH_NOMEM = 0,
+	AUTH_BUSY,    /* the password checks queued would not finish in time */
+	AUTH_NOSTORE, /* cluster mode: Redis is away and the answer needs it */
 };
 
 /* What a finished check tells its owner (valid during the callback only). */
 struct auth_outcome {
 	enum auth_result result;
 	int signup;
+	int resume; /* a RESUME's outcome (auth_resume_submit) */
 	int err;
 	const char *name; /* folded */
 	const char *ipk;  /* the address key the check was counted under */
@@ -70,11 +80,12 @@ void auth_succeeded(struct auth *a, const char *ipk, const char *name, int count
  * limit a RESUME is held to): a phrase for logs, or NULL. */
 const char *auth_too_many_failures_ip(struct auth *a, const char *ipk);
 
-enum auth_signup { AUTH_SIGNUP_GO, AUTH_SIGNUP_RATE, AUTH_SIGNUP_TAKEN };
+enum auth_signup { AUTH_SIGNUP_GO, AUTH_SIGNUP_RATE, AUTH_SIGNUP_TAKEN, AUTH_SIGNUP_NOSTORE };
 /* Whether a sign-up for name from ipk may be hashed: not over the hourly
  * sign-ups of the address (AUTH_SIGNUP_RATE), not a taken name
- * (AUTH_SIGNUP_TAKEN, counted as a failure of the address only).
- * AUTH_SIGNUP_GO counts it. */
+ * (AUTH_SIGNUP_TAKEN, counted as a failure of the address only), not in
+ * cluster mode while Redis is away (AUTH_SIGNUP_NOSTORE). AUTH_SIGNUP_GO
+ * counts it. */
 enum auth_signup auth_signup_check(struct auth *a, const char *ipk, const char *name);
 
 /* Re-reads the users file if it changed since it was read (one stat). */
@@ -91,11 +102,15 @@ const char *auth_users_path(const struct auth *a);
  * unless auth_cancel() came first. A LOGIN counts as a failure of the
  * address and of the name from it until it succeeds, and of the name from
  * all addresses once it is answered as wrong. pw is copied. Returns the
- * job; NULL with *busy set when the checks queued ahead (measured hash
- * time x queue / workers) would not let it finish within budget_ms, NULL
- * with *busy 0 when out of memory. */
+ * job; NULL with *why AUTH_BUSY when the checks queued ahead (measured
+ * hash time x queue / workers) would not let it finish within budget_ms,
+ * AUTH_NOSTORE in cluster mode when Redis is away and a LOGIN's name is not
+ * known here, AUTH_NOMEM when out of memory. In cluster mode a LOGIN reads
+ * the account and the name's failed logins over all nodes from Redis first
+ * (AUTH_LIMITED when they are spent), and a SIGNUP stores the account
+ * there only if the name is new (AUTH_EXISTS if another node was first). */
 struct auth_job *auth_submit(struct auth *a, int signup, const char *name, const char *ipk, const char *pw,
-                             unsigned budget_ms, auth_done_fn done, void *owner, int *busy);
+                             unsigned budget_ms, auth_done_fn done, void *owner, enum auth_refusal *why);
 /* The owner has gone: done is never called; the job frees itself. */
 void auth_cancel(struct auth_job *j);
 
@@ -114,5 +129,25 @@ int auth_token_issue(struct auth *a, const char *name, char *out);
  * password since changed), counted as a failed login. Constant time in
  * the token. */
 int auth_resume(struct auth *a, const char *name, const char *text, const char *ipk);
+
+/* Cluster mode (IM_CLUSTER builds). */
+struct redis;
+
+/* From now on the accounts are read from Redis r at each login (the ones
+ * read are kept in memory, for logins while Redis is away), sign-ups are
+ * stored there, resume tokens live there ("<prefix>token:<sha256 hex>",
+ * listed per user) and each failed login by name counts there too, for
+ * every node: the users and tokens files are no longer used. Once, right
+ * after auth_new(); r outlives a. */
+void auth_cluster(struct auth *a, struct redis *r, const char *prefix);
+/* 1 in cluster mode (auth_cluster() was called). */
+int auth_clustered(const struct auth *a);
+/* Cluster mode: RESUME name text from ipk, answered from Redis (the token
+ * taken there, so it works once across all nodes); done(owner, ...) gets
+ * AUTH_OK, AUTH_BAD (counted as a failed login) or AUTH_UNAVAILABLE, with
+ * o->resume set. NULL with *why when it cannot start (AUTH_NOSTORE: Redis
+ * is away). auth_cancel() ends it. */
+struct auth_job *auth_resume_submit(struct auth *a, const char *name, const char *text, const char *ipk,
+                                    auth_done_fn done, void *owner, enum auth_refusal *why);
 
 #endif

@@ -265,8 +265,9 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 		if (auth_token_issue(s->auth, name, token) == 0)
 			conn_send(c, "TOKEN %s", token);
 		else
-			log_warn("no resume token for %s from %s: out of memory or no random numbers", name,
-			         c->peer);
+			log_warn("no resume token for %s from %s: %s", name, c->peer,
+			         auth_clustered(s->auth) ? "the accounts store (redis) is unreachable"
+			                                 : "out of memory or no random numbers");
 		mbedtls_platform_zeroize(token, sizeof token);
 	}
 	conn_deadline(c, (unsigned)s->cf->keepalive_timeout * 1000, "keepalive timeout");
@@ -286,17 +287,33 @@ static void login_done(void *owner, const struct auth_outcome *o)
 	struct conn *c = cl->c;
 	cl->job = NULL;
 	cl->state = CL_AUTH;
-	const char *what = o->signup ? "signup" : "login";
+	const char *what = o->resume ? "resume" : o->signup ? "signup" : "login";
 	switch (o->result) {
 	case AUTH_OK:
-		logged_in(cl, o->name, what, o->ipk, !o->signup);
+		logged_in(cl, o->name, what, o->ipk, !o->signup && !o->resume);
+		break;
+	case AUTH_BAD:
+		if (o->resume) {
+			log_warn("failed resume for %s from %s: bad name or token", o->name, c->peer);
+			conn_send(c, "ERR 401 bad name or token");
+			break;
+		}
+		log_warn("failed login for %s from %s: bad name or password", o->name, c->peer);
+		conn_send(c, "ERR 401 bad name or password");
+		break;
+	case AUTH_UNAVAILABLE:
+		log_warn("%s for %s from %s: the accounts store (redis) did not answer", what, o->name,
+		         c->peer);
+		conn_send(c, "ERR 503 cannot %s now: the accounts store is unreachable, try again later",
+		          what);
+		break;
+	case AUTH_LIMITED:
+		log_warn("too many failed logins for this name on all nodes: refusing login for %s from %s",
+		         o->name, c->peer);
+		conn_send(c, "ERR 429 too many attempts, wait a minute");
 		break;
 	case AUTH_DELETED:
 		log_warn("login for %s from %s: the account was deleted meanwhile", o->name, c->peer);
-		conn_send(c, "ERR 401 bad name or password");
-		break;
-	case AUTH_BAD:
-		log_warn("failed login for %s from %s: bad name or password", o->name, c->peer);
 		conn_send(c, "ERR 401 bad name or password");
 		break;
 	case AUTH_EXISTS:
@@ -334,16 +351,29 @@ static void start_auth(struct client *cl, int signup, const char *name, const ch
 		case AUTH_SIGNUP_TAKEN:
 			refuse_taken(c, name);
 			return;
+		case AUTH_SIGNUP_NOSTORE:
+			log_warn("refusing signup for %s from %s: the accounts store (redis) is unreachable",
+			         name, c->peer);
+			conn_send(c, "ERR 503 sign-up is unavailable: the accounts store is unreachable, try "
+			             "again later");
+			return;
 		case AUTH_SIGNUP_GO:
 			break;
 		}
 	}
 	/* What is left of login_timeout, counted from the accept. */
 	uint64_t spent = loop_now(s->loop) - cl->born, total = (uint64_t)s->cf->login_timeout * 1000;
-	int busy;
+	enum auth_refusal why;
 	cl->job = auth_submit(s->auth, signup, name, ipk, pw, spent < total ? (unsigned)(total - spent) : 0,
-	                      login_done, cl, &busy);
-	if (cl->job == NULL && busy) {
+	                      login_done, cl, &why);
+	if (cl->job == NULL && why == AUTH_NOSTORE) {
+		log_warn("refusing login for %s from %s: the accounts store (redis) is unreachable and the "
+		         "account was not read here before",
+		         name, c->peer);
+		conn_send(c, "ERR 503 cannot log in now: accounts unavailable, try again later");
+		return;
+	}
+	if (cl->job == NULL && why == AUTH_BUSY) {
 		log_warn("refusing %s for %s from %s: server busy (the password checks queued would not "
 		         "finish within login_timeout)",
 		         signup ? "signup" : "login", name, c->peer);
@@ -432,6 +462,23 @@ static void cmd_resume(struct client *cl, char *args)
 	if (over) {
 		log_warn("too many failed logins %s: refusing resume for %s from %s", over, name, c->peer);
 		conn_send(c, "ERR 429 too many attempts, wait a minute");
+		goto out;
+	}
+	if (auth_clustered(s->auth)) {
+		/* answered from Redis: the token may be another node's */
+		enum auth_refusal why;
+		cl->job = auth_resume_submit(s->auth, name, tok[1], ipk, login_done, cl, &why);
+		if (cl->job == NULL) {
+			log_warn("refusing resume for %s from %s: %s", name, c->peer,
+			         why == AUTH_NOSTORE ? "the accounts store (redis) is unreachable"
+			                             : "out of memory");
+			conn_send(c, why == AUTH_NOSTORE ? "ERR 503 cannot resume now: the accounts store is "
+			                                   "unreachable, try again later"
+			                                 : "ERR 503 server out of memory");
+			goto out;
+		}
+		cl->state = CL_CHECKING;
+		conn_hold(c, 1);
 		goto out;
 	}
 	if (auth_resume(s->auth, name, tok[1], ipk) < 0) {
@@ -1044,7 +1091,11 @@ static void on_hup(struct loop *l, void *arg)
 	char err[256], status[SRV_MAX_LISTEN * 100];
 	(void)l;
 	notify_reloading();
-	log_info("SIGHUP: reloading the users file, the certificate and the ticket keys");
+	if (auth_clustered(s->auth))
+		log_info("SIGHUP: reloading the certificate and the ticket keys (the accounts are read from "
+		         "redis at each login)");
+	else
+		log_info("SIGHUP: reloading the users file, the certificate and the ticket keys");
 	auth_reload_users(s->auth);
 	if (tls_cfg_reload(s->tls, s->cf->key_file, s->cf->cert_file, err, sizeof err) < 0)
 		log_err("keeping the old certificate: %s", err);
@@ -1144,6 +1195,7 @@ static int cluster_start(struct srv *s)
 		return -1;
 	}
 	log_info("cluster: node %s, redis %s", s->node_id, s->clu->redis);
+	auth_cluster(s->auth, s->redis, s->clu->key_prefix);
 	if (s->password_loose)
 		log_warn("cluster: redis_password_file %s can be read by others: chmod 600 it",
 		         s->clu->redis_password_file);

@@ -148,8 +148,11 @@ fi
 if wait_key im:node:n1 10; then pass cluster_node_record_after_return; else
 	fail cluster_node_record_after_return "im:node:n1 not back"; fi
 PORT=$PORT1
-if login a3 alice 4003 "$KEYA"; then pass cluster_login_after_return; else
-	fail cluster_login_after_return "$(tail -n 3 "$T/a3.out" | tr '\n' '|')"; fi
+# The accounts live in Redis (t_cluster_accounts.sh), and this one came back
+# empty (no persistence): alice is gone with it; a new sign-up shows that
+# the node uses Redis again.
+if signup a3 alice2 4003 "$KEYA"; then pass cluster_signup_after_return; else
+	fail cluster_signup_after_return "$(tail -n 3 "$T/a3.out" | tr '\n' '|')"; fi
 
 # --- Redis hangs (SIGSTOP: the link stays open, nothing answers) ---
 mark "$T/n1.log"
