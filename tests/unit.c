@@ -270,6 +270,48 @@ static void sample_key(const char *section, const char *key, void *arg)
 	}
 }
 
+/* The client's server list: entries, default port, IPv6 forms, limits. */
+static void test_conf_servers(void)
+{
+	struct conf_server_addr a[CONF_SERVERS_MAX];
+	char why[200] = "";
+	int n = conf_servers_parse("a.example:6000 10.0.0.1,[::1]:7000 fe80::1%eth0  b", 5190, a,
+	                           CONF_SERVERS_MAX, why, sizeof why);
+	result("conf_servers_parse", n == 5, "n %d why '%s'", n, why);
+	result("conf_servers_forms",
+	       n == 5 && strcmp(a[0].hostport, "a.example:6000") == 0 && a[0].port == 6000 &&
+	           strcmp(a[1].hostport, "10.0.0.1:5190") == 0 && strcmp(a[2].host, "::1") == 0 &&
+	           strcmp(a[2].hostport, "[::1]:7000") == 0 &&
+	           strcmp(a[3].hostport, "[fe80::1%eth0]:5190") == 0 && strcmp(a[4].hostport, "b:5190") == 0,
+	       "%s %s %s %s %s", a[0].hostport, a[1].hostport, a[2].hostport, a[3].hostport, a[4].hostport);
+	/* The one-server form of before keeps its known_servers key. */
+	n = conf_servers_parse("::1", 5190, a, CONF_SERVERS_MAX, why, sizeof why);
+	result("conf_servers_bare_v6", n == 1 && strcmp(a[0].hostport, "[::1]:5190") == 0, "n %d", n);
+	static const char *const bad[][2] = {
+	    {"a b c d e f g h i", "more than 8"},
+	    {"a:0", "not a port"},
+	    {"a:65536", "not a port"},
+	    {"a:+5", "not a port"},
+	    {"[::1]x", "not [IPv6"},
+	    {"[10.0.0.1]:5", "not an IPv6"},
+	    {"[::g]", "not an IPv6"},
+	    {"-a", "not a host name"},
+	    {"a..b", "not a host name"},
+	    {"a/b:5", "not a host name"},
+	    {"a:1:2x", "not an IPv6"},
+	    {"a a:5190", "listed twice"},
+	    {" , ", "no server"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "conf_servers_bad_%zu", i);
+		why[0] = '\0';
+		n = conf_servers_parse(bad[i][0], 5190, a, CONF_SERVERS_MAX, why, sizeof why);
+		result(name, n == -1 && strstr(why, bad[i][1]) != NULL, "'%s': n %d why '%s'", bad[i][0], n,
+		       why);
+	}
+}
+
 static void test_conf_sample(void)
 {
 	const char *top = getenv("TOP");
@@ -1410,6 +1452,7 @@ int main(void)
 	test_conf_good();
 	test_tlsmem();
 	test_conf_bad();
+	test_conf_servers();
 	test_conf_sample();
 	test_ini();
 	test_users_codec();
