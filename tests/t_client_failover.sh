@@ -57,7 +57,7 @@ sconf 1
 sconf 2
 sconf 3
 mkdir -p "$T/d1" "$T/d2" "$T/d3"
-for u in alice bob carol; do
+for u in alice bob carol dave; do
 	need "adduser_$u" sh -c "printf '%s\n' '$u-pw' | '$IM' adduser -c '$T/s1.conf' $u >/dev/null 2>&1"
 done
 need server1_start start_srv 1
@@ -169,6 +169,32 @@ else pass failover_all_refused_no_retry; fi
 cli_eof carol
 cli_wait carol 10
 
+# --- servers with different keys (trust on first use for each): no token
+# crosses from one to the other; the next one takes the password ---
+fconf dave "$H1 $H3"
+cli_start dave 5
+tell dave "login dave dave-pw"
+need dave_ready got dave '^ready dave$' 15
+need dave_token wait_for "$T/dave/tokens" "^$H1 $K1 dave " 10
+mark "$T/dave.out" "$T/dave.err" "$T/s3.log"
+stop_srv 1
+want_new failover_other_key_logs_in dave '^ready dave$' 20
+if new_lines "$T/dave.err" | grep -q "trusting the key of server $H3 on first use: $K3" &&
+	new_lines "$T/dave.err" | grep -q "logged in as dave at server $H3"; then
+	pass failover_other_key_pinned_on_first_use
+else
+	fail failover_other_key_pinned_on_first_use "$(new_lines "$T/dave.err" | tail -n 4 | tr '\n' '|')"
+fi
+if new_lines "$T/dave.err" | grep -Eq "resuming as dave|offering the resume token" ||
+	new_lines "$T/s3.log" | grep -q "resume"; then
+	fail failover_token_not_sent_to_other_key "$(new_lines "$T/dave.err" | grep -i token | tr '\n' '|')"
+else pass failover_token_not_sent_to_other_key; fi
+if grep -q "^$H1 $K1 dave " "$T/dave/tokens" && grep -q "^$H3 $K3 dave " "$T/dave/tokens"; then
+	pass failover_tokens_per_key
+else fail failover_tokens_per_key "$(cut -d' ' -f1-3 "$T/dave/tokens" | tr '\n' '|')"; fi
+cli_eof dave
+cli_wait dave 10
+
 # --- bad lists: config errors naming the entry ---
 badlist() {
 	printf '[client]\nserver = %s\nstate_dir = %s/bad\n' "$2" "$T" >"$T/bad.conf"
@@ -188,6 +214,5 @@ tell alice quit
 tell bob quit
 cli_wait alice 10
 cli_wait bob 10
-stop_srv 1
 stop_srv 3
 no_crash failover_no_crash "$T"/*.log "$T"/*.err
