@@ -117,7 +117,15 @@ struct cli {
 	enum srv_state state;
 	int v11; /* this server connection speaks protocol 1.1 (OK 1.1 to VERSION) */
 	struct conn *sc;
-	struct addrinfo *ai_list, *ai_cur;
+	/* This attempt's addresses of server cur: tried in a cycle from
+	 * ai_first (the one after an address just lost, else the first). */
+	struct addrinfo *ai_list, *ai_cur, *ai_first;
+	/* The address of the login in use (in_use_*), and after it was lost
+	 * the one to try last among server avoid_srv's (avoid_len > 0): a
+	 * host name's several addresses count as several servers. */
+	struct sockaddr_storage in_use, avoid;
+	socklen_t in_use_len, avoid_len;
+	size_t avoid_srv;
 	struct loop_timer retry_t, ping_t, quit_t;
 	unsigned attempt; /* retries since the last login: picks the delay cap */
 	uint64_t rng;     /* splitmix64 state for the retry jitter */
@@ -489,10 +497,19 @@ static const char *retry_word(const struct cli *c)
 	return usable_servers(c) > 1 ? "trying the next server" : "retrying";
 }
 
-/* Starts a non-blocking connect to the current address. 0/-1. */
+/* The address after ai in this attempt's cycle (wrapping to the list's
+ * head), or NULL once the cycle is back at ai_first. */
+static struct addrinfo *ai_next_cyclic(const struct cli *c, const struct addrinfo *ai)
+{
+	struct addrinfo *n = ai->ai_next ? ai->ai_next : c->ai_list;
+	return n == c->ai_first ? NULL : n;
+}
+
+/* Starts a non-blocking connect to the current address, or the next
+ * ones of the cycle. 0/-1. */
 static int connect_ai(struct cli *c)
 {
-	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+	for (; c->ai_cur; c->ai_cur = ai_next_cyclic(c, c->ai_cur)) {
 		struct addrinfo *ai = c->ai_cur;
 		/* mbedTLS writes each handshake record with its own send(): with
 		 * Nagle on, a (resumed) handshake waits out a delayed ACK, about
@@ -546,7 +563,14 @@ static void start_connect(struct cli *c)
 		next_server(c, 1);
 		return;
 	}
-	c->ai_cur = c->ai_list;
+	c->ai_first = c->ai_list;
+	for (struct addrinfo *ai = c->ai_list; c->avoid_len > 0 && c->avoid_srv == c->cur && ai;
+	     ai = ai->ai_next)
+		if (ai->ai_addrlen == c->avoid_len && memcmp(ai->ai_addr, &c->avoid, c->avoid_len) == 0) {
+			c->ai_first = ai->ai_next ? ai->ai_next : c->ai_list;
+			break;
+		}
+	c->ai_cur = c->ai_first;
 	if (connect_ai(c) < 0) {
 		if (c->failures++ == 0)
 			emitf(c, CLI_EV_ERROR, "cannot connect to server %s: %s; %s", c->hostport,
@@ -812,6 +836,12 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->tried = 0;
 	c->token_seen = 0;
 	c->resume_first = 1;
+	c->avoid_len = 0;
+	c->in_use_len = 0;
+	if (c->ai_cur && c->ai_cur->ai_addrlen <= sizeof c->in_use) {
+		memcpy(&c->in_use, c->ai_cur->ai_addr, c->ai_cur->ai_addrlen);
+		c->in_use_len = c->ai_cur->ai_addrlen;
+	}
 	log_info("server %s: logged in as %s", c->hostport, c->name);
 	if (c->nsrv > 1)
 		emitf(c, CLI_EV_NOTICE, "logged in as %s at server %s", c->name, c->hostport);
@@ -1170,8 +1200,12 @@ static void srv_close(struct conn *sc, const char *why)
 		sweep_stale(c);
 		return;
 	}
-	if (was == S_CONNECTING && sc->state == CONN_CONNECTING && c->ai_cur && c->ai_cur->ai_next) {
-		c->ai_cur = c->ai_cur->ai_next;
+	/* Not logged in yet (no answer, TLS, busy): the server's next
+	 * address, if it has one left in this attempt. */
+	struct addrinfo *next = c->ai_cur ? ai_next_cyclic(c, c->ai_cur) : NULL;
+	if ((was == S_CONNECTING || was == S_GREETING || was == S_AUTH) && next != NULL) {
+		log_info("server %s: trying its next address", c->hostport);
+		c->ai_cur = next;
 		if (connect_ai(c) == 0)
 			return;
 	}
@@ -1185,6 +1219,9 @@ static void srv_close(struct conn *sc, const char *why)
 		/* After the usual delay, a new round from the next server:
 		 * the lost one comes last. */
 		c->tried = 0;
+		memcpy(&c->avoid, &c->in_use, sizeof c->avoid);
+		c->avoid_len = c->in_use_len;
+		c->avoid_srv = c->cur;
 		advance_server(c);
 		schedule_retry(c);
 		return;
@@ -1204,6 +1241,7 @@ static void begin_login(struct cli *c)
 	c->attempt = 0;
 	c->tried = 0;
 	c->refused = 0;
+	c->avoid_len = 0;
 	if (c->sc) {
 		c->state = S_IDLE;
 		conn_abort(c->sc, "new login");

@@ -57,7 +57,7 @@ sconf 1
 sconf 2
 sconf 3
 mkdir -p "$T/d1" "$T/d2" "$T/d3"
-for u in alice bob carol dave; do
+for u in alice bob carol dave eve frank; do
 	need "adduser_$u" sh -c "printf '%s\n' '$u-pw' | '$IM' adduser -c '$T/s1.conf' $u >/dev/null 2>&1"
 done
 need server1_start start_srv 1
@@ -194,6 +194,66 @@ if grep -q "^$H1 $K1 dave " "$T/dave/tokens" && grep -q "^$H3 $K3 dave " "$T/dav
 else fail failover_tokens_per_key "$(cut -d' ' -f1-3 "$T/dave/tokens" | tr '\n' '|')"; fi
 cli_eof dave
 cli_wait dave 10
+
+# --- one host name with two addresses: they count as two servers ---
+# The client gets a hosts file of its own (a mount namespace): "twohosts"
+# is 127.0.0.1 and 127.0.0.2, each with a server (one key, one users file)
+# on the same port. The one in use hangs (SIGSTOP: TCP still connects,
+# TLS never answers): the client must go on with the other address, after
+# losing it and at a fresh start alike, never stay on the hung one.
+printf '127.0.0.1 twohosts\n127.0.0.2 twohosts\n' >"$T/hosts"
+NS=""
+for f in -m -rm; do
+	if unshare $f sh -c 'mount --bind "$0" /etc/hosts && grep -q twohosts /etc/hosts' "$T/hosts" 2>/dev/null; then
+		NS=$f
+		break
+	fi
+done
+if [ -z "$NS" ]; then
+	skip failover_host_addresses "no mount namespace here (unshare -m / -rm) for a hosts file of the client's own"
+else
+	printf '#!/bin/sh\nexec unshare %s sh -c '"'"'mount --bind "$0" /etc/hosts && exec "$@"'"'"' "%s" "%s" "$@"\n' \
+		"$NS" "$T/hosts" "$IM" >"$T/im-hosts"
+	chmod +x "$T/im-hosts"
+	mkdir -p "$T/d4" "$T/d5"
+	cp "$T/d1/users" "$T/d1/server.key" "$T/d1/server.crt" "$T/d4/"
+	cp "$T/d1/users" "$T/d1/server.key" "$T/d1/server.crt" "$T/d5/"
+	sconf 4 "listen = 127.0.0.1"
+	sconf 5 "listen = 127.0.0.2"
+	need server4_start start_srv 4
+	need server5_start start_srv 5 -p "$P_4"
+	# server and server_port as one server was always given
+	fconf eve twohosts "server_port = $P_4"
+	fconf frank twohosts "server_port = $P_4"
+	REAL_IM=$IM
+	IM=$T/im-hosts
+	cli_start eve 6
+	IM=$REAL_IM
+	tell eve "login eve eve-pw"
+	need eve_ready got eve '^ready eve$' 15
+	if who_has 4 eve; then X=4 Y=5; else X=5 Y=4; fi
+	need eve_on_one who_has $X eve
+	eval "kill -STOP \$SPID_$X"
+	mark "$T/eve.out"
+	want_new failover_address_hung_lost eve '^error lost the server connection' 15
+	want_new failover_address_next eve '^ready eve$' 25
+	check failover_address_next_session who_has $Y eve
+	# A fresh start while the first address hangs: its TLS times out,
+	# the next address logs in.
+	IM=$T/im-hosts
+	cli_start frank 7
+	IM=$REAL_IM
+	tell frank "login frank frank-pw"
+	want failover_address_start_past_hung frank '^ready frank$' 25
+	check failover_address_start_session who_has $Y frank
+	eval "kill -CONT \$SPID_$X"
+	cli_eof eve
+	cli_eof frank
+	cli_wait eve 10
+	cli_wait frank 10
+	stop_srv 4
+	stop_srv 5
+fi
 
 # --- bad lists: config errors naming the entry ---
 badlist() {
