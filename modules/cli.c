@@ -545,6 +545,7 @@ static void start_connect(struct cli *c)
 		freeaddrinfo(c->ai_list);
 		c->ai_list = NULL;
 	}
+	c->ai_cur = c->ai_first = NULL;
 	struct addrinfo hints;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;

@@ -100,9 +100,11 @@ need server1_wrote_tokens_alice wait_for "$T/d1/tokens" '^alice:' 10
 cp "$T/d1/tokens" "$T/d2/tokens"
 need server2_start start_srv 2 -p "$P_2"
 mark "$T/alice.out" "$T/bob.out" "$T/alice.err"
+t0=$(date +%s%N)
 stop_srv 1
 want_new failover_lost_said alice '^error lost the server connection' 10
 want_new failover_ready_on_2 alice '^ready alice$' 20
+echo "t_client_failover: server killed, ready on the next one after $((($(date +%s%N) - t0) / 1000000)) ms (reconnect_base_ms 300)"
 want_new failover_bob_ready_on_2 bob '^ready bob$' 20
 if new_lines "$T/alice.err" | grep -q "logged in as alice at server $H2"; then pass failover_moved_to_2; else
 	fail failover_moved_to_2 "$(new_lines "$T/alice.err" | tail -n 4 | tr '\n' '|')"; fi
@@ -235,8 +237,10 @@ else
 	need eve_on_one who_has $X eve
 	eval "kill -STOP \$SPID_$X"
 	mark "$T/eve.out"
+	t0=$(date +%s%N)
 	want_new failover_address_hung_lost eve '^error lost the server connection' 15
 	want_new failover_address_next eve '^ready eve$' 25
+	echo "t_client_failover: address hung, ready on the other after $((($(date +%s%N) - t0) / 1000000)) ms (ping_interval 1)"
 	check failover_address_next_session who_has $Y eve
 	# A fresh start while the first address hangs: its TLS times out,
 	# the next address logs in.
