@@ -187,9 +187,11 @@ if new_lines "$T/dave.err" | grep -q "trusting the key of server $H3 on first us
 else
 	fail failover_other_key_pinned_on_first_use "$(new_lines "$T/dave.err" | tail -n 4 | tr '\n' '|')"
 fi
+# (Server 3 logs "login dave", the password's; a RESUME would be "resume
+# dave" or "failed resume for dave".)
 if new_lines "$T/dave.err" | grep -Eq "resuming as dave|offering the resume token" ||
-	new_lines "$T/s3.log" | grep -q "resume"; then
-	fail failover_token_not_sent_to_other_key "$(new_lines "$T/dave.err" | grep -i token | tr '\n' '|')"
+	new_lines "$T/s3.log" | grep -Eq "resume (for )?dave" || ! new_lines "$T/s3.log" | grep -q "login dave from"; then
+	fail failover_token_not_sent_to_other_key "$({ new_lines "$T/dave.err"; new_lines "$T/s3.log"; } | grep -Ei 'token|dave' | tr '\n' '|')"
 else pass failover_token_not_sent_to_other_key; fi
 if grep -q "^$H1 $K1 dave " "$T/dave/tokens" && grep -q "^$H3 $K3 dave " "$T/dave/tokens"; then
 	pass failover_tokens_per_key
