@@ -83,11 +83,21 @@ struct cli {
 	struct peer *peer;
 	struct proto_nets lan_nets; /* cfg->lan_nets, parsed */
 	struct tls_cfg *srv_tls;
+	/* The servers to log in to, in the configured order; cur is the one
+	 * being tried or used, hostport its name in logs and the key of its
+	 * pinned key and tokens. A round tries each server not refused once;
+	 * tried counts this round's. refused: bit i set when server i showed
+	 * another key than the pinned one (or no im greeting): skipped until
+	 * the next login command. */
+	struct conf_server_addr srv[CONF_SERVERS_MAX];
+	size_t nsrv, cur, tried;
+	unsigned refused;
 	char hostport[CONF_STR_MAX + 16];
-	/* The last TLS session with the server (its ticket and master secret,
-	 * so memory only): the next connection offers it to resume. */
+	/* The last TLS session with server tls_sess_srv (its ticket and
+	 * master secret, so memory only): the next connection to that server
+	 * offers it to resume. */
 	unsigned char tls_sess[TLS_SESSION_MAX];
-	size_t tls_sess_len;
+	size_t tls_sess_len, tls_sess_srv;
 
 	char user[PROTO_NAME_MAX + 1];
 	char password[CLI_PASSWORD_MAX];
@@ -107,7 +117,15 @@ struct cli {
 	enum srv_state state;
 	int v11; /* this server connection speaks protocol 1.1 (OK 1.1 to VERSION) */
 	struct conn *sc;
-	struct addrinfo *ai_list, *ai_cur;
+	/* This attempt's addresses of server cur: tried in a cycle from
+	 * ai_first (the one after an address just lost, else the first). */
+	struct addrinfo *ai_list, *ai_cur, *ai_first;
+	/* The address of the login in use (in_use_*), and after it was lost
+	 * the one to try last among server avoid_srv's (avoid_len > 0): a
+	 * host name's several addresses count as several servers. */
+	struct sockaddr_storage in_use, avoid;
+	socklen_t in_use_len, avoid_len;
+	size_t avoid_srv;
 	struct loop_timer retry_t, ping_t, quit_t;
 	unsigned attempt; /* retries since the last login: picks the delay cap */
 	uint64_t rng;     /* splitmix64 state for the retry jitter */
@@ -422,10 +440,76 @@ static void schedule_retry(struct cli *c)
 		c->attempt++;
 }
 
-/* Starts a non-blocking connect to the current address. 0/-1. */
+/* ---- the server list: failover ---- */
+
+static void set_server(struct cli *c, size_t i)
+{
+	c->cur = i;
+	snprintf(c->hostport, sizeof c->hostport, "%s", c->srv[i].hostport);
+}
+
+/* How many servers a round tries: those not refused. */
+static size_t usable_servers(const struct cli *c)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < c->nsrv; i++)
+		n += !(c->refused & (1u << i));
+	return n;
+}
+
+/* Makes the next server not refused the current one, in list order,
+ * wrapping (the same one when it is the only one). */
+static void advance_server(struct cli *c)
+{
+	for (size_t k = 1; k <= c->nsrv; k++) {
+		size_t i = (c->cur + k) % c->nsrv;
+		if (!(c->refused & (1u << i))) {
+			set_server(c, i);
+			return;
+		}
+	}
+}
+
+/* The current server failed (unreachable, TLS, busy): the next one at
+ * once while this round has servers left to try, else after the backoff
+ * delay, which starts the next round. counted: the failed server was
+ * part of the round (a refused one leaves it instead). */
+static void next_server(struct cli *c, int counted)
+{
+	size_t from = c->cur;
+	advance_server(c);
+	if (counted)
+		c->tried++;
+	if (c->tried < usable_servers(c)) {
+		log_info("server %s: trying the next server, %s", c->srv[from].hostport, c->hostport);
+		c->state = S_RETRY;
+		loop_timer_set(c->loop, &c->retry_t, 0, retry_now, c);
+		return;
+	}
+	c->tried = 0;
+	schedule_retry(c);
+}
+
+/* What follows a failure in an error event: whether another server
+ * comes at once. */
+static const char *retry_word(const struct cli *c)
+{
+	return usable_servers(c) > 1 ? "trying the next server" : "retrying";
+}
+
+/* The address after ai in this attempt's cycle (wrapping to the list's
+ * head), or NULL once the cycle is back at ai_first. */
+static struct addrinfo *ai_next_cyclic(const struct cli *c, const struct addrinfo *ai)
+{
+	struct addrinfo *n = ai->ai_next ? ai->ai_next : c->ai_list;
+	return n == c->ai_first ? NULL : n;
+}
+
+/* Starts a non-blocking connect to the current address, or the next
+ * ones of the cycle. 0/-1. */
 static int connect_ai(struct cli *c)
 {
-	for (; c->ai_cur; c->ai_cur = c->ai_cur->ai_next) {
+	for (; c->ai_cur; c->ai_cur = ai_next_cyclic(c, c->ai_cur)) {
 		struct addrinfo *ai = c->ai_cur;
 		/* mbedTLS writes each handshake record with its own send(): with
 		 * Nagle on, a (resumed) handshake waits out a delayed ACK, about
@@ -441,7 +525,7 @@ static int connect_ai(struct cli *c)
 		                 (size_t)c->cfg->max_output_buffer);
 		if (c->sc == NULL)
 			continue;
-		if (c->tls_sess_len > 0)
+		if (c->tls_sess_len > 0 && c->tls_sess_srv == c->cur)
 			(void)tls_session_offer(c->sc->tls, c->tls_sess, c->tls_sess_len);
 		conn_deadline(c->sc, (unsigned)c->cfg->connect_timeout * 1000,
 		              "the server did not answer in time");
@@ -461,28 +545,38 @@ static void start_connect(struct cli *c)
 		freeaddrinfo(c->ai_list);
 		c->ai_list = NULL;
 	}
+	c->ai_cur = c->ai_first = NULL;
 	struct addrinfo hints;
 	memset(&hints, 0, sizeof hints);
 	hints.ai_socktype = SOCK_STREAM;
 	hints.ai_flags = AI_ADDRCONFIG;
 	char port[8];
-	snprintf(port, sizeof port, "%d", c->cfg->server_port);
+	const struct conf_server_addr *a = &c->srv[c->cur];
+	snprintf(port, sizeof port, "%u", a->port);
 	/* The one blocking call in the loop: resolving the server's name. */
-	int rc = getaddrinfo(c->cfg->server, port, &hints, &c->ai_list);
+	int rc = getaddrinfo(a->host, port, &hints, &c->ai_list);
 	if (rc != 0) {
 		if (c->failures++ == 0)
-			emitf(c, CLI_EV_ERROR, "cannot resolve server %s: %s; retrying", c->cfg->server,
-			      gai_strerror(rc));
+			emitf(c, CLI_EV_ERROR, "cannot resolve server %s: %s; %s", a->host, gai_strerror(rc),
+			      retry_word(c));
+		log_info("server %s: cannot resolve %s: %s", c->hostport, a->host, gai_strerror(rc));
 		c->ai_list = NULL;
-		schedule_retry(c);
+		next_server(c, 1);
 		return;
 	}
-	c->ai_cur = c->ai_list;
+	c->ai_first = c->ai_list;
+	for (struct addrinfo *ai = c->ai_list; c->avoid_len > 0 && c->avoid_srv == c->cur && ai;
+	     ai = ai->ai_next)
+		if (ai->ai_addrlen == c->avoid_len && memcmp(ai->ai_addr, &c->avoid, c->avoid_len) == 0) {
+			c->ai_first = ai->ai_next ? ai->ai_next : c->ai_list;
+			break;
+		}
+	c->ai_cur = c->ai_first;
 	if (connect_ai(c) < 0) {
 		if (c->failures++ == 0)
-			emitf(c, CLI_EV_ERROR, "cannot connect to server %s: %s; retrying", c->hostport,
-			      strerror(errno));
-		schedule_retry(c);
+			emitf(c, CLI_EV_ERROR, "cannot connect to server %s: %s; %s", c->hostport,
+			      strerror(errno), retry_word(c));
+		next_server(c, 1);
 	}
 }
 
@@ -543,14 +637,16 @@ static void srv_open(struct conn *sc)
 		emitf(c, CLI_EV_NOTICE, "trusting the key of server %s on first use: %s", c->hostport, key);
 	} else if (strcmp(want, key) != 0) {
 		c->state = S_REFUSED;
-		emitf(c, CLI_EV_ERROR,
-		      "server %s presented key %s but %s is expected: refusing to log in. Someone may be "
-		      "impersonating the server. Ask its operator for the fingerprint ('im server "
-		      "--fingerprint'); if the key was changed on purpose, set server_key = %s in [client]%s",
-		      c->hostport, key, want, key,
-		      c->cfg->server_key[0]
-		          ? ""
-		          : " or delete the server's line in the state directory's known_servers");
+		emitf(
+		    c, CLI_EV_ERROR,
+		    "server %s presented key %s but %s is expected: refusing to log in. Someone may be "
+		    "impersonating the server. Ask its operator for the fingerprint ('im server "
+		    "--fingerprint'); if the key was changed on purpose, set server_key = %s in [client]%s%s",
+		    c->hostport, key, want, key,
+		    c->cfg->server_key[0]
+		        ? ""
+		        : " or delete the server's line in the state directory's known_servers",
+		    usable_servers(c) > 1 ? ". Skipping this server; trying the others" : "");
 		conn_abort(sc, "server key mismatch");
 		return;
 	}
@@ -558,42 +654,67 @@ static void srv_open(struct conn *sc)
 	 * certificate it was made with, so the check above holds for it. */
 	ssize_t n = tls_session_save(sc->tls, c->tls_sess, sizeof c->tls_sess);
 	c->tls_sess_len = n > 0 ? (size_t)n : 0;
+	c->tls_sess_srv = c->cur;
 	memcpy(c->srvkey, key, sizeof c->srvkey);
 	c->state = S_GREETING;
 }
 
 /* ---- resume tokens ---- */
 
-/* Forgets the user's token at this server, in memory and on disk. */
-static void forget_token(struct cli *c)
+/* Tokens are kept per server (host:port) as they came, but one counts
+ * for every server of the list that presents the key its issuer
+ * presented: the nodes of one cluster share their tokens and, set up
+ * as the README says, their key. A token never goes to a server outside
+ * the list, nor to one with another key. */
+
+/* The user's token from server i, when it fits the server we are
+ * connected to now (the same key), or NULL. */
+static const struct store_token *token_at(struct cli *c, size_t i)
 {
-	if (store_token(c->st, c->hostport, c->user) == NULL)
-		return;
-	if (store_del_token(c->st, c->hostport, c->user) < 0)
-		emitf(c, CLI_EV_NOTICE,
-		      "cannot remove the resume token of %s from %s/tokens: %s (the server refuses it "
-		      "anyway)",
-		      c->user, c->st->dir, strerror(errno));
+	const struct store_token *t = store_token(c->st, c->srv[i].hostport, c->user);
+	return t != NULL && strcmp(t->key, c->srvkey) == 0 ? t : NULL;
 }
 
-/* The token to RESUME with on this connection, or NULL. A token is only
- * ever shown to the server that issued it: same host:port and the same
- * key as now. */
+/* Forgets the user's tokens that fit this server (and any other one
+ * stored for it), in memory and on disk. */
+static void forget_token(struct cli *c)
+{
+	for (size_t i = 0; i < c->nsrv; i++) {
+		if (i == c->cur ? store_token(c->st, c->hostport, c->user) == NULL : token_at(c, i) == NULL)
+			continue;
+		if (store_del_token(c->st, c->srv[i].hostport, c->user) < 0)
+			emitf(c, CLI_EV_NOTICE,
+			      "cannot remove the resume token of %s from %s/tokens: %s (the server refuses "
+			      "it anyway)",
+			      c->user, c->st->dir, strerror(errno));
+	}
+}
+
+/* The token to RESUME with on this connection, or NULL: this server's
+ * own, else one from another server of the list with the same key. */
 static const char *usable_token(struct cli *c)
 {
 	if (c->signup || !c->cfg->resume_tokens || !c->resume_first)
 		return NULL;
-	const struct store_token *t = store_token(c->st, c->hostport, c->user);
-	if (t == NULL)
-		return NULL;
-	if (strcmp(t->key, c->srvkey) != 0) {
+	const struct store_token *own = store_token(c->st, c->hostport, c->user);
+	if (own != NULL && strcmp(own->key, c->srvkey) != 0) {
 		log_warn("server %s: the resume token of %s was issued by a server with another key; "
 		         "forgetting it",
 		         c->hostport, c->user);
-		forget_token(c);
-		return NULL;
+		if (store_del_token(c->st, c->hostport, c->user) < 0)
+			log_warn("cannot remove it from %s/tokens: %s", c->st->dir, strerror(errno));
 	}
-	return t->token;
+	for (size_t k = 0; k < c->nsrv; k++) {
+		size_t i = (c->cur + k) % c->nsrv;
+		const struct store_token *t = token_at(c, i);
+		if (t == NULL)
+			continue;
+		if (i != c->cur)
+			log_info("server %s: offering the resume token that %s issued (the same key)",
+			         c->hostport, c->srv[i].hostport);
+		return t->token;
+	}
+	return NULL;
 }
 
 /* Only a token was given and it is gone or refused: the password is
@@ -647,11 +768,20 @@ static void on_token(struct cli *c, const char *token)
 		log_warn("server %s: malformed TOKEN line; ignored", c->hostport);
 		return;
 	}
-	if (store_set_token(c->st, c->hostport, c->srvkey, c->user, token) < 0)
+	if (store_set_token(c->st, c->hostport, c->srvkey, c->user, token) < 0) {
 		emitf(c, CLI_EV_NOTICE,
 		      "cannot store the resume token in %s/tokens: %s; the next start logs in with the "
 		      "password",
 		      c->st->dir, strerror(errno));
+		return;
+	}
+	/* The new one replaces those other servers of the list gave with the
+	 * same key: one token per cluster, the newest. */
+	for (size_t i = 0; i < c->nsrv; i++)
+		if (i != c->cur && token_at(c, i) != NULL &&
+		    store_del_token(c->st, c->srv[i].hostport, c->user) < 0)
+			log_warn("cannot remove the replaced resume token of %s at %s from %s/tokens: %s",
+			         c->user, c->srv[i].hostport, c->st->dir, strerror(errno));
 }
 
 /* Sends the contact list: CONTACTS with what fits a line, ADD for the
@@ -704,8 +834,18 @@ static void logged_in_as(struct cli *c, const char *name)
 	c->state = S_SETUP;
 	c->failures = 0;
 	c->attempt = 0;
+	c->tried = 0;
 	c->token_seen = 0;
 	c->resume_first = 1;
+	c->avoid_len = 0;
+	c->in_use_len = 0;
+	if (c->ai_cur && c->ai_cur->ai_addrlen <= sizeof c->in_use) {
+		memcpy(&c->in_use, c->ai_cur->ai_addr, c->ai_cur->ai_addrlen);
+		c->in_use_len = c->ai_cur->ai_addrlen;
+	}
+	log_info("server %s: logged in as %s", c->hostport, c->name);
+	if (c->nsrv > 1)
+		emitf(c, CLI_EV_NOTICE, "logged in as %s at server %s", c->name, c->hostport);
 	conn_deadline(c->sc, 0, NULL);
 	char lan[CONF_STR_MAX];
 	lan_address(c, lan, sizeof lan);
@@ -1049,6 +1189,16 @@ static void srv_close(struct conn *sc, const char *why)
 			finish_quit(c);
 		return;
 	}
+	if (was == S_REFUSED && usable_servers(c) > 1) {
+		/* This server is skipped until the next login command; the
+		 * others are tried (no password or token went to it). */
+		c->refused |= 1u << c->cur;
+		for (size_t i = 0; i < c->nct; i++)
+			if (c->ct[i].online)
+				c->ct[i].stale = 1;
+		next_server(c, 0);
+		return;
+	}
 	if (was == S_IDLE || was == S_REFUSED) {
 		/* No retries, so no more presence: who is online is not known. */
 		for (size_t i = 0; i < c->nct; i++)
@@ -1057,8 +1207,12 @@ static void srv_close(struct conn *sc, const char *why)
 		sweep_stale(c);
 		return;
 	}
-	if (was == S_CONNECTING && sc->state == CONN_CONNECTING && c->ai_cur && c->ai_cur->ai_next) {
-		c->ai_cur = c->ai_cur->ai_next;
+	/* Not logged in yet (no answer, TLS, busy): the server's next
+	 * address, if it has one left in this attempt. */
+	struct addrinfo *next = c->ai_cur ? ai_next_cyclic(c, c->ai_cur) : NULL;
+	if ((was == S_CONNECTING || was == S_GREETING || was == S_AUTH) && next != NULL) {
+		log_info("server %s: trying its next address", c->hostport);
+		c->ai_cur = next;
 		if (connect_ai(c) == 0)
 			return;
 	}
@@ -1067,11 +1221,21 @@ static void srv_close(struct conn *sc, const char *why)
 	for (size_t i = 0; i < c->nct; i++)
 		if (c->ct[i].online)
 			c->ct[i].stale = 1;
-	if (was == S_READY || was == S_SETUP)
+	if (was == S_READY || was == S_SETUP) {
 		emitf(c, CLI_EV_ERROR, "lost the server connection (%s); reconnecting", why);
-	else if (c->failures++ == 0)
-		emitf(c, CLI_EV_ERROR, "cannot reach server %s (%s); retrying", c->hostport, why);
-	schedule_retry(c);
+		/* After the usual delay, a new round from the next server:
+		 * the lost one comes last. */
+		c->tried = 0;
+		memcpy(&c->avoid, &c->in_use, sizeof c->avoid);
+		c->avoid_len = c->in_use_len;
+		c->avoid_srv = c->cur;
+		advance_server(c);
+		schedule_retry(c);
+		return;
+	} else if (c->failures++ == 0) {
+		emitf(c, CLI_EV_ERROR, "cannot reach server %s (%s); %s", c->hostport, why, retry_word(c));
+	}
+	next_server(c, 1);
 }
 
 /* ---- commands ---- */
@@ -1082,6 +1246,9 @@ static void begin_login(struct cli *c)
 {
 	c->failures = 0;
 	c->attempt = 0;
+	c->tried = 0;
+	c->refused = 0;
+	c->avoid_len = 0;
 	if (c->sc) {
 		c->state = S_IDLE;
 		conn_abort(c->sc, "new login");
@@ -1131,8 +1298,12 @@ void cli_login_saved(struct cli *c, const char *name, const char *password)
 int cli_resume(struct cli *c, const char *name)
 {
 	char folded[PROTO_NAME_MAX + 1];
-	if (!c->cfg->resume_tokens || proto_name_fold(name, folded) < 0 ||
-	    store_token(c->st, c->hostport, folded) == NULL)
+	if (!c->cfg->resume_tokens || proto_name_fold(name, folded) < 0)
+		return -1;
+	size_t i = 0;
+	while (i < c->nsrv && store_token(c->st, c->srv[i].hostport, folded) == NULL)
+		i++;
+	if (i == c->nsrv)
 		return -1;
 	if (c->have_creds && c->state != S_IDLE && c->state != S_REFUSED) {
 		emitf(c, CLI_EV_ERROR, "already logged in as %s", c->name[0] ? c->name : c->user);
@@ -1425,8 +1596,18 @@ struct cli *cli_new(struct loop *l, const struct conf_client *cfg, struct store 
 	c->emit = emit_fn;
 	c->emit_arg = arg;
 	jitter_seed(c);
-	snprintf(c->hostport, sizeof c->hostport, strchr(cfg->server, ':') ? "[%s]:%d" : "%s:%d", cfg->server,
-	         cfg->server_port);
+	char why[200];
+	int n = cfg->server[0] ? conf_servers_parse(cfg->server, (unsigned)cfg->server_port, c->srv,
+	                                            CONF_SERVERS_MAX, why, sizeof why)
+	                       : -1;
+	if (n < 0) {
+		snprintf(err, errlen, "bad server in [client]: %s",
+		         cfg->server[0] ? why : "none given (HOST or HOST:PORT, up to 8)");
+		cli_free(c);
+		return NULL;
+	}
+	c->nsrv = (size_t)n;
+	set_server(c, 0);
 	struct peer_cfg pcfg = {
 	    .listen = cfg->peer_listen,
 	    .port = (unsigned)cfg->peer_port,

@@ -26,7 +26,8 @@ enum conf_type {
 	T_NETS,
 	T_HOSTPORT,
 	T_NODEID,
-	T_PREFIX
+	T_PREFIX,
+	T_SERVERS
 };
 
 struct conf_key {
@@ -102,7 +103,7 @@ static const struct conf_key keys[] = {
     S(max_calls, T_INT, 1, 600),
     S(probes_per_minute, T_INT, 1, 60),
     S(max_probes_per_ip, T_INT, 1, 1024),
-    C(server, T_STR, 0, 0),
+    C(server, T_SERVERS, 0, 0),
     C(server_port, T_INT, 1, 65535),
     C(server_key, T_STR, 0, 0),
     C(state_dir, T_PATH, 0, 0),
@@ -238,48 +239,124 @@ int conf_listen_valid(const char *v, char *why, size_t whylen)
 	return 0;
 }
 
+/* A host name as resolvers take it: labels of letters, digits, '-' and
+ * '_' between dots, none starting with '-'. */
+static int host_name_ok(const char *h)
+{
+	size_t n = strlen(h);
+	if (n == 0 || n > 253 || h[0] == '.' || h[0] == '-')
+		return 0;
+	for (const char *p = h; *p; p++) {
+		int alnum = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9');
+		if (!alnum && *p != '-' && *p != '_' && *p != '.')
+			return 0;
+		if (*p == '.' && (p[1] == '.' || p[1] == '-'))
+			return 0;
+	}
+	return 1;
+}
+
 int conf_hostport(const char *v, char *host, size_t cap, int *port, char *why, size_t whylen)
 {
-	const char *colon, *h = v;
-	size_t hlen;
-	if (*v == '[') {
-		const char *close = strchr(v, ']');
-		if (close == NULL || close[1] != ':') {
-			snprintf(why, whylen, "'%s' is not [IPv6]:PORT", v);
-			return -1;
-		}
-		h = v + 1;
-		hlen = (size_t)(close - h);
-		colon = close + 1;
-	} else {
-		colon = strrchr(v, ':');
-		if (colon == NULL || memchr(v, ':', (size_t)(colon - v)) != NULL) {
-			snprintf(why, whylen, "'%s' is not HOST:PORT (an IPv6 address goes in brackets)", v);
-			return -1;
-		}
-		hlen = (size_t)(colon - v);
-	}
-	unsigned p;
-	if (hlen == 0 || hlen >= cap || strpbrk(v, " \t") != NULL || proto_port(colon + 1, &p) < 0 ||
-	    p == 0) {
-		snprintf(why, whylen, "'%s' is not HOST:PORT with a port 1-65535", v);
+	/* one entry of a server list (the same forms), with a port of its own */
+	struct conf_server_addr a;
+	if (strpbrk(v, " \t,") != NULL) {
+		snprintf(why, whylen, "'%s' is not one HOST:PORT", v);
 		return -1;
 	}
-	memcpy(host, h, hlen);
-	host[hlen] = '\0';
-	/* an IPv6 address in brackets; else an IPv4 address or a host name */
-	int ok =
-	    *v == '['
-	        ? strchr(host, ':') != NULL && proto_ip_valid(host)
-	        : strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == hlen &&
-	              host[0] != '-' && host[0] != '.';
-	if (!ok) {
-		snprintf(why, whylen, "'%s' is not an %s", host,
-		         *v == '[' ? "IPv6 address" : "IPv4 address or host name");
+	if (conf_servers_parse(v, 0, &a, 1, why, whylen) != 1)
+		return -1;
+	if (a.port == 0) {
+		snprintf(why, whylen,
+		         "'%s' is not HOST:PORT with a port 1-65535 (an IPv6 address goes in brackets)", v);
 		return -1;
 	}
-	*port = (int)p;
+	if (strlen(a.host) >= cap) {
+		snprintf(why, whylen, "the host in '%s' is too long", v);
+		return -1;
+	}
+	memcpy(host, a.host, strlen(a.host) + 1);
+	*port = (int)a.port;
 	return 0;
+}
+
+/* An IPv6 address, with an optional %scope (a link-local address). */
+static int ipv6_ok(const char *a)
+{
+	char addr[64];
+	size_t n = strcspn(a, "%");
+	if (n >= sizeof addr || strchr(a, ':') == NULL)
+		return 0;
+	memcpy(addr, a, n);
+	addr[n] = '\0';
+	if (!proto_ip_valid(addr))
+		return 0;
+	if (a[n] == '%')
+		return a[n + 1] != '\0' && host_name_ok(a + n + 1);
+	return 1;
+}
+
+int conf_servers_parse(const char *v, unsigned default_port, struct conf_server_addr *out, size_t max,
+                       char *why, size_t whylen)
+{
+	char list[CONF_STR_MAX], *save = NULL;
+	size_t n = 0;
+	if (strlen(v) >= sizeof list) {
+		snprintf(why, whylen, "the list is longer than %zu bytes", sizeof list - 1);
+		return -1;
+	}
+	snprintf(list, sizeof list, "%s", v);
+	for (char *e = strtok_r(list, " \t,", &save); e; e = strtok_r(NULL, " \t,", &save)) {
+		char *host = e, *port = NULL, *colon = strrchr(e, ':');
+		int v6 = 0;
+		if (e[0] == '[') {
+			char *end = strchr(e, ']');
+			if (end == NULL || (end[1] != '\0' && end[1] != ':')) {
+				snprintf(why, whylen, "'%s' is not [IPv6 address] or [IPv6 address]:port", e);
+				return -1;
+			}
+			*end = '\0';
+			host = e + 1;
+			port = end[1] == ':' ? end + 2 : NULL;
+			v6 = 1;
+		} else if (colon != NULL && strchr(e, ':') == colon) {
+			*colon = '\0';
+			port = colon + 1;
+		} else if (colon != NULL) {
+			v6 = 1; /* a bare IPv6 address: no port of its own */
+		}
+		if (v6 ? !ipv6_ok(host) : !host_name_ok(host)) {
+			snprintf(why, whylen,
+			         v6 ? "'%s' is not an IPv6 address (write [address]:port)"
+			            : "'%s' is not a host name or IPv4 address",
+			         host);
+			return -1;
+		}
+		unsigned p = default_port;
+		if (port != NULL && proto_port(port, &p) < 0) {
+			snprintf(why, whylen, "'%s' in server %s is not a port (1..65535)", port, host);
+			return -1;
+		}
+		if (n == max) {
+			snprintf(why, whylen, "more than %zu servers (%s is one too many)", max, host);
+			return -1;
+		}
+		struct conf_server_addr *a = &out[n];
+		snprintf(a->host, sizeof a->host, "%s", host);
+		a->port = p;
+		snprintf(a->hostport, sizeof a->hostport, v6 ? "[%s]:%u" : "%s:%u", host, p);
+		for (size_t i = 0; i < n; i++)
+			if (strcmp(out[i].hostport, a->hostport) == 0) {
+				snprintf(why, whylen, "%s is listed twice", a->hostport);
+				return -1;
+			}
+		n++;
+	}
+	if (n == 0) {
+		snprintf(why, whylen, "no server given (HOST or HOST:PORT, up to %zu)", max);
+		return -1;
+	}
+	return (int)n;
 }
 
 static int set_value(struct conf *c, const struct conf_key *k, const char *v, char *why, size_t whylen)
@@ -392,6 +469,16 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 				return -1;
 			}
 		break;
+	case T_SERVERS: {
+		/* With server_port as set so far (a later line may change it:
+		 * the client checks again). Empty passes (a server's config
+		 * may leave it so); the client then says it has no server. */
+		struct conf_server_addr list[CONF_SERVERS_MAX];
+		if (*v != '\0' && conf_servers_parse(v, (unsigned)c->cli.server_port, list, CONF_SERVERS_MAX,
+		                                     why, whylen) < 0)
+			return -1;
+		break;
+	}
 	case T_STR:
 		break;
 	}

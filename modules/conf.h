@@ -58,7 +58,7 @@ struct conf_server {
 };
 
 struct conf_client {
-	char server[CONF_STR_MAX];
+	char server[CONF_STR_MAX]; /* up to CONF_SERVERS_MAX entries: conf_servers_parse() */
 	int server_port;
 	char server_key[CONF_STR_MAX]; /* "" = trust on first use */
 	char state_dir[CONF_PATH_MAX]; /* conf_finish: ~/.im; "" without HOME */
@@ -118,6 +118,23 @@ int conf_hostport(const char *v, char *host, size_t cap, int *port, char *why, s
 /* Checks a listen value ("*" or addresses, as the listen keys take):
  * 0, or -1 with the reason in why. */
 int conf_listen_valid(const char *v, char *why, size_t whylen);
+
+/* The client's server list: up to CONF_SERVERS_MAX entries. */
+#define CONF_SERVERS_MAX 8
+
+/* One entry of the client's server list. */
+struct conf_server_addr {
+	char host[CONF_STR_MAX];          /* a host name or an IP address (IPv6 without brackets) */
+	unsigned port;                    /* its own, or the default port */
+	char hostport[CONF_STR_MAX + 16]; /* "host:port", "[v6]:port": the key of known_servers */
+};
+
+/* Parses a server value: entries separated by spaces or commas, each
+ * HOST, HOST:PORT, [IPv6] or [IPv6]:PORT (a bare IPv6 address takes the
+ * default port), at most max of them, none twice. Returns how many were
+ * written to out, or -1 with the reason (naming the bad entry) in why. */
+int conf_servers_parse(const char *v, unsigned default_port, struct conf_server_addr *out, size_t max,
+                       char *why, size_t whylen);
 
 /* Calls fn(section, key) for every key the loader accepts; for the test
  * that keeps config/im.conf complete. */

@@ -309,6 +309,48 @@ static void test_conf_hostport(void)
 	       "a 4-byte host fit in 4 bytes");
 }
 
+/* The client's server list: entries, default port, IPv6 forms, limits. */
+static void test_conf_servers(void)
+{
+	struct conf_server_addr a[CONF_SERVERS_MAX];
+	char why[200] = "";
+	int n = conf_servers_parse("a.example:6000 10.0.0.1,[::1]:7000 fe80::1%eth0  b", 5190, a,
+	                           CONF_SERVERS_MAX, why, sizeof why);
+	result("conf_servers_parse", n == 5, "n %d why '%s'", n, why);
+	result("conf_servers_forms",
+	       n == 5 && strcmp(a[0].hostport, "a.example:6000") == 0 && a[0].port == 6000 &&
+	           strcmp(a[1].hostport, "10.0.0.1:5190") == 0 && strcmp(a[2].host, "::1") == 0 &&
+	           strcmp(a[2].hostport, "[::1]:7000") == 0 &&
+	           strcmp(a[3].hostport, "[fe80::1%eth0]:5190") == 0 && strcmp(a[4].hostport, "b:5190") == 0,
+	       "%s %s %s %s %s", a[0].hostport, a[1].hostport, a[2].hostport, a[3].hostport, a[4].hostport);
+	/* The one-server form of before keeps its known_servers key. */
+	n = conf_servers_parse("::1", 5190, a, CONF_SERVERS_MAX, why, sizeof why);
+	result("conf_servers_bare_v6", n == 1 && strcmp(a[0].hostport, "[::1]:5190") == 0, "n %d", n);
+	static const char *const bad[][2] = {
+	    {"a b c d e f g h i", "more than 8"},
+	    {"a:0", "not a port"},
+	    {"a:65536", "not a port"},
+	    {"a:+5", "not a port"},
+	    {"[::1]x", "not [IPv6"},
+	    {"[10.0.0.1]:5", "not an IPv6"},
+	    {"[::g]", "not an IPv6"},
+	    {"-a", "not a host name"},
+	    {"a..b", "not a host name"},
+	    {"a/b:5", "not a host name"},
+	    {"a:1:2x", "not an IPv6"},
+	    {"a a:5190", "listed twice"},
+	    {" , ", "no server"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "conf_servers_bad_%zu", i);
+		why[0] = '\0';
+		n = conf_servers_parse(bad[i][0], 5190, a, CONF_SERVERS_MAX, why, sizeof why);
+		result(name, n == -1 && strstr(why, bad[i][1]) != NULL, "'%s': n %d why '%s'", bad[i][0], n,
+		       why);
+	}
+}
+
 static void test_conf_sample(void)
 {
 	const char *top = getenv("TOP");
@@ -378,22 +420,35 @@ static void test_users_codec(void)
 	    "bob",
 	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==",
 	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAAA:extra",
-	    "Bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "-bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    ":pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha1:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:0:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:01000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:-5:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "Bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "-bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    ":pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha1:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:0:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:01000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:-5:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	    "bob:pbkdf2-sha256:99999999999:AAcOFRwjKjE4P0ZNVFtiaQ==:"
 	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	    "bob:pbkdf2-sha256:1000:AAcO:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaR==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZN VFtiaQ=:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
-	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
-	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r",
-	    " bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaR==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZN "
+	    "VFtiaQ=:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHg==",
+	    "bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\r",
+	    " bob:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
+	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	    "a23456789012345678901234567890123:pbkdf2-sha256:1000:AAcOFRwjKjE4P0ZNVFtiaQ==:"
 	    "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=",
 	};
@@ -1166,13 +1221,20 @@ static void test_tokens(void)
 	static const char *const bad[] = {
 	    "",
 	    "alice",
-	    "Alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:f0f1f2f3f4f5f6f7",
-	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3d:1:f0f1f2f3f4f5f6f7",
-	    "alice:01080F161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:f0f1f2f3f4f5f6f7",
-	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:-1:f0f1f2f3f4f5f6f7",
-	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:01:f0f1f2f3f4f5f6f7",
-	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:f0f1f2f3f4f5f6f7:x",
-	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da::f0f1f2f3f4f5f6f7",
+	    "Alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:"
+	    "f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3d:1:"
+	    "f0f1f2f3f4f5f6f7",
+	    "alice:01080F161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:"
+	    "f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:-1:"
+	    "f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:01:"
+	    "f0f1f2f3f4f5f6f7",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da:1:"
+	    "f0f1f2f3f4f5f6f7:x",
+	    "alice:01080f161d242b323940474e555c636a71787f868d949ba2a9b0b7bec5ccd3da::"
+	    "f0f1f2f3f4f5f6f7",
 	};
 	int refused = 0;
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
@@ -1449,6 +1511,7 @@ int main(void)
 	test_conf_good();
 	test_tlsmem();
 	test_conf_bad();
+	test_conf_servers();
 	test_conf_sample();
 	test_conf_hostport();
 	test_ini();
