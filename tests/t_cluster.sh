@@ -18,7 +18,7 @@ bad_cluster() {
 bad_cluster redis_no_port "redis = 127.0.0.1" "bad\\.conf:[0-9]+: bad value for redis in \\[cluster\\]: .*HOST:PORT"
 bad_cluster redis_port_0 "redis = 127.0.0.1:0" "bad value for redis in \\[cluster\\]"
 bad_cluster redis_v6_unbracketed "redis = ::1:6379" "bad value for redis in \\[cluster\\].*brackets"
-bad_cluster redis_bad_host "redis = a/b:6379" "bad value for redis in \\[cluster\\]: 'a/b' is not an IPv4 address or host name"
+bad_cluster redis_bad_host "redis = a/b:6379" "bad value for redis in \\[cluster\\]: 'a/b' is not a host name or IPv4 address"
 bad_cluster redis_bad_v6 "redis = [1.2.3.4]:6379" "bad value for redis in \\[cluster\\]: '1.2.3.4' is not an IPv6 address"
 bad_cluster node_id_chars "node_id = bad id!" "bad value for node_id in \\[cluster\\].*A-Z a-z 0-9"
 bad_cluster node_id_long "node_id = $(printf '%065d' 0)" "bad value for node_id in \\[cluster\\].*longer than 64"
