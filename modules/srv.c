@@ -222,7 +222,15 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
 	struct sess *old = sess_find(&s->sessions, name);
-	if (old) {
+	time_t after = 0;
+	if (old && old->c == NULL) {
+		/* Another node's session (cluster mode): that node kicks it
+		 * when it hears of this login; here it ends as a kicked one
+		 * does (OFFLINE to its contacts). This login must be the newer
+		 * one everywhere, whatever the nodes' clocks say. */
+		after = old->login + 1;
+		sess_logout(&s->sessions, old);
+	} else if (old) {
 		conn_send(old->c, "KICKED logged in again from %s", c->ip);
 		conn_close(old->c, "replaced by a newer login");
 	}
@@ -231,6 +239,8 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 		conn_send(c, "ERR 503 server out of memory");
 		return -1;
 	}
+	if (cl->sess->login < after)
+		cl->sess->login = after;
 	cl->state = CL_READY;
 	sess_set_version(&s->sessions, cl->sess, cl->v11);
 	unauth_done(cl);
@@ -589,14 +599,26 @@ static void cmd_call(struct client *cl, char *args, int punch)
 		conn_send(c, "ERR 403 %s cannot take calls (protocol 1)", name);
 		return;
 	}
+	if (o->c == NULL) {
+		/* On another node: its node tells it, through the channel. */
+#ifdef IM_CLUSTER
+		if (s->cluster == NULL || cluster_relay(s->cluster, o, me, punch) < 0) {
+#endif
+			conn_send(c, "ERR 503 %s is on another server, which cannot be reached now", name);
+			return;
+#ifdef IM_CLUSTER
+		}
+#endif
+	}
 	conn_send(c, "OK");
 	log_debug("%s from %s to %s", cmd, me->name, o->name);
 	if (punch) {
 		/* Both in this pass: the simultaneous open needs both ends
 		 * dialling at about the same moment. */
 		conn_send(c, "PUNCH %s %s %u", o->name, o->ip, o->port);
-		conn_send(o->c, "PUNCH %s %s %u", me->name, me->ip, me->port);
-	} else {
+		if (o->c)
+			conn_send(o->c, "PUNCH %s %s %u", me->name, me->ip, me->port);
+	} else if (o->c) {
 		conn_send(o->c, "CALL %s", me->name);
 	}
 }
@@ -994,7 +1016,8 @@ struct kick {
 static void find_deleted(struct sess *se, void *arg)
 {
 	struct kick *k = arg;
-	if (!auth_user_exists(k->auth, se->name) && k->n < k->cap)
+	/* Another node's session is that node's to kick. */
+	if (se->c != NULL && !auth_user_exists(k->auth, se->name) && k->n < k->cap)
 		k->gone[k->n++] = se;
 }
 
