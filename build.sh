@@ -36,7 +36,8 @@
 # instead of cc), CPPFLAGS, CFLAGS, LDFLAGS (appended to the project's),
 # WERROR=0|1 (default 1 in a git checkout or under CI, else 0), STATIC=0
 # (dynamic), STRIP=0 (keep symbols), EXTRA_CFLAGS; for --stock also
-# MBEDTLS_PREFIX (a tree with include/ and lib/, e.g. an mbedTLS 3.x).
+# MBEDTLS_PREFIX (a tree with include/ and lib/, e.g. an mbedTLS 3.x);
+# CLUSTER=no leaves cluster mode (Redis through hiredis) out of the build.
 set -eu
 cd "$(dirname "$0")"
 TOP=$PWD
@@ -97,6 +98,16 @@ LINK_FLAGS="-Wl,--gc-sections"
 [ "${STRIP:-1}" = 0 ] || LINK_FLAGS="$LINK_FLAGS -s"
 LINK_FLAGS="$LINK_FLAGS ${LDFLAGS:-}"
 STOCK_LIBS="-lmbedtls -lmbedx509 -lmbedcrypto -lpthread"
+# Cluster mode links hiredis: built from Debian's source for the musl
+# flavours (build_hiredis), Debian's libhiredis-dev for --stock, the test
+# programs and the sanitizer builds. CLUSTER=no builds im without it (no
+# Redis code at all; a [cluster] redis setting is then refused).
+CLUSTER=${CLUSTER:-yes}
+case $CLUSTER in
+yes) DEB_CLUSTER="-DIM_CLUSTER" DEB_CLUSTER_LIBS="-lhiredis" ;;
+no) DEB_CLUSTER="" DEB_CLUSTER_LIBS="" ;;
+*) echo "build.sh: CLUSTER must be yes or no, not '$CLUSTER'" >&2; exit 2 ;;
+esac
 
 [ "$(uname -m)" = x86_64 ] || [ "$FLAVOUR" = stock ] || [ "$FLAVOUR" != musl-x86_64 ] || {
 	echo "build.sh: this machine is $(uname -m): the default build is for x86_64; use --stock" >&2
@@ -125,6 +136,7 @@ build_pkgs() {
 	stock)
 		[ -n "${CC:-}" ] || pkg_missing gcc command -v cc
 		[ -n "${MBEDTLS_PREFIX:-}" ] || pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
+		[ "$CLUSTER" = no ] || pkg_missing libhiredis-dev test -f /usr/include/hiredis/async.h
 		return
 		;;
 	musl-x86_64)
@@ -170,6 +182,12 @@ core_test_pkgs() {
 	pkg_missing gcc command -v cc
 	pkg_missing libmbedtls-dev test -f /usr/include/mbedtls/ssl.h
 	pkg_missing libinih-dev test -f /usr/include/ini.h
+	# cluster mode: the test programs and sanitizer builds link Debian's
+	# hiredis; the cluster tests start a private redis-server (and skip
+	# without one)
+	pkg_missing libhiredis-dev test -f /usr/include/hiredis/async.h
+	pkg_missing redis-server command -v redis-server
+	pkg_missing redis-tools command -v redis-cli
 	pkg_missing clang command -v clang
 	[ "$(uname -m)" != x86_64 ] ||
 		pkg_missing libclang-rt-14-dev sh -c 'ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a'
@@ -352,6 +370,31 @@ build_mbedtls() {
 	echo "-I$TOP/$src/include $MBEDTLS_DEFS"
 }
 
+# build_hiredis CC AR OUTDIR "CFLAGS": Debian's hiredis source (the files
+# the async client needs) compiled into OUTDIR/libhiredis.a, its headers
+# under OUTDIR/include/hiredis (as Debian's libhiredis-dev lays them out);
+# prints the compiler flags that find them. Cluster mode only.
+HIREDIS_FILES="hiredis async net read sds alloc"
+build_hiredis() {
+	local cc=$1 ar=$2 out=$3 flags=$4 src stamp f
+	src=$(fetch_source hiredis)
+	stamp="$cc $flags $src $HIREDIS_FILES $NO_UNWIND"
+	if [ -f "$out/libhiredis.a" ] && [ "$(cat "$out/stamp" 2>/dev/null)" = "$stamp" ]; then
+		echo "-isystem $TOP/$out/include -DIM_CLUSTER"
+		return 0
+	fi
+	rm -rf "$out" && mkdir -p "$out/include/hiredis" "$out/include/hiredis/adapters"
+	cp "$src"/*.h "$out/include/hiredis/"
+	for f in $HIREDIS_FILES; do
+		# third-party code: its warnings are not ours to fix
+		$cc $flags -w -std=gnu99 -Os -ffunction-sections -fdata-sections $NO_UNWIND -I"$src" \
+			-c "$src/$f.c" -o "$out/$f.o" || { echo "build.sh: hiredis $f.c does not build" >&2; exit 1; }
+	done
+	$ar rcs "$out/libhiredis.a" $(for f in $HIREDIS_FILES; do printf '%s/%s.o ' "$out" "$f"; done)
+	echo "$stamp" >"$out/stamp"
+	echo "-isystem $TOP/$out/include -DIM_CLUSTER"
+}
+
 # flavour_cc FLAVOUR: the compiler for a flavour (for a cross target, a
 # musl built from Debian's source with Debian's cross gcc).
 flavour_cc() {
@@ -402,9 +445,14 @@ build_flavour() {
 		if [ -n "${MBEDTLS_PREFIX:-}" ]; then
 			inc="-I$MBEDTLS_PREFIX/include" libs="-L$MBEDTLS_PREFIX/lib $STOCK_LIBS"
 		fi
+		inc="$inc $DEB_CLUSTER" libs="$libs $DEB_CLUSTER_LIBS"
 	else
 		inc="-DIM_LIBC_MUSL $(build_mbedtls "$cc" "$ar" "build/$fl/mbedtls" "$USER_CFLAGS")"
 		libs="build/$fl/mbedtls/libmbedtls.a"
+		if [ "$CLUSTER" = yes ]; then
+			inc="$inc $(build_hiredis "$cc" "$ar" "build/$fl/hiredis" "$USER_CFLAGS")"
+			libs="$libs build/$fl/hiredis/libhiredis.a"
+		fi
 	fi
 	rm -rf "$objdir"
 	compile "$cc" "$objdir" "$BASE_CFLAGS -Os -ffunction-sections -fdata-sections $NO_UNWIND $inc $USER_CFLAGS" main.c $SRC_MODULES
@@ -467,13 +515,13 @@ build_im() {
 # built with the binary, by build_flavour).
 build_tools() {
 	need_deps "$(core_test_pkgs)"
-	flags="$BASE_CFLAGS -O1 -g -Imodules"
+	flags="$BASE_CFLAGS -O1 -g -Imodules $DEB_CLUSTER"
 	compile cc build/tobj "$flags" $SRC_MODULES
 	mkdir -p build/tests
 	for t in tests/*.c tests/bench/*.c; do
 		[ -f "$t" ] && [ "$t" != tests/unit.c ] || continue # unit: build_flavour
 		name=$(basename "$t" .c)
-		cc $flags -o "build/tests/$name" "$t" $(objs build/tobj $SRC_MODULES) $STOCK_LIBS
+		cc $flags -o "build/tests/$name" "$t" $(objs build/tobj $SRC_MODULES) $STOCK_LIBS $DEB_CLUSTER_LIBS
 	done
 }
 
@@ -483,18 +531,19 @@ build_tools() {
 build_asan() {
 	san="-g -fno-omit-frame-pointer -fsanitize=address,undefined"
 	inc=$(build_mbedtls clang ar build/asan/mbedtls "$san")
-	flags="-std=c11 -D_GNU_SOURCE -O1 $san $inc"
+	flags="-std=c11 -D_GNU_SOURCE -O1 $san $inc $DEB_CLUSTER"
 	rm -rf build/asan/obj
 	compile clang build/asan/obj "$flags" main.c $SRC_MODULES
 	mb=build/asan/mbedtls/libmbedtls.a
-	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $mb -lpthread
-	clang $flags -Imodules -o build/asan/unit tests/unit.c $(objs build/asan/obj $SRC_MODULES) $mb -lpthread
+	clang $flags -o build/asan/im $(objs build/asan/obj main.c $SRC_MODULES) $mb -lpthread $DEB_CLUSTER_LIBS
+	clang $flags -Imodules -o build/asan/unit tests/unit.c $(objs build/asan/obj $SRC_MODULES) $mb -lpthread \
+		$DEB_CLUSTER_LIBS
 }
 
 # build_fuzz: build/fuzz/fuzz_NAME for each tests/fuzz/fuzz_NAME.c (the
 # modules compiled once, linked into each).
 build_fuzz() {
-	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Imodules"
+	flags="-std=c11 -D_GNU_SOURCE -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -Imodules $DEB_CLUSTER"
 	rm -rf build/fuzz/obj build/fuzz/fuzz_*
 	mkdir -p build/fuzz
 	compile clang build/fuzz/obj "$flags" $SRC_MODULES
@@ -503,7 +552,7 @@ build_fuzz() {
 		inih=""
 		[ "$t" != tests/fuzz/fuzz_ini.c ] || inih=-linih
 		clang $flags -fsanitize=fuzzer -o "build/fuzz/$(basename "$t" .c)" "$t" \
-			$(objs build/fuzz/obj $SRC_MODULES) $inih $STOCK_LIBS
+			$(objs build/fuzz/obj $SRC_MODULES) $inih $STOCK_LIBS $DEB_CLUSTER_LIBS
 	done
 }
 

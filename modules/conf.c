@@ -13,7 +13,21 @@
 #include "paths.h"
 #include "proto.h"
 
-enum conf_type { T_INT, T_BOOL, T_STR, T_PATH, T_LOGDEST, T_LEVEL, T_TOKEN, T_LISTEN, T_LANIP, T_NETS };
+enum conf_type {
+	T_INT,
+	T_BOOL,
+	T_STR,
+	T_PATH,
+	T_LOGDEST,
+	T_LEVEL,
+	T_TOKEN,
+	T_LISTEN,
+	T_LANIP,
+	T_NETS,
+	T_HOSTPORT,
+	T_NODEID,
+	T_PREFIX
+};
 
 struct conf_key {
 	const char *section;
@@ -33,6 +47,12 @@ struct conf_key {
 	{                                                                                                    \
 		"client", #field, type, offsetof(struct conf, cli.field),                                    \
 		    sizeof(((struct conf *)0)->cli.field), lo, hi                                            \
+	}
+
+#define K(field, type, lo, hi)                                                                               \
+	{                                                                                                    \
+		"cluster", #field, type, offsetof(struct conf, clu.field),                                   \
+		    sizeof(((struct conf *)0)->clu.field), lo, hi                                            \
 	}
 
 static const struct conf_key keys[] = {
@@ -107,6 +127,11 @@ static const struct conf_key keys[] = {
     C(reconnect_base_ms, T_INT, 100, 600000),
     C(reconnect_max_ms, T_INT, 100, 3600000),
     C(resume_tokens, T_BOOL, 0, 1),
+    K(redis, T_HOSTPORT, 0, 0),
+    K(redis_password_file, T_STR, 0, 0),
+    K(key_prefix, T_PREFIX, 0, 0),
+    K(node_id, T_NODEID, 0, 0),
+    K(record_ttl, T_INT, 3, 3600),
 };
 
 void conf_defaults(struct conf *c)
@@ -174,6 +199,9 @@ void conf_defaults(struct conf *c)
 	k->reconnect_base_ms = 1000;
 	k->reconnect_max_ms = 30000;
 	k->resume_tokens = 1;
+
+	strcpy(c->clu.key_prefix, "im:");
+	c->clu.record_ttl = 15;
 }
 
 struct load_state {
@@ -207,6 +235,39 @@ int conf_listen_valid(const char *v, char *why, size_t whylen)
 		snprintf(why, whylen, "no address given");
 		return -1;
 	}
+	return 0;
+}
+
+int conf_hostport(const char *v, char *host, size_t cap, int *port, char *why, size_t whylen)
+{
+	const char *colon, *h = v;
+	size_t hlen;
+	if (*v == '[') {
+		const char *close = strchr(v, ']');
+		if (close == NULL || close[1] != ':') {
+			snprintf(why, whylen, "'%s' is not [IPv6]:PORT", v);
+			return -1;
+		}
+		h = v + 1;
+		hlen = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(v, ':');
+		if (colon == NULL || memchr(v, ':', (size_t)(colon - v)) != NULL) {
+			snprintf(why, whylen, "'%s' is not HOST:PORT (an IPv6 address goes in brackets)", v);
+			return -1;
+		}
+		hlen = (size_t)(colon - v);
+	}
+	unsigned p;
+	if (hlen == 0 || hlen >= cap || strpbrk(v, " \t") != NULL || proto_port(colon + 1, &p) < 0 ||
+	    p == 0) {
+		snprintf(why, whylen, "'%s' is not HOST:PORT with a port 1-65535", v);
+		return -1;
+	}
+	memcpy(host, h, hlen);
+	host[hlen] = '\0';
+	*port = (int)p;
 	return 0;
 }
 
@@ -294,6 +355,32 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 		}
 		break;
 	}
+	case T_HOSTPORT: {
+		char host[CONF_STR_MAX];
+		int port;
+		if (*v != '\0' && conf_hostport(v, host, sizeof host, &port, why, whylen) < 0)
+			return -1;
+		break;
+	}
+	case T_NODEID:
+		/* It is a word in the events channel and part of Redis keys. */
+		if (*v == '\0' || strspn(v, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+		                            "0123456789_.:-") != strlen(v)) {
+			snprintf(why, whylen, "'%s' must be 1-64 of A-Z a-z 0-9 _ . : -", v);
+			return -1;
+		}
+		break;
+	case T_PREFIX:
+		/* Printable ASCII without spaces or glob characters (the prefix goes
+		 * into SCAN patterns). */
+		for (const char *p = v; *p; p++)
+			if (*p <= ' ' || *p >= 0x7f || strchr("*?[]\\", *p) != NULL) {
+				snprintf(why, whylen,
+				         "'%s' must be printable ASCII without spaces or any of * ? [ ] \\",
+				         v);
+				return -1;
+			}
+		break;
 	case T_STR:
 		break;
 	}
@@ -303,6 +390,11 @@ static int set_value(struct conf *c, const struct conf_key *k, const char *v, ch
 	}
 	strcpy(field, v);
 	return 0;
+}
+
+static int known_section(const char *section)
+{
+	return !strcmp(section, "server") || !strcmp(section, "client") || !strcmp(section, "cluster");
 }
 
 /* ini_read calls this per key; returning 0 makes it report the line. */
@@ -321,7 +413,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 		return 0;
 	}
 	if (!st->failed) {
-		if (strcmp(section, "server") != 0 && strcmp(section, "client") != 0)
+		if (!known_section(section))
 			snprintf(st->err, st->errlen, "unknown section [%s] (key %s)", section, name);
 		else
 			snprintf(st->err, st->errlen, "unknown key %s in [%s]", name, section);
@@ -336,7 +428,7 @@ static int on_key(void *user, const char *section, const char *name, const char 
 static int on_section(void *user, const char *section, int lineno)
 {
 	struct load_state *st = user;
-	if (st->bad_section_line == 0 && strcmp(section, "server") != 0 && strcmp(section, "client") != 0) {
+	if (st->bad_section_line == 0 && !known_section(section)) {
 		st->bad_section_line = lineno;
 		snprintf(st->bad_section, sizeof st->bad_section, "%s", section);
 	}
@@ -392,6 +484,15 @@ int conf_finish(struct conf *c, char *err, size_t errlen)
 		s->max_unauth_per_ip = s->max_unauth;
 	if (s->max_connections_per_ip > s->max_connections)
 		s->max_connections_per_ip = s->max_connections;
+#ifndef IM_CLUSTER
+	if (c->clu.redis[0] != '\0') {
+		snprintf(err, errlen,
+		         "redis = %s in [cluster]: this im was built without cluster mode "
+		         "(CLUSTER=no); leave redis empty or use a build with it",
+		         c->clu.redis);
+		return -1;
+	}
+#endif
 	struct conf_client *k = &c->cli;
 	/* Only the client needs a state directory; without HOME it stays
 	 * empty and the client says so, other modes run on. */

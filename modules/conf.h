@@ -85,9 +85,19 @@ struct conf_client {
 	int resume_tokens;          /* keep the server's resume token and log in with it */
 };
 
+/* [cluster]: cluster mode (several servers sharing one map through Redis). */
+struct conf_cluster {
+	char redis[CONF_STR_MAX];                /* "HOST:PORT" or "[v6]:PORT"; "" = cluster mode off */
+	char redis_password_file[CONF_PATH_MAX]; /* first line = Redis AUTH password; "" = no AUTH */
+	char key_prefix[65];                     /* every key and the channel start with it */
+	char node_id[65];                        /* conf_finish: "<hostname>:<port>" when unset */
+	int record_ttl;                          /* seconds node and session records outlive a refresh */
+};
+
 struct conf {
 	struct conf_server srv;
 	struct conf_client cli;
+	struct conf_cluster clu;
 };
 
 /* Fills every field with its documented default. */
@@ -100,6 +110,10 @@ int conf_load(struct conf *c, const char *path, char *err, size_t errlen);
 /* Derives the fields whose defaults depend on others and checks them
  * together. Returns 0, or -1 with a message in err. */
 int conf_finish(struct conf *c, char *err, size_t errlen);
+
+/* Splits "HOST:PORT" or "[v6]:PORT" (port 1-65535) into host (cap bytes,
+ * brackets removed) and *port. 0, or -1 with the reason in why. */
+int conf_hostport(const char *v, char *host, size_t cap, int *port, char *why, size_t whylen);
 
 /* Checks a listen value ("*" or addresses, as the listen keys take):
  * 0, or -1 with the reason in why. */

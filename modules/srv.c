@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #ifdef __GLIBC__
@@ -40,6 +41,9 @@
 #include "pool.h"
 #include "proto.h"
 #include "reach.h"
+#ifdef IM_CLUSTER
+#include "redis.h"
+#endif
 #include "sess.h"
 #include "tls.h"
 #include "tokens.h"
@@ -102,6 +106,16 @@ struct srv {
 	char users_path[CONF_PATH_MAX + 8];
 	struct loop_timer accept_timer, log_timer, trim_timer;
 	int stopping;
+	const struct conf_cluster *clu;
+	char redis_password[CONF_STR_MAX]; /* the first line of redis_password_file */
+#ifdef IM_CLUSTER
+	struct redis *redis; /* NULL: cluster mode off */
+	char node_id[80];    /* clu->node_id or <hostname>:<port> */
+	char node_key[160];  /* "<prefix>node:<id>" */
+	char node_val[160];  /* "<unix-time-started> <host:port>" */
+	int redis_seen;      /* it was up once: a down is "lost", the next up "back" */
+	struct loop_timer node_timer;
+#endif
 };
 
 static void unauth_done(struct client *cl)
@@ -1069,6 +1083,143 @@ static void on_term(struct loop *l, void *arg)
 	loop_stop(l);
 }
 
+#ifdef IM_CLUSTER
+/* ---- cluster mode: the Redis link and this node's record ---- */
+
+static void node_set_done(struct redis *r, redisReply *rep, void *arg)
+{
+	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+		log_warn("cluster: redis %s refused the node record: %.120s", redis_addr(r), rep->str);
+}
+
+/* P node:<id> lives record_ttl seconds after each refresh: the other
+ * nodes take its disappearance for this node's death. */
+static void node_refresh(struct loop *l, void *arg)
+{
+	struct srv *s = arg;
+	if (redis_up(s->redis))
+		redis_cmd(s->redis, node_set_done, s, "SET %s %s EX %d", s->node_key, s->node_val,
+		          s->clu->record_ttl);
+	loop_timer_set(l, &s->node_timer, (uint64_t)s->clu->record_ttl * 1000 / 3, node_refresh, s);
+}
+
+static void on_redis_state(struct redis *r, int up, const char *why, void *arg)
+{
+	struct srv *s = arg;
+	if (up) {
+		log_info(s->redis_seen ? "cluster: redis %s is back" : "cluster: connected to redis %s",
+		         redis_addr(r));
+		s->redis_seen = 1;
+		node_refresh(s->loop, s);
+	} else
+		log_warn("cluster: %s redis %s (%s); serving local users only",
+		         s->redis_seen ? "lost" : "cannot reach", redis_addr(r), why);
+}
+
+/* node_id, or <hostname>:<port> of the first listening socket (characters
+ * a node id may not hold become '_'). */
+static void node_name(struct srv *s)
+{
+	if (s->clu->node_id[0] != '\0') {
+		snprintf(s->node_id, sizeof s->node_id, "%s", s->clu->node_id);
+		return;
+	}
+	char host[65] = "";
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	unsigned port = (unsigned)s->cf->port;
+	if (gethostname(host, sizeof host - 1) < 0 || host[0] == '\0')
+		snprintf(host, sizeof host, "im");
+	if (getsockname(s->lfd[0], (struct sockaddr *)&ss, &sl) == 0)
+		port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+		                                      : ((struct sockaddr_in *)&ss)->sin_port);
+	/* 64 at most: the host name cut to leave room for ":65535" */
+	snprintf(s->node_id, sizeof s->node_id, "%.58s:%u", host, port);
+	for (char *p = s->node_id; *p; p++)
+		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.:-", *p))
+			*p = '_';
+}
+
+static int cluster_start(struct srv *s)
+{
+	if (s->clu->redis[0] == '\0')
+		return 0;
+	node_name(s);
+	snprintf(s->node_key, sizeof s->node_key, "%snode:%s", s->clu->key_prefix, s->node_id);
+	char where[96];
+	snprintf(where, sizeof where, "%s", s->ltext[0]);
+	where[strcspn(where, " ")] = '\0'; /* without " (IPv6 and IPv4)" */
+	snprintf(s->node_val, sizeof s->node_val, "%lld %s", (long long)time(NULL), where);
+	s->redis = redis_new(s->loop, s->clu->redis, s->redis_password, on_redis_state, s);
+	if (s->redis == NULL) {
+		log_err("cluster: cannot set up the link to redis %s", s->clu->redis);
+		return -1;
+	}
+	log_info("cluster: node %s, redis %s", s->node_id, s->clu->redis);
+	return redis_start(s->redis);
+}
+
+/* A clean stop: the node record goes at once (the other nodes need not
+ * wait for it to expire), and the channel hears DOWN. */
+static void cluster_stop(struct srv *s)
+{
+	if (s->redis == NULL)
+		return;
+	loop_timer_stop(s->loop, &s->node_timer);
+	if (redis_up(s->redis)) {
+		char err[200];
+		struct redis_sync *rs =
+		    redis_sync_open(s->clu->redis, s->redis_password, 1000, err, sizeof err);
+		redisReply *rep = rs ? redis_sync_cmd(rs, err, sizeof err, "DEL %s", s->node_key) : NULL;
+		if (rep != NULL) {
+			freeReplyObject(rep);
+			char down[120];
+			snprintf(down, sizeof down, "%s DOWN -", s->node_id);
+			rep = redis_sync_cmd(rs, err, sizeof err, "PUBLISH %sevents %s", s->clu->key_prefix,
+			                     down);
+		}
+		if (rep != NULL && rep->type == REDIS_REPLY_ERROR) {
+			snprintf(err, sizeof err, "%.120s", rep->str);
+			freeReplyObject(rep);
+			rep = NULL;
+		}
+		if (rep == NULL)
+			log_warn("cluster: the node record stays until it expires: %s", err);
+		else {
+			freeReplyObject(rep);
+			log_info("cluster: node %s left the cluster", s->node_id);
+		}
+		redis_sync_close(rs);
+	}
+	redis_free(s->redis);
+	s->redis = NULL;
+}
+#endif
+
+/* Reads the Redis password (the first line of redis_password_file) into
+ * s->redis_password. 0, or -1 with the reason in err. */
+static int read_redis_password(struct srv *s, char *err, size_t errlen)
+{
+	const char *path = s->clu->redis_password_file;
+	if (s->clu->redis[0] == '\0' || path[0] == '\0')
+		return 0;
+	FILE *f = fopen(path, "r");
+	if (f == NULL) {
+		snprintf(err, errlen, "redis_password_file %s: cannot open: %s", path, strerror(errno));
+		return -1;
+	}
+	char *line = fgets(s->redis_password, sizeof s->redis_password, f);
+	fclose(f);
+	size_t n = line ? strcspn(line, "\r\n") : 0;
+	if (line != NULL)
+		line[n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "redis_password_file %s: the first line is empty (or too long)", path);
+		return -1;
+	}
+	return 0;
+}
+
 /* ---- start-up ---- */
 
 static int ensure_identity(const struct conf_server *cf)
@@ -1413,6 +1564,10 @@ static int run(struct srv *s)
 		log_err("out of memory");
 		return 1;
 	}
+#ifdef IM_CLUSTER
+	if (cluster_start(s) < 0)
+		return 1;
+#endif
 	/* The readiness lines come last: when they appear, the server is. */
 	for (int i = 0; i < s->nlisten; i++)
 		log_info("listening on %s", s->ltext[i]);
@@ -1431,6 +1586,9 @@ static int run(struct srv *s)
 
 static void shutdown_all(struct srv *s)
 {
+#ifdef IM_CLUSTER
+	cluster_stop(s);
+#endif
 	struct client *cl = s->clients, *next;
 	for (; cl; cl = next) {
 		next = cl->next;
@@ -1511,6 +1669,12 @@ int srv_main(int argc, char **argv)
 		return 2;
 	}
 	const struct conf_server *cf = &conf.srv;
+	static struct srv s;
+	s.clu = &conf.clu;
+	if (read_redis_password(&s, err, sizeof err) < 0) {
+		fprintf(stderr, "im server: %s\n", err);
+		return 2;
+	}
 	char users_path[CONF_PATH_MAX + 8];
 	snprintf(users_path, sizeof users_path, "%s/users", cf->data_dir);
 	if (check_run_dir(cf, users_path, err, sizeof err) < 0) {
@@ -1542,7 +1706,6 @@ int srv_main(int argc, char **argv)
 		fprintf(stderr, "im server: bad log destination %s\n", cf->log);
 		return 2;
 	}
-	static struct srv s;
 	log_set_rate(cf->log_rate_limit);
 	log_on_suppress(log_held, &s);
 	char data_abs[CONF_PATH_MAX + 4096];
@@ -1559,6 +1722,7 @@ int srv_main(int argc, char **argv)
 	int rc = run(&s);
 	if (s.loop)
 		shutdown_all(&s);
+	mbedtls_platform_zeroize(s.redis_password, sizeof s.redis_password);
 	if (rc == 0)
 		log_info("stopped");
 	return rc;

@@ -1,0 +1,198 @@
+#!/bin/sh
+# t_cluster: the server's link to Redis in cluster mode ([cluster] redis =):
+# the [cluster] keys' checks, the node record (P node:<id>, its TTL, its
+# refresh, its removal on SIGTERM), Redis dying and coming back while the
+# node serves its users, AUTH (right, wrong, missing password), and a
+# config without [cluster] never connecting to Redis. Against a private
+# redis-server on a free loopback port (skipped without one).
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_redis.sh"
+
+# --- the [cluster] keys' checks (no Redis needed) ---
+C=$T/bad.conf
+bad_cluster() {
+	srv_conf "$C" "[cluster]" "$2"
+	expect_exit "cluster_config_$1" 2 "$3" "$IM" server -c "$C" -n
+}
+bad_cluster redis_no_port "redis = 127.0.0.1" "bad\\.conf:[0-9]+: bad value for redis in \\[cluster\\]: .*HOST:PORT"
+bad_cluster redis_port_0 "redis = 127.0.0.1:0" "bad value for redis in \\[cluster\\]"
+bad_cluster redis_v6_unbracketed "redis = ::1:6379" "bad value for redis in \\[cluster\\].*brackets"
+bad_cluster node_id_chars "node_id = bad id!" "bad value for node_id in \\[cluster\\].*A-Z a-z 0-9"
+bad_cluster node_id_long "node_id = $(printf '%065d' 0)" "bad value for node_id in \\[cluster\\].*longer than 64"
+bad_cluster record_ttl_low "record_ttl = 2" "bad value for record_ttl in \\[cluster\\].*3\\.\\.3600"
+bad_cluster key_prefix_glob "key_prefix = im*" "bad value for key_prefix in \\[cluster\\]"
+bad_cluster unknown_key "redis_host = x" "unknown key redis_host in \\[cluster\\]"
+srv_conf "$C" "[cluster]" "redis = 127.0.0.1:1" "redis_password_file = $T/nope"
+expect_exit cluster_config_password_file_missing 2 "redis_password_file $T/nope: cannot open" "$IM" server -c "$C" -n
+srv_conf "$C" "[cluster]" "redis = [::1]:6390" "node_id = a.b:c-d_1" "record_ttl = 3600" "key_prefix = x/"
+expect_exit cluster_config_good_values 0 'configuration ok' "$IM" server -c "$C" -n
+
+if ! have_redis; then
+	skip cluster_redis "redis-server or redis-cli is not installed (./build.sh deps installs them)"
+	exit 0
+fi
+need redis_start redis_start
+
+# --- without [cluster]: no connection to Redis at all ---
+conns() { rcli INFO stats | sed -n 's/^total_connections_received:\([0-9]*\).*/\1/p'; }
+before=$(conns)
+srv_conf "$T/plain.conf"
+need plain_server srv_start "$T/plain.conf" "$T/plain.log"
+setup plain_signup signup p1 carol 4000 "$KEYC" || :
+mark "$T/plain.log"
+kill -TERM "$SRV_PID"
+wait_new "$T/plain.log" 'stopped' 10 || :
+after=$(conns)
+# the second count is one connection itself (redis-cli), nothing more
+if [ -n "$before" ] && [ "$after" = $((before + 1)) ] && ! grep -q 'cluster:' "$T/plain.log"; then
+	pass cluster_off_never_connects
+else
+	fail cluster_off_never_connects "Redis connections $before -> $after (1 expected: redis-cli's); log: $(grep cluster: "$T/plain.log" | head -n 2 | tr '\n' '|')"
+fi
+
+# --- a node: its record, its TTL, its refresh ---
+TTL=3
+N=$T/n1.conf
+srv_conf "$N" "[cluster]" "redis = 127.0.0.1:$REDIS_PORT" "node_id = n1" "record_ttl = $TTL"
+need node_start srv_start "$N" "$T/n1.log"
+NODE_PID=$SRV_PID
+if wait_for "$T/n1.log" "cluster: node n1, redis 127\\.0\\.0\\.1:$REDIS_PORT" 5 &&
+	wait_for "$T/n1.log" "cluster: connected to redis 127\\.0\\.0\\.1:$REDIS_PORT" 20; then
+	pass cluster_log_node_and_connected
+else
+	fail cluster_log_node_and_connected "$(grep cluster "$T/n1.log" | head -n 3 | tr '\n' '|')"
+fi
+# wait_key KEY [SECONDS]: until KEY exists
+wait_key() {
+	_wk=0
+	while [ $_wk -lt $((${2:-10} * 10)) ]; do
+		[ "$(rcli EXISTS "$1")" = 1 ] && return 0
+		sleep 0.1
+		_wk=$((_wk + 1))
+	done
+	return 1
+}
+# no_key KEY [SECONDS]: until KEY is gone
+no_key() {
+	_wk=0
+	while [ $_wk -lt $((${2:-10} * 10)) ]; do
+		[ "$(rcli EXISTS "$1")" = 0 ] && return 0
+		sleep 0.1
+		_wk=$((_wk + 1))
+	done
+	return 1
+}
+if wait_key im:node:n1 10; then
+	val=$(rcli GET im:node:n1)
+	ttl=$(rcli TTL im:node:n1)
+	if echo "$val" | grep -Eq "^[0-9]{10} 127\\.0\\.0\\.1:$PORT\$" && [ "$ttl" -ge 1 ] && [ "$ttl" -le $TTL ]; then
+		pass cluster_node_record_with_ttl
+	else
+		fail cluster_node_record_with_ttl "im:node:n1 = '$val', TTL $ttl (1..$TTL expected)"
+	fi
+else
+	fail cluster_node_record_with_ttl "im:node:n1 never appeared"
+fi
+# past two TTLs the record is there only if it was refreshed; each read
+# shows a TTL within record_ttl
+ok=1
+for i in 1 2 3 4 5 6 7 8; do
+	sleep 1
+	ttl=$(rcli TTL im:node:n1)
+	[ "$ttl" -ge 1 ] 2>/dev/null && [ "$ttl" -le $TTL ] || ok=0
+done
+if [ $ok = 1 ]; then pass cluster_node_record_refreshed; else
+	fail cluster_node_record_refreshed "TTL of im:node:n1 left 1..$TTL (last: $ttl)"; fi
+
+# --- Redis dies: the node says so once and serves its users ---
+PORT1=$PORT
+need node_signup signup a1 alice 4001 "$KEYA"
+mark "$T/n1.log"
+redis_kill KILL
+if wait_new "$T/n1.log" "cluster: lost redis 127\\.0\\.0\\.1:$REDIS_PORT \\(.*\\); serving local users only" 15; then
+	pass cluster_redis_lost_logged
+else
+	fail cluster_redis_lost_logged "$(new_lines "$T/n1.log" | tail -n 3 | tr '\n' '|')"
+fi
+if login a2 alice 4002 "$KEYA"; then pass cluster_login_while_redis_down; else
+	fail cluster_login_while_redis_down "$(tail -n 3 "$T/a2.out" | tr '\n' '|')"; fi
+sleep 3 # a few reconnect attempts fail meanwhile: logged once, not each
+if [ "$(new_lines "$T/n1.log" | grep -c 'cluster: lost redis')" = 1 ] &&
+	! new_lines "$T/n1.log" | grep -q 'cluster: cannot reach'; then
+	pass cluster_redis_lost_logged_once
+else
+	fail cluster_redis_lost_logged_once "$(new_lines "$T/n1.log" | grep cluster | tr '\n' '|')"
+fi
+
+# --- Redis is back (empty: no persistence): the node is back in it ---
+mark "$T/n1.log"
+need redis_restart redis_start
+if wait_new "$T/n1.log" "cluster: redis 127\\.0\\.0\\.1:$REDIS_PORT is back" 45; then
+	pass cluster_redis_back_logged
+else
+	fail cluster_redis_back_logged "$(new_lines "$T/n1.log" | tail -n 3 | tr '\n' '|')"
+fi
+if wait_key im:node:n1 10; then pass cluster_node_record_after_return; else
+	fail cluster_node_record_after_return "im:node:n1 not back"; fi
+PORT=$PORT1
+if login a3 alice 4003 "$KEYA"; then pass cluster_login_after_return; else
+	fail cluster_login_after_return "$(tail -n 3 "$T/a3.out" | tr '\n' '|')"; fi
+
+# --- a clean stop takes the node record away (and says DOWN) ---
+rcli SUBSCRIBE im:events >"$T/events.out" 2>&1 &
+SUB_PID=$!
+PIDS="$PIDS $SUB_PID"
+wait_for "$T/events.out" '^im:events$' 5 || :
+SRV_PID=$NODE_PID
+srv_stop cluster_node_sigterm_exit_0
+if [ "$(rcli EXISTS im:node:n1)" = 0 ]; then pass cluster_node_record_gone_on_stop; else
+	fail cluster_node_record_gone_on_stop "im:node:n1 still there, TTL $(rcli TTL im:node:n1)"; fi
+if wait_for "$T/events.out" '^n1 DOWN -$' 5; then pass cluster_down_published; else
+	fail cluster_down_published "$(tr '\n' '|' <"$T/events.out")"; fi
+kill "$SUB_PID" 2>/dev/null
+no_crash cluster_node_no_crash "$T/n1.log"
+
+# --- AUTH: right, wrong, missing ---
+redis_kill KILL
+need redis_with_password redis_start --requirepass s3cret-pw
+REDIS_AUTH="-a s3cret-pw"
+printf 's3cret-pw\n' >"$T/redis.pw"
+printf 'not-the-pw\n' >"$T/wrong.pw"
+chmod 600 "$T/redis.pw" "$T/wrong.pw"
+srv_conf "$T/auth.conf" "[cluster]" "redis = 127.0.0.1:$REDIS_PORT" "node_id = good" \
+	"redis_password_file = $T/redis.pw" "key_prefix = t2:"
+need auth_start srv_start "$T/auth.conf" "$T/auth.log"
+if wait_for "$T/auth.log" 'cluster: connected to redis' 20 && wait_key t2:node:good 10; then
+	pass cluster_auth_password
+else
+	fail cluster_auth_password "$(grep cluster "$T/auth.log" | tr '\n' '|')"
+fi
+srv_stop cluster_auth_sigterm_exit_0
+srv_conf "$T/wrong.conf" "[cluster]" "redis = 127.0.0.1:$REDIS_PORT" "node_id = bad" \
+	"redis_password_file = $T/wrong.pw"
+need wrong_start srv_start "$T/wrong.conf" "$T/wrong.log"
+if wait_for "$T/wrong.log" "cluster: cannot reach redis 127\\.0\\.0\\.1:$REDIS_PORT \\(AUTH refused \\(check redis_password_file\\): .*(WRONGPASS|invalid)" 20; then
+	pass cluster_auth_wrong_password_logged
+else
+	fail cluster_auth_wrong_password_logged "$(grep cluster "$T/wrong.log" | tr '\n' '|')"
+fi
+cl w1
+if sync w1; then pass cluster_serves_without_redis; else
+	fail cluster_serves_without_redis "no PONG: $(tail -n 3 "$T/w1.out" | tr '\n' '|')"; fi
+srv_stop cluster_wrong_sigterm_exit_0
+srv_conf "$T/nopw.conf" "[cluster]" "redis = 127.0.0.1:$REDIS_PORT" "node_id = nopw"
+need nopw_start srv_start "$T/nopw.conf" "$T/nopw.log"
+if wait_for "$T/nopw.log" "cluster: cannot reach redis .*no redis_password_file set.*NOAUTH" 20; then
+	pass cluster_auth_missing_password_logged
+else
+	fail cluster_auth_missing_password_logged "$(grep cluster "$T/nopw.log" | tr '\n' '|')"
+fi
+srv_stop cluster_nopw_sigterm_exit_0
+if [ "$(rcli EXISTS im:node:bad im:node:nopw t2:node:good)" = 0 ]; then
+	pass cluster_no_record_without_auth
+else
+	fail cluster_no_record_without_auth "$(rcli KEYS '*' | tr '\n' ' ')"
+fi
+no_crash cluster_auth_no_crash "$T/auth.log" "$T/wrong.log" "$T/nopw.log"
+redis_kill KILL
