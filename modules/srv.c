@@ -42,6 +42,7 @@
 #include "proto.h"
 #include "reach.h"
 #ifdef IM_CLUSTER
+#include "cluster.h"
 #include "redis.h"
 #endif
 #include "sess.h"
@@ -109,11 +110,12 @@ struct srv {
 	const struct conf_cluster *clu;
 	char redis_password[CONF_STR_MAX]; /* the first line of redis_password_file */
 #ifdef IM_CLUSTER
-	struct redis *redis; /* NULL: cluster mode off */
-	char node_id[80];    /* clu->node_id or <hostname>:<port> */
-	char node_key[160];  /* "<prefix>node:<id>" */
-	char node_val[160];  /* "<unix-time-started> <host:port>" */
-	int redis_seen;      /* it was up once: a down is "lost", the next up "back" */
+	struct redis *redis;     /* NULL: cluster mode off */
+	struct cluster *cluster; /* the shared session map, with redis */
+	char node_id[80];        /* clu->node_id or <hostname>:<port> */
+	char node_key[160];      /* "<prefix>node:<id>" */
+	char node_val[160];      /* "<unix-time-started> <host:port>" */
+	int redis_seen;          /* it was up once: a down is "lost", the next up "back" */
 	struct loop_timer node_timer;
 #endif
 };
@@ -1114,6 +1116,8 @@ static void on_redis_state(struct redis *r, int up, const char *why, void *arg)
 	} else
 		log_warn("cluster: %s redis %s (%s); serving local users only",
 		         s->redis_seen ? "lost" : "cannot reach", redis_addr(r), why);
+	/* After the node record: a session of a node without one is dead. */
+	cluster_link(s->cluster, up);
 }
 
 /* node_id, or <hostname>:<port> of the first listening socket (characters
@@ -1155,6 +1159,12 @@ static int cluster_start(struct srv *s)
 		log_err("cluster: cannot set up the link to redis %s", s->clu->redis);
 		return -1;
 	}
+	s->cluster =
+	    cluster_new(s->loop, &s->sessions, s->redis, s->node_id, s->clu->key_prefix, s->clu->record_ttl);
+	if (s->cluster == NULL) {
+		log_err("cluster: out of memory");
+		return -1;
+	}
 	log_info("cluster: node %s, redis %s", s->node_id, s->clu->redis);
 	return redis_start(s->redis);
 }
@@ -1170,6 +1180,9 @@ static void cluster_stop(struct srv *s)
 		char err[200];
 		struct redis_sync *rs =
 		    redis_sync_open(s->clu->redis, s->redis_password, 1000, err, sizeof err);
+		/* The sessions' records first: without the node record they
+		 * would be taken for a dead node's. */
+		cluster_leave(s->cluster, rs);
 		redisReply *rep = rs ? redis_sync_cmd(rs, err, sizeof err, "DEL %s", s->node_key) : NULL;
 		if (rep != NULL) {
 			freeReplyObject(rep);
@@ -1191,8 +1204,12 @@ static void cluster_stop(struct srv *s)
 		}
 		redis_sync_close(rs);
 	}
+	/* The link first: its pending answers are told it is gone while
+	 * the cluster they point into is still there. */
 	redis_free(s->redis);
 	s->redis = NULL;
+	cluster_free(s->cluster);
+	s->cluster = NULL;
 }
 #endif
 

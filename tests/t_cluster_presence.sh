@@ -1,0 +1,238 @@
+#!/bin/sh
+# t_cluster_presence: two nodes (two `im server` with [cluster] redis = one
+# real redis-server on loopback, no persistence) share one session map:
+# presence between users on different nodes follows the one-node rules
+# (withheld until PEER, ONLINE both ways, PEER changes, ASKED once, DEL,
+# OFFLINE on LOGOUT), a node started later learns who is online from
+# Redis, users talk directly (batch clients), a second login on the other
+# node kicks the older session, a killed node's users go OFFLINE within
+# record_ttl, a stopped node's at once.
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_client.sh"
+. "$(dirname "$0")/lib_redis.sh"
+
+if ! have_redis; then
+	skip cluster_presence "redis-server or redis-cli is not installed (./build.sh deps installs them)"
+	exit 0
+fi
+printf '[cluster]\nredis = 127.0.0.1:1\n' >"$T/probe.conf"
+if "$IM" server -n -c "$T/probe.conf" 2>&1 | grep -q 'built without cluster'; then
+	skip cluster_presence "this im was built without cluster mode (CLUSTER=no)"
+	exit 0
+fi
+TTL=3
+
+# node_conf N [LINE...]: node N's config: its own data dir, the shared key,
+# the cluster section.
+node_conf() {
+	n=$1
+	shift
+	{
+		printf '[server]\nlisten = 127.0.0.1\nport = 0\ndata_dir = %s/data%s\n' "$T" "$n"
+		printf 'pbkdf2_iterations = 1000\nmin_password_length = 4\nkeepalive_timeout = 30\n'
+		printf 'key_file = %s/server.key\ncert_file = %s/server.crt\n' "$T" "$T"
+		printf '[cluster]\nredis = 127.0.0.1:%s\nnode_id = n%s\nrecord_ttl = %s\n' "$REDIS_PORT" "$n" "$TTL"
+		for l in "$@"; do printf '%s\n' "$l"; done
+	} >"$T/n$n.conf"
+}
+
+# node_start N: starts node N; sets P<N> (its port) and NPID<N>.
+node_start() {
+	srv_start "$T/n$1.conf" "$T/n$1.log" 3>&- 4>&- 5>&- 6>&- || return 1
+	eval "P$1=\$PORT NPID$1=\$SRV_PID"
+}
+
+# on N: the next cl/cli_conf talks to node N.
+on() { eval "PORT=\$P$1"; }
+
+need redis redis_start
+IP=127\\.0\\.0\\.1
+
+# One users file for both nodes (written without the cluster section).
+printf '[server]\ndata_dir = %s/data1\npbkdf2_iterations = 1000\nmin_password_length = 4\n' "$T" >"$T/plain.conf"
+for u in alice bob carol dave erin frank; do
+	need "adduser_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/plain.conf' --password-stdin $u >/dev/null 2>&1"
+done
+mkdir -p "$T/data2" && chmod 700 "$T/data2" && cp "$T/data1/users" "$T/data2/users"
+node_conf 1
+node_conf 2
+need node1 node_start 1
+
+# --- node 1 publishes its session ---
+on 1
+need alice_login login a alice 4001 "$KEYA"
+say a "CONTACTS bob"
+need alice_contacts sync a
+rec=""
+i=0
+while [ $i -lt 100 ]; do
+	rec=$(rcli GET im:sess:alice 2>/dev/null)
+	case $rec in *" bob") break ;; esac
+	sleep 0.05
+	i=$((i + 1))
+done
+if echo "$rec" | grep -Eq "^n1 [0-9]+ $IP 4001 $KEYA - [01] [a-z]+ bob\$"; then pass cluster_record_published; else
+	fail cluster_record_published "im:sess:alice = '$rec'"; fi
+ttl=$(rcli TTL im:sess:alice 2>/dev/null)
+if [ -n "$ttl" ] && [ "$ttl" -ge 1 ] && [ "$ttl" -le "$TTL" ]; then pass cluster_record_expires; else
+	fail cluster_record_expires "TTL im:sess:alice = '$ttl' (record_ttl $TTL)"; fi
+sleep "$TTL"
+if [ -n "$(rcli GET im:sess:alice 2>/dev/null)" ]; then pass cluster_record_refreshed; else
+	fail cluster_record_refreshed "im:sess:alice expired while alice is online"; fi
+
+# --- node 2 starts later: it learns alice from Redis ---
+need node2 node_start 2
+on 2
+need bob_login login b bob
+say b "CONTACTS alice"
+sync b
+sleep 1
+lacks cluster_withheld_until_peer_b b '^ONLINE '
+lacks cluster_withheld_until_peer_a a '^ONLINE '
+say b "PEER 4002 $KEYB 192.168.7.2"
+expect cluster_online_from_rebuilt_mirror b "^ONLINE alice $IP 4001 $KEYA\$" 10
+expect cluster_online_across_nodes a "^ONLINE bob $IP 4002 $KEYB 192\\.168\\.7\\.2\$" 10
+lacks cluster_no_asked_when_mutual a '^ASKED '
+if [ -e "$T/data1/run/alice" ] && [ -e "$T/data2/run/bob" ] && [ ! -e "$T/data2/run/alice" ] &&
+	[ ! -e "$T/data1/run/bob" ]; then
+	pass cluster_session_files_local_only
+else
+	fail cluster_session_files_local_only "$(ls "$T/data1/run" "$T/data2/run" | tr '\n' ' ')"
+fi
+
+# bump PORT: bob's PEER moves to PORT; alice's ONLINE for it is the barrier
+# that everything node 2 published before it has reached node 1.
+BOBPORT=4002
+bump() {
+	BOBPORT=$((BOBPORT + 1))
+	mark "$T/a.out"
+	say b "PEER $BOBPORT $KEYB"
+	seen_new a "^ONLINE bob $IP $BOBPORT $KEYB\$" 10
+}
+need peer_change bump
+pass cluster_peer_change_reannounced
+say b "PEER $BOBPORT $KEYB"
+sync b
+setup barrier bump
+if [ "$(count a "^ONLINE bob $IP $((BOBPORT - 1)) ")" -eq 1 ]; then pass cluster_same_peer_not_reannounced; else
+	fail cluster_same_peer_not_reannounced "$(grep '^ONLINE bob' "$T/a.out" | tr '\n' '|')"; fi
+
+# --- one-sided across nodes: ASKED once, ADD back, DEL ---
+on 2
+need carol_login login c carol 4003 "$KEYC"
+say c "CONTACTS alice"
+expect cluster_asked_across_nodes a '^ASKED carol$' 10
+say c "DEL alice"
+sync c
+setup barrier bump
+say c "ADD alice"
+sync c
+setup barrier bump
+if [ "$(count a '^ASKED carol$')" -eq 1 ]; then pass cluster_asked_once; else
+	fail cluster_asked_once "alice got ASKED carol $(count a '^ASKED carol$') times"; fi
+lacks cluster_one_sided_no_online_c c '^ONLINE alice'
+say a "ADD carol"
+expect cluster_add_back_online_a a "^ONLINE carol $IP 4003 $KEYC\$" 10
+expect cluster_add_back_online_c c "^ONLINE alice $IP 4001 $KEYA\$" 10
+say a "DEL carol"
+expect cluster_del_offline_to_deleter a '^OFFLINE carol$' 10
+expect cluster_del_offline_to_other c '^OFFLINE alice$' 10
+# ASKED at login while it stands: dave (node 1) lists carol (node 2).
+on 1
+need dave_login login d dave 4004 "$KEYD"
+say d "CONTACTS carol"
+expect cluster_asked_to_other_node c '^ASKED dave$' 10
+on 2
+say c "LOGOUT"
+setup carol_logout seen c '^\*closed'
+need carol_again login c2 carol 4003 "$KEYC"
+expect cluster_asked_again_at_next_login c2 '^ASKED dave$' 10
+
+# --- OFFLINE on LOGOUT across nodes, ONLINE again at the next login ---
+mark "$T/a.out"
+say b "LOGOUT"
+expect_new cluster_offline_on_logout a '^OFFLINE bob$' 10
+need bob_again login b2 bob
+say b2 "CONTACTS alice" "PEER 4012 $KEYB"
+expect_new cluster_online_after_relogin a "^ONLINE bob $IP 4012 $KEYB\$" 10
+expect cluster_relogin_sees_contact b2 "^ONLINE alice $IP 4001 $KEYA\$" 10
+
+# --- a conversation between the nodes' users: peer to peer ---
+on 1
+cli_conf erin
+on 2
+cli_conf frank
+cli_start erin 3
+cli_start frank 4
+tell erin "login erin erin-pw" "add frank"
+tell frank "login frank frank-pw" "add erin"
+want cluster_client_online_erin erin '^online frank 127\.0\.0\.1 [0-9]+$' 15
+want cluster_client_online_frank frank '^online erin 127\.0\.0\.1 [0-9]+$' 15
+tell erin "msg frank hello across the cluster"
+want cluster_msg_received frank '^msg erin 1 hello across the cluster$' 10
+want cluster_msg_acknowledged erin '^sent frank 1$' 10
+
+# --- a second login on the other node kicks the older session ---
+on 2
+mark "$T/b2.out"
+cl a2
+say a2 "LOGIN alice alice-pw"
+expect cluster_second_login_ok a2 '^OK alice$' 10
+expect cluster_second_login_kicks_old a '^KICKED ' 10
+expect cluster_kicked_old_closed a '^\*closed$' 10
+expect_new cluster_kick_offline_to_contact b2 '^OFFLINE alice$' 10
+say a2 "PEER 4021 $KEYA" "CONTACTS bob"
+expect_new cluster_kick_new_online_to_contact b2 "^ONLINE alice $IP 4021 $KEYA\$" 10
+if [ ! -e "$T/data1/run/alice" ] && [ -e "$T/data2/run/alice" ]; then pass cluster_kick_moves_session_file; else
+	fail cluster_kick_moves_session_file "$(ls "$T/data1/run" "$T/data2/run" | tr '\n' ' ')"; fi
+sleep 1
+rec=$(rcli GET im:sess:alice 2>/dev/null)
+if echo "$rec" | grep -Eq "^n2 [0-9]+ $IP 4021 $KEYA - "; then pass cluster_kick_record_is_new; else
+	fail cluster_kick_record_is_new "im:sess:alice = '$rec'"; fi
+# And back: a login on node 1 kicks the one on node 2.
+on 1
+mark "$T/b2.out"
+need alice_back login a3 alice 4031 "$KEYA"
+expect cluster_second_login_kicks_back a2 '^KICKED ' 10
+say a3 "CONTACTS bob"
+expect_new cluster_kick_back_online b2 "^ONLINE alice $IP 4031 $KEYA\$" 10
+sleep 1
+last=$(grep -E '^(ONLINE|OFFLINE) alice' "$T/b2.out" | tail -n 1 | cut -d' ' -f1-4)
+if [ "$last" = "ONLINE alice 127.0.0.1 4031" ]; then pass cluster_kick_no_late_offline; else
+	fail cluster_kick_no_late_offline "bob's last line about alice: $last"; fi
+
+# --- node 1 killed: its users go OFFLINE within record_ttl ---
+mark "$T/b2.out" "$T/frank.out"
+t0=$(date +%s)
+kill -KILL "$NPID1"
+wait "$NPID1" 2>/dev/null
+if seen_new b2 '^OFFLINE alice$' $((TTL + 10)); then
+	t1=$(date +%s)
+	if [ $((t1 - t0)) -le $((TTL + 2)) ]; then pass cluster_killed_node_offline; else
+		fail cluster_killed_node_offline "OFFLINE after $((t1 - t0)) s (record_ttl $TTL)"; fi
+	echo "# killed node: OFFLINE after $((t1 - t0)) s (record_ttl $TTL)"
+else
+	fail cluster_killed_node_offline "no OFFLINE alice within $((TTL + 10)) s: $(new_lines "$T/b2.out" | tr '\n' '|')"
+fi
+want_new cluster_killed_node_client_offline frank '^offline erin$' 10
+
+# --- node 1 again, then stopped cleanly: OFFLINE at once ---
+node_conf 1 # record_ttl far longer than the wait below
+sed -i "s/^record_ttl = .*/record_ttl = 60/" "$T/n1.conf"
+need node1_again node_start 1
+on 1
+mark "$T/b2.out"
+need alice_on_new_node1 login a4 alice 4041 "$KEYA"
+say a4 "CONTACTS bob"
+expect_new cluster_restarted_node_online b2 "^ONLINE alice $IP 4041 $KEYA\$" 10
+mark "$T/b2.out"
+SRV_PID=$NPID1
+srv_stop cluster_node_sigterm_exit_0
+expect_new cluster_stopped_node_offline_at_once b2 '^OFFLINE alice$' 4
+if [ -z "$(rcli GET im:sess:alice 2>/dev/null)" ]; then pass cluster_stopped_node_records_removed; else
+	fail cluster_stopped_node_records_removed "im:sess:alice = $(rcli GET im:sess:alice)"; fi
+
+SRV_PID=$NPID2
+srv_stop cluster_node2_sigterm_exit_0
+no_crash cluster_presence_no_crash "$T"/n1.log "$T"/n2.log
