@@ -47,7 +47,7 @@ struct cluster {
 	char prefix[80];
 	char channel[96];
 	int ttl;
-	struct loop_timer refresh_timer, check_timer;
+	struct loop_timer refresh_timer, check_timer, stale_timer;
 	int link_up, was_up, sub_up;
 	uint64_t grace_until; /* missing node records are not believed before */
 	unsigned gen;         /* resync generation: answers of an older one are dropped */
@@ -650,12 +650,20 @@ static void stale_checked(struct redis *r, redisReply *rep, void *arg)
 	free(a);
 }
 
+static void check_stale(struct cluster *c);
+
+static void stale_later(struct loop *l, void *arg)
+{
+	struct cluster *c = arg;
+	(void)l;
+	if (c->link_up && c->sub_up && !c->scanning)
+		check_stale(c);
+}
+
 static void scan_done(struct redis *r, redisReply *rep, void *arg)
 {
 	struct ask *done = arg;
 	struct cluster *c = done->c;
-	struct nodes sn = {1, NULL, 0, 0};
-	char key[160];
 	(void)r;
 	int current = rep != NULL && done->gen == c->gen;
 	free(done);
@@ -663,6 +671,22 @@ static void scan_done(struct redis *r, redisReply *rep, void *arg)
 		return;
 	c->scanning = 0;
 	c->ntomb = 0;
+	uint64_t now = loop_now(c->loop);
+	if (now < c->grace_until) {
+		/* Redis may have restarted empty: the other nodes write their
+		 * sessions again (and the logouts they could not publish) as
+		 * they come back. Those not back by then are looked at. */
+		loop_timer_set(c->loop, &c->stale_timer, c->grace_until - now, stale_later, c);
+		return;
+	}
+	check_stale(c);
+}
+
+/* The nodes of the sessions a resync did not find: is each one up? */
+static void check_stale(struct cluster *c)
+{
+	struct nodes sn = {1, NULL, 0, 0};
+	char key[160];
 	sess_each(c->t, node_of, &sn);
 	for (size_t i = 0; i < sn.n; i++) {
 		struct ask *a = ask_new(c, sn.v[i]);
@@ -745,6 +769,7 @@ static void scan_step(struct cluster *c, const char *cursor)
  * both links are up. */
 static void resync(struct cluster *c)
 {
+	loop_timer_stop(c->loop, &c->stale_timer);
 	c->gen++;
 	c->scanning = 0;
 	c->ntomb = 0;
@@ -832,6 +857,7 @@ void cluster_free(struct cluster *c)
 	sess_set_hooks(c->t, &none);
 	loop_timer_stop(c->loop, &c->refresh_timer);
 	loop_timer_stop(c->loop, &c->check_timer);
+	loop_timer_stop(c->loop, &c->stale_timer);
 	free(c->gone);
 	free(c->tomb);
 	free(c);
