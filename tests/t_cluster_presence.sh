@@ -202,6 +202,21 @@ last=$(grep -E '^(ONLINE|OFFLINE) alice' "$T/b2.out" | tail -n 1 | cut -d' ' -f1
 if [ "$last" = "ONLINE alice 127.0.0.1 4031" ]; then pass cluster_kick_no_late_offline; else
 	fail cluster_kick_no_late_offline "bob's last line about alice: $last"; fi
 
+# --- protocol 1.1 across nodes: REACH, CALL and PUNCH relayed ---
+mark "$T/a3.out" "$T/b2.out"
+say b2 "VERSION 1.1"
+say a3 "VERSION 1.1"
+expect_new cluster_reach_across_nodes b2 "^REACH alice (open|closed|unknown) $IP\$" 10
+expect_new cluster_reach_across_nodes_back a3 "^REACH bob (open|closed|unknown) $IP\$" 10
+say a3 "CALL bob"
+expect_new cluster_call_ok a3 '^OK$' 10
+expect_new cluster_call_relayed b2 '^CALL alice$' 10
+say b2 "PUNCH alice"
+expect_new cluster_punch_to_caller b2 "^PUNCH alice $IP 4031\$" 10
+expect_new cluster_punch_relayed a3 "^PUNCH bob $IP 4012\$" 10
+say c2 "VERSION 1.1" "CALL bob"
+expect cluster_call_not_mutual_refused c2 '^ERR 403 bob is not a mutual contact online$' 10
+
 # --- Redis stopped and started again while users are online: nobody
 # drops off, a logout made meanwhile reaches the other node after, the
 # channel carries changes again ---
@@ -230,6 +245,24 @@ rec=$(rcli GET im:sess:alice 2>/dev/null)
 if echo "$rec" | grep -Eq "^n1 [0-9]+ $IP 4032 $KEYA - "; then pass cluster_redis_back_records_republished; else
 	fail cluster_redis_back_records_republished "im:sess:alice = '$rec'"; fi
 
+# --- what comes through Redis is checked like any input ---
+mark "$T/n2.log" "$T/c2.out"
+rcli PUBLISH im:events "n9 LOGIN eve n9 1 127.0.0.1 99999 $KEYA - 0 unknown alice" >/dev/null
+rcli PUBLISH im:events "n9 LOGIN eve n9 1 127.0.0.1 4000 $KEYA - 0 unknown Alice,bob" >/dev/null
+rcli PUBLISH im:events "n9 UPDATE eve n9 1 not-an-ip 4000 $KEYA - 0 unknown alice" >/dev/null
+rcli PUBLISH im:events "$(head -c 3000 /dev/urandom | od -An -tx1 | tr -d '\n')" >/dev/null
+rcli PUBLISH im:events "n9 LOGIN ../x n9 1 127.0.0.1 4000 $KEYA - 0 unknown -" >/dev/null
+if wait_new "$T/n2.log" 'ignoring a session record of eve: bad port' 10 &&
+	wait_new "$T/n2.log" 'ignoring a session record of eve: bad contacts' 10 &&
+	wait_new "$T/n2.log" 'ignoring a session record of eve: bad address' 10; then
+	pass cluster_bad_records_refused
+else
+	fail cluster_bad_records_refused "n2 logged: $(new_lines "$T/n2.log" | tail -n 5 | tr '\n' '|')"
+fi
+rcli PUBLISH im:events "n9 KICK carol" >/dev/null
+expect_new cluster_kick_message c2 '^KICKED account deleted$' 10
+expect_new cluster_kick_message_closes c2 '^\*closed$' 10
+
 # --- node 1 killed: its users go OFFLINE within record_ttl ---
 mark "$T/b2.out"
 t0=$(date +%s)
@@ -253,6 +286,21 @@ mark "$T/b2.out"
 need alice_on_new_node1 login a4 alice 4041 "$KEYA"
 say a4 "CONTACTS bob"
 expect_new cluster_restarted_node_online b2 "^ONLINE alice $IP 4041 $KEYA\$" 10
+# Killed and back at once: its node record lives on, its old sessions'
+# records too; the new run removes them, and bob hears OFFLINE long before
+# they would expire (record_ttl 60).
+mark "$T/b2.out"
+kill -KILL "$NPID1"
+wait "$NPID1" 2>/dev/null
+need node1_third node_start 1
+expect_new cluster_restart_removes_old_records b2 '^OFFLINE alice$' 10
+if [ -z "$(rcli GET im:sess:alice 2>/dev/null)" ]; then pass cluster_restart_old_record_gone; else
+	fail cluster_restart_old_record_gone "im:sess:alice = $(rcli GET im:sess:alice)"; fi
+on 1
+mark "$T/b2.out"
+need alice_on_third_node1 login a5 alice 4051 "$KEYA"
+say a5 "CONTACTS bob"
+expect_new cluster_third_node_online b2 "^ONLINE alice $IP 4051 $KEYA\$" 10
 mark "$T/b2.out"
 SRV_PID=$NPID1
 srv_stop cluster_node_sigterm_exit_0
