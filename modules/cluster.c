@@ -244,10 +244,13 @@ void cluster_link(struct cluster *c, int up)
 	c->was_up = 1;
 	size_t n = c->ngone;
 	c->ngone = 0;
-	for (size_t i = 0; i < n; i++)
-		if (sess_find(c->t, c->gone[i].name) == NULL || sess_find(c->t, c->gone[i].name)->c == NULL ||
-		    sess_find(c->t, c->gone[i].name)->login != c->gone[i].login)
+	for (size_t i = 0; i < n; i++) {
+		/* Not when the name's session here is that one again (a login
+		 * in the same second): its LOGIN below says all. */
+		const struct sess *now = sess_find(c->t, c->gone[i].name);
+		if (now == NULL || now->c == NULL || now->login != c->gone[i].login)
 			(void)unpublish(c, c->gone[i].name, c->gone[i].login);
+	}
 	sess_each(c->t, republish_one, c);
 	resync(c);
 }
