@@ -527,8 +527,12 @@ static void relayed(struct cluster *c, const char *node, const char *to, const c
 
 static void on_message(struct redis *r, const char *msg, size_t len, void *arg)
 {
-	struct cluster *c = arg;
 	(void)r;
+	cluster_message(arg, msg, len);
+}
+
+void cluster_message(struct cluster *c, const char *msg, size_t len)
+{
 	if (len > CLUSTER_MAX_MSG)
 		return;
 	char *buf = malloc(len + 1);

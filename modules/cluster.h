@@ -32,6 +32,9 @@ int cluster_remote(const struct sess *s);
  * 0) or PUNCH (punch 1) from local session from. 0, or -1 when the link
  * is down. */
 int cluster_relay(struct cluster *c, const struct sess *s, const struct sess *from, int punch);
+/* Takes one message of the channel, as the subscription delivers it
+ * (len bytes): what the link calls; public for the fuzzer. */
+void cluster_message(struct cluster *c, const char *msg, size_t len);
 /* Unhooks from the sessions and frees c (the link is the caller's: free
  * it first, so no answer still points here). Safe on NULL. */
 void cluster_free(struct cluster *c);
