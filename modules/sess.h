@@ -44,7 +44,8 @@ struct sess {
 
 /* Who hears of a local session's changes (cluster mode): changed once per
  * loop pass however many changes it had (the record is then current),
- * gone when it ends (before it is freed). */
+ * gone when it ends (before it is freed). Neither may log a session out
+ * or change one. */
 struct sess_hooks {
 	void (*changed)(void *arg, struct sess *s);
 	void (*gone)(void *arg, const struct sess *s);
