@@ -11,6 +11,10 @@
 
 #include <mbedtls/version.h>
 
+#ifdef IM_CLUSTER
+#include <hiredis/hiredis.h>
+#endif
+
 /* What --version says the binary was built with (build.sh defines
  * IM_LIBC_MUSL for its musl builds; config/mbedtls.h is IM_MBEDTLS_CONFIG_H). */
 #if defined(__GLIBC__)
@@ -78,6 +82,12 @@ int main(int argc, char **argv)
 			printf("im %s\n", IM_VERSION);
 			printf("built with %s and mbedTLS %s (%s)\n", IM_LIBC, MBEDTLS_VERSION_STRING,
 			       IM_MBEDTLS_BUILD);
+#ifdef IM_CLUSTER
+			printf("cluster mode: hiredis %d.%d.%d\n", HIREDIS_MAJOR, HIREDIS_MINOR,
+			       HIREDIS_PATCH);
+#else
+			printf("cluster mode: not built in (CLUSTER=no)\n");
+#endif
 			paths_report(stdout);
 			return 0;
 		}

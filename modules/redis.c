@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 
 #include <hiredis/async.h>
 #include <mbedtls/platform_util.h>
@@ -20,6 +21,8 @@
 #define REDIS_CONNECT_MS  5000  /* to connect, AUTH and get the first PONG */
 #define REDIS_BACKOFF_MS  1000  /* the first retry's delay */
 #define REDIS_BACKOFF_MAX 30000 /* the longest */
+#define REDIS_ANSWER_MS   10000 /* a command unanswered this long: the link is dead */
+#define REDIS_WATCH_MS    1000  /* how often that is checked */
 
 /* One connection (commands, or the subscription) and its retry state. The
  * hiredis context is driven through the adapter below: its fd's interest
@@ -32,7 +35,9 @@ struct rlink {
 	short events;
 	int up; /* connected, authenticated, answered (and for sub: subscribed) */
 	unsigned delay_ms;
-	struct loop_timer retry, deadline;
+	unsigned pending;  /* commands sent, not answered yet */
+	uint64_t answered; /* loop time of the last answer (or of the first pending command) */
+	struct loop_timer retry, deadline; /* deadline: to get up, then the answer watch */
 };
 
 struct redis {
@@ -59,6 +64,7 @@ struct pending {
 };
 
 static void link_connect(struct loop *l, void *arg);
+static void link_fail(struct rlink *k, redisAsyncContext *ac, const char *why);
 
 int redis_parse_addr(const char *s, char *host, size_t cap, int *port)
 {
@@ -167,8 +173,13 @@ static void link_down(struct rlink *k, int was_up, const char *why)
 	if (k->is_sub) {
 		if (was_up && r->subfn != NULL)
 			r->subfn(r, 0, r->subarg);
-	} else
+	} else {
 		tell(r, 0, why);
+		/* Messages may have been missed on a Redis that the command link
+		 * found dead or restarted: the subscription starts over too (its
+		 * subscriber resynchronises when it is back). */
+		link_fail(&r->sub, r->sub.ac, "the command link went down");
+	}
 	unsigned ms = jitter(k->delay_ms);
 	k->delay_ms = k->delay_ms >= REDIS_BACKOFF_MAX / 2 ? REDIS_BACKOFF_MAX : k->delay_ms * 2;
 	loop_timer_set(r->l, &k->retry, ms, link_connect, k);
@@ -189,6 +200,20 @@ static void link_fail(struct rlink *k, redisAsyncContext *ac, const char *why)
 	link_down(k, was_up, why);
 }
 
+/* A Redis that stopped answering (hung, or a network that drops packets
+ * without a reset) is taken for gone, as one that closed the link. */
+static void on_watch(struct loop *l, void *arg)
+{
+	struct rlink *k = arg;
+	if (!k->up || k->ac == NULL)
+		return;
+	if (k->pending > 0 && loop_now(l) - k->answered > REDIS_ANSWER_MS) {
+		link_fail(k, k->ac, "no answer for 10 s");
+		return;
+	}
+	loop_timer_set(l, &k->deadline, REDIS_WATCH_MS, on_watch, k);
+}
+
 /* The connection is ready: reset the backoff, tell. */
 static void link_ready(struct rlink *k)
 {
@@ -196,6 +221,8 @@ static void link_ready(struct rlink *k)
 	k->up = 1;
 	k->delay_ms = REDIS_BACKOFF_MS;
 	loop_timer_stop(r->l, &k->deadline);
+	if (!k->is_sub)
+		loop_timer_set(r->l, &k->deadline, REDIS_WATCH_MS, on_watch, k);
 	if (k->is_sub) {
 		if (r->subfn != NULL)
 			r->subfn(r, 1, r->subarg);
@@ -336,6 +363,7 @@ static void link_connect(struct loop *l, void *arg)
 		return;
 	}
 	k->ac = ac;
+	k->pending = 0;
 	k->fd = ac->c.fd;
 	k->events = 0;
 	k->watched = 0;
@@ -415,6 +443,10 @@ const char *redis_addr(const struct redis *r)
 static void on_reply(redisAsyncContext *ac, void *reply, void *priv)
 {
 	struct pending *p = priv;
+	struct rlink *k = &p->r->cmd;
+	if (k->pending > 0)
+		k->pending--;
+	k->answered = loop_now(p->r->l);
 	if (p->fn != NULL)
 		p->fn(p->r, reply, p->arg);
 	free(p);
@@ -438,6 +470,8 @@ int redis_cmd(struct redis *r, redis_reply_fn fn, void *arg, const char *fmt, ..
 		free(p);
 		return -1;
 	}
+	if (r->cmd.pending++ == 0)
+		r->cmd.answered = loop_now(r->l);
 	return 0;
 }
 
@@ -465,6 +499,32 @@ void redis_free(struct redis *r)
 	}
 	free(r->channel);
 	free(r);
+}
+
+int redis_password_load(const char *path, char *out, size_t cap, int *loose, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	struct stat st;
+	if (f == NULL || fstat(fileno(f), &st) < 0) {
+		snprintf(err, errlen, "redis_password_file %s: cannot open: %s", path, strerror(errno));
+		if (f != NULL)
+			fclose(f);
+		return -1;
+	}
+	*loose = (st.st_mode & 077) != 0;
+	char *line = fgets(out, (int)cap, f);
+	int whole = line != NULL && (strchr(line, '\n') != NULL || feof(f));
+	fclose(f);
+	size_t n = line ? strcspn(line, "\r\n") : 0;
+	if (line != NULL)
+		line[n] = '\0';
+	if (!whole || n == 0) {
+		mbedtls_platform_zeroize(out, cap);
+		snprintf(err, errlen, "redis_password_file %s: %s", path,
+		         n == 0 ? "the first line is empty" : "the password is too long");
+		return -1;
+	}
+	return 0;
 }
 
 /* ---- the blocking link ---- */

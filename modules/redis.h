@@ -12,9 +12,11 @@
 
 struct redis;
 
-/* Called when the command link comes up (up = 1, why = NULL) or goes down
- * (up = 0, why = a short text: "connection refused", "auth failed: ...").
- * Called once per transition, never twice in a row with the same up. */
+/* Called when the command link comes up (up = 1, why = NULL: connected,
+ * AUTH accepted, PING answered) or goes down (up = 0, why = a short text:
+ * "Connection refused", "AUTH refused (...): WRONGPASS ...", "no answer
+ * for 10 s"). The first call may be a down (Redis unreachable at start);
+ * after that only transitions, never twice in a row with the same up. */
 typedef void (*redis_state_fn)(struct redis *r, int up, const char *why, void *arg);
 /* A command's answer: reply is owned by the module and freed after the
  * call returns; NULL when the link dropped before the answer came (or the
@@ -25,7 +27,9 @@ typedef void (*redis_reply_fn)(struct redis *r, redisReply *reply, void *arg);
 typedef void (*redis_msg_fn)(struct redis *r, const char *msg, size_t len, void *arg);
 /* The subscription link became ready (up = 1: SUBSCRIBE confirmed; the
  * caller should resynchronise, messages sent while it was down are lost)
- * or went down (up = 0). */
+ * or went down (up = 0). When the command link goes down the subscription
+ * is dropped too (a restarted or hung Redis may have lost messages), so
+ * every return of Redis is an up here. */
 typedef void (*redis_sub_fn)(struct redis *r, int up, void *arg);
 
 /* Parses "HOST:PORT" or "[v6]:PORT" into host (cap bytes) and *port.
@@ -49,13 +53,21 @@ int redis_subscribe(struct redis *r, const char *channel, redis_msg_fn msg, redi
 int redis_up(const struct redis *r);
 /* "HOST:PORT" as configured, for log lines. */
 const char *redis_addr(const struct redis *r);
-/* Sends a command (printf-like as redisAsyncCommand: %s strings, %b
- * pointer+size_t binary, %d/%lld...); fn (may be NULL) gets the reply.
- * 0, or -1 when the link is down (fn is then not called). */
+/* Sends a command (printf-like as redisAsyncCommand: spaces in fmt split
+ * arguments, a %s is one argument whatever it holds, %b pointer+size_t
+ * binary, %d/%lld...); fn (may be NULL) gets the reply. Commands are
+ * answered in order. No blocking commands (BLPOP...): a command left
+ * unanswered for 10 s takes the link down. 0, or -1 when the link is down
+ * (fn is then not called). */
 int redis_cmd(struct redis *r, redis_reply_fn fn, void *arg, const char *fmt, ...);
 /* Closes both connections: pending fns are called with NULL, state is not
  * called. Frees r. Safe on NULL. */
 void redis_free(struct redis *r);
+
+/* Reads a Redis password: the first line of the file at path (without its
+ * line end) into out (cap bytes). *loose = 1 when the file can be read by
+ * group or others. 0, or -1 with the reason (naming path) in err. */
+int redis_password_load(const char *path, char *out, size_t cap, int *loose, char *err, size_t errlen);
 
 /* Blocking link for the admin tools. */
 struct redis_sync;

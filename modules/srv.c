@@ -108,14 +108,15 @@ struct srv {
 	struct loop_timer accept_timer, log_timer, trim_timer;
 	int stopping;
 	const struct conf_cluster *clu;
-	char redis_password[CONF_STR_MAX]; /* the first line of redis_password_file */
 #ifdef IM_CLUSTER
-	struct redis *redis;     /* NULL: cluster mode off */
-	struct cluster *cluster; /* the shared session map, with redis */
-	char node_id[80];        /* clu->node_id or <hostname>:<port> */
-	char node_key[160];      /* "<prefix>node:<id>" */
-	char node_val[160];      /* "<unix-time-started> <host:port>" */
-	int redis_seen;          /* it was up once: a down is "lost", the next up "back" */
+	char redis_password[CONF_STR_MAX]; /* the first line of redis_password_file */
+	struct redis *redis;               /* NULL: cluster mode off */
+	struct cluster *cluster;           /* the shared session map, with redis */
+	char node_id[80];                  /* clu->node_id or <hostname>:<port> */
+	char node_key[160];                /* "<prefix>node:<id>" */
+	char node_val[160];                /* "<unix-time-started> <host:port>" */
+	int redis_seen;                    /* it was up once: a down is "lost", the next up "back" */
+	int password_loose;                /* redis_password_file can be read by others */
 	struct loop_timer node_timer;
 #endif
 };
@@ -1088,6 +1089,16 @@ static void on_term(struct loop *l, void *arg)
 #ifdef IM_CLUSTER
 /* ---- cluster mode: the Redis link and this node's record ---- */
 
+/* The Redis password, read before privileges are dropped (the file may be
+ * root's alone). 0, or -1 with the reason in err. */
+static int read_redis_password(struct srv *s, char *err, size_t errlen)
+{
+	if (s->clu->redis[0] == '\0' || s->clu->redis_password_file[0] == '\0')
+		return 0;
+	return redis_password_load(s->clu->redis_password_file, s->redis_password, sizeof s->redis_password,
+	                           &s->password_loose, err, errlen);
+}
+
 static void node_set_done(struct redis *r, redisReply *rep, void *arg)
 {
 	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
@@ -1166,6 +1177,9 @@ static int cluster_start(struct srv *s)
 		return -1;
 	}
 	log_info("cluster: node %s, redis %s", s->node_id, s->clu->redis);
+	if (s->password_loose)
+		log_warn("cluster: redis_password_file %s can be read by others: chmod 600 it",
+		         s->clu->redis_password_file);
 	return redis_start(s->redis);
 }
 
@@ -1212,30 +1226,6 @@ static void cluster_stop(struct srv *s)
 	s->cluster = NULL;
 }
 #endif
-
-/* Reads the Redis password (the first line of redis_password_file) into
- * s->redis_password. 0, or -1 with the reason in err. */
-static int read_redis_password(struct srv *s, char *err, size_t errlen)
-{
-	const char *path = s->clu->redis_password_file;
-	if (s->clu->redis[0] == '\0' || path[0] == '\0')
-		return 0;
-	FILE *f = fopen(path, "r");
-	if (f == NULL) {
-		snprintf(err, errlen, "redis_password_file %s: cannot open: %s", path, strerror(errno));
-		return -1;
-	}
-	char *line = fgets(s->redis_password, sizeof s->redis_password, f);
-	fclose(f);
-	size_t n = line ? strcspn(line, "\r\n") : 0;
-	if (line != NULL)
-		line[n] = '\0';
-	if (n == 0) {
-		snprintf(err, errlen, "redis_password_file %s: the first line is empty (or too long)", path);
-		return -1;
-	}
-	return 0;
-}
 
 /* ---- start-up ---- */
 
@@ -1688,10 +1678,12 @@ int srv_main(int argc, char **argv)
 	const struct conf_server *cf = &conf.srv;
 	static struct srv s;
 	s.clu = &conf.clu;
+#ifdef IM_CLUSTER
 	if (read_redis_password(&s, err, sizeof err) < 0) {
 		fprintf(stderr, "im server: %s\n", err);
 		return 2;
 	}
+#endif
 	char users_path[CONF_PATH_MAX + 8];
 	snprintf(users_path, sizeof users_path, "%s/users", cf->data_dir);
 	if (check_run_dir(cf, users_path, err, sizeof err) < 0) {
@@ -1739,7 +1731,9 @@ int srv_main(int argc, char **argv)
 	int rc = run(&s);
 	if (s.loop)
 		shutdown_all(&s);
+#ifdef IM_CLUSTER
 	mbedtls_platform_zeroize(s.redis_password, sizeof s.redis_password);
+#endif
 	if (rc == 0)
 		log_info("stopped");
 	return rc;

@@ -2,7 +2,8 @@
 # t_buildflags: build.sh as a packager uses it, on a copy of the source
 # tree without .git (as from a release tarball): CFLAGS, LDFLAGS, STATIC=0
 # and STRIP=0 reach the binary; warnings are not errors there unless
-# WERROR=1; a missing package is named, with ./build.sh deps to get it.
+# WERROR=1; a missing package is named, with ./build.sh deps to get it;
+# CLUSTER=no leaves hiredis out.
 # The copies use --stock (Debian's mbedTLS, as a distribution would), so
 # no mbedTLS source is fetched.
 . "$(dirname "$0")/lib.sh"
@@ -35,6 +36,22 @@ if (cd "$S" && env -u CI STATIC=0 STRIP=0 CFLAGS="-O2 -g" LDFLAGS="-Wl,-z,now" s
 		fail packager_binary_runs "$("$S/im" --version 2>&1 | tr '\n' ' ')"; fi
 else
 	fail packager_build "$(tail -n 5 "$T/pkg.log" | tr '\n' '|')"
+fi
+
+# --- CLUSTER=no: no hiredis in the binary, a [cluster] redis refused ---
+if (cd "$S" && env -u CI sh build.sh --stock CLUSTER=no STRIP=0) >"$T/nocluster.log" 2>&1; then
+	if command -v nm >/dev/null 2>&1 && nm "$S/im" | grep -q 'redisAsyncConnect'; then
+		fail cluster_no_build_has_no_hiredis "hiredis symbols in the CLUSTER=no binary"
+	else
+		pass cluster_no_build_has_no_hiredis
+	fi
+	printf '[cluster]\nredis = 127.0.0.1:6390\n' >"$T/cl.conf"
+	expect_exit cluster_no_build_refuses_redis 2 'this im was built without cluster mode' \
+		"$S/im" server -c "$T/cl.conf" -n
+	printf '[cluster]\nredis =\nrecord_ttl = 15\n' >"$T/cl0.conf"
+	expect_exit cluster_no_build_takes_empty_redis 0 'configuration ok' "$S/im" server -c "$T/cl0.conf" -n
+else
+	fail cluster_no_build "$(tail -n 5 "$T/nocluster.log" | tr '\n' '|')"
 fi
 
 # --- warnings: not errors outside a checkout, errors with WERROR=1 ---

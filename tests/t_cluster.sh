@@ -25,7 +25,17 @@ bad_cluster key_prefix_glob "key_prefix = im*" "bad value for key_prefix in \\[c
 bad_cluster unknown_key "redis_host = x" "unknown key redis_host in \\[cluster\\]"
 srv_conf "$C" "[cluster]" "redis = 127.0.0.1:1" "redis_password_file = $T/nope"
 expect_exit cluster_config_password_file_missing 2 "redis_password_file $T/nope: cannot open" "$IM" server -c "$C" -n
+printf '%0300d\n' 0 >"$T/long.pw"
+srv_conf "$C" "[cluster]" "redis = 127.0.0.1:1" "redis_password_file = $T/long.pw"
+expect_exit cluster_config_password_too_long 2 "redis_password_file $T/long.pw: the password is too long" \
+	"$IM" server -c "$C" -n
 srv_conf "$C" "[cluster]" "redis = [::1]:6390" "node_id = a.b:c-d_1" "record_ttl = 3600" "key_prefix = x/"
+if "$IM" --version | grep -q '^cluster mode: not built in'; then
+	expect_exit cluster_config_refused_without_cluster_build 2 'this im was built without cluster mode' \
+		"$IM" server -c "$C" -n
+	skip cluster_redis "$IM was built without cluster mode (CLUSTER=no)"
+	exit 0
+fi
 expect_exit cluster_config_good_values 0 'configuration ok' "$IM" server -c "$C" -n
 
 if ! have_redis; then
@@ -139,6 +149,24 @@ PORT=$PORT1
 if login a3 alice 4003 "$KEYA"; then pass cluster_login_after_return; else
 	fail cluster_login_after_return "$(tail -n 3 "$T/a3.out" | tr '\n' '|')"; fi
 
+# --- Redis hangs (SIGSTOP: the link stays open, nothing answers) ---
+mark "$T/n1.log"
+kill -STOP "$REDIS_PID"
+if wait_new "$T/n1.log" "cluster: lost redis 127\\.0\\.0\\.1:$REDIS_PORT \\(no answer for 10 s\\)" 30; then
+	pass cluster_redis_hung_is_lost
+else
+	fail cluster_redis_hung_is_lost "$(new_lines "$T/n1.log" | tail -n 3 | tr '\n' '|')"
+fi
+if login a4 alice 4004 "$KEYA"; then pass cluster_login_while_redis_hung; else
+	fail cluster_login_while_redis_hung "$(tail -n 3 "$T/a4.out" | tr '\n' '|')"; fi
+mark "$T/n1.log"
+kill -CONT "$REDIS_PID"
+if wait_new "$T/n1.log" "cluster: redis 127\\.0\\.0\\.1:$REDIS_PORT is back" 60; then
+	pass cluster_redis_unhung_back
+else
+	fail cluster_redis_unhung_back "$(new_lines "$T/n1.log" | tail -n 3 | tr '\n' '|')"
+fi
+
 # --- a clean stop takes the node record away (and says DOWN) ---
 rcli SUBSCRIBE im:events >"$T/events.out" 2>&1 &
 SUB_PID=$!
@@ -153,13 +181,68 @@ if wait_for "$T/events.out" '^n1 DOWN -$' 5; then pass cluster_down_published; e
 kill "$SUB_PID" 2>/dev/null
 no_crash cluster_node_no_crash "$T/n1.log"
 
+# --- the link module alone (build/tests/redistc): commands, a
+# subscription, answers lost with the link, refusals while down, both
+# links back after a restart ---
+RTC=$TOP/build/tests/redistc
+: >"$T/rtc.in"
+"$RTC" -i "$T/rtc.in" -s im:test -w 120 "127.0.0.1:$REDIS_PORT" >"$T/rtc.out" 2>"$T/rtc.err" &
+RTC_PID=$!
+PIDS="$PIDS $RTC_PID"
+if wait_for "$T/rtc.out" '^up$' 10 && wait_for "$T/rtc.out" '^subup$' 10; then pass redis_link_up; else
+	fail redis_link_up "$(tr '\n' '|' <"$T/rtc.out")"; fi
+printf 'SET k1 v1\nGET k1\nINCR k1\n' >>"$T/rtc.in"
+if wait_for "$T/rtc.out" '^reply 3 error ' 10 && grep -q '^reply 1 status OK$' "$T/rtc.out" &&
+	grep -q '^reply 2 str v1$' "$T/rtc.out"; then
+	pass redis_link_commands_in_order
+else
+	fail redis_link_commands_in_order "$(tr '\n' '|' <"$T/rtc.out")"
+fi
+rcli PUBLISH im:test "hello there" >/dev/null
+if wait_for "$T/rtc.out" '^msg hello there$' 10; then pass redis_link_subscription_message; else
+	fail redis_link_subscription_message "$(tr '\n' '|' <"$T/rtc.out")"; fi
+mark "$T/rtc.out"
+printf 'BLPOP nothing 0\n' >>"$T/rtc.in"
+sleep 0.5
+redis_kill KILL
+if wait_new "$T/rtc.out" '^reply 4 null$' 10 && wait_new "$T/rtc.out" '^down ' 10 && wait_new "$T/rtc.out" '^subdown$' 10; then
+	pass redis_link_pending_answer_null_on_loss
+else
+	fail redis_link_pending_answer_null_on_loss "$(new_lines "$T/rtc.out" | tr '\n' '|')"
+fi
+printf 'GET k1\n' >>"$T/rtc.in"
+if wait_new "$T/rtc.out" '^refused 5$' 10; then pass redis_link_refuses_while_down; else
+	fail redis_link_refuses_while_down "$(new_lines "$T/rtc.out" | tr '\n' '|')"; fi
+mark "$T/rtc.out"
+need redis_restart2 redis_start
+if wait_new "$T/rtc.out" '^up$' 40 && wait_new "$T/rtc.out" '^subup$' 40; then pass redis_link_back_after_restart; else
+	fail redis_link_back_after_restart "$(new_lines "$T/rtc.out" | tr '\n' '|')"; fi
+printf 'SET k2 v2\n' >>"$T/rtc.in"
+rcli PUBLISH im:test "again" >/dev/null
+if wait_new "$T/rtc.out" '^reply 6 status OK$' 10 && wait_new "$T/rtc.out" '^msg again$' 10; then
+	pass redis_link_works_after_restart
+else
+	fail redis_link_works_after_restart "$(new_lines "$T/rtc.out" | tr '\n' '|')"
+fi
+printf 'quit\n' >>"$T/rtc.in"
+i=0
+while alive "$RTC_PID" && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+if alive "$RTC_PID"; then fail redis_link_quits "still running"; else pass redis_link_quits; fi
+if [ "$(grep -c '^up$' "$T/rtc.out")" = 2 ] && [ "$(grep -c '^down ' "$T/rtc.out")" = 1 ]; then
+	pass redis_link_state_once_per_transition
+else
+	fail redis_link_state_once_per_transition "$(grep -E '^(up|down)' "$T/rtc.out" | tr '\n' '|')"
+fi
+no_crash redis_link_no_crash "$T/rtc.err"
+
 # --- AUTH: right, wrong, missing ---
 redis_kill KILL
 need redis_with_password redis_start --requirepass s3cret-pw
 REDIS_AUTH="-a s3cret-pw"
 printf 's3cret-pw\n' >"$T/redis.pw"
 printf 'not-the-pw\n' >"$T/wrong.pw"
-chmod 600 "$T/redis.pw" "$T/wrong.pw"
+chmod 600 "$T/redis.pw"
+chmod 644 "$T/wrong.pw"
 srv_conf "$T/auth.conf" "[cluster]" "redis = 127.0.0.1:$REDIS_PORT" "node_id = good" \
 	"redis_password_file = $T/redis.pw" "key_prefix = t2:"
 need auth_start srv_start "$T/auth.conf" "$T/auth.log"
@@ -176,6 +259,12 @@ if wait_for "$T/wrong.log" "cluster: cannot reach redis 127\\.0\\.0\\.1:$REDIS_P
 	pass cluster_auth_wrong_password_logged
 else
 	fail cluster_auth_wrong_password_logged "$(grep cluster "$T/wrong.log" | tr '\n' '|')"
+fi
+if grep -q "cluster: redis_password_file $T/wrong.pw can be read by others: chmod 600 it" "$T/wrong.log" &&
+	! grep -q 'can be read by others' "$T/auth.log"; then
+	pass cluster_password_file_mode_warned
+else
+	fail cluster_password_file_mode_warned "$(grep 'read by others' "$T/wrong.log" "$T/auth.log" | tr '\n' '|')"
 fi
 cl w1
 if sync w1; then pass cluster_serves_without_redis; else
@@ -195,4 +284,29 @@ else
 	fail cluster_no_record_without_auth "$(rcli KEYS '*' | tr '\n' ' ')"
 fi
 no_crash cluster_auth_no_crash "$T/auth.log" "$T/wrong.log" "$T/nopw.log"
+# the blocking link of the admin tools
+if "$RTC" -S -a s3cret-pw "127.0.0.1:$REDIS_PORT" PING | grep -q '^sync 0 status PONG$'; then
+	pass redis_sync_auth
+else
+	fail redis_sync_auth "$("$RTC" -S -a s3cret-pw "127.0.0.1:$REDIS_PORT" PING 2>&1)"
+fi
+expect_exit redis_sync_wrong_password 1 'refused AUTH \(check redis_password_file\)' \
+	"$RTC" -S -a wrong "127.0.0.1:$REDIS_PORT" PING
+expect_exit redis_sync_no_password 1 'does not answer PING: NOAUTH' "$RTC" -S "127.0.0.1:$REDIS_PORT" PING
+redis_kill KILL
+
+# --- Redis at an IPv6 address ([::1]:PORT) ---
+REDIS_AUTH=""
+if redis_start --bind '127.0.0.1 ::1' && "$RTC" -S "[::1]:$REDIS_PORT" PING | grep -q PONG; then
+	srv_conf "$T/v6.conf" "[cluster]" "redis = [::1]:$REDIS_PORT" "node_id = six"
+	need v6_start srv_start "$T/v6.conf" "$T/v6.log"
+	if wait_for "$T/v6.log" "cluster: connected to redis \\[::1\\]:$REDIS_PORT" 20 && wait_key im:node:six 10; then
+		pass cluster_redis_ipv6
+	else
+		fail cluster_redis_ipv6 "$(grep cluster: "$T/v6.log" | tr '\n' '|')"
+	fi
+	srv_stop cluster_v6_sigterm_exit_0
+else
+	skip cluster_redis_ipv6 "no redis-server on ::1 here (IPv6 loopback unavailable?)"
+fi
 redis_kill KILL

@@ -17,10 +17,10 @@ SAMPLE=$TOP/config/im.conf
 need man_pages_exist test -f "$M1" -a -f "$M5" -a -f "$CONFC" -a -f "$SAMPLE"
 
 # The key table: "section key type min max" per row of keys[] in conf.c
-# (S(field, T_X, lo, hi) is [server], C(...) is [client]).
-sed -nE 's/^[[:space:]]*([SC])\(([a-z0-9_]+),[[:space:]]*(T_[A-Z]+),[[:space:]]*([^,]+),[[:space:]]*([^)]+)\),?[[:space:]]*$/\1 \2 \3 \4 \5/p' \
+# (S(field, T_X, lo, hi) is [server], C(...) is [client], K(...) [cluster]).
+sed -nE 's/^[[:space:]]*([SCK])\(([a-z0-9_]+),[[:space:]]*(T_[A-Z]+),[[:space:]]*([^,]+),[[:space:]]*([^)]+)\),?[[:space:]]*$/\1 \2 \3 \4 \5/p' \
 	"$CONFC" | while read -r s k t lo hi; do
-	case $s in S) s=server ;; C) s=client ;; esac
+	case $s in S) s=server ;; C) s=client ;; K) s=cluster ;; esac
 	echo "$s $k $t $(($lo)) $(($hi))"
 done >"$T/table"
 n=$(wc -l <"$T/table")
@@ -59,6 +59,7 @@ man_conf_entries() {
 		flush(); sec = ""; tag = 0
 		if ($0 ~ /\[server\]/) sec = "server"
 		if ($0 ~ /\[client\]/) sec = "client"
+		if ($0 ~ /\[cluster\]/) sec = "cluster"
 		next
 	}
 	/^\.(SS|PP|P|LP|IP)( |$)/ { flush(); tag = 0; next }
@@ -106,7 +107,7 @@ conf_problems() {
 	cut -f 1,2 "$T/entries" | while read -r s k; do
 		grep -q "^$s $k " "$T/table" || echo "not in the table: [$s] $k"
 	done
-	for s in server client; do
+	for s in server client cluster; do
 		a=$(awk -v s=$s '$1 == s { printf "%s ", $2 }' "$T/sample")
 		b=$(awk -F '\t' -v s=$s '$1 == s { printf "%s ", $2 }' "$T/entries")
 		[ "$a" = "$b" ] || echo "order of [$s]: config/im.conf has '$a', the page '$b'"
