@@ -49,14 +49,16 @@ on() { eval "PORT=\$P$1"; }
 need redis redis_start
 IP=127\\.0\\.0\\.1
 
-# One users file for both nodes (written without the cluster section).
-printf '[server]\ndata_dir = %s/data1\npbkdf2_iterations = 1000\nmin_password_length = 4\n' "$T" >"$T/plain.conf"
-for u in alice bob carol dave erin frank; do
-	need "adduser_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/plain.conf' --password-stdin $u >/dev/null 2>&1"
-done
-mkdir -p "$T/data2" && chmod 700 "$T/data2" && cp "$T/data1/users" "$T/data2/users"
+# The accounts, added through node 1's config: where cluster mode keeps
+# them in Redis they are there for both nodes; where a node reads its own
+# users file, node 2 gets a copy of node 1's.
 node_conf 1
 node_conf 2
+for u in alice bob carol dave erin frank; do
+	need "adduser_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
+done
+mkdir -p "$T/data2" && chmod 700 "$T/data2"
+[ ! -f "$T/data1/users" ] || cp "$T/data1/users" "$T/data2/users"
 need node1 node_start 1
 
 # --- node 1 publishes its session ---
