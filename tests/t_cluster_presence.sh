@@ -231,6 +231,12 @@ setup redis_lost_n2 wait_new "$T/n2.log" 'lost redis' 10
 say d "LOGOUT"
 setup dave_logout seen d '^\*closed'
 need redis_again redis_start
+# This Redis keeps nothing on disk: accounts kept in it are to add again.
+if [ ! -f "$T/data1/users" ]; then
+	for u in alice bob carol dave erin frank; do
+		need "adduser_again_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
+	done
+fi
 expect_new cluster_redis_back_logout_delivered c2 '^OFFLINE dave$' 20
 setup redis_back_n1 wait_new "$T/n1.log" 'redis .* is back' 40
 setup redis_back_n2 wait_new "$T/n2.log" 'redis .* is back' 40
