@@ -1,12 +1,15 @@
 #!/bin/sh
-# t_cluster_presence: two nodes (two `im server` with [cluster] redis = one
-# real redis-server on loopback, no persistence) share one session map:
+# t_cluster_presence: nodes (`im server` with [cluster] redis = one real
+# redis-server on loopback, no persistence) share one session map:
 # presence between users on different nodes follows the one-node rules
 # (withheld until PEER, ONLINE both ways, PEER changes, ASKED once, DEL,
-# OFFLINE on LOGOUT), a node started later learns who is online from
-# Redis, users talk directly (batch clients), a second login on the other
-# node kicks the older session, a killed node's users go OFFLINE within
-# record_ttl, a stopped node's at once.
+# OFFLINE on LOGOUT; REACH, CALL and PUNCH for 1.1), a node started later
+# learns who is online from Redis, users talk directly (batch clients), a
+# second login on another node kicks the older session (a third node sees
+# the move), Redis restarted under online users drops nobody, a killed
+# node's users go OFFLINE within record_ttl, a stopped node's at once, a
+# node restarted at once removes its old records; forged or broken channel
+# messages are refused.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
@@ -54,11 +57,13 @@ IP=127\\.0\\.0\\.1
 # users file, node 2 gets a copy of node 1's.
 node_conf 1
 node_conf 2
-for u in alice bob carol dave erin frank; do
+for u in alice bob carol dave erin frank gina; do
 	need "adduser_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
 done
-mkdir -p "$T/data2" && chmod 700 "$T/data2"
-[ ! -f "$T/data1/users" ] || cp "$T/data1/users" "$T/data2/users"
+for n in 2 3; do
+	mkdir -p "$T/data$n" && chmod 700 "$T/data$n"
+	[ ! -f "$T/data1/users" ] || cp "$T/data1/users" "$T/data$n/users"
+done
 need node1 node_start 1
 
 # --- node 1 publishes its session ---
@@ -175,7 +180,18 @@ tell erin "msg frank hello across the cluster"
 want cluster_msg_received frank '^msg erin 1 hello across the cluster$' 10
 want cluster_msg_acknowledged erin '^sent frank 1$' 10
 
+# --- a third node watches alice: gina lists her, she lists gina ---
+node_conf 3
+need node3 node_start 3
+on 3
+need gina_login login g gina 4007 "$KEYC"
+say g "CONTACTS alice"
+say a "ADD gina"
+expect cluster_third_node_online g "^ONLINE alice $IP 4001 $KEYA\$" 10
+expect cluster_third_node_online_back a "^ONLINE gina $IP 4007 $KEYC\$" 10
+
 # --- a second login on the other node kicks the older session ---
+mark "$T/g.out"
 on 2
 mark "$T/b2.out"
 cl a2
@@ -186,6 +202,10 @@ expect cluster_kicked_old_closed a '^\*closed$' 10
 expect_new cluster_kick_offline_to_contact b2 '^OFFLINE alice$' 10
 say a2 "PEER 4021 $KEYA" "CONTACTS bob"
 expect_new cluster_kick_new_online_to_contact b2 "^ONLINE alice $IP 4021 $KEYA\$" 10
+# Node 3 saw alice's session move: OFFLINE (not listed by the new one),
+# and the new session is told gina lists her.
+expect_new cluster_third_node_sees_move g '^OFFLINE alice$' 10
+expect cluster_third_node_asked a2 '^ASKED gina$' 10
 if [ ! -e "$T/data1/run/alice" ] && [ -e "$T/data2/run/alice" ]; then pass cluster_kick_moves_session_file; else
 	fail cluster_kick_moves_session_file "$(ls "$T/data1/run" "$T/data2/run" | tr '\n' ' ')"; fi
 sleep 1
@@ -233,7 +253,7 @@ setup dave_logout seen d '^\*closed'
 need redis_again redis_start
 # This Redis keeps nothing on disk: accounts kept in it are to add again.
 if [ ! -f "$T/data1/users" ]; then
-	for u in alice bob carol dave erin frank; do
+	for u in alice bob carol dave erin frank gina; do
 		need "adduser_again_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
 	done
 fi
@@ -318,4 +338,6 @@ if [ -z "$(rcli GET im:sess:alice 2>/dev/null)" ]; then pass cluster_stopped_nod
 
 SRV_PID=$NPID2
 srv_stop cluster_node2_sigterm_exit_0
-no_crash cluster_presence_no_crash "$T"/n1.log "$T"/n2.log
+SRV_PID=$NPID3
+srv_stop cluster_node3_sigterm_exit_0
+no_crash cluster_presence_no_crash "$T"/n1.log "$T"/n2.log "$T"/n3.log
