@@ -426,9 +426,9 @@ static void apply(struct cluster *c, const char *name, char *line, int scan)
 	struct sess *s = sess_find(c->t, name);
 	if (s && s->c != NULL) {
 		if (!newer((time_t)r.login, r.node, s->login, c->node)) {
-			/* Ours is newer: say so again, and its node kicks the older. */
-			if (!scan)
-				publish(c, s, 1);
+			/* Ours is newer: say so again (its record too, which the
+			 * other one overwrote), and that node kicks the older. */
+			publish(c, s, 1);
 			goto out;
 		}
 		log_info("cluster: %s logged in on node %s: kicking the older session here", name, r.node);
