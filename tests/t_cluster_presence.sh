@@ -287,6 +287,20 @@ if wait_new "$T/n2.log" 'ignoring a session record of eve: bad port' 10 &&
 else
 	fail cluster_bad_records_refused "n2 logged: $(new_lines "$T/n2.log" | tail -n 5 | tr '\n' '|')"
 fi
+# An older login of bob elsewhere (whose node missed bob's LOGIN, and whose
+# record replaced bob's): bob stays, his node says so again.
+rcli SET im:sess:bob "n9 1 127.0.0.1 0 - - 0 unknown -" >/dev/null
+rcli PUBLISH im:events "n9 LOGIN bob n9 1 127.0.0.1 0 - - 0 unknown -" >/dev/null
+i=0
+while [ $i -lt 100 ] && ! rcli GET im:sess:bob | grep -q '^n2 '; do
+	sleep 0.1
+	i=$((i + 1))
+done
+if rcli GET im:sess:bob | grep -q '^n2 ' && ! grep -q '^KICKED' "$T/b2.out"; then
+	pass cluster_older_login_elsewhere_loses
+else
+	fail cluster_older_login_elsewhere_loses "im:sess:bob = $(rcli GET im:sess:bob); bob: $(tail -n 2 "$T/b2.out" | tr '\n' '|')"
+fi
 rcli PUBLISH im:events "n9 KICK carol" >/dev/null
 expect_new cluster_kick_message c2 '^KICKED account deleted$' 10
 expect_new cluster_kick_message_closes c2 '^\*closed$' 10
