@@ -585,6 +585,21 @@ static int charge_calls(struct client *cl)
 	return -1;
 }
 
+/* Asks o's node (o is another node's session) to tell o of me's CALL or
+ * PUNCH: 0, or -1 when it cannot be reached. */
+static int relay(struct srv *s, const struct sess *o, const struct sess *me, int punch)
+{
+#ifdef IM_CLUSTER
+	if (s->cluster != NULL)
+		return cluster_relay(s->cluster, o, me, punch);
+#endif
+	(void)s;
+	(void)o;
+	(void)me;
+	(void)punch;
+	return -1;
+}
+
 /* CALL <name> / PUNCH <name> (protocol 1.1): relays the request to a
  * mutual 1.1 contact online. The server carries who and where, never
  * anything a user wrote: the names are checked, the addresses its own. */
@@ -616,16 +631,9 @@ static void cmd_call(struct client *cl, char *args, int punch)
 		conn_send(c, "ERR 403 %s cannot take calls (protocol 1)", name);
 		return;
 	}
-	if (o->c == NULL) {
-		/* On another node: its node tells it, through the channel. */
-#ifdef IM_CLUSTER
-		if (s->cluster == NULL || cluster_relay(s->cluster, o, me, punch) < 0) {
-#endif
-			conn_send(c, "ERR 503 %s is on another server, which cannot be reached now", name);
-			return;
-#ifdef IM_CLUSTER
-		}
-#endif
+	if (o->c == NULL && relay(s, o, me, punch) < 0) {
+		conn_send(c, "ERR 503 %s is on another server, which cannot be reached now", name);
+		return;
 	}
 	conn_send(c, "OK");
 	log_debug("%s from %s to %s", cmd, me->name, o->name);
