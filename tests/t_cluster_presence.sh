@@ -57,7 +57,7 @@ IP=127\\.0\\.0\\.1
 # users file, node 2 gets a copy of node 1's.
 node_conf 1
 node_conf 2
-for u in alice bob carol dave erin frank gina; do
+for u in alice bob carol dave erin frank gina hank; do
 	need "adduser_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
 done
 for n in 2 3; do
@@ -153,7 +153,10 @@ expect cluster_asked_to_other_node c '^ASKED dave$' 10
 on 2
 say c "LOGOUT"
 setup carol_logout seen c '^\*closed'
-need carol_again login c2 carol 4003 "$KEYC"
+need carol_again login c2 carol
+setup barrier bump
+lacks cluster_asked_withheld_until_peer c2 '^ASKED'
+say c2 "PEER 4003 $KEYC"
 expect cluster_asked_again_at_next_login c2 '^ASKED dave$' 10
 
 # --- OFFLINE on LOGOUT across nodes, ONLINE again at the next login ---
@@ -164,6 +167,20 @@ need bob_again login b2 bob
 say b2 "CONTACTS alice" "PEER 4012 $KEYB"
 expect_new cluster_online_after_relogin a "^ONLINE bob $IP 4012 $KEYB\$" 10
 expect cluster_relogin_sees_contact b2 "^ONLINE alice $IP 4001 $KEYA\$" 10
+mark "$T/a.out"
+say b2 "PEER 4012 $KEYB fd00::42"
+expect_new cluster_lan_ipv6 a "^ONLINE bob $IP 4012 $KEYB fd00::42\$" 10
+say b2 "PEER 4012 $KEYB"
+expect_new cluster_lan_dropped a "^ONLINE bob $IP 4012 $KEYB\$" 10
+
+# --- OFFLINE across nodes when a client is killed ---
+need hank_login login h hank 4008 "$KEYD"
+say h "CONTACTS alice"
+say a "ADD hank"
+setup hank_online seen a "^ONLINE hank $IP 4008 " 10
+mark "$T/a.out"
+eval "kill -9 \$PID_h"
+expect_new cluster_offline_on_killed_client a '^OFFLINE hank$' 10
 
 # --- a conversation between the nodes' users: peer to peer ---
 on 1
@@ -253,7 +270,7 @@ setup dave_logout seen d '^\*closed'
 need redis_again redis_start
 # This Redis keeps nothing on disk: accounts kept in it are to add again.
 if [ ! -f "$T/data1/users" ]; then
-	for u in alice bob carol dave erin frank gina; do
+	for u in alice bob carol dave erin frank gina hank; do
 		need "adduser_again_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
 	done
 fi
