@@ -322,19 +322,36 @@ rcli PUBLISH im:events "n9 KICK carol" >/dev/null
 expect_new cluster_kick_message c2 '^KICKED account deleted$' 10
 expect_new cluster_kick_message_closes c2 '^\*closed$' 10
 
-# --- node 1 killed: its users go OFFLINE within record_ttl ---
-mark "$T/b2.out"
+# --- node 1 killed: its users go OFFLINE within record_ttl; alice,
+# back at once on node 2 (as a client failing over does), is seen again
+# and stays online when node 1's records expire ---
+mark "$T/b2.out" "$T/frank.out"
 t0=$(date +%s)
 kill -KILL "$NPID1"
 wait "$NPID1" 2>/dev/null
-if seen_new b2 '^OFFLINE alice$' $((TTL + 10)); then
+on 2
+need alice_failover login a6 alice
+say a6 "CONTACTS bob" "PEER 4061 $KEYA"
+expect_new cluster_failover_offline_first b2 '^OFFLINE alice$' 10
+expect_new cluster_failover_online_again b2 "^ONLINE alice $IP 4061 $KEYA\$" 10
+expect cluster_failover_sees_contact a6 "^ONLINE bob $IP 4012 $KEYB\$" 10
+if got_new frank '^offline erin$' $((TTL + 10)); then
 	t1=$(date +%s)
 	if [ $((t1 - t0)) -le $((TTL + 3)) ]; then pass cluster_killed_node_offline; else
-		fail cluster_killed_node_offline "OFFLINE after $((t1 - t0)) s (record_ttl $TTL)"; fi
-	echo "# killed node: OFFLINE after $((t1 - t0)) s (record_ttl $TTL)"
+		fail cluster_killed_node_offline "offline after $((t1 - t0)) s (record_ttl $TTL)"; fi
+	echo "# killed node: its user offline after $((t1 - t0)) s (record_ttl $TTL)"
 else
-	fail cluster_killed_node_offline "no OFFLINE alice within $((TTL + 10)) s: $(new_lines "$T/b2.out" | tr '\n' '|')"
+	fail cluster_killed_node_offline "no offline erin within $((TTL + 10)) s: $(new_lines "$T/frank.out" | tr '\n' '|')"
 fi
+sleep 1
+if [ "$(new_lines "$T/b2.out" | grep -c '^OFFLINE alice$')" -eq 1 ] && [ -e "$T/data2/run/alice" ] &&
+	! grep -q '^\*closed' "$T/a6.out"; then
+	pass cluster_failover_survives_old_node_expiry
+else
+	fail cluster_failover_survives_old_node_expiry "bob: $(new_lines "$T/b2.out" | tr '\n' '|')"
+fi
+say a6 "LOGOUT"
+setup alice_failover_logout seen a6 '^\*closed'
 
 # --- node 1 again, then stopped cleanly: OFFLINE at once ---
 node_conf 1 # record_ttl far longer than the wait below
