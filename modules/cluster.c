@@ -455,6 +455,9 @@ static void apply(struct cluster *c, const char *name, char *line, int scan)
 	(void)sess_contacts_diff(s, names, &m);
 	if (sess_set_contacts(c->t, s, names, m) < 0)
 		log_warn("cluster: out of memory setting %s's contacts", name);
+	/* As srv.c's PEER does: a new port's state goes with its ONLINE. */
+	if (r.port != 0 && r.port != s->port)
+		s->reach = reach_of(r.reach);
 	if (r.port != 0)
 		sess_set_peer(c->t, s, r.port, r.key, r.lan);
 	sess_set_reach(c->t, s, reach_of(r.reach));
