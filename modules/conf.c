@@ -267,6 +267,17 @@ int conf_hostport(const char *v, char *host, size_t cap, int *port, char *why, s
 	}
 	memcpy(host, h, hlen);
 	host[hlen] = '\0';
+	/* an IPv6 address in brackets; else an IPv4 address or a host name */
+	int ok =
+	    *v == '['
+	        ? strchr(host, ':') != NULL && proto_ip_valid(host)
+	        : strspn(host, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.-_") == hlen &&
+	              host[0] != '-' && host[0] != '.';
+	if (!ok) {
+		snprintf(why, whylen, "'%s' is not an %s", host,
+		         *v == '[' ? "IPv6 address" : "IPv4 address or host name");
+		return -1;
+	}
 	*port = (int)p;
 	return 0;
 }

@@ -18,6 +18,8 @@ bad_cluster() {
 bad_cluster redis_no_port "redis = 127.0.0.1" "bad\\.conf:[0-9]+: bad value for redis in \\[cluster\\]: .*HOST:PORT"
 bad_cluster redis_port_0 "redis = 127.0.0.1:0" "bad value for redis in \\[cluster\\]"
 bad_cluster redis_v6_unbracketed "redis = ::1:6379" "bad value for redis in \\[cluster\\].*brackets"
+bad_cluster redis_bad_host "redis = a/b:6379" "bad value for redis in \\[cluster\\]: 'a/b' is not an IPv4 address or host name"
+bad_cluster redis_bad_v6 "redis = [1.2.3.4]:6379" "bad value for redis in \\[cluster\\]: '1.2.3.4' is not an IPv6 address"
 bad_cluster node_id_chars "node_id = bad id!" "bad value for node_id in \\[cluster\\].*A-Z a-z 0-9"
 bad_cluster node_id_long "node_id = $(printf '%065d' 0)" "bad value for node_id in \\[cluster\\].*longer than 64"
 bad_cluster record_ttl_low "record_ttl = 2" "bad value for record_ttl in \\[cluster\\].*3\\.\\.3600"
@@ -298,12 +300,14 @@ redis_kill KILL
 # --- Redis at an IPv6 address ([::1]:PORT) ---
 REDIS_AUTH=""
 if redis_start --bind '127.0.0.1 ::1' && "$RTC" -S "[::1]:$REDIS_PORT" PING | grep -q PONG; then
-	srv_conf "$T/v6.conf" "[cluster]" "redis = [::1]:$REDIS_PORT" "node_id = six"
+	# (and no node_id: the host name and the listening port stand in)
+	srv_conf "$T/v6.conf" "[cluster]" "redis = [::1]:$REDIS_PORT"
 	need v6_start srv_start "$T/v6.conf" "$T/v6.log"
-	if wait_for "$T/v6.log" "cluster: connected to redis \\[::1\\]:$REDIS_PORT" 20 && wait_key im:node:six 10; then
+	id=$(hostname | cut -c 1-58 | tr -c 'A-Za-z0-9_.:\n-' _):$PORT
+	if wait_for "$T/v6.log" "cluster: connected to redis \\[::1\\]:$REDIS_PORT" 20 && wait_key "im:node:$id" 10; then
 		pass cluster_redis_ipv6
 	else
-		fail cluster_redis_ipv6 "$(grep cluster: "$T/v6.log" | tr '\n' '|')"
+		fail cluster_redis_ipv6 "no im:node:$id: $(grep cluster: "$T/v6.log" | tr '\n' '|') keys: $(rcli KEYS '*' | tr '\n' ' ')"
 	fi
 	srv_stop cluster_v6_sigterm_exit_0
 else

@@ -270,6 +270,45 @@ static void sample_key(const char *section, const char *key, void *arg)
 	}
 }
 
+/* [cluster] redis: HOST:PORT, [v6]:PORT, nothing else */
+static void test_conf_hostport(void)
+{
+	static const struct {
+		const char *in, *host;
+		int port;
+	} cases[] = {
+	    {"127.0.0.1:6379", "127.0.0.1", 6379},
+	    {"[::1]:1", "::1", 1},
+	    {"redis-1.example_x:65535", "redis-1.example_x", 65535},
+	    {"::1:6379", NULL, 0},
+	    {"[::1]", NULL, 0},
+	    {"[::1]6379", NULL, 0},
+	    {"[10.0.0.1]:6379", NULL, 0},
+	    {"host", NULL, 0},
+	    {":6379", NULL, 0},
+	    {"host:0", NULL, 0},
+	    {"host:65536", NULL, 0},
+	    {"host:+1", NULL, 0},
+	    {"a b:1", NULL, 0},
+	    {"-x:1", NULL, 0},
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		char host[64] = "", why[200] = "";
+		int port = -1;
+		int rc = conf_hostport(cases[i].in, host, sizeof host, &port, why, sizeof why);
+		int ok = cases[i].host ? rc == 0 && !strcmp(host, cases[i].host) && port == cases[i].port
+		                       : rc == -1 && why[0] != '\0';
+		char name[32];
+		snprintf(name, sizeof name, "conf_hostport_%zu", i + 1);
+		result(name, ok, "'%s': rc %d host '%s' port %d why '%s'", cases[i].in, rc, host, port, why);
+	}
+	char small[4], why[100];
+	int port;
+	result("conf_hostport_host_too_long",
+	       conf_hostport("abcd:1", small, sizeof small, &port, why, sizeof why) < 0,
+	       "a 4-byte host fit in 4 bytes");
+}
+
 static void test_conf_sample(void)
 {
 	const char *top = getenv("TOP");
@@ -1411,6 +1450,7 @@ int main(void)
 	test_tlsmem();
 	test_conf_bad();
 	test_conf_sample();
+	test_conf_hostport();
 	test_ini();
 	test_users_codec();
 	test_users_hash();
