@@ -577,7 +577,7 @@ void cluster_message(struct cluster *c, const char *msg, size_t len)
 	} else if (strcmp(word, "KICK") == 0) {
 		struct sess *s = sess_find(c->t, name);
 		if (s && s->c != NULL) {
-			log_audit("kicking %s: account deleted (node %s)", name, node);
+			log_audit("kicking %s: account deleted (KICK from %s)", name, node);
 			conn_send(s->c, "KICKED account deleted");
 			conn_close(s->c, "account deleted");
 		}
