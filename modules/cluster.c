@@ -70,11 +70,6 @@ struct ask {
 static void resync(struct cluster *c);
 static int unpublish(struct cluster *c, const char *name, time_t login);
 
-int cluster_remote(const struct sess *s)
-{
-	return s->c == NULL;
-}
-
 static int node_valid(const char *s)
 {
 	size_t n = strlen(s);

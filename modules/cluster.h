@@ -26,8 +26,6 @@ void cluster_link(struct cluster *c, int up);
 /* A clean stop, on blocking link rs (NULL: none): this node's session
  * records are removed at once. */
 void cluster_leave(struct cluster *c, struct redis_sync *rs);
-/* 1 if s is another node's session. */
-int cluster_remote(const struct sess *s);
 /* Asks the node holding s (another node's session) to relay CALL (punch
  * 0) or PUNCH (punch 1) from local session from. 0, or -1 when the link
  * is down. */

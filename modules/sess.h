@@ -39,7 +39,7 @@ struct sess {
 	int dirty;               /* on that list */
 	int file_dirty;          /* its run_dir file is out of date */
 	int published;           /* cluster mode: its LOGIN went out */
-	int stale;               /* cluster mode: not confirmed since a resync */
+	int stale;               /* cluster: 1 unconfirmed by a running resync, 2 told by the channel */
 };
 
 /* Who hears of a local session's changes (cluster mode): changed once per
