@@ -1,11 +1,13 @@
 /* sess: the server's session records, who lists whom, the mutual presence
- * rule, and the mirror of each record as a file in the run directory. */
+ * rule, and the mirror of each local record as a file in the run
+ * directory; other nodes' sessions (cluster mode) sit beside them. */
 #include "sess.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -169,29 +171,49 @@ static void write_now(struct sess_table *t, const struct sess *s)
 	free(buf);
 }
 
+static void flush_one(struct sess_table *t, struct sess *s)
+{
+	if (s->file_dirty)
+		write_now(t, s);
+	s->file_dirty = 0;
+	if (t->hooks.changed)
+		t->hooks.changed(t->hooks.arg, s);
+}
+
 static void write_dirty(struct loop *l, void *arg)
 {
 	struct sess_table *t = arg;
+	struct sess *s = t->dirty;
 	(void)l;
-	for (struct sess *s = t->dirty; s; s = s->dirty_next) {
-		s->dirty = 0;
-		write_now(t, s);
-	}
 	t->dirty = NULL;
+	for (; s; s = s->dirty_next) {
+		s->dirty = 0;
+		flush_one(t, s);
+	}
 }
 
-/* A burst of ADDs or presence changes costs one rewrite, after the pass. */
-static void write_file(struct sess_table *t, struct sess *s)
+/* A burst of ADDs or presence changes costs one rewrite (and, in cluster
+ * mode, one record published), after the pass. file: what the run_dir
+ * file shows changed too. Another node's session has neither. */
+static void changed(struct sess_table *t, struct sess *s, int file)
 {
+	if (s->c == NULL)
+		return;
+	s->file_dirty |= file;
 	if (s->dirty)
 		return;
 	if (t->dirty == NULL && loop_defer(t->loop, write_dirty, t) < 0) {
-		write_now(t, s);
+		flush_one(t, s);
 		return;
 	}
 	s->dirty = 1;
 	s->dirty_next = t->dirty;
 	t->dirty = s;
+}
+
+static void write_file(struct sess_table *t, struct sess *s)
+{
+	changed(t, s, 1);
 }
 
 static void forget_dirty(struct sess_table *t, struct sess *s)
@@ -211,6 +233,8 @@ static void forget_dirty(struct sess_table *t, struct sess *s)
 static void remove_file(struct sess_table *t, const struct sess *s)
 {
 	char path[600];
+	if (s->c == NULL)
+		return;
 	snprintf(path, sizeof path, "%s/%s", t->run_dir, s->name);
 	if (unlink(path) < 0 && errno != ENOENT)
 		log_warn("cannot remove session file %s: %s", path, strerror(errno));
@@ -221,21 +245,37 @@ static int visible(const struct sess *s)
 	return s != NULL && s->port != 0;
 }
 
+/* One line to to's client; nothing for another node's session (its own
+ * node tells it). */
+static void tell(const struct sess *to, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void tell(const struct sess *to, const char *fmt, ...)
+{
+	char line[PROTO_LINE_MAX * 2];
+	if (to->c == NULL)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	if (n >= 0 && (size_t)n < sizeof line)
+		conn_send(to->c, "%s", line);
+}
+
 /* Protocol 1.1: REACH lines go only to 1.1 connections, and only about
  * 1.1 sessions (no REACH says the contact cannot take CALL or PUNCH). */
 static void send_reach(struct sess *to, const struct sess *about)
 {
 	if (to->v11 && about->v11)
-		conn_send(to->c, "REACH %s %s %s", about->name, reach_state_text(about->reach), about->ip);
+		tell(to, "REACH %s %s %s", about->name, reach_state_text(about->reach), about->ip);
 }
 
 static void send_online(struct sess *to, const struct sess *about)
 {
 	if (about->lan[0])
-		conn_send(to->c, "ONLINE %s %s %u %s %s", about->name, about->ip, about->port, about->key,
-		          about->lan);
+		tell(to, "ONLINE %s %s %u %s %s", about->name, about->ip, about->port, about->key,
+		     about->lan);
 	else
-		conn_send(to->c, "ONLINE %s %s %u %s", about->name, about->ip, about->port, about->key);
+		tell(to, "ONLINE %s %s %u %s", about->name, about->ip, about->port, about->key);
 	send_reach(to, about);
 }
 
@@ -243,12 +283,14 @@ static void send_online(struct sess *to, const struct sess *about)
  * ADD/DEL loop must cost to one line, not one per ADD. */
 static void send_asked(struct sess *to, const struct sess *asker)
 {
+	if (to->c == NULL)
+		return;
 	int r = names_insert(&to->asked, &to->nasked, &to->capasked, asker->name);
 	if (r == 0)
 		return;
 	if (r < 0)
 		log_warn("out of memory remembering who asked %s", to->name);
-	conn_send(to->c, "ASKED %s", asker->name);
+	tell(to, "ASKED %s", asker->name);
 }
 
 static int watch_add(struct sess_table *t, const char *name, struct sess *s)
@@ -313,8 +355,8 @@ static void edge_removed(struct sess_table *t, struct sess *s, const char *name)
 {
 	struct sess *o = sess_find(t, name);
 	if (o && sess_lists(o, s->name) && visible(s) && visible(o)) {
-		conn_send(s->c, "OFFLINE %s", o->name);
-		conn_send(o->c, "OFFLINE %s", s->name);
+		tell(s, "OFFLINE %s", o->name);
+		tell(o, "OFFLINE %s", s->name);
 	}
 }
 
@@ -335,18 +377,42 @@ struct sess *sess_login(struct sess_table *t, const char *name, struct conn *c)
 	return s;
 }
 
+struct sess *sess_mirror(struct sess_table *t, const char *name, const char *node, const char *ip,
+                         time_t login)
+{
+	struct sess *s = calloc(1, sizeof *s);
+	if (s == NULL)
+		return NULL;
+	snprintf(s->name, sizeof s->name, "%s", name);
+	snprintf(s->node, sizeof s->node, "%s", node);
+	snprintf(s->ip, sizeof s->ip, "%s", ip);
+	s->login = login;
+	if (hmap_put(&t->by_name, s->name, s) < 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+void sess_set_hooks(struct sess_table *t, const struct sess_hooks *h)
+{
+	t->hooks = *h;
+}
+
 void sess_logout(struct sess_table *t, struct sess *s)
 {
 	if (visible(s))
 		for (size_t i = 0; i < s->ncontacts; i++) {
 			struct sess *o = sess_find(t, s->contacts[i]);
 			if (visible(o) && sess_lists(o, s->name))
-				conn_send(o->c, "OFFLINE %s", s->name);
+				tell(o, "OFFLINE %s", s->name);
 		}
 	for (size_t i = 0; i < s->ncontacts; i++)
 		watch_del(t, s->contacts[i], s);
 	hmap_del(&t->by_name, s->name);
 	forget_dirty(t, s);
+	if (s->c && t->hooks.gone)
+		t->hooks.gone(t->hooks.arg, s);
 	remove_file(t, s);
 	free(s->contacts);
 	free(s->asked);
@@ -389,13 +455,15 @@ int sess_mutual(const struct sess *a, const struct sess *b)
 
 void sess_set_reach(struct sess_table *t, struct sess *s, enum reach_state st)
 {
-	int changed = s->reach != st;
+	int news = s->reach != st;
 	s->reach = st;
+	if (news)
+		changed(t, s, 0);
 	if (!visible(s))
 		return;
 	if (s->v11)
-		conn_send(s->c, "REACH %s %s %s", s->name, reach_state_text(st), s->ip);
-	for (size_t i = 0; changed && i < s->ncontacts; i++) {
+		tell(s, "REACH %s %s %s", s->name, reach_state_text(st), s->ip);
+	for (size_t i = 0; news && i < s->ncontacts; i++) {
 		struct sess *o = sess_find(t, s->contacts[i]);
 		if (o && sess_mutual(s, o))
 			send_reach(o, s);
@@ -406,9 +474,11 @@ void sess_set_version(struct sess_table *t, struct sess *s, int v11)
 {
 	int was = s->v11;
 	s->v11 = v11;
+	if (was != v11)
+		changed(t, s, 0);
 	if (was || !v11 || !visible(s))
 		return;
-	conn_send(s->c, "REACH %s %s %s", s->name, reach_state_text(s->reach), s->ip);
+	tell(s, "REACH %s %s %s", s->name, reach_state_text(s->reach), s->ip);
 	for (size_t i = 0; i < s->ncontacts; i++) {
 		struct sess *o = sess_find(t, s->contacts[i]);
 		if (o && sess_mutual(s, o)) {

@@ -1,8 +1,10 @@
 /* sess: the server's session records (one per online user, by name), who
  * lists whom, DESIGN's mutual presence rule (ONLINE / OFFLINE / ASKED, the
  * latter at most once per asker per session; protocol 1.1's REACH lines
- * beside them), and the mirror of each record
- * as a file in the run directory. */
+ * beside them), and the mirror of each local record as a file in the run
+ * directory. In cluster mode the table also holds other nodes' sessions
+ * (connection-less: nothing is ever sent to them), so the same rules apply
+ * across nodes. */
 #ifndef IM_SESS_H
 #define IM_SESS_H
 
@@ -16,9 +18,12 @@
 
 typedef char sess_name[PROTO_NAME_MAX + 1];
 
+#define SESS_NODE_MAX 64 /* a cluster node id's length */
+
 struct sess {
 	sess_name name;
-	struct conn *c;
+	struct conn *c;               /* NULL: another node's session (cluster mode) */
+	char node[SESS_NODE_MAX + 1]; /* that node's id; "" for a local session */
 	char ip[48];
 	unsigned port; /* 0 until PEER */
 	char key[PROTO_KEY_HEX + 1];
@@ -30,8 +35,21 @@ struct sess {
 	time_t login;
 	int v11;                 /* its connection said VERSION 1.1: REACH lines, CALL, PUNCH */
 	enum reach_state reach;  /* what the probe of its port found */
-	struct sess *dirty_next; /* on the table's list of files to rewrite */
-	int dirty;
+	struct sess *dirty_next; /* on the table's list of records changed */
+	int dirty;               /* on that list */
+	int file_dirty;          /* its run_dir file is out of date */
+	int published;           /* cluster mode: its LOGIN went out */
+	int stale;               /* cluster: 1 unconfirmed by a running resync, 2 told by the channel */
+};
+
+/* Who hears of a local session's changes (cluster mode): changed once per
+ * loop pass however many changes it had (the record is then current),
+ * gone when it ends (before it is freed). Neither may log a session out
+ * or change one. */
+struct sess_hooks {
+	void (*changed)(void *arg, struct sess *s);
+	void (*gone)(void *arg, const struct sess *s);
+	void *arg;
 };
 
 struct sess_table {
@@ -39,7 +57,8 @@ struct sess_table {
 	struct hmap listed_by; /* name -> struct sess_watch: who lists it */
 	char run_dir[512];
 	struct loop *loop;
-	struct sess *dirty; /* records whose file is out of date */
+	struct sess *dirty; /* records changed in this pass */
+	struct sess_hooks hooks;
 };
 
 /* Empties the table and the run directory (creating it 0700); files are
@@ -50,6 +69,15 @@ struct sess *sess_find(const struct sess_table *t, const char *name);
 /* Records a new session for name (not already online) on c; writes its
  * file. Returns it, or NULL when out of memory. */
 struct sess *sess_login(struct sess_table *t, const char *name, struct conn *c);
+/* Records another node's session for name (not in the table), without a
+ * connection: node its id, ip and login as that node published them.
+ * Returns it, or NULL when out of memory. Its PEER, contacts, version and
+ * reach are then set with the functions below, which announce what they
+ * change to the local sessions as for a local one. */
+struct sess *sess_mirror(struct sess_table *t, const char *name, const char *node, const char *ip,
+                         time_t login);
+/* Sets who hears of local sessions' changes (all zero: no one). */
+void sess_set_hooks(struct sess_table *t, const struct sess_hooks *h);
 /* Ends s: OFFLINE to its mutual contacts, forgets it, removes its file,
  * frees it. */
 void sess_logout(struct sess_table *t, struct sess *s);

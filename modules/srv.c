@@ -42,6 +42,7 @@
 #include "proto.h"
 #include "reach.h"
 #ifdef IM_CLUSTER
+#include "cluster.h"
 #include "redis.h"
 #endif
 #include "sess.h"
@@ -110,6 +111,7 @@ struct srv {
 #ifdef IM_CLUSTER
 	char redis_password[CONF_STR_MAX]; /* the first line of redis_password_file */
 	struct redis *redis;               /* NULL: cluster mode off */
+	struct cluster *cluster;           /* the shared session map, with redis */
 	char node_id[80];                  /* clu->node_id or <hostname>:<port> */
 	char node_key[160];                /* "<prefix>node:<id>" */
 	char node_val[160];                /* "<unix-time-started> <host:port>" */
@@ -237,7 +239,15 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 	struct srv *s = cl->srv;
 	struct conn *c = cl->c;
 	struct sess *old = sess_find(&s->sessions, name);
-	if (old) {
+	time_t after = 0;
+	if (old && old->c == NULL) {
+		/* Another node's session (cluster mode): that node kicks it
+		 * when it hears of this login; here it ends as a kicked one
+		 * does (OFFLINE to its contacts). This login must be the newer
+		 * one everywhere, whatever the nodes' clocks say. */
+		after = old->login + 1;
+		sess_logout(&s->sessions, old);
+	} else if (old) {
 		conn_send(old->c, "KICKED logged in again from %s", c->ip);
 		conn_close(old->c, "replaced by a newer login");
 	}
@@ -246,6 +256,8 @@ static int logged_in(struct client *cl, const char *name, const char *what, cons
 		conn_send(c, "ERR 503 server out of memory");
 		return -1;
 	}
+	if (cl->sess->login < after)
+		cl->sess->login = after;
 	cl->state = CL_READY;
 	sess_set_version(&s->sessions, cl->sess, cl->v11);
 	unauth_done(cl);
@@ -620,6 +632,21 @@ static int charge_calls(struct client *cl)
 	return -1;
 }
 
+/* Asks o's node (o is another node's session) to tell o of me's CALL or
+ * PUNCH: 0, or -1 when it cannot be reached. */
+static int relay(struct srv *s, const struct sess *o, const struct sess *me, int punch)
+{
+#ifdef IM_CLUSTER
+	if (s->cluster != NULL)
+		return cluster_relay(s->cluster, o, me, punch);
+#endif
+	(void)s;
+	(void)o;
+	(void)me;
+	(void)punch;
+	return -1;
+}
+
 /* CALL <name> / PUNCH <name> (protocol 1.1): relays the request to a
  * mutual 1.1 contact online. The server carries who and where, never
  * anything a user wrote: the names are checked, the addresses its own. */
@@ -651,14 +678,19 @@ static void cmd_call(struct client *cl, char *args, int punch)
 		conn_send(c, "ERR 403 %s cannot take calls (protocol 1)", name);
 		return;
 	}
+	if (o->c == NULL && relay(s, o, me, punch) < 0) {
+		conn_send(c, "ERR 503 %s is on another server, which cannot be reached now", name);
+		return;
+	}
 	conn_send(c, "OK");
 	log_debug("%s from %s to %s", cmd, me->name, o->name);
 	if (punch) {
 		/* Both in this pass: the simultaneous open needs both ends
 		 * dialling at about the same moment. */
 		conn_send(c, "PUNCH %s %s %u", o->name, o->ip, o->port);
-		conn_send(o->c, "PUNCH %s %s %u", me->name, me->ip, me->port);
-	} else {
+		if (o->c)
+			conn_send(o->c, "PUNCH %s %s %u", me->name, me->ip, me->port);
+	} else if (o->c) {
 		conn_send(o->c, "CALL %s", me->name);
 	}
 }
@@ -1056,7 +1088,8 @@ struct kick {
 static void find_deleted(struct sess *se, void *arg)
 {
 	struct kick *k = arg;
-	if (!auth_user_exists(k->auth, se->name) && k->n < k->cap)
+	/* Another node's session is that node's to kick. */
+	if (se->c != NULL && !auth_user_exists(k->auth, se->name) && k->n < k->cap)
 		k->gone[k->n++] = se;
 }
 
@@ -1153,6 +1186,8 @@ static void on_redis_state(struct redis *r, int up, const char *why, void *arg)
 	} else
 		log_warn("cluster: %s redis %s (%s); serving local users only",
 		         s->redis_seen ? "lost" : "cannot reach", redis_addr(r), why);
+	/* After the node record: a session of a node without one is dead. */
+	cluster_link(s->cluster, up);
 }
 
 /* node_id, or <hostname>:<port> of the first listening socket (characters
@@ -1194,6 +1229,12 @@ static int cluster_start(struct srv *s)
 		log_err("cluster: cannot set up the link to redis %s", s->clu->redis);
 		return -1;
 	}
+	s->cluster =
+	    cluster_new(s->loop, &s->sessions, s->redis, s->node_id, s->clu->key_prefix, s->clu->record_ttl);
+	if (s->cluster == NULL) {
+		log_err("cluster: out of memory");
+		return -1;
+	}
 	log_info("cluster: node %s, redis %s", s->node_id, s->clu->redis);
 	auth_cluster(s->auth, s->redis, s->clu->key_prefix);
 	if (s->password_loose)
@@ -1213,6 +1254,9 @@ static void cluster_stop(struct srv *s)
 		char err[200];
 		struct redis_sync *rs =
 		    redis_sync_open(s->clu->redis, s->redis_password, 1000, err, sizeof err);
+		/* The sessions' records first: without the node record they
+		 * would be taken for a dead node's. */
+		cluster_leave(s->cluster, rs);
 		redisReply *rep = rs ? redis_sync_cmd(rs, err, sizeof err, "DEL %s", s->node_key) : NULL;
 		if (rep != NULL) {
 			freeReplyObject(rep);
@@ -1234,8 +1278,12 @@ static void cluster_stop(struct srv *s)
 		}
 		redis_sync_close(rs);
 	}
+	/* The link first: its pending answers are told it is gone while
+	 * the cluster they point into is still there. */
 	redis_free(s->redis);
 	s->redis = NULL;
+	cluster_free(s->cluster);
+	s->cluster = NULL;
 }
 #endif
 

@@ -6,6 +6,10 @@
  * server's session files with that truth. Figures go to stdout.
  *
  * usage: churn [options] PORT SERVER_PID RUN_DIR
+ *   PORT and RUN_DIR may be comma-separated lists (at most 8): the nodes
+ *   of one cluster, each connection going to one picked at random (so a
+ *   second login often lands on another node), the session files read
+ *   from every node's run_dir (each online user in exactly one).
  *   -n CLIENTS  clients logged in at once (2000)
  *   -u USERS    accounts u00000.. (password "benchpass1"; CLIENTS * 1.1)
  *   -d CONTACTS mutual contacts each at the start (20)
@@ -51,6 +55,7 @@
 #include "tls.h"
 
 #define CHURN_KEPT_PER_USER_KIB 4 /* see churn_rss_back */
+#define CHURN_NODES             8 /* servers of one cluster */
 
 #define PASSWORD     "benchpass1"
 #define QMAX         32   /* replies one connection may await */
@@ -127,10 +132,12 @@ struct lat {
 static struct {
 	int clients, users, contacts, secs, rate, adrate, ka, conc, rss_mb, rss_skip, perturb;
 	unsigned long long seed;
-	unsigned short port;
+	unsigned short port[CHURN_NODES];
+	int nports;
 	int pid;
-	const char *run_dir;
-} opt = {2000, 0, 20, 60, 0, -1, 10, 64, 4, 0, 0, 0, 0, 0, NULL};
+	char *run_dir[CHURN_NODES];
+	int ndirs;
+} opt = {2000, 0, 20, 60, 0, -1, 10, 64, 4, 0, 0, 0, {0}, 0, 0, {NULL}, 0};
 
 static struct {
 	long logins, login_err, logouts, kills_rst, kills_fin, kills_checking, hangs, hang_dropped,
@@ -643,7 +650,7 @@ static struct vc *connect_user(struct user *u)
 		fprintf(stderr, "churn: bind %s: %s\n", u->ip, strerror(errno));
 		exit(1);
 	}
-	sa.sin_port = htons(opt.port);
+	sa.sin_port = htons(opt.port[opt.nports > 1 ? rnd((unsigned)opt.nports) : 0]);
 	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	if (connect(fd, (struct sockaddr *)&sa, sizeof sa) < 0 && errno != EINPROGRESS) {
 		fprintf(stderr, "churn: connect: %s\n", strerror(errno));
@@ -915,32 +922,38 @@ static int file_mismatches(int print, int *nfiles)
 {
 	int bad = 0;
 	char *seen = calloc((size_t)opt.users, 1);
-	DIR *d = opendir(opt.run_dir);
-	if (d == NULL || seen == NULL) {
-		note("cannot read %s: %s", opt.run_dir, strerror(errno));
-		free(seen);
+	if (seen == NULL)
 		return -1;
-	}
-	struct dirent *e;
 	*nfiles = 0;
-	while ((e = readdir(d)) != NULL) {
-		if (e->d_name[0] == '.')
-			continue;
-		(*nfiles)++;
-		int i = user_index(e->d_name);
-		char path[1024];
-		snprintf(path, sizeof path, "%s/%s", opt.run_dir, e->d_name);
-		const char *why = i < 0                ? "not a user of this test"
-		                  : !online(&users[i]) ? "user is offline"
-		                                       : NULL;
-		if (why == NULL) {
-			seen[i] = 1;
-			why = file_mismatch(path, &users[i]);
+	for (int k = 0; k < opt.ndirs; k++) {
+		DIR *d = opendir(opt.run_dir[k]);
+		if (d == NULL) {
+			note("cannot read %s: %s", opt.run_dir[k], strerror(errno));
+			free(seen);
+			return -1;
 		}
-		if (why)
-			mismatch(&bad, print, "session file %s: %s", e->d_name, why);
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL) {
+			if (e->d_name[0] == '.')
+				continue;
+			(*nfiles)++;
+			int i = user_index(e->d_name);
+			char path[1024];
+			snprintf(path, sizeof path, "%s/%s", opt.run_dir[k], e->d_name);
+			const char *why = i < 0                ? "not a user of this test"
+			                  : !online(&users[i]) ? "user is offline"
+			                  : seen[i]            ? "a second session file (on another node)"
+			                                       : NULL;
+			if (why == NULL) {
+				seen[i] = 1;
+				why = file_mismatch(path, &users[i]);
+			}
+			if (why)
+				mismatch(&bad, print, "session file %s/%s: %s", opt.run_dir[k], e->d_name,
+				         why);
+		}
+		closedir(d);
 	}
-	closedir(d);
 	for (int i = 0; i < opt.users; i++)
 		if (online(&users[i]) && !seen[i])
 			mismatch(&bad, print, "no session file for online %s", users[i].name);
@@ -1066,8 +1079,8 @@ static void compare(void)
 		vbad = view_mismatches(1);
 		fbad = file_mismatches(1, &nfiles);
 		report(vbad == 0, "views_match", "%d mismatches between clients' views and the truth", vbad);
-		report(fbad == 0, "session_files_match", "%d mismatches between %s and the truth", fbad,
-		       opt.run_dir);
+		report(fbad == 0, "session_files_match", "%d mismatches between %s%s and the truth", fbad,
+		       opt.run_dir[0], opt.ndirs > 1 ? " (and the other nodes' run_dir)" : "");
 		printf("churn: mismatches_views=%d mismatches_files=%d check_rounds=%d\n", vbad, fbad,
 		       round_no);
 		for (int i = 0; i < opt.users; i++)
@@ -1324,9 +1337,18 @@ static void parse_args(int argc, char **argv)
 	}
 	if (argc - optind != 3)
 		usage();
-	opt.port = (unsigned short)atoi(argv[optind]);
+	char *save = NULL;
+	for (char *t = strtok_r(argv[optind], ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (opt.nports == CHURN_NODES || (opt.port[opt.nports++] = (unsigned short)atoi(t)) == 0)
+			usage();
+	}
 	opt.pid = atoi(argv[optind + 1]);
-	opt.run_dir = argv[optind + 2];
+	save = NULL;
+	for (char *t = strtok_r(argv[optind + 2], ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		if (opt.ndirs == CHURN_NODES)
+			usage();
+		opt.run_dir[opt.ndirs++] = t;
+	}
 	if (opt.users == 0)
 		opt.users = opt.clients + opt.clients / 10;
 	if (opt.rate == 0)
@@ -1334,7 +1356,7 @@ static void parse_args(int argc, char **argv)
 	if (opt.adrate < 0)
 		opt.adrate = opt.clients / 100 > 1 ? opt.clients / 100 : 1;
 	if (opt.clients < 1 || opt.users < opt.clients || opt.contacts < 2 || opt.contacts > MAX_LIST ||
-	    opt.users <= opt.contacts || opt.conc < 1 || opt.pid <= 0 || opt.port == 0)
+	    opt.users <= opt.contacts || opt.conc < 1 || opt.pid <= 0 || opt.nports == 0 || opt.ndirs == 0)
 		usage();
 }
 
