@@ -8,7 +8,7 @@
  *   load rate  PORT MODE N C FIRST [PID]        handshakes/logins per second
  *   load hold  PORT MODE N1,N2,.. C FIRST PID IDLE_S   RSS per idle session
  *   load fanout PORT K REPS FIRST               presence fan-out latency
- *   load mesh PORTS N K REPS FIRST SRVPIDS RPID presence over nodes (cluster)
+ *   load mesh PORTS N K REPS FIRST SRVPIDS RPID [IDLE_S]  presence over nodes
  * MODE is login (im), hs (bare TLS handshake) or mqtt (CONNECT/CONNACK).
  * Users are named uNNNNN; im users' password and MQTT's are "benchpass1". */
 #include <arpa/inet.h>
@@ -770,7 +770,8 @@ static int cmd_fanout(int argc, char **argv)
  * counted apart for contacts on another node than the subject's (cross)
  * and on the same one (same). CPU: utime+stime of SRVPIDS (comma-
  * separated) and of RPID (redis-server; 0: none) per login, per PEER
- * event and per LOGOUT + login cycle. */
+ * event and per LOGOUT + login cycle, and while all sit idle IDLE_S
+ * seconds (default 0: not measured). */
 enum { EV_NONE, EV_PEER, EV_OFFLINE, EV_ONLINE, EV_TYPES };
 static const char *ev_names[EV_TYPES] = {"none", "peer", "offline", "online"};
 static unsigned short m_ports[16];
@@ -906,7 +907,7 @@ static void print_lat(int type)
 static int cmd_mesh(int argc, char **argv)
 {
 	if (argc < 8)
-		die("usage: mesh PORTS N K REPS FIRST SRVPIDS RPID");
+		die("usage: mesh PORTS N K REPS FIRST SRVPIDS RPID [IDLE_S]");
 	mode = M_LOGIN;
 	for (char *s = strtok(argv[1], ","); s && m_nports < 16; s = strtok(NULL, ","))
 		m_ports[m_nports++] = (unsigned short)atoi(s);
@@ -917,7 +918,7 @@ static int cmd_mesh(int argc, char **argv)
 	int spids[16], nspids = 0;
 	for (char *s = strtok(argv[6], ","); s && nspids < 16; s = strtok(NULL, ","))
 		spids[nspids++] = atoi(s);
-	int rpid = atoi(argv[7]);
+	int rpid = atoi(argv[7]), idle_s = argc > 8 ? atoi(argv[8]) : 0;
 	if (m_nports == 0 || nspids == 0 || m_k < 2 || m_n <= m_k || reps < 1 || reps > m_n)
 		die("mesh: bad arguments");
 	m_by = calloc((size_t)m_n, sizeof *m_by);
@@ -1003,6 +1004,16 @@ static int cmd_mesh(int argc, char **argv)
 	print_lat(EV_ONLINE);
 	printf("\ncycle reps=%d srv_cpu_ms_per_cycle=%.3f redis_cpu_ms_per_cycle=%.3f live=%d failed=%d\n",
 	       reps, (s1 - s0) / reps, (r1 - r0) / reps, count_live(), failures);
+	if (idle_s > 0) {
+		ev_type = EV_NONE;
+		s0 = cpu_sum(spids, nspids), r0 = rpid ? cpu_ms(rpid) : 0;
+		double w0 = now_ms();
+		settle(idle_s * 1000);
+		double w = (now_ms() - w0) / 1000;
+		s1 = cpu_sum(spids, nspids), r1 = rpid ? cpu_ms(rpid) : 0;
+		printf("idle secs=%.1f srv_cpu_ms_per_s=%.2f redis_cpu_ms_per_s=%.2f live=%d\n", w,
+		       (s1 - s0) / w, (r1 - r0) / w, count_live());
+	}
 	return failures ? 1 : 0;
 }
 

@@ -761,7 +761,8 @@ if [ "$PART" = all ] || [ "$PART" = footprint ]; then footprint_bench; fi
 # each contact; the cluster's counted for contacts on another node) and
 # utime+stime of the im servers and of redis-server per login and per
 # event. Knobs: BENCH_CLUSTER_SESSIONS (3000), BENCH_CLUSTER_REPS (events
-# of each kind, 200), BENCH_QUICK=1 (600 sessions, 50 events).
+# of each kind, 200), BENCH_CLUSTER_IDLE (seconds all sit idle, CPU
+# measured, 10), BENCH_QUICK=1 (600 sessions, 50 events, 4 s idle).
 cluster_bench() {
 	B=$TOP/build/tests
 	IM=${IM:-$TOP/im}
@@ -770,9 +771,10 @@ cluster_bench() {
 	trap 'for p in $BPIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
 	N=${BENCH_CLUSTER_SESSIONS:-3000}
 	REPS=${BENCH_CLUSTER_REPS:-200}
+	IDLE=${BENCH_CLUSTER_IDLE:-10}
 	K=20
 	if [ "${BENCH_QUICK:-0}" = 1 ]; then
-		N=600 REPS=50
+		N=600 REPS=50 IDLE=4
 	fi
 	echo
 	echo "== cluster: $(nproc) cores, loopback, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg) =="
@@ -793,7 +795,7 @@ cluster_bench() {
 	im_conf "$CT/one"
 	cp "$CT/users" "$CT/one/data/users"
 	start_im "$CT/one" || return 1
-	"$B/load" mesh "$SPORT" "$N" "$K" "$REPS" 1 "$SPID" 0 >"$CT/one.res" 2>"$CT/one.err" ||
+	"$B/load" mesh "$SPORT" "$N" "$K" "$REPS" 1 "$SPID" 0 "$IDLE" >"$CT/one.res" 2>"$CT/one.err" ||
 		echo "bench: one node: $(tail -n 2 "$CT/one.err" | tr '\n' ' ')"
 	stop "$SPID"
 
@@ -827,7 +829,7 @@ cluster_bench() {
 		start_im "$CT/n$n" || return 1
 		CPORTS="$CPORTS${CPORTS:+,}$SPORT" CPIDS="$CPIDS${CPIDS:+,}$SPID"
 	done
-	"$B/load" mesh "$CPORTS" "$N" "$K" "$REPS" 1 "$CPIDS" "$RPID" >"$CT/three.res" 2>"$CT/three.err" ||
+	"$B/load" mesh "$CPORTS" "$N" "$K" "$REPS" 1 "$CPIDS" "$RPID" "$IDLE" >"$CT/three.res" 2>"$CT/three.err" ||
 		echo "bench: three nodes: $(tail -n 2 "$CT/three.err" | tr '\n' ' ')"
 	for p in $(echo "$CPIDS" | tr ',' ' ') "$RPID"; do stop "$p"; done
 
@@ -868,10 +870,13 @@ cluster_bench() {
 	crow "redis-server CPU ms per PEER change" redis_cpu_ms_per_event redis_cpu_ms_per_event "^peer "
 	crow "im CPU ms per LOGOUT + new login" srv_cpu_ms_per_cycle srv_cpu_ms_per_cycle "^cycle "
 	crow "redis-server CPU ms per LOGOUT + new login" redis_cpu_ms_per_cycle redis_cpu_ms_per_cycle "^cycle "
+	crow "im CPU ms per second, all $N idle" srv_cpu_ms_per_s srv_cpu_ms_per_s "^idle "
+	crow "redis-server CPU ms per second, all idle" redis_cpu_ms_per_s redis_cpu_ms_per_s "^idle "
 	echo "  what the cluster adds (3 nodes' im + redis - one node):"
 	extra "  per login" srv_cpu_ms_per_login redis_cpu_ms_per_login "^login "
 	extra "  per presence event (PEER change)" srv_cpu_ms_per_event redis_cpu_ms_per_event "^peer "
 	extra "  per LOGOUT + new login" srv_cpu_ms_per_cycle redis_cpu_ms_per_cycle "^cycle "
+	extra "  per second, all idle" srv_cpu_ms_per_s redis_cpu_ms_per_s "^idle "
 	echo "  ONLINEs delivered in the login phase: one node $(kv "$O" online "^login ") of $((N * K))," \
 		"3 nodes $(kv "$C" online "^login ") of $((N * K)); sessions live at the end: $(kv "$O" live "^cycle ")," \
 		"$(kv "$C" live "^cycle ") of $N"
