@@ -801,7 +801,7 @@ cluster_bench() {
 
 	# ---- Redis (a free port, no persistence), three nodes ----
 	RPID="" RPORT=""
-	for try in 1 2 3 4 5; do
+	for _ in 1 2 3 4 5; do
 		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
 		: >"$CT/redis.log"
 		redis-server --bind 127.0.0.1 --port "$p" --save '' --appendonly no --daemonize no --dir "$CT" \
