@@ -34,10 +34,9 @@ for label in "logins per second" "PEER change -> ONLINE, p50" "PEER change -> ON
 	"new login (its PEER) -> ONLINE, p99" "im CPU ms per login" "redis-server CPU ms per login" \
 	"im CPU ms per PEER change" "im CPU ms per LOGOUT + new login" "im CPU ms per second, all $N idle"; do
 	line=$(grep -F "  $label" "$T/cl.out" | head -n 1)
-	# shellcheck disable=SC2086 # the figures, split on purpose
-	set -- $line
-	[ $# -ge 3 ] && eval "one=\${$(($# - 2))} three=\${$(($# - 1))}"
-	if [ $# -lt 3 ] || ! echo "$one $three" | grep -Eq '^[0-9]+(\.[0-9]+)? [0-9]+(\.[0-9]+)?$'; then
+	# the last three fields: one node, 3 nodes, the ratio
+	figs=$(echo "$line" | awk 'NF >= 3 { print $(NF - 2), $(NF - 1) }')
+	if ! echo "$figs" | grep -Eq '^[0-9]+(\.[0-9]+)? [0-9]+(\.[0-9]+)?$'; then
 		fail cluster_bench_rows "row '$label': '$line'"
 		ok=0
 		break
