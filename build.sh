@@ -19,7 +19,8 @@
 #                       integration suite (aarch64 only, or CROSS_SUITE=1)
 #                       and the smoke test under qemu-user; names read T/...
 #   ./build.sh bench [PART]  build, then print the benchmark figures (PART:
-#                       server, client, storm or footprint; default all)
+#                       server, client, storm, footprint or cluster;
+#                       default all)
 #   ./build.sh asan     build with ASan+UBSan (clang) and run the tests on it
 #   ./build.sh fuzz [S] build the libFuzzer targets and run each S seconds (default 20)
 #   ./build.sh install  build an installed flavour of im and install it, its

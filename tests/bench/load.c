@@ -8,6 +8,7 @@
  *   load rate  PORT MODE N C FIRST [PID]        handshakes/logins per second
  *   load hold  PORT MODE N1,N2,.. C FIRST PID IDLE_S   RSS per idle session
  *   load fanout PORT K REPS FIRST               presence fan-out latency
+ *   load mesh PORTS N K REPS FIRST SRVPIDS RPID [IDLE_S]  presence over nodes
  * MODE is login (im), hs (bare TLS handshake) or mqtt (CONNECT/CONNACK).
  * Users are named uNNNNN; im users' password and MQTT's are "benchpass1". */
 #include <arpa/inet.h>
@@ -51,6 +52,7 @@ struct lc {
 	int watch;   /* polled */
 	int waiting; /* replies still expected */
 	int greeted;
+	int heard; /* mesh: the event round this contact last heard */
 	double t0;
 	line_fn on_line;
 	void (*on_open)(struct lc *c);
@@ -757,6 +759,264 @@ static int cmd_fanout(int argc, char **argv)
 	return 0;
 }
 
+/* mesh: the cluster benchmark. N sessions (u<FIRST>...) spread over the
+ * servers of PORTS (comma-separated; session i on PORTS[i % count]), each
+ * with K mutual contacts: its K/2 neighbours either side on a ring, so
+ * that with 3 nodes 2 in 3 of them are on another node. Once all are in
+ * and their ONLINEs delivered, one subject at a time (spread over the
+ * ring): REPS PEER changes (ONLINE with the new port at every contact),
+ * then REPS LOGOUTs (OFFLINE) each followed by a new login of the same
+ * subject on the same node (ONLINE, timed from its PEER). Latencies are
+ * counted apart for contacts on another node than the subject's (cross)
+ * and on the same one (same). CPU: utime+stime of SRVPIDS (comma-
+ * separated) and of RPID (redis-server; 0: none) per login, per PEER
+ * event and per LOGOUT + login cycle, and while all sit idle IDLE_S
+ * seconds (default 0: not measured). */
+enum { EV_NONE, EV_PEER, EV_OFFLINE, EV_ONLINE, EV_TYPES };
+static const char *ev_names[EV_TYPES] = {"none", "peer", "offline", "online"};
+static unsigned short m_ports[16];
+static int m_nports, m_n, m_k, m_first;
+static struct lc **m_by;
+static int ev_type, ev_round, ev_subj, ev_heard, online_total, subj_bye;
+static double ev_t0;
+static double *ev_lat[EV_TYPES][2];
+static size_t ev_nlat[EV_TYPES][2];
+
+static int m_node(int i)
+{
+	return i % m_nports;
+}
+
+static void mesh_line(struct lc *c, const char *line);
+
+static struct lc *mesh_open(int i)
+{
+	char name[16];
+	user_name(name, sizeof name, m_first + i);
+	port = m_ports[m_node(i)];
+	struct lc *c = lc_open(i, name, nop_open, mesh_line);
+	c->waiting = 4; /* greeting, login, contacts, peer */
+	c->heard = -1;
+	m_by[i] = c;
+	return c;
+}
+
+/* The subject of an event is heard by contact c: one latency. */
+static void mesh_heard(struct lc *c, const char *rest)
+{
+	char subj[16];
+	user_name(subj, sizeof subj, m_first + ev_subj);
+	size_t sl = strlen(subj);
+	if (strncmp(rest, subj, sl) != 0 || (rest[sl] != ' ' && rest[sl] != '\0') || c->heard == ev_round)
+		return;
+	c->heard = ev_round;
+	int cross = m_node(c->idx) != m_node(ev_subj);
+	ev_lat[ev_type][cross][ev_nlat[ev_type][cross]++] = now_ms() - ev_t0;
+	ev_heard++;
+}
+
+static void mesh_line(struct lc *c, const char *line)
+{
+	if (!c->greeted) {
+		c->greeted = 1;
+		lc_send(c, "LOGIN %s %s", c->name, PASSWORD);
+		c->waiting = 3;
+		return;
+	}
+	if (strncmp(line, "ERR", 3) == 0) {
+		lc_fail(c, line);
+		return;
+	}
+	if (strncmp(line, "BYE", 3) == 0) {
+		if (c->idx == ev_subj)
+			subj_bye = 1;
+		lc_free(c);
+		return;
+	}
+	if (strncmp(line, "ONLINE ", 7) == 0) {
+		if ((ev_type == EV_PEER || ev_type == EV_ONLINE) && c->idx != ev_subj)
+			mesh_heard(c, line + 7);
+		else if (ev_type == EV_NONE)
+			online_total++;
+		return;
+	}
+	if (strncmp(line, "OFFLINE ", 8) == 0) {
+		if (ev_type == EV_OFFLINE && c->idx != ev_subj)
+			mesh_heard(c, line + 8);
+		return;
+	}
+	if (strncmp(line, "OK", 2) != 0 || c->waiting == 0)
+		return;
+	if (c->waiting == 3) {
+		/* Logged in: the K ring neighbours, then the peer address. */
+		char buf[1024];
+		size_t n = 0;
+		for (int d = -m_k / 2; d <= m_k / 2 && n + 16 < sizeof buf; d++) {
+			if (d == 0)
+				continue;
+			char nm[16];
+			user_name(nm, sizeof nm, m_first + (c->idx + d + m_n) % m_n);
+			n += (size_t)snprintf(buf + n, sizeof buf - n, " %s", nm);
+		}
+		lc_send(c, "CONTACTS%s", buf);
+		if (ev_type == EV_ONLINE && c->idx == ev_subj)
+			ev_t0 = now_ms();
+		lc_send(c, "PEER %d %s", 40000 + c->idx % 20000, PEER_KEY);
+	}
+	if (--c->waiting == 0)
+		done_count++;
+}
+
+static void mesh_wait(const int *v, int value, const char *what)
+{
+	double t0 = now_ms();
+	while (*v < value) {
+		pump(1000);
+		if (failures)
+			die("mesh: a connection failed while waiting for %s", what);
+		if (now_ms() - t0 > 60000)
+			die("mesh: stuck waiting for %s (%d of %d)", what, *v, value);
+	}
+}
+
+static double cpu_sum(const int *pids, int n)
+{
+	double t = 0;
+	for (int i = 0; i < n; i++)
+		t += cpu_ms(pids[i]);
+	return t;
+}
+
+static void print_lat(int type)
+{
+	printf("%s", ev_names[type]);
+	static const char *cat[3] = {"same", "cross", "all"};
+	for (int k = 0; k < 3; k++) {
+		double *v = k < 2 ? ev_lat[type][k] : ev_lat[type][0];
+		size_t n = k < 2 ? ev_nlat[type][k] : ev_nlat[type][0] + ev_nlat[type][1];
+		if (k == 2) /* all: the same array holds both (cross after same) */
+			memmove(v + ev_nlat[type][0], ev_lat[type][1], ev_nlat[type][1] * sizeof *v);
+		if (n == 0)
+			printf(" %s_n=0 %s_p50_ms=- %s_p99_ms=-", cat[k], cat[k], cat[k]);
+		else
+			printf(" %s_n=%zu %s_p50_ms=%.2f %s_p99_ms=%.2f", cat[k], n, cat[k], pct(v, n, 50),
+			       cat[k], pct(v, n, 99));
+	}
+}
+
+static int cmd_mesh(int argc, char **argv)
+{
+	if (argc < 8)
+		die("usage: mesh PORTS N K REPS FIRST SRVPIDS RPID [IDLE_S]");
+	mode = M_LOGIN;
+	for (char *s = strtok(argv[1], ","); s && m_nports < 16; s = strtok(NULL, ","))
+		m_ports[m_nports++] = (unsigned short)atoi(s);
+	m_n = atoi(argv[2]);
+	m_k = atoi(argv[3]) / 2 * 2;
+	int reps = atoi(argv[4]);
+	m_first = atoi(argv[5]);
+	int spids[16], nspids = 0;
+	for (char *s = strtok(argv[6], ","); s && nspids < 16; s = strtok(NULL, ","))
+		spids[nspids++] = atoi(s);
+	int rpid = atoi(argv[7]), idle_s = argc > 8 ? atoi(argv[8]) : 0;
+	if (m_nports == 0 || nspids == 0 || m_k < 2 || m_n <= m_k || reps < 1 || reps > m_n)
+		die("mesh: bad arguments");
+	m_by = calloc((size_t)m_n, sizeof *m_by);
+	for (int t = 0; t < EV_TYPES; t++)
+		for (int k = 0; k < 2; k++)
+			if ((ev_lat[t][k] = calloc((size_t)(reps * m_k) * 2, sizeof(double))) == NULL)
+				die("out of memory");
+	printf("mesh nodes=%d n=%d k=%d reps=%d\n", m_nports, m_n, m_k, reps);
+
+	/* ---- logins: LOGIN, CONTACTS, PEER; 64 in flight ---- */
+	double s0 = cpu_sum(spids, nspids), r0 = rpid ? cpu_ms(rpid) : 0, t0 = now_ms();
+	int started = 0;
+	while (done_count < m_n) {
+		int busy = 0;
+		for (size_t i = 0; i < nconns; i++)
+			busy += conns[i]->st != L_DONE && conns[i]->waiting != 0;
+		while (started < m_n && busy < 64) {
+			mesh_open(started++);
+			busy++;
+		}
+		pump(1000);
+		if (failures)
+			die("mesh: %d logins failed (after %d)", failures, done_count);
+		if (now_ms() - t0 > 240000)
+			die("mesh: logins stuck after %d", done_count);
+	}
+	double tl = now_ms();
+	/* every session hears each of its K contacts come online once */
+	double quiet = now_ms();
+	int last = online_total;
+	while (online_total < m_n * m_k && now_ms() - quiet < 5000) {
+		pump(200);
+		if (online_total != last) {
+			last = online_total;
+			quiet = now_ms();
+		}
+	}
+	double s1 = cpu_sum(spids, nspids), r1 = rpid ? cpu_ms(rpid) : 0;
+	printf("login n=%d secs=%.3f rate=%.1f online=%d of %d srv_cpu_ms_per_login=%.3f "
+	       "redis_cpu_ms_per_login=%.3f\n",
+	       m_n, (tl - t0) / 1000, m_n / ((tl - t0) / 1000), online_total, m_n * m_k, (s1 - s0) / m_n,
+	       (r1 - r0) / m_n);
+
+	/* ---- PEER changes ---- */
+	s0 = cpu_sum(spids, nspids), r0 = rpid ? cpu_ms(rpid) : 0;
+	for (int r = 0; r < reps; r++) {
+		ev_subj = (int)(((long)r * 997 + 13) % m_n);
+		ev_round++;
+		ev_type = EV_PEER;
+		ev_heard = 0;
+		ev_t0 = now_ms();
+		lc_send(m_by[ev_subj], "PEER %d %s", 20000 + r, PEER_KEY);
+		mesh_wait(&ev_heard, m_k, "ONLINE (PEER change) at every contact");
+	}
+	s1 = cpu_sum(spids, nspids), r1 = rpid ? cpu_ms(rpid) : 0;
+	print_lat(EV_PEER);
+	printf(" srv_cpu_ms_per_event=%.3f redis_cpu_ms_per_event=%.3f\n", (s1 - s0) / reps,
+	       (r1 - r0) / reps);
+
+	/* ---- LOGOUT, then a new login of the same subject ---- */
+	s0 = cpu_sum(spids, nspids), r0 = rpid ? cpu_ms(rpid) : 0;
+	for (int r = 0; r < reps; r++) {
+		ev_subj = (int)(((long)r * 997 + 13) % m_n);
+		ev_round++;
+		ev_type = EV_OFFLINE;
+		ev_heard = subj_bye = 0;
+		ev_t0 = now_ms();
+		lc_send(m_by[ev_subj], "LOGOUT");
+		mesh_wait(&ev_heard, m_k, "OFFLINE at every contact");
+		mesh_wait(&subj_bye, 1, "BYE");
+		reap();
+		ev_round++;
+		ev_type = EV_ONLINE;
+		ev_heard = 0;
+		int d0 = done_count;
+		mesh_open(ev_subj);
+		mesh_wait(&ev_heard, m_k, "ONLINE (a new login) at every contact");
+		mesh_wait(&done_count, d0 + 1, "the new login's replies");
+	}
+	s1 = cpu_sum(spids, nspids), r1 = rpid ? cpu_ms(rpid) : 0;
+	print_lat(EV_OFFLINE);
+	printf("\n");
+	print_lat(EV_ONLINE);
+	printf("\ncycle reps=%d srv_cpu_ms_per_cycle=%.3f redis_cpu_ms_per_cycle=%.3f live=%d failed=%d\n",
+	       reps, (s1 - s0) / reps, (r1 - r0) / reps, count_live(), failures);
+	if (idle_s > 0) {
+		ev_type = EV_NONE;
+		s0 = cpu_sum(spids, nspids), r0 = rpid ? cpu_ms(rpid) : 0;
+		double w0 = now_ms();
+		settle(idle_s * 1000);
+		double w = (now_ms() - w0) / 1000;
+		s1 = cpu_sum(spids, nspids), r1 = rpid ? cpu_ms(rpid) : 0;
+		printf("idle secs=%.1f srv_cpu_ms_per_s=%.2f redis_cpu_ms_per_s=%.2f live=%d\n", w,
+		       (s1 - s0) / w, (r1 - r0) / w, count_live());
+	}
+	return failures ? 1 : 0;
+}
+
 /* mkusers: a users file in the documented format, one PBKDF2 per run (the
  * same salt for every user: these are throwaway accounts). */
 static int cmd_mkusers(int argc, char **argv)
@@ -787,7 +1047,7 @@ int main(int argc, char **argv)
 {
 	char err[256];
 	if (argc < 2)
-		die("usage: load mkusers|rate|hold|fanout ...");
+		die("usage: load mkusers|rate|hold|fanout|mesh ...");
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (!strcmp(argv[1], "mkusers"))
 		return cmd_mkusers(argc - 1, argv + 1);
@@ -801,5 +1061,7 @@ int main(int argc, char **argv)
 		return cmd_hold(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "fanout"))
 		return cmd_fanout(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "mesh"))
+		return cmd_mesh(argc - 1, argv + 1);
 	die("unknown command %s", argv[1]);
 }

@@ -2,16 +2,16 @@
 # tests/bench/run.sh: the benchmarks that "./build.sh bench" prints, after
 # build.sh has built ./im and build/tests/*. Figures, not pass/fail tests.
 # Each part is a clearly marked block; add yours as another block.
-# Usage: run.sh [all|server|client|storm|footprint] (build.sh bench PART
-# passes it).
+# Usage: run.sh [all|server|client|storm|footprint|cluster] (build.sh
+# bench PART passes it).
 cd "$(dirname "$0")/../.." || exit 1
 TOP=$PWD
 mkdir -p tests/tmp
 PART=${1:-all}
 case $PART in
-all | server | client | storm | footprint) ;;
+all | server | client | storm | footprint | cluster) ;;
 *)
-	echo "usage: tests/bench/run.sh [all|server|client|storm|footprint]" >&2
+	echo "usage: tests/bench/run.sh [all|server|client|storm|footprint|cluster]" >&2
 	exit 2
 	;;
 esac
@@ -749,3 +749,138 @@ footprint_bench() {
 }
 if [ "$PART" = all ] || [ "$PART" = footprint ]; then footprint_bench; fi
 # ==== end of footprint ====
+
+# ==== cluster (issue 13): three nodes (im server with [cluster] redis = a
+# private redis-server on a free loopback port, no persistence) against one
+# node, the same load in the same run: N sessions (default 3,000; the
+# cluster's spread over the nodes, session i on node i % 3), K = 20 mutual
+# contacts each (a ring: 10 neighbours either side, so 14 of the 20 are on
+# another node), accounts pbkdf2 1000 (load mkusers; the cluster's through
+# "im users --import"). build/tests/load mesh measures presence latency
+# (PEER change -> ONLINE, LOGOUT -> OFFLINE, new login's PEER -> ONLINE at
+# each contact; the cluster's counted for contacts on another node) and
+# utime+stime of the im servers and of redis-server per login and per
+# event. Knobs: BENCH_CLUSTER_SESSIONS (3000), BENCH_CLUSTER_REPS (events
+# of each kind, 200), BENCH_CLUSTER_IDLE (seconds all sit idle, CPU
+# measured, 10), BENCH_QUICK=1 (600 sessions, 50 events, 4 s idle).
+cluster_bench() {
+	B=$TOP/build/tests
+	IM=${IM:-$TOP/im}
+	CT=$(mktemp -d "$TOP/tests/tmp/bench-cluster.XXXXXX")
+	BPIDS=""
+	trap 'for p in $BPIDS; do kill "$p" 2>/dev/null; done' EXIT INT TERM
+	N=${BENCH_CLUSTER_SESSIONS:-3000}
+	REPS=${BENCH_CLUSTER_REPS:-200}
+	IDLE=${BENCH_CLUSTER_IDLE:-10}
+	K=20
+	if [ "${BENCH_QUICK:-0}" = 1 ]; then
+		N=600 REPS=50 IDLE=4
+	fi
+	echo
+	echo "== cluster: $(nproc) cores, loopback, $(date -u '+%Y-%m-%d %H:%M UTC'), load average $(cut -d' ' -f1-3 /proc/loadavg) =="
+	if ! command -v redis-server >/dev/null 2>&1; then
+		echo "cluster: SKIP, redis-server is not installed (./build.sh deps installs it)"
+		return 0
+	fi
+	printf '[cluster]\nredis = 127.0.0.1:1\n' >"$CT/probe.conf"
+	if "$IM" server -n -c "$CT/probe.conf" 2>&1 | grep -q 'built without cluster'; then
+		echo "cluster: SKIP, $IM was built without cluster mode (CLUSTER=no)"
+		return 0
+	fi
+	N=$(raise_nofile "$N" 300)
+	IM_MAXC=$((N + 1000))
+	"$B/load" mkusers "$CT/users" 1 "$N" 1000 benchpass1 || return 1
+
+	# ---- one node, no Redis ----
+	im_conf "$CT/one"
+	cp "$CT/users" "$CT/one/data/users"
+	start_im "$CT/one" || return 1
+	"$B/load" mesh "$SPORT" "$N" "$K" "$REPS" 1 "$SPID" 0 "$IDLE" >"$CT/one.res" 2>"$CT/one.err" ||
+		echo "bench: one node: $(tail -n 2 "$CT/one.err" | tr '\n' ' ')"
+	stop "$SPID"
+
+	# ---- Redis (a free port, no persistence), three nodes ----
+	RPID="" RPORT=""
+	for _ in 1 2 3 4 5; do
+		p=$((20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000))
+		: >"$CT/redis.log"
+		redis-server --bind 127.0.0.1 --port "$p" --save '' --appendonly no --daemonize no --dir "$CT" \
+			--logfile '' >"$CT/redis.log" 2>&1 &
+		RPID=$!
+		BPIDS="$BPIDS $RPID"
+		i=0
+		while [ $i -lt 100 ] && kill -0 "$RPID" 2>/dev/null; do
+			grep -q 'Ready to accept connections' "$CT/redis.log" && { RPORT=$p; break; }
+			sleep 0.05
+			i=$((i + 1))
+		done
+		[ -n "$RPORT" ] && break
+		stop "$RPID"
+	done
+	[ -n "$RPORT" ] || { echo "bench: redis-server did not start: $(tail -n 2 "$CT/redis.log")"; return 1; }
+	RVER=$(redis-server --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p')
+	for n in 1 2 3; do
+		im_conf "$CT/n$n" "[cluster]" "redis = 127.0.0.1:$RPORT" "node_id = n$n"
+	done
+	"$IM" users -c "$CT/n1/im.conf" --import "$CT/users" >"$CT/import.out" 2>&1 ||
+		{ echo "bench: im users --import failed: $(tail -n 2 "$CT/import.out")"; return 1; }
+	CPORTS="" CPIDS=""
+	for n in 1 2 3; do
+		start_im "$CT/n$n" || return 1
+		CPORTS="$CPORTS${CPORTS:+,}$SPORT" CPIDS="$CPIDS${CPIDS:+,}$SPID"
+	done
+	"$B/load" mesh "$CPORTS" "$N" "$K" "$REPS" 1 "$CPIDS" "$RPID" "$IDLE" >"$CT/three.res" 2>"$CT/three.err" ||
+		echo "bench: three nodes: $(tail -n 2 "$CT/three.err" | tr '\n' ' ')"
+	for p in $(echo "$CPIDS" | tr ',' ' ') "$RPID"; do stop "$p"; done
+
+	# ---- the table ----
+	O=$CT/one.res C=$CT/three.res
+	# crow LABEL KEY-ONE KEY-CLUSTER LINE-PATTERN: one node, 3 nodes, ratio
+	crow() {
+		a=$(kv "$O" "$2" "$4") b=$(kv "$C" "$3" "$4")
+		printf '  %-46s %10s %10s %8s\n' "$1" "${a:--}" "${b:--}" "$(ratio "$b" "$a")"
+	}
+	# extra LABEL KEY-SRV KEY-REDIS LINE-PATTERN: (cluster im + redis) - one node
+	extra() {
+		printf '  %-46s %s ms (%s ms im + %s ms redis - %s ms one node)\n' "$1" \
+			"$(awk -v s="$(kv "$C" "$2" "$4")" -v r="$(kv "$C" "$3" "$4")" -v o="$(kv "$O" "$2" "$4")" \
+				'BEGIN { printf "%.3f", s + r - o }')" "$(kv "$C" "$2" "$4")" "$(kv "$C" "$3" "$4")" "$(kv "$O" "$2" "$4")"
+	}
+	echo "Presence across nodes: $N sessions, $K mutual contacts each (a ring), pbkdf2 1000; one node (no Redis)"
+	echo "against 3 nodes + redis-server ${RVER:-?} (session i on node i % 3), all on this machine, in one run;"
+	echo "$REPS events of each kind, one at a time, timed until every contact has read the line. Latency: one"
+	echo "node, every contact; 3 nodes, the contacts on another node than the event's (cross-node):"
+	printf '  %-46s %10s %10s %8s\n' "" "one node" "3 nodes" "3/one"
+	crow "logins per second (64 in flight)" rate rate "^login "
+	crow "PEER change -> ONLINE, p50 ms" all_p50_ms cross_p50_ms "^peer "
+	crow "PEER change -> ONLINE, p99 ms" all_p99_ms cross_p99_ms "^peer "
+	crow "LOGOUT -> OFFLINE, p50 ms" all_p50_ms cross_p50_ms "^offline "
+	crow "LOGOUT -> OFFLINE, p99 ms" all_p99_ms cross_p99_ms "^offline "
+	crow "new login (its PEER) -> ONLINE, p50 ms" all_p50_ms cross_p50_ms "^online "
+	crow "new login (its PEER) -> ONLINE, p99 ms" all_p99_ms cross_p99_ms "^online "
+	echo "  3 nodes, contacts on the event's own node: PEER p50/p99 $(kv "$C" same_p50_ms "^peer ")/$(kv "$C" same_p99_ms "^peer ") ms," \
+		"OFFLINE $(kv "$C" same_p50_ms "^offline ")/$(kv "$C" same_p99_ms "^offline ") ms," \
+		"login $(kv "$C" same_p50_ms "^online ")/$(kv "$C" same_p99_ms "^online ") ms"
+	echo "Server CPU (utime+stime from /proc; im: all server processes; the login phase includes the"
+	echo "ONLINEs it causes, 20 per session):"
+	printf '  %-46s %10s %10s %8s\n' "" "one node" "3 nodes" "3/one"
+	crow "im CPU ms per login" srv_cpu_ms_per_login srv_cpu_ms_per_login "^login "
+	crow "redis-server CPU ms per login" redis_cpu_ms_per_login redis_cpu_ms_per_login "^login "
+	crow "im CPU ms per PEER change ($K contacts)" srv_cpu_ms_per_event srv_cpu_ms_per_event "^peer "
+	crow "redis-server CPU ms per PEER change" redis_cpu_ms_per_event redis_cpu_ms_per_event "^peer "
+	crow "im CPU ms per LOGOUT + new login" srv_cpu_ms_per_cycle srv_cpu_ms_per_cycle "^cycle "
+	crow "redis-server CPU ms per LOGOUT + new login" redis_cpu_ms_per_cycle redis_cpu_ms_per_cycle "^cycle "
+	crow "im CPU ms per second, all $N idle" srv_cpu_ms_per_s srv_cpu_ms_per_s "^idle "
+	crow "redis-server CPU ms per second, all idle" redis_cpu_ms_per_s redis_cpu_ms_per_s "^idle "
+	echo "  what the cluster adds (3 nodes' im + redis - one node):"
+	extra "  per login" srv_cpu_ms_per_login redis_cpu_ms_per_login "^login "
+	extra "  per presence event (PEER change)" srv_cpu_ms_per_event redis_cpu_ms_per_event "^peer "
+	extra "  per LOGOUT + new login" srv_cpu_ms_per_cycle redis_cpu_ms_per_cycle "^cycle "
+	extra "  per second, all idle" srv_cpu_ms_per_s redis_cpu_ms_per_s "^idle "
+	echo "  ONLINEs delivered in the login phase: one node $(kv "$O" online "^login ") of $((N * K))," \
+		"3 nodes $(kv "$C" online "^login ") of $((N * K)); sessions live at the end: $(kv "$O" live "^cycle ")," \
+		"$(kv "$C" live "^cycle ") of $N"
+	echo "raw figures: $CT"
+}
+if [ "$PART" = all ] || [ "$PART" = cluster ]; then cluster_bench; fi
+# ==== end of cluster ====
