@@ -5,9 +5,11 @@
 # two would take each other's users for their own), a node killed and
 # started again at once is not; `im server --help` tells of [cluster]; an
 # admin mode against a Redis that wants a password names the missing
-# redis_password_file.
+# redis_password_file; a client that a node without Redis cannot log in
+# is told the node's reason, not that the server is full.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
+. "$(dirname "$0")/lib_client.sh"
 . "$(dirname "$0")/lib_redis.sh"
 
 if "$IM" server --help 2>&1 | grep -q '\[cluster\]'; then pass creview_server_help_tells_cluster; else
@@ -87,4 +89,20 @@ redis_kill KILL
 need redis_with_password redis_start --requirepass s3cret-pw
 expect_exit creview_admin_names_missing_password 1 'no redis_password_file set.*NOAUTH' \
 	sh -c "echo bob-pw | '$IM' adduser -c '$T/n1.conf' --password-stdin bob"
-no_crash creview_no_crash "$T"/n1.log "$T"/n2.log
+
+# --- a node that cannot reach Redis: the client shows its reason ---
+node_conf 3 n3
+sed -i 's/^redis = .*/redis = 127.0.0.1:1/' "$T/n3.conf"
+need node3 node_start 3
+need node3_no_redis wait_for "$T/n3.log" 'cannot reach redis 127\.0\.0\.1:1' 10
+PORT=$P3
+cli_conf carol
+cli_start carol 3
+tell carol "login carol carol-pw"
+want creview_client_told_accounts_unavailable carol \
+	'^error the server cannot take the login now \(503 cannot log in now: accounts unavailable, try again later\); retrying$' 15
+cli_eof carol
+cli_wait carol 10 || fail creview_client_quits "still running"
+SRV_PID=$NPID3
+srv_stop creview_node3_stops
+no_crash creview_no_crash "$T"/n1.log "$T"/n2.log "$T"/n3.log "$T"/carol.err
