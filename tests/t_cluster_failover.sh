@@ -12,7 +12,8 @@
 # SIGTERMed: carol on node 1 hears both go OFFLINE at once (long before
 # node 2's records would expire), and both move to node 1 and see each
 # other again. A second client of alice on the
-# other node kicks the first, which exits 1 with the kick error.
+# other node kicks the first, which exits 1 with the kick error. `im send`
+# whose first server is down sends through the next.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
@@ -66,7 +67,7 @@ ms_since() { echo $((($(date +%s%N) - $1) / 1000000)); }
 need redis redis_start
 node_conf 1 $TTL1
 node_conf 2 $TTL2
-for u in alice bob carol; do
+for u in alice bob carol dave; do
 	need "adduser_$u" sh -c "echo '$u-pw' | '$IM' adduser -c '$T/n1.conf' --password-stdin $u >/dev/null 2>&1"
 done
 # (in Redis: node 2 has no users file of its own)
@@ -222,6 +223,26 @@ want_new cfail_bob_sees_new_alice bob '^online alice 127\.0\.0\.1 [0-9]+$' 15
 want cfail_new_alice_sees_bob alice2 '^online bob 127\.0\.0\.1 [0-9]+$' 15
 if rcli GET im:sess:alice | grep -q '^n2 '; then pass cfail_kick_record_on_2; else
 	fail cfail_kick_record_on_2 "im:sess:alice = $(rcli GET im:sess:alice)"; fi
+
+# --- im send through the list: its first server is down ---
+fconf dave "127.0.0.1:1 $H1"
+printf 'dave-pw\n' >"$T/dave.pw"
+chmod 600 "$T/dave.pw"
+printf 'user = dave\npassword_file = %s/dave.pw\n' "$T" >>"$T/dave.conf"
+# dave's client pins node 1's key and lists alice; she lists him
+mark "$T/alice2.out"
+cli_start dave 7
+tell dave "login dave dave-pw" "add alice"
+tell alice2 "add dave"
+need alice2_sees_dave got_new alice2 '^online dave ' 15
+cli_eof dave
+need dave_quits cli_wait dave 15
+need alice2_sees_dave_leave got_new alice2 '^offline dave$' 15
+"$IM" send -c "$T/dave.conf" alice hello by im send >"$T/send.out" 2>&1 </dev/null
+rc=$?
+if [ $rc -eq 0 ]; then pass cfail_send_through_list; else
+	fail cfail_send_through_list "exit $rc: $(tr '\n' '|' <"$T/send.out")"; fi
+want cfail_send_received alice2 '^msg dave [0-9]+ hello by im send$' 10
 
 for id in alice2 bob carol; do cli_eof "$id"; done
 for id in alice2 bob carol; do cli_wait "$id" 10 || fail "cfail_${id}_quits" "still running"; done
