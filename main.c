@@ -40,11 +40,11 @@ static const struct mode {
     {"server", srv_main, "run the presence server (the map of who is online where)"},
     {"client", client_main, "log in, see contacts, talk to them directly over TLS"},
     {"send", send_main, "send one message and wait for it to be delivered"},
-    {"adduser", admin_adduser, "create an account in the users file"},
+    {"adduser", admin_adduser, "create an account (the users file; Redis in cluster mode)"},
     {"deluser", admin_deluser, "delete an account (an online user is kicked)"},
     {"passwd", admin_passwd, "set an account's password"},
     {"users", admin_users, "list the accounts, one name per line"},
-    {"who", admin_who, "list who is online now (the server's session files)"},
+    {"who", admin_who, "list who is online on this server now (its session files)"},
     {"help", help_main, "this list"},
 };
 

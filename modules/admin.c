@@ -92,7 +92,9 @@ static const struct mode_spec spec_who = {
     "(default <data_dir>/run): NAME ADDRESS PORT SINCE, sorted by name. Nothing\n"
     "is printed while no server runs or nobody is online (and when there is no\n"
     "run_dir at all, a note on stderr says so). When the users file does not\n"
-    "exist, stderr says so, naming its path and the config in use; exit status 1.\n",
+    "exist, stderr says so, naming its path and the config in use; exit status 1.\n"
+    "With a [cluster] redis (the accounts in Redis, no users file), the users of\n"
+    "the node whose run_dir that is, not those of the other nodes.\n",
     0,
     0,
     0};
@@ -904,10 +906,11 @@ int admin_who(int argc, char **argv)
 	if ((rc = load_conf(m, &o, &c)) != 0)
 		return rc;
 	/* No users file, no accounts, nobody online: most likely the wrong
-	 * place (directory or config), which an empty list would hide. */
+	 * place (directory or config), which an empty list would hide. A
+	 * node's accounts are in Redis: it has none. */
 	if (users_path(m, &c, path, sizeof path) < 0)
 		return EXIT_ERR;
-	if (users_file_missing(path)) {
+	if (!clustered(&c) && users_file_missing(path)) {
 		say_no_users_file(m, &o, &c, "", path);
 		return EXIT_ERR;
 	}

@@ -965,9 +965,11 @@ static int login_busy(struct cli *c, const char *text)
 			emitf(c, CLI_EV_ERROR, "too many failed logins for %s; wait a minute (retrying)",
 			      c->user);
 		else
-			emitf(c, CLI_EV_ERROR, "the server is full (%s); retrying", text);
+			/* "503 server full", or a cluster node that cannot reach
+			 * its accounts: the server's own words say which */
+			emitf(c, CLI_EV_ERROR, "the server cannot take the login now (%s); retrying", text);
 	}
-	conn_abort(c->sc, text[0] == '4' ? "too many login attempts" : "server full");
+	conn_abort(c->sc, text[0] == '4' ? "too many login attempts" : "server busy");
 	return 1;
 }
 

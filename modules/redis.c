@@ -569,7 +569,9 @@ struct redis_sync *redis_sync_open(const char *addr, const char *password, int t
 	}
 	rep = redisCommand(c, "PING");
 	if (rep == NULL || rep->type != REDIS_REPLY_STATUS) {
-		snprintf(err, cap, "redis %s does not answer PING: %.120s", addr,
+		/* NOAUTH: Redis wants a password that was not configured */
+		snprintf(err, cap, "redis %s does not answer PING%s: %.120s", addr,
+		         password != NULL && *password != '\0' ? "" : " (no redis_password_file set)",
 		         rep == NULL                      ? c->errstr
 		         : rep->type == REDIS_REPLY_ERROR ? rep->str
 		                                          : "unexpected reply");

@@ -117,6 +117,8 @@ struct srv {
 	char node_val[160];                /* "<unix-time-started> <host:port>" */
 	int redis_seen;                    /* it was up once: a down is "lost", the next up "back" */
 	int password_loose;                /* redis_password_file can be read by others */
+	int node_sets;                     /* node records written: the first may replace a past run's */
+	int node_twin_said;                /* a second node with this node_id was logged */
 	struct loop_timer node_timer;
 #endif
 };
@@ -1158,10 +1160,32 @@ static int read_redis_password(struct srv *s, char *err, size_t errlen)
 	                           &s->password_loose, err, errlen);
 }
 
+/* The node record's SET, answering the value it replaced. KEYS[1] key,
+ * ARGV: record, ttl. */
+static const char node_set_lua[] = "local v=redis.call('GET',KEYS[1]) "
+                                   "redis.call('SET',KEYS[1],ARGV[1],'EX',ARGV[2]) return v";
+
+/* Two live nodes with one node_id (a config copied to a second node) take
+ * each other's sessions for their own: each refresh then finds the other's
+ * record where it left its own. The first SET of a run may find the
+ * record of this node's previous run: not a twin. */
 static void node_set_done(struct redis *r, redisReply *rep, void *arg)
 {
-	if (rep != NULL && rep->type == REDIS_REPLY_ERROR)
+	struct srv *s = arg;
+	if (rep == NULL)
+		return;
+	if (rep->type == REDIS_REPLY_ERROR)
 		log_warn("cluster: redis %s refused the node record: %.120s", redis_addr(r), rep->str);
+	else if (rep->type == REDIS_REPLY_STRING && s->node_sets++ > 0 &&
+	         strcmp(rep->str, s->node_val) != 0 && !s->node_twin_said) {
+		const char *where = strchr(rep->str, ' ');
+		s->node_twin_said = 1;
+		log_err("cluster: another node runs with node_id %s (it listens on %.96s): the two take each "
+		        "other's users for their own and presence between them is broken; give each node "
+		        "its own node_id (or leave it unset: <hostname>:<port>)",
+		        s->node_id, where != NULL ? where + 1 : "?");
+	} else if (rep->type == REDIS_REPLY_NIL)
+		s->node_sets++;
 }
 
 /* P node:<id> lives record_ttl seconds after each refresh: the other
@@ -1170,8 +1194,8 @@ static void node_refresh(struct loop *l, void *arg)
 {
 	struct srv *s = arg;
 	if (redis_up(s->redis))
-		redis_cmd(s->redis, node_set_done, s, "SET %s %s EX %d", s->node_key, s->node_val,
-		          s->clu->record_ttl);
+		redis_cmd(s->redis, node_set_done, s, "EVAL %s 1 %s %s %d", node_set_lua, s->node_key,
+		          s->node_val, s->clu->record_ttl);
 	loop_timer_set(l, &s->node_timer, (uint64_t)s->clu->record_ttl * 1000 / 3, node_refresh, s);
 }
 
@@ -1543,7 +1567,8 @@ static void usage(FILE *f)
 	           "port 5190 on every address), sign-up, session records in the run directory\n"
 	           "and presence between mutual contacts. It never sees a message.\n"
 	           "\n"
-	           "  -c FILE         read the [server] section of FILE (see config/im.conf);\n");
+	           "  -c FILE         read the [server] and [cluster] sections of FILE (see\n"
+	           "                  config/im.conf);\n");
 	paths_help_no_c(f, 18);
 	fprintf(f, "  -p PORT         listen on PORT (0: any free port; the log tells which)\n"
 	           "  -l ADDRESSES    listen on these addresses (space or comma separated, * = all)\n"
@@ -1551,9 +1576,16 @@ static void usage(FILE *f)
 	           "  --fingerprint   print the server key's fingerprint (what clients pin) and exit\n"
 	           "  -h, --help      this text\n"
 	           "\n"
-	           "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file, the\n"
-	           "key and certificate and the TLS ticket keys. A readiness line\n"
-	           "\"listening on ADDRESS:PORT\" is logged.\n");
+	           "Signals: SIGTERM/SIGINT stop cleanly; SIGHUP reloads the users file (not\n"
+	           "in cluster mode: the accounts are in Redis), the key and certificate and\n"
+	           "the TLS ticket keys. A readiness line \"listening on ADDRESS:PORT\" is\n"
+	           "logged.\n"
+	           "\n"
+	           "Cluster mode ([cluster] redis = HOST:PORT): this server is one node of\n"
+	           "several that share the map, the accounts and the resume tokens through\n"
+	           "Redis. Each node needs its own data_dir and node_id; give them all the\n"
+	           "same server key (copy key_file and cert_file): a client whose server\n"
+	           "setting lists every node then trusts them all.\n");
 }
 
 /* Every connection is a descriptor: raise the soft limit as far as the

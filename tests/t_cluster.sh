@@ -297,7 +297,7 @@ else
 fi
 expect_exit redis_sync_wrong_password 1 'refused AUTH \(check redis_password_file\)' \
 	"$RTC" -S -a wrong "127.0.0.1:$REDIS_PORT" PING
-expect_exit redis_sync_no_password 1 'does not answer PING: NOAUTH' "$RTC" -S "127.0.0.1:$REDIS_PORT" PING
+expect_exit redis_sync_no_password 1 'does not answer PING \(no redis_password_file set\): NOAUTH' "$RTC" -S "127.0.0.1:$REDIS_PORT" PING
 redis_kill KILL
 
 # --- Redis at an IPv6 address ([::1]:PORT) ---
