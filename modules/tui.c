@@ -646,8 +646,8 @@ void tui_ask_password(struct tui *t, const char *name, int signup)
 	t->pw_again = 0;
 	edit_clear(&t->ed);
 	t->ed.secret = 1;
-	sysf(t, t->wins[0], SCR_SYS, "%s for %s (not shown as you type; Esc cancels)",
-	     signup ? "a new password" : "the password", t->pw_name);
+	sysf(t, t->wins[0], SCR_SYS, "%s for %s (nothing is shown as you type; Esc cancels)",
+	     signup ? "new password" : "password", t->pw_name);
 	schedule(t);
 	draw_input(t);
 }

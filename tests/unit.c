@@ -23,6 +23,7 @@
 #include "net.h"
 #include "peer.h"
 #include "proto.h"
+#include "screen.h"
 #include "sess.h"
 #include "store.h"
 #include "tls.h"
@@ -1400,6 +1401,131 @@ static void test_dial_from(void)
 		close(lb);
 }
 
+/* The full-screen view's layout helpers and a drawn frame. */
+static struct scr_entry *mk_entry(enum scr_kind kind, const char *who, const char *text)
+{
+	static struct scr_entry pool[8];
+	static char texts[8][128];
+	static size_t n;
+	struct scr_entry *e = &pool[n % 8];
+	char *t = texts[n++ % 8];
+	memset(e, 0, sizeof *e);
+	memcpy(e->ts, "12:34", 6);
+	e->kind = (unsigned char)kind;
+	snprintf(e->who, sizeof e->who, "%s", who);
+	snprintf(t, 128, "%s", text);
+	e->text = t;
+	return e;
+}
+
+static void test_screen(void)
+{
+	struct scr_contact c[] = {{"zed", '?', 2, 0},
+	                          {"bob", '-', 1, 0},
+	                          {"carol", '+', 0, 3},
+	                          {"amy", '!', 1, 0},
+	                          {"al", '+', 0, 0}};
+	qsort(c, 5, sizeof c[0], screen_contact_cmp);
+	char order[256] = "";
+	for (int i = 0; i < 5; i++) {
+		size_t o = strlen(order);
+		order[o] = c[i].mark;
+		order[o + 1] = '\0';
+		strcat(order, c[i].name);
+		strcat(order, " ");
+	}
+	result("screen_contacts_online_offline_asked", strcmp(order, "+al +carol !amy -bob ?zed ") == 0, "%s",
+	       order);
+
+	struct scr_win st = {.name = "status"}, bob = {.name = "bob"}, carol = {.name = "carol", .unread = 2};
+	struct scr_win *wins[] = {&st, &bob, &carol};
+	struct edit ed;
+	edit_init(&ed, NULL, NULL);
+	struct scr_model m = {.rows = 24,
+	                      .cols = 80,
+	                      .wins = wins,
+	                      .nwins = 3,
+	                      .open = 1,
+	                      .contacts = c,
+	                      .ncontacts = 5,
+	                      .me = "alice",
+	                      .link = CLI_LINK_UP,
+	                      .title = "bob (online)",
+	                      .prompt = "[bob] ",
+	                      .ed = &ed};
+	char line[256];
+	screen_status(&m, line, sizeof line);
+	result("screen_status_windows", strcmp(line, "[alice] connected 1:status [2:bob] 3:carol*") == 0,
+	       "%s", line);
+	m.link = CLI_LINK_RETRY;
+	screen_status(&m, line, sizeof line);
+	result("screen_status_reconnecting", strncmp(line, "[alice] reconnecting 1:", 23) == 0, "%s", line);
+	m.me = "";
+	m.link = CLI_LINK_IDLE;
+	screen_status(&m, line, sizeof line);
+	result("screen_status_not_logged_in", strncmp(line, "[not logged in] 1:status", 24) == 0, "%s", line);
+	m.me = "alice";
+	m.link = CLI_LINK_UP;
+
+	size_t d, l;
+	screen_layout(80, &d, &l);
+	int ok = d == 59 && l == 20;
+	screen_layout(59, &d, &l);
+	result("screen_layout_list_from_60", ok && d == 59 && l == 0, "%zu %zu", d, l);
+
+	/* width 20: 14 columns after "HH:MM ": "bob: one two" "three four" "five" */
+	struct scr_entry *e = mk_entry(SCR_THEIRS, "bob", "one two three four five");
+	size_t r1 = screen_entry_rows(e, 20);
+	e = mk_entry(SCR_THEIRS, "bob", "a\nb\nc");
+	size_t r2 = screen_entry_rows(e, 20);
+	/* 7 wide characters (14 columns) after "bob: " (5): 9 fit the first
+	 * row's remaining columns as 4 characters, the rest on the second */
+	e = mk_entry(SCR_THEIRS, "bob",
+	             "\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2");
+	size_t r3 = screen_entry_rows(e, 20);
+	result("screen_entry_rows_wrap", r1 == 3 && r2 == 3 && r3 == 2, "%zu %zu %zu", r1, r2, r3);
+
+	struct scr_entry *ents[] = {mk_entry(SCR_MINE, "alice", "hello \xc3\xbc"),
+	                            mk_entry(SCR_THEIRS, "bob", "line1\nline2"),
+	                            mk_entry(SCR_SYS, "", "bob is online")};
+	static char reason[] = "not online";
+	ents[0]->reason = reason;
+	for (int i = 0; i < 3; i++)
+		bob.ent[bob.n++] = ents[i];
+	struct scr_buf b = {0};
+	m.color = 1;
+	screen_draw(&b, &m);
+	char *out = malloc(b.len + 1);
+	memcpy(out, b.p, b.len);
+	out[b.len] = '\0';
+	ok = strstr(out, " im: bob (online)") && strstr(out, "12:34 ") && strstr(out, "hello \xc3\xbc") &&
+	     strstr(out, " [not delivered: not online]") && strstr(out, "\033[1;36malice:") &&
+	     strstr(out, "\033[32mbob:") && strstr(out, "      line2") &&
+	     strstr(out, "|  Contacts") == NULL && strstr(out, "| Contacts") &&
+	     strstr(out, "| + carol (3)") && strstr(out, "[alice] connected") && strstr(out, "\033[24;1H");
+	result("screen_draw_frame", ok, "%.300s", out);
+	free(out);
+	b.len = 0;
+	m.color = 0;
+	m.cols = 40;
+	screen_draw(&b, &m);
+	out = malloc(b.len + 1);
+	memcpy(out, b.p, b.len);
+	out[b.len] = '\0';
+	result("screen_draw_no_color_narrow",
+	       strstr(out, "\033[31m") == NULL && strstr(out, "\033[32m") == NULL &&
+	           strstr(out, "\033[1;36m") == NULL && strstr(out, "\033[1malice:") &&
+	           strchr(out, '|') == NULL,
+	       "%.300s", out);
+	free(out);
+	/* 3 entries, 5 rows at width 40 (the failed one's mark wraps) in 21 */
+	result("screen_scroll_max",
+	       screen_scroll_max(&bob, 40, 21) == 0 && screen_scroll_max(&bob, 40, 2) > 0, "%zu",
+	       screen_scroll_max(&bob, 40, 2));
+	screen_buf_free(&b);
+	edit_free(&ed);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1431,6 +1557,7 @@ int main(void)
 	test_msg_id();
 	test_store_pin();
 	test_backoff();
+	test_screen();
 	test_store_tokens();
 	test_ladder();
 	test_reach_lines();
