@@ -27,6 +27,8 @@
 #include "store.h"
 #include "tls.h"
 #include "tlsmem.h"
+#include "term.h"
+#include "text.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -1400,6 +1402,141 @@ static void test_dial_from(void)
 		close(lb);
 }
 
+/* text: widths, stepping by character, wrapping */
+static void test_text(void)
+{
+	static const struct {
+		const char *s;
+		size_t w;
+	} widths[] = {
+	    {"hello", 5},
+	    {"caf\xc3\xa9", 4},              /* é composed */
+	    {"cafe\xcc\x81", 4},             /* e + U+0301 */
+	    {"\xe6\x97\xa5\xe6\x9c\xac", 4}, /* 日本 */
+	    {"\xf0\x9f\x98\x80", 2},         /* 😀 */
+	    {"a\x01"
+	     "b",
+	     3},                             /* a control shows as one column */
+	    {"\xff", 1},                     /* an invalid byte too */
+	    {"\xea\xb0\x80", 2},             /* 가 */
+	    {"\xe1\x84\x80\xe1\x85\xa1", 2}, /* Jamo L + medial vowel */
+	    {"a\xe2\x80\x8b"
+	     "b",
+	     2},                             /* zero width space */
+	    {"\xef\xbc\xa1", 2},             /* fullwidth A */
+	    {"\xe2\x9d\xa4\xef\xb8\x8f", 1}, /* heart + VS16: 1 + 0 */
+	    {"", 0},
+	};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+		size_t w = text_width(widths[i].s, strlen(widths[i].s));
+		result("text_width", w == widths[i].w, "case %zu: %zu columns, want %zu", i, w, widths[i].w);
+	}
+	static const struct {
+		uint32_t cp;
+		int w;
+	} cps[] = {{'a', 1},     {0, -1},      {0x1f, -1},    {0x7f, -1},   {0x85, -1},   {0x9f, -1},
+	           {0xa0, 1},    {0x300, 0},   {0x36f, 0},    {0x1ab0, 0},  {0x1dc0, 0},  {0x20d0, 0},
+	           {0xfe20, 0},  {0x200b, 0},  {0x200d, 0},   {0x2060, 0},  {0xfe0f, 0},  {0xe0100, 0},
+	           {0x1160, 0},  {0x11ff, 0},  {0x1100, 2},   {0x3042, 2},  {0x4e00, 2},  {0x9fff, 2},
+	           {0xac00, 2},  {0xd7a3, 2},  {0xff01, 2},   {0xffe6, 2},  {0x1f600, 2}, {0x1f680, 2},
+	           {0x1f9d0, 2}, {0x1fa70, 2}, {0x20000, 2},  {0x30000, 2}, {0x3099, 0},  {0x303f, 1},
+	           {0x2e7f, 1},  {0xff61, 1},  {0x10ffff, 1}, {0xfffd, 1},  {0x41f, 1},   {0x1f650, 1}};
+	for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
+		int w = text_cp_width(cps[i].cp);
+		result("text_cp_width", w == cps[i].w, "U+%04X: %d, want %d", (unsigned)cps[i].cp, w,
+		       cps[i].w);
+	}
+	static const char *const bad[] = {
+	    "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
+	    "\x80",     "\xe2\x82",     "\xc3"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint32_t cp = 0;
+		size_t l = text_decode(bad[i], strlen(bad[i]), &cp);
+		result("text_decode_invalid", l == 1 && cp == 0xfffd, "case %zu: %zu bytes, U+%04X", i, l,
+		       (unsigned)cp);
+	}
+	uint32_t cp = 0;
+	size_t l = text_decode("\xf0\x9f\x98\x80!", 5, &cp);
+	result("text_decode_4", l == 4 && cp == 0x1f600, "%zu U+%X", l, (unsigned)cp);
+	l = text_decode("\xc3\xa9", 2, &cp);
+	result("text_decode_2", l == 2 && cp == 0xe9, "%zu U+%X", l, (unsigned)cp);
+	l = text_decode("\xf4\x8f\xbf\xbf", 4, &cp);
+	result("text_decode_max", l == 4 && cp == 0x10ffff, "%zu U+%X", l, (unsigned)cp);
+
+	/* "e" + two combining marks, "日", an invalid byte, "x" */
+	const char *s = "e\xcc\x81\xcc\xa7\xe6\x97\xa5\xff"
+	                "x";
+	size_t n = strlen(s);
+	size_t fwd[8], nf = 0, back[8], nb = 0;
+	for (size_t o = 0; o < n && nf < 8; o = text_next(s, n, o))
+		fwd[nf++] = o;
+	for (size_t o = n; o > 0 && nb < 8;) {
+		o = text_prev(s, n, o);
+		back[nb++] = o;
+	}
+	int same = nf == 4 && nb == 4;
+	for (size_t i = 0; same && i < nf; i++)
+		same = fwd[i] == back[nf - 1 - i];
+	result("text_next_prev", same && fwd[1] == 5 && fwd[2] == 8 && fwd[3] == 9,
+	       "%zu forward, %zu back: 0 %zu %zu %zu", nf, nb, nf > 1 ? fwd[1] : 0, nf > 2 ? fwd[2] : 0,
+	       nf > 3 ? fwd[3] : 0);
+	result("text_next_end", text_next(s, n, n) == n && text_prev(s, n, 0) == 0, "ends");
+	/* marks with no base: one character */
+	result("text_next_leading_mark",
+	       text_next("\xcc\x81\xcc\x81"
+	                 "a",
+	                 5, 0) == 4 &&
+	           text_prev("\xcc\x81\xcc\x81"
+	                     "a",
+	                     5, 4) == 0,
+	       "marks before any letter");
+	result("text_prev_cut", text_prev("a\xe2\x82", 3, 3) == 2 && text_prev("a\xe2\x82", 3, 2) == 1,
+	       "a cut sequence steps back a byte at a time");
+
+	struct {
+		const char *s;
+		size_t cols;
+		const char *rows; /* rows joined by '|' */
+	} wraps[] = {
+	    {"hello world foo", 11, "hello world|foo"},
+	    {"hello world foo", 10, "hello|world foo"},
+	    {"hello world foo", 5, "hello|world|foo"},
+	    {"abcdefghij", 4, "abcd|efgh|ij"},
+	    {"ab\ncd", 10, "ab|cd"},
+	    {"ab\n\ncd", 10, "ab||cd"},
+	    {"\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5", 5, "\xe6\x97\xa5\xe6\x97\xa5|\xe6\x97\xa5"},
+	    {"a\xe6\x97\xa5\xe6\x97\xa5", 4, "a\xe6\x97\xa5|\xe6\x97\xa5"},
+	    {"ab \xe6\x97\xa5\xe6\x97\xa5", 4, "ab|\xe6\x97\xa5\xe6\x97\xa5"},
+	    {"e\xcc\x81"
+	     "e\xcc\x81"
+	     "e\xcc\x81",
+	     2,
+	     "e\xcc\x81"
+	     "e\xcc\x81|e\xcc\x81"},
+	    {"x verylongword", 4, "x|very|long|word"},
+	    {"abc", 3, "abc"},
+	    {"", 3, ""},
+	};
+	for (size_t i = 0; i < sizeof wraps / sizeof wraps[0]; i++) {
+		char got[128] = "";
+		size_t at = 0, len = strlen(wraps[i].s), rows = 0, wmax = 0;
+		const char *t = wraps[i].s;
+		while (at < len && rows < 20) {
+			size_t w, skip, r = text_wrap(t + at, len - at, wraps[i].cols, &w, &skip);
+			if (r + skip == 0 || w > wraps[i].cols || w != text_width(t + at, r))
+				break;
+			if (w > wmax)
+				wmax = w;
+			size_t g = strlen(got);
+			snprintf(got + g, sizeof got - g, "%s%.*s", rows ? "|" : "", (int)r, t + at);
+			at += r + skip;
+			rows++;
+		}
+		result("text_wrap", at == len && strcmp(got, wraps[i].rows) == 0 && wmax <= wraps[i].cols,
+		       "case %zu: '%s' (stopped at %zu of %zu)", i, got, at, len);
+	}
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1435,6 +1572,7 @@ int main(void)
 	test_ladder();
 	test_reach_lines();
 	test_dial_from();
+	test_text();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
