@@ -14,6 +14,11 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
 
 #include <mbedtls/base64.h>
 
@@ -1537,6 +1542,192 @@ static void test_text(void)
 	}
 }
 
+/* term_key over s (all of it, final), as "KIND[:x]" words joined by ' ' */
+static void keys_of(const char *s, size_t n, char *out, size_t cap)
+{
+	static const char *const names[] = {"TEXT",   "ENTER", "TAB",  "BS",  "DEL",    "LEFT",   "RIGHT",
+	                                    "UP",     "DOWN",  "HOME", "END", "PGUP",   "PGDN",   "CLEFT",
+	                                    "CRIGHT", "CTRL",  "ALT",  "ESC", "PASTE(", "PASTE)", "IGNORED"};
+	size_t at = 0;
+	out[0] = '\0';
+	while (at < n) {
+		struct term_key k;
+		size_t used = term_key(s + at, n - at, 1, &k);
+		size_t o = strlen(out);
+		if (used == 0 || used > n - at) {
+			snprintf(out + o, cap - o, "%sSTUCK", o ? " " : "");
+			return;
+		}
+		if (k.type == TERM_K_TEXT)
+			snprintf(out + o, cap - o, "%s%.*s", o ? " " : "", (int)k.len, k.text);
+		else if (k.type == TERM_K_CTRL || k.type == TERM_K_ALT)
+			snprintf(out + o, cap - o, "%s%s:%c", o ? " " : "", names[k.type], k.c);
+		else
+			snprintf(out + o, cap - o, "%s%s", o ? " " : "", names[k.type]);
+		at += used;
+	}
+}
+
+static void test_term_key(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"ab", "a b"},
+	    {"\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80", "\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"},
+	    {"\r\n\t\x7f\x08", "ENTER ENTER TAB BS BS"},
+	    {"\x01\x05\x0b\x15\x17\x03\x04\x0c\x0e\x10\x1a",
+	     "CTRL:a CTRL:e CTRL:k CTRL:u CTRL:w CTRL:c CTRL:d CTRL:l CTRL:n CTRL:p CTRL:z"},
+	    {"\x1c\x1d\x1e\x1f", "IGNORED IGNORED IGNORED IGNORED"},
+	    {"\x1b[A\x1b[B\x1b[C\x1b[D", "UP DOWN RIGHT LEFT"},
+	    {"\x1bOA\x1bOB\x1bOC\x1bOD\x1bOH\x1bOF", "UP DOWN RIGHT LEFT HOME END"},
+	    {"\x1b[H\x1b[F\x1b[1~\x1b[7~\x1b[4~\x1b[8~", "HOME END HOME HOME END END"},
+	    {"\x1b[3~\x1b[5~\x1b[6~", "DEL PGUP PGDN"},
+	    {"\x1b[1;5C\x1b[1;5D\x1b[1;3C", "CRIGHT CLEFT CRIGHT"},
+	    {"\x1b[1;2A\x1b[1;5A", "UP UP"},
+	    {"\x1b[200~hi\x1b[201~", "PASTE( h i PASTE)"},
+	    {"\x1b"
+	     "b\x1b"
+	     "f\x1b"
+	     "1",
+	     "ALT:b ALT:f ALT:1"},
+	    {"\x1b\x1b[A", "ESC UP"},
+	    {"\x1b\x01", "ESC CTRL:a"},
+	    {"\x1b\xc3\xa9", "ESC \xc3\xa9"},
+	    {"\x1b[?1;2c"
+	     "x",
+	     "IGNORED x"},
+	    {"\x1b[15~\x1b[2~\x1b[99Zx", "IGNORED IGNORED IGNORED x"},
+	    {"\x1bOP\x1b[[A", "IGNORED IGNORED"},
+	    {"\x1b", "ESC"},
+	    {"\x1b[", "ALT:["},
+	    {"\x1bO", "ALT:O"},
+	    {"\x80\xff\xc0\xaf"
+	     "a",
+	     "IGNORED IGNORED IGNORED IGNORED a"},
+	    {"\xed\xa0\x80", "IGNORED IGNORED IGNORED"},
+	    {"\xc2\x85", "IGNORED"},
+	    {"\xe6\x97", "IGNORED IGNORED"},
+	};
+	char got[256];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		keys_of(cases[i].in, strlen(cases[i].in), got, sizeof got);
+		result("term_key", strcmp(got, cases[i].want) == 0, "case %zu: '%s', want '%s'", i, got,
+		       cases[i].want);
+	}
+	char nul[2] = {0, 'a'};
+	keys_of(nul, 2, got, sizeof got);
+	result("term_key_nul", strcmp(got, "IGNORED a") == 0, "'%s'", got);
+
+	/* split reads: every proper prefix of a key waits (0) unless final */
+	static const char *const whole[] = {"\x1b[A",       "\x1b[1;5C",        "\x1b[200~", "\x1bOH",
+	                                    "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xc3\xa9",  "\x1b[3~"};
+	for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+		size_t n = strlen(whole[i]);
+		int ok = 1;
+		struct term_key k;
+		for (size_t p = 1; p < n; p++)
+			ok = ok && term_key(whole[i], p, 0, &k) == 0;
+		ok = ok && term_key(whole[i], n, 0, &k) == n;
+		result("term_key_split", ok, "case %zu", i);
+	}
+	struct term_key k;
+	result("term_key_esc_wait",
+	       term_key("\x1b", 1, 0, &k) == 0 && term_key("\x1b", 1, 1, &k) == 1 && k.type == TERM_K_ESC,
+	       "a lone ESC waits, then is Escape");
+	result("term_key_cut_utf8_final", term_key("\xe6\x97", 2, 1, &k) == 1 && k.type == TERM_K_IGNORED,
+	       "a cut character at the end is skipped a byte at a time");
+	result("term_key_bad_prefix",
+	       term_key("\xe6"
+	                "a",
+	                2, 0, &k) == 1 &&
+	           k.type == TERM_K_IGNORED,
+	       "a lead byte followed by ASCII does not wait");
+	char longcsi[64] = "\x1b[";
+	memset(longcsi + 2, '1', 40);
+	size_t u = term_key(longcsi, 42, 0, &k);
+	result("term_key_endless_csi", u == 32 && k.type == TERM_K_IGNORED, "used %zu", u);
+	u = term_key(longcsi, 10, 0, &k);
+	result("term_key_csi_waits", u == 0, "used %zu", u);
+}
+
+/* raw mode and its undoing on a pty */
+static void test_term_raw(void)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	int s = -1;
+	if (m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0) {
+		const char *name = ptsname(m);
+		if (name != NULL)
+			s = open(name, O_RDWR | O_NOCTTY);
+	}
+	if (s < 0) {
+		result("term_raw_pty", 0, "no pty: %s", strerror(errno));
+		if (m >= 0)
+			close(m);
+		return;
+	}
+	struct termios before, during, after;
+	tcgetattr(s, &before);
+	int rc = term_raw(s);
+	tcgetattr(s, &during);
+	result("term_raw",
+	       rc == 0 && !(during.c_lflag & (ECHO | ICANON | ISIG | IEXTEN)) &&
+	           !(during.c_iflag & (ICRNL | IXON)) && !(during.c_oflag & OPOST) &&
+	           during.c_cc[VMIN] == 1 && during.c_cc[VTIME] == 0,
+	       "rc %d lflag %#x", rc, (unsigned)during.c_lflag);
+	result("term_screen", term_screen(s) == 0, "%s", strerror(errno));
+	term_restore();
+	term_restore(); /* idempotent */
+	tcgetattr(s, &after);
+	result("term_restore",
+	       after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag &&
+	           after.c_oflag == before.c_oflag,
+	       "lflag %#x, was %#x", (unsigned)after.c_lflag, (unsigned)before.c_lflag);
+	char out[256];
+	size_t got = 0;
+	struct pollfd pf = {.fd = m, .events = POLLIN};
+	while (got < sizeof out - 1 && poll(&pf, 1, 200) > 0) {
+		ssize_t r = read(m, out + got, sizeof out - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	out[got] = '\0';
+	const char *enter = strstr(out, "\x1b[?1049h\x1b[?2004h"), *leave = strstr(out, "\x1b[?1049l");
+	result("term_screen_sequences",
+	       enter && leave && leave > enter && strstr(out, "\x1b[?2004l") && strstr(out, "\x1b[?25h") &&
+	           strstr(out, "\x1b[0m") && strstr(leave + 1, "\x1b[?1049l") == NULL,
+	       "wrote %zu bytes", got);
+
+	struct winsize ws = {.ws_row = 40, .ws_col = 132};
+	ioctl(s, TIOCSWINSZ, &ws);
+	unsigned rows = 0, cols = 0;
+	rc = term_size(s, &rows, &cols);
+	result("term_size", rc == 0 && rows == 40 && cols == 132, "%d %ux%u", rc, rows, cols);
+	int dn = open("/dev/null", O_RDONLY);
+	rc = term_size(dn, &rows, &cols);
+	result("term_size_default", rc == -1 && rows == 24 && cols == 80, "%d %ux%u", rc, rows, cols);
+	close(dn);
+
+	/* a crash: the child's terminal comes back before the signal kills it */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (term_raw(s) < 0)
+			_exit(3);
+		abort();
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	tcgetattr(s, &after);
+	result("term_restore_on_crash",
+	       WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && after.c_lflag == before.c_lflag &&
+	           after.c_oflag == before.c_oflag,
+	       "status %#x, lflag %#x (was %#x)", st, (unsigned)after.c_lflag, (unsigned)before.c_lflag);
+	close(s);
+	close(m);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1573,6 +1764,8 @@ int main(void)
 	test_reach_lines();
 	test_dial_from();
 	test_text();
+	test_term_key();
+	test_term_raw();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
