@@ -24,6 +24,7 @@
 
 #include "cli.h"
 #include "conf.h"
+#include "edit.h"
 #include "ini.h"
 #include "net.h"
 #include "peer.h"
@@ -1728,6 +1729,252 @@ static void test_term_raw(void)
 	close(m);
 }
 
+static const char *const edit_names[] = {"alice",         "albert", "bob", "\xc3\xa9lo\xc3\xafse",
+                                         "\xc3\xa9lodie", NULL};
+static const char *const edit_cmds[] = {"/open", "/quit", "/query", "/add", NULL};
+
+static const char *edit_cands(void *arg, int command, size_t i)
+{
+	int *calls = arg;
+	(*calls)++;
+	const char *const *list = command ? edit_cmds : edit_names;
+	for (size_t k = 0; k <= i; k++)
+		if (list[k] == NULL)
+			return NULL;
+	return list[i];
+}
+
+/* 1 if e's line is s with the cursor at byte cur */
+static int line_is(const struct edit *e, const char *s, size_t cur)
+{
+	return e->len == strlen(s) && strcmp(e->buf, s) == 0 && e->cur == cur;
+}
+
+static void test_edit(void)
+{
+	struct edit *e = malloc(sizeof *e);
+	int calls = 0;
+	if (e == NULL)
+		return;
+	edit_init(e, edit_cands, &calls);
+	size_t r = edit_insert(e, "h\x01\x1bl\x7f\xc2\x85o\r\n\xff\xc0\xaf\t", 14);
+	result("edit_filters_controls", r == 3 && line_is(e, "hlo", 3), "%zu '%s'", r, e->buf);
+	edit_key(e, EDIT_LEFT);
+	edit_key(e, EDIT_LEFT);
+	edit_insert(e, "e", 1);
+	result("edit_insert_middle", line_is(e, "helo", 2), "'%s' at %zu", e->buf, e->cur);
+	edit_key(e, EDIT_RIGHT);
+	edit_insert(e, "l", 1);
+	result("edit_arrows", line_is(e, "hello", 4), "'%s' at %zu", e->buf, e->cur);
+	result("edit_home_end",
+	       edit_key(e, EDIT_HOME) == 1 && e->cur == 0 && edit_key(e, EDIT_HOME) == 0 &&
+	           edit_key(e, EDIT_LEFT) == 0 && edit_key(e, EDIT_END) == 1 && e->cur == 5 &&
+	           edit_key(e, EDIT_RIGHT) == 0 && edit_key(e, EDIT_DELETE) == 0,
+	       "at %zu", e->cur);
+	edit_clear(e);
+
+	/* by character: wide, combining, emoji */
+	const char *u = "a\xe6\x97\xa5"
+	                "e\xcc\x81\xf0\x9f\x98\x80";
+	edit_insert(e, u, strlen(u));
+	edit_key(e, EDIT_BACKSPACE);
+	result("edit_backspace_emoji",
+	       line_is(e,
+	               "a\xe6\x97\xa5"
+	               "e\xcc\x81",
+	               7),
+	       "'%s'", e->buf);
+	edit_key(e, EDIT_BACKSPACE);
+	result("edit_backspace_combining", line_is(e, "a\xe6\x97\xa5", 4), "'%s'", e->buf);
+	edit_key(e, EDIT_LEFT);
+	result("edit_left_wide", e->cur == 1, "at %zu", e->cur);
+	edit_key(e, EDIT_DELETE);
+	result("edit_delete_wide", line_is(e, "a", 1), "'%s' at %zu", e->buf, e->cur);
+	edit_clear(e);
+	edit_insert(e, "e\xcc\x81x", 4);
+	edit_key(e, EDIT_HOME);
+	edit_key(e, EDIT_RIGHT);
+	result("edit_right_combining", e->cur == 3, "at %zu", e->cur);
+	edit_key(e, EDIT_HOME);
+	edit_key(e, EDIT_DELETE);
+	result("edit_delete_combining", line_is(e, "x", 0), "'%s'", e->buf);
+	/* a mark typed at the start joins what follows: the cursor stays on a boundary */
+	edit_insert(e, "\xcc\x81", 2);
+	edit_key(e, EDIT_HOME);
+	edit_insert(e, "a", 1);
+	result("edit_mark_boundary", e->cur == 3 && strcmp(e->buf, "a\xcc\x81x") == 0, "'%s' at %zu", e->buf,
+	       e->cur);
+	edit_clear(e);
+
+	/* words and kills */
+	edit_insert(e, "one two  three", 14);
+	edit_key(e, EDIT_WORD_LEFT);
+	result("edit_word_left", e->cur == 9, "at %zu", e->cur);
+	edit_key(e, EDIT_WORD_LEFT);
+	result("edit_word_left2", e->cur == 4, "at %zu", e->cur);
+	edit_key(e, EDIT_WORD_RIGHT);
+	result("edit_word_right", e->cur == 7, "at %zu", e->cur);
+	edit_key(e, EDIT_KILL_WORD);
+	result("edit_kill_word", line_is(e, "one   three", 4), "'%s' at %zu", e->buf, e->cur);
+	edit_key(e, EDIT_KILL_END);
+	result("edit_kill_end", line_is(e, "one ", 4), "'%s'", e->buf);
+	edit_key(e, EDIT_KILL_WORD);
+	result("edit_kill_word_spaces", line_is(e, "", 0), "'%s'", e->buf);
+	edit_insert(e, "abc def", 7);
+	edit_key(e, EDIT_LEFT);
+	edit_key(e, EDIT_KILL_START);
+	result("edit_kill_start", line_is(e, "f", 0), "'%s'", e->buf);
+	result("edit_nothing_to_kill",
+	       edit_key(e, EDIT_KILL_START) == 0 && edit_key(e, EDIT_BACKSPACE) == 0 &&
+	           edit_key(e, EDIT_KILL_WORD) == 0,
+	       "a no-op says 0");
+	edit_clear(e);
+
+	/* the bound, by whole characters */
+	char big[EDIT_MAX + 10];
+	memset(big, 'x', sizeof big);
+	r = edit_insert(e, big, EDIT_MAX - 1);
+	r += edit_insert(e, "\xe6\x97\xa5", 3);
+	result("edit_max_wide", r == EDIT_MAX - 1 && e->len == EDIT_MAX - 1, "%zu bytes", e->len);
+	r = edit_insert(e, "e\xcc\x81", 3);
+	result("edit_max_combining", r == 0 && e->len == EDIT_MAX - 1, "inserted %zu, %zu bytes", r, e->len);
+	r = edit_insert(e, "yz", 2);
+	result("edit_max_ascii", r == 1 && e->len == EDIT_MAX && e->buf[EDIT_MAX] == '\0', "%zu", r);
+	edit_clear(e);
+	r = edit_insert(e, big, sizeof big);
+	result("edit_max_paste", r == EDIT_MAX && e->len == EDIT_MAX, "%zu", r);
+	edit_clear(e);
+
+	/* history: newest last, the draft kept, entries edited as copies */
+	char out[EDIT_MAX + 1];
+	edit_insert(e, "first", 5);
+	edit_take(e, out, sizeof out);
+	edit_insert(e, "second", 6);
+	size_t took = edit_take(e, out, sizeof out);
+	result("edit_take",
+	       took == 6 && strcmp(out, "second") == 0 && e->len == 0 && e->cur == 0 && e->nhist == 2,
+	       "%zu '%s' %zu", took, out, e->nhist);
+	edit_insert(e, "second", 6);
+	edit_take(e, out, sizeof out);
+	edit_take(e, out, sizeof out);
+	result("edit_history_no_dups_or_empty", e->nhist == 2, "%zu entries", e->nhist);
+	edit_insert(e, "draft", 5);
+	result("edit_up", edit_key(e, EDIT_UP) == 1 && line_is(e, "second", 6), "'%s'", e->buf);
+	edit_key(e, EDIT_UP);
+	result("edit_up2", line_is(e, "first", 5) && edit_key(e, EDIT_UP) == 0, "'%s'", e->buf);
+	edit_key(e, EDIT_BACKSPACE);
+	result("edit_history_copy", strcmp(e->hist[0], "first") == 0 && line_is(e, "firs", 4), "'%s' '%s'",
+	       e->hist[0], e->buf);
+	edit_key(e, EDIT_DOWN);
+	result("edit_down", line_is(e, "second", 6), "'%s'", e->buf);
+	edit_key(e, EDIT_DOWN);
+	result("edit_down_draft", line_is(e, "draft", 5) && edit_key(e, EDIT_DOWN) == 0, "'%s'", e->buf);
+	edit_clear(e);
+	for (int i = 0; i < EDIT_HISTORY + 5; i++) {
+		char l[16];
+		int n = snprintf(l, sizeof l, "line %d", i);
+		edit_insert(e, l, (size_t)n);
+		edit_take(e, out, sizeof out);
+	}
+	result("edit_history_bound",
+	       e->nhist == EDIT_HISTORY && strcmp(e->hist[0], "line 5") == 0 &&
+	           strcmp(e->hist[EDIT_HISTORY - 1], "line 104") == 0,
+	       "%zu, oldest '%s'", e->nhist, e->hist[0]);
+
+	/* secret: never in history, never shown */
+	e->secret = 1;
+	edit_insert(e, "hunter2", 7);
+	size_t from = 9, len = 9, col = 9;
+	edit_view(e, 80, &from, &len, &col);
+	result("edit_secret_view", from == 0 && len == 0 && col == 0, "%zu %zu %zu", from, len, col);
+	result("edit_secret_no_history", edit_key(e, EDIT_UP) == 0 && edit_key(e, EDIT_TAB) == 0, "browsed");
+	took = edit_take(e, out, sizeof out);
+	result("edit_secret_take",
+	       took == 7 && strcmp(out, "hunter2") == 0 && e->nhist == EDIT_HISTORY &&
+	           strcmp(e->hist[EDIT_HISTORY - 1], "line 104") == 0 &&
+	           memchr(e->buf, 'h', sizeof e->buf) == NULL,
+	       "%zu", took);
+	e->secret = 0;
+
+	/* Tab */
+	edit_insert(e, "/o", 2);
+	int tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_command", tr == 1 && line_is(e, "/open ", 6), "%d '%s'", tr, e->buf);
+	edit_insert(e, "b", 1);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_name", tr == 1 && line_is(e, "/open bob ", 10), "%d '%s'", tr, e->buf);
+	edit_clear(e);
+	edit_insert(e, "hi al", 5);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_several",
+	       tr == 2 && line_is(e, "hi al", 5) && strcmp(e->matches, "alice albert") == 0, "%d '%s' [%s]",
+	       tr, e->buf, e->matches);
+	edit_clear(e);
+	edit_insert(e, "/q", 2);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_common_prefix",
+	       tr == 2 && line_is(e, "/qu", 3) && strcmp(e->matches, "/quit /query") == 0, "%d '%s' [%s]", tr,
+	       e->buf, e->matches);
+	edit_clear(e);
+	edit_insert(e, "\xc3\xa9", 2);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_utf8_prefix", tr == 2 && line_is(e, "\xc3\xa9lo", 4), "%d '%s'", tr, e->buf);
+	edit_clear(e);
+	edit_insert(e, "zed", 3);
+	calls = 0;
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_none", tr == 0 && line_is(e, "zed", 3) && e->matches[0] == '\0' && calls > 0,
+	       "%d '%s'", tr, e->buf);
+	edit_clear(e);
+	edit_insert(e, "open", 4);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_no_slash_no_commands", tr == 0, "%d '%s'", tr, e->buf);
+	edit_clear(e);
+
+	/* the view: short lines as they are; long ones scrolled, the cursor in sight */
+	edit_insert(e, "hello", 5);
+	edit_view(e, 10, &from, &len, &col);
+	result("edit_view_short", from == 0 && len == 5 && col == 5, "%zu %zu %zu", from, len, col);
+	edit_clear(e);
+	memset(big, 'a', 100);
+	edit_insert(e, big, 100);
+	edit_view(e, 30, &from, &len, &col);
+	result("edit_view_scrolled", col <= 29 && col >= 10 && from + col == 100 && len == 100 - from,
+	       "%zu %zu %zu", from, len, col);
+	edit_key(e, EDIT_HOME);
+	edit_view(e, 30, &from, &len, &col);
+	result("edit_view_home", from == 0 && col == 0 && len == 30, "%zu %zu %zu", from, len, col);
+	edit_clear(e);
+	/* wide characters: never split at either edge */
+	for (int i = 0; i < 40; i++)
+		edit_insert(e, "\xe6\x97\xa5", 3);
+	int ok = 1;
+	for (size_t cols = 2; cols < 40 && ok; cols++) {
+		edit_key(e, EDIT_END);
+		for (int step = 0; step <= 40 && ok; step++) {
+			edit_view(e, cols, &from, &len, &col);
+			size_t w = text_width(e->buf + from, len);
+			ok = from % 3 == 0 && len % 3 == 0 && w <= cols && col <= cols - 1 &&
+			     from <= e->cur && col == text_width(e->buf + from, e->cur - from) &&
+			     (w >= cols - 1 || from + len == e->len);
+			edit_key(e, EDIT_LEFT);
+		}
+	}
+	result("edit_view_wide", ok, "cols: from %zu len %zu col %zu cur %zu", from, len, col, e->cur);
+	edit_clear(e);
+	edit_insert(e, "a", 1);
+	for (int i = 0; i < 10; i++)
+		edit_insert(e, "\xe6\x97\xa5", 3);
+	edit_view(e, 6, &from, &len, &col);
+	result("edit_view_wide_odd",
+	       from >= 1 && (from - 1) % 3 == 0 && col <= 5 && text_width(e->buf + from, len) <= 6,
+	       "%zu %zu %zu", from, len, col);
+	edit_free(e);
+	edit_free(e); /* twice is safe */
+	result("edit_free", e->nhist == 0 && e->len == 0 && e->draft == NULL, "freed");
+	free(e);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1766,6 +2013,7 @@ int main(void)
 	test_text();
 	test_term_key();
 	test_term_raw();
+	test_edit();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
