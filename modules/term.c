@@ -271,7 +271,10 @@ void term_restore(void)
 	}
 	if (raw_on) {
 		raw_on = 0;
-		tcsetattr(saved_fd, TCSADRAIN, &saved);
+		/* TCSANOW: a stuck line (XOFF, a hung serial port) must not
+		 * hang an exit or a crash; the bytes still queued hold no
+		 * newline that output processing would change */
+		tcsetattr(saved_fd, TCSANOW, &saved);
 	}
 	errno = e;
 }
