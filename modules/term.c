@@ -272,8 +272,8 @@ void term_restore(void)
 	if (raw_on) {
 		raw_on = 0;
 		/* TCSANOW: a stuck line (XOFF, a hung serial port) must not
-		 * hang an exit or a crash; the bytes still queued hold no
-		 * newline that output processing would change */
+		 * hang an exit or a crash; output processing of what is still
+		 * queued at most turns a \r\n into \r\r\n, which shows the same */
 		tcsetattr(saved_fd, TCSANOW, &saved);
 	}
 	errno = e;
