@@ -24,6 +24,7 @@ tui_cleanup() {
 tui_init() {
 	printf 'set -g status off\nset -g remain-on-exit on\nset -g history-limit 100\n' >"$T/tmux.conf"
 	trap tui_cleanup EXIT
+	trap 'exit 1' HUP INT TERM # the EXIT trap runs then too
 }
 
 # tui_start ID COLS ROWS CONF [CLIENT-ARGS...]: a COLS x ROWS terminal

@@ -94,7 +94,7 @@ layout() {
 		[ "$_wide" -le "$_w" ] || _why="$_why a row $_wide columns wide;"
 		sed -n 1p "$T/$_id.lay" | grep -q '^ im: ' || _why="$_why no title bar on row 1;"
 		sed -n "$((_h - 1))p" "$T/$_id.lay" | grep -q '^\[alice\] connected' || _why="$_why no status line on row $((_h - 1));"
-		sed -n "${_h}p" "$T/$_id.lay" | grep -q "^$_p" || _why="$_why no prompt '$_p' on row $_h;"
+		sed -n "${_h}p" "$T/$_id.lay" | grep -Eq "^$_p" || _why="$_why no prompt '$_p' on row $_h;"
 		if [ "$_w" -ge 60 ]; then
 			_c=$((_w - 21))
 			sed -n 2p "$T/$_id.lay" | grep -Eq "^.{$_c}\| ?Contacts" || _why="$_why no 'Contacts' after a '|' at column $((_c + 1)) of row 2;"
@@ -112,8 +112,8 @@ layout() {
 }
 
 # ===== the main run: 80x24, logged in from the password file (-u) =====
-need tui_main_started tui_start m 80 24 "$T/tui.conf" -u alice
 mark "$T/bob.out" "$T/carol.out"
+need tui_main_started tui_start m 80 24 "$T/tui.conf" -u alice
 if tui_wait_row m status '^\[alice\] connected' 20; then pass tui_login_password_file_status_line; else
 	fail tui_login_password_file_status_line "$(tui_dump m)"; fi
 if tui_wait_row m 1 '^ im: status' 5; then pass tui_title_bar_status; else fail tui_title_bar_status "$(tui_dump m)"; fi
@@ -134,7 +134,7 @@ tui_shows tui_text_in_status_window_names_open m '/open'
 # --- open bob's window; type a Unicode line and edit it before sending
 tui_type m "/open bob"
 tui_keys m Enter
-if tui_wait_row m 1 '^ im: bob \(online\)' 10 && tui_wait_row m last '^\[bob\] ' 5; then
+if tui_wait_row m 1 '^ im: bob \(online\)' 10 && tui_wait_row m last '^\[bob\]( |$)' 5; then
 	pass tui_open_window_title_and_prompt
 else
 	fail tui_open_window_title_and_prompt "$(tui_dump m)"
@@ -279,7 +279,7 @@ if [ -n "$KEY" ] && nospace "$T/m.screen" | grep -qF "$KEY"; then pass tui_finge
 for size in 120x40 60x20 40x15 80x24; do
 	w=${size%x*} h=${size#*x}
 	if setup "resize_$size" tui_resize m "$w" "$h"; then
-		layout "tui_layout_$size" m "$w" "$h" '\[status\] '
+		layout "tui_layout_$size" m "$w" "$h" '\[status\]( |$)'
 		tui_save m "$size"
 	fi
 done
@@ -305,10 +305,22 @@ quit_check slash_quit m
 if [ "$(cat "$T/m.rc" 2>/dev/null)" = 0 ]; then pass tui_quit_slash_quit_status_0; else
 	fail tui_quit_slash_quit_status_0 "exit $(cat "$T/m.rc" 2>/dev/null)"; fi
 
-# bob back, for the runs below
-cli_start bob 4
-tell bob "login bob bob-pw1"
-need bob_ready_again got bob '^ready bob$'
+# bob_fresh: bob's batch client started again. Each run of alice's client
+# numbers its messages from 1, and a running bob remembers the ids of
+# alice's earlier runs and drops such a message as a repeat, though he
+# ACKs it (a defect of the client core, see TUI_DEFECTS.md): a fresh bob
+# per run keeps these tests on what the terminal UI does.
+bob_fresh() {
+	if [ -n "${CPID_bob:-}" ] && alive "$CPID_bob"; then
+		tell bob quit
+		cli_eof bob
+		cli_wait bob 10
+	fi
+	cli_start bob 4
+	tell bob "login bob bob-pw1"
+	need bob_ready_again got bob '^ready bob$'
+}
+bob_fresh
 
 # ===== /login NAME with the password prompt; quit with Ctrl-D =====
 need tui_pw_started tui_start p 80 24 "$T/nopw.conf"
@@ -335,7 +347,7 @@ quit_check ctrl_d p
 need tui_big_started tui_start b 200 50 "$T/tui.conf" -u alice
 setup big_logged_in tui_wait_row b status '^\[alice\] connected' 20
 setup big_bob_online tui_wait b '\| ?\+ bob' 15
-layout tui_layout_200x50 b 200 50 '\[status\] '
+layout tui_layout_200x50 b 200 50 '\[status\]( |$)'
 tui_type b "/open bob"
 tui_keys b Enter
 mark "$T/bob.out"
@@ -343,7 +355,7 @@ tui_type b "big-screen-line"
 tui_keys b Enter
 setup big_sent got_new bob '^msg alice [^ ]+ big-screen-line$' 15
 if tui_wait b '^[0-9]{2}:[0-9]{2} alice: big-screen-line' 10; then
-	layout tui_layout_200x50_conversation b 200 50 '\[bob\] '
+	layout tui_layout_200x50_conversation b 200 50 '\[bob\]( |$)'
 else
 	fail tui_layout_200x50_conversation "no sent entry: $(tui_dump b)"
 fi
@@ -363,14 +375,15 @@ quit_check sigterm k
 plain_run() {
 	_how=$1 _pid=$2
 	shift 2
+	bob_fresh
 	mark "$T/bob.out"
 	need "tui_${_how}_started" tui_start "$_pid" 80 24 "$T/tui.conf" -u alice "$@"
-	if tui_wait "$_pid" '^\[status\]> ' 15; then pass "tui_${_how}_prompt"; else
+	if tui_wait "$_pid" '^\[status\]>( |$)' 15; then pass "tui_${_how}_prompt"; else
 		fail "tui_${_how}_prompt" "$(tui_dump "$_pid")"; fi
 	setup "${_how}_bob_sees_alice" got_new bob '^online alice ' 15
 	tui_type "$_pid" "/open bob"
 	tui_keys "$_pid" Enter
-	if tui_wait "$_pid" '^\[bob\]> ' 10; then pass "tui_${_how}_prompt_names_target"; else
+	if tui_wait "$_pid" '^\[bob\]>( |$)' 10; then pass "tui_${_how}_prompt_names_target"; else
 		fail "tui_${_how}_prompt_names_target" "$(tui_dump "$_pid")"; fi
 	mark "$T/bob.out"
 	tui_type "$_pid" "plain-once-$_how"
