@@ -74,14 +74,17 @@ if command -v script >/dev/null 2>&1; then
 	rm -f "$T/tty.fifo"
 	mkfifo "$T/tty.fifo"
 	: >"$T/tty.out"
-	script -qfec "\"$IM\" client -c \"$T/zed.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- &
+	script -qfec "\"$IM\" client --plain -c \"$T/zed.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- &
 	PIDS="$PIDS $!"
 	exec 6>"$T/tty.fifo"
 	ttysay() { printf '%s\r' "$1" >&6; }
 	setup tty_started wait_for "$T/tty.out" '/signup NAME to start' 10
 	ttysay "/signup zed"
-	if wait_for "$T/tty.out" '^new password for zed: ' 5; then pass ui_prompt_no_stray_space; else
-		fail ui_prompt_no_stray_space "$(tr '\r\n' '||' <"$T/tty.out")"; fi
+	# plain mode: the password is asked on the input line, after a line
+	# naming the account
+	if wait_for "$T/tty.out" 'new password for zed \(nothing is shown' 5 && wait_for "$T/tty.out" 'new password: ' 5; then
+		pass ui_password_prompt; else
+		fail ui_password_prompt "$(tr '\r\n' '||' <"$T/tty.out")"; fi
 	ttysay "zed-pw-one"
 	setup tty_asked_again wait_for "$T/tty.out" 'again: ' 10
 	ttysay "zed-pw-two"
@@ -91,9 +94,9 @@ if command -v script >/dev/null 2>&1; then
 		fail ui_signup_mismatch_refused "$(tr '\r\n' '||' <"$T/tty.out")"
 	fi
 	ttysay "/signup zed"
-	setup tty_prompt_2 got_n tty 'new password for zed: ' 2 10
+	setup tty_prompt_2 got_n tty 'new password for zed' 2 10
 	ttysay "zed-pw-one"
-	setup tty_again_2 got_n tty 'again: ' 2 10
+	setup tty_again_2 got_n tty 'password again: ' 2 10
 	ttysay "zed-pw-one"
 	if wait_for "$T/tty.out" 'logged in as zed' 5; then pass ui_signup_twice_same; else
 		fail ui_signup_twice_same "$(tr '\r\n' '||' <"$T/tty.out")"; fi
@@ -121,13 +124,13 @@ else
 	mkfifo "$T/tty2.fifo"
 	: >"$T/tty2.out"
 	script -qfec "ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=ioctl \
-		-e inject=ioctl:delay_enter=300000 \"$IM\" client -c \"$T/yan.conf\"" /dev/null \
+		-e inject=ioctl:delay_enter=300000 \"$IM\" client --plain -c \"$T/yan.conf\"" /dev/null \
 		<"$T/tty2.fifo" >"$T/tty2.out" 2>&1 3>&- 4>&- 5>&- &
 	PIDS="$PIDS $!"
 	exec 6>"$T/tty2.fifo"
 	need tty2_started wait_for "$T/tty2.out" '/signup NAME to start' 30
 	printf '/signup yan\r' >&6
-	setup tty2_prompt wait_for "$T/tty2.out" 'new password for yan: ' 30 && printf 'yan-secret-1\r' >&6
+	setup tty2_prompt wait_for "$T/tty2.out" 'new password: ' 30 && printf 'yan-secret-1\r' >&6
 	setup tty2_again wait_for "$T/tty2.out" 'again: ' 30 && printf 'yan-secret-1\r' >&6
 	if wait_for "$T/tty2.out" 'logged in as yan' 30 && ! grep -q 'yan-secret' "$T/tty2.out"; then
 		pass ui_password_typed_at_prompt
