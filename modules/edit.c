@@ -177,7 +177,9 @@ static int hist_down(struct edit *e)
 	return 1;
 }
 
-/* Appends name to e->matches if it fits (with room for " ..."); 0 if not. */
+/* Appends name to e->matches if it fits (with room for " ..."); 0 if not.
+ * A view prints the list: a control character or an invalid byte in a
+ * name comes out as '?'. */
 static int add_match(struct edit *e, const char *name)
 {
 	size_t have = strlen(e->matches), n = strlen(name);
@@ -185,9 +187,18 @@ static int add_match(struct edit *e, const char *name)
 		return 0;
 	if (have > 0)
 		e->matches[have++] = ' ';
-	for (size_t i = 0; i < n; i++) /* a view prints these: no controls */
-		e->matches[have + i] = (unsigned char)name[i] < 0x20 || name[i] == 0x7f ? '?' : name[i];
-	e->matches[have + n] = '\0';
+	for (size_t i = 0; i < n;) {
+		uint32_t cp;
+		size_t l = text_decode(name + i, n - i, &cp);
+		if ((cp == 0xfffd && l == 1) || text_cp_width(cp) < 0) {
+			memset(e->matches + have, '?', l);
+		} else {
+			memcpy(e->matches + have, name + i, l);
+		}
+		have += l;
+		i += l;
+	}
+	e->matches[have] = '\0';
 	return 1;
 }
 

@@ -271,7 +271,10 @@ void term_restore(void)
 	}
 	if (raw_on) {
 		raw_on = 0;
-		tcsetattr(saved_fd, TCSADRAIN, &saved);
+		/* TCSANOW: a stuck line (XOFF, a hung serial port) must not
+		 * hang an exit or a crash; output processing of what is still
+		 * queued at most turns a \r\n into \r\r\n, which shows the same */
+		tcsetattr(saved_fd, TCSANOW, &saved);
 	}
 	errno = e;
 }
