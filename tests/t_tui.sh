@@ -58,8 +58,11 @@ KEY=$("$IM" client -c "$T/tui.conf" --fingerprint 2>/dev/null)
 nospace() { sed 's/|.*$//' "$1" | tr -d ' \n'; }
 
 # quit_check HOW ID: the client ended, and the terminal is as it was:
-# `stty -a` the same before and after, the alternate screen left and the
-# shell's screen back.
+# `stty -a` the same before and after, the alternate screen left (tmux's
+# alternate_on is 0), nothing of the view left on the screen, and the
+# shell's output after it shown. (The shell's lines from before the client
+# are not required: tmux 3.3 in a detached session often loses the screen
+# saved under the alternate one, even for a bare printf of ESC [?1049h.)
 quit_check() {
 	if ! tui_exited "$2" 15; then
 		fail "tui_quit_${1}_exits" "still running 15 s later: $(tui_dump "$2")"
@@ -69,8 +72,8 @@ quit_check() {
 	if tui_stty_same "$2"; then pass "tui_quit_${1}_stty_restored"; else
 		fail "tui_quit_${1}_stty_restored" "$(diff "$T/$2.stty0n" "$T/$2.stty1n" 2>&1 | tr '\n' '|' | head -c 600)"; fi
 	tui_cap "$2" "$T/$2.end"
-	if [ "$(tui_info "$2" '#{alternate_on}')" = 0 ] && grep -q "^the shell before $2\$" "$T/$2.end" &&
-		! grep -q '^ im: ' "$T/$2.end"; then
+	if [ "$(tui_info "$2" '#{alternate_on}')" = 0 ] && grep -q "^the shell after $2\$" "$T/$2.end" &&
+		! grep -Eq '^ im: |\[alice\] connected|Contacts' "$T/$2.end"; then
 		pass "tui_quit_${1}_screen_back"
 	else
 		fail "tui_quit_${1}_screen_back" "alternate_on=$(tui_info "$2" '#{alternate_on}'): $(tui_dump "$2")"
@@ -132,6 +135,14 @@ tui_keys m Enter
 tui_shows tui_text_in_status_window_names_open m '/open'
 
 # --- open bob's window; type a Unicode line and edit it before sending
+# Tab completes the command, then the contact's name
+tui_type m "/ope"
+tui_keys m Tab
+tui_type m "b"
+tui_keys m Tab
+if tui_wait_row m last '^\[status\] /open bob *$' 10; then pass tui_tab_completes_command_and_name; else
+	fail tui_tab_completes_command_and_name "last row: '$(tail -n 1 "$T/m.screen")'"; fi
+tui_keys m C-u
 tui_type m "/open bob"
 tui_keys m Enter
 if tui_wait_row m 1 '^ im: bob \(online\)' 10 && tui_wait_row m last '^\[bob\]( |$)' 5; then
@@ -160,6 +171,11 @@ fi
 tui_shows tui_sent_entry_in_dialog m "^[0-9]{2}:[0-9]{2} alice: $WANT"
 if tui_wait_row m last '^\[bob\] *$' 5; then pass tui_input_empty_after_send; else
 	fail tui_input_empty_after_send "last row: '$(tail -n 1 "$T/m.screen")'"; fi
+tui_keys m Up
+if tui_wait_row m last "^\[bob\] $WANT *\$" 10; then pass tui_history_up_recalls_line; else
+	fail tui_history_up_recalls_line "last row: '$(tail -n 1 "$T/m.screen")'"; fi
+tui_keys m Down
+setup history_down_empties tui_wait_row m last '^\[bob\] *$' 10
 
 # --- a reply while half a line is typed
 tui_type m "half a li"
@@ -218,6 +234,10 @@ else
 	pass tui_peer_escape_no_foreign_sequence
 fi
 tui_save m neutralised
+# colours: SGR 30-37, 38, 90-97 among the attributes
+colours() { LC_ALL=C grep -ao "$(printf '\033')\[[0-9;:]*m" "$1" | tr -d 'm[\033' | tr ';:' '\n\n' | grep -Ec '^(3[0-8]|9[0-7])$'; }
+if [ "$(colours "$T/m.esc")" -gt 0 ]; then pass tui_colour_without_no_color; else
+	fail tui_colour_without_no_color "no colour in: $(od -c "$T/m.esc" | head -n 5 | tr '\n' '|')"; fi
 
 # --- scrollback: 40 lines from bob, more than the 21 dialog rows
 for i in 01 02 03 04 05 06 07 08 09 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 26 27 28 29 30 31 32 33 34 35 36 37 38 39 40; do
@@ -363,9 +383,21 @@ tui_save b 200x50
 tui_keys b C-c
 quit_check ctrl_c b
 
-# ===== kill -TERM =====
+# ===== NO_COLOR; a contact comes online while watching; kill -TERM =====
+TUI_ENV="TERM=xterm-256color NO_COLOR=1"
 need tui_term_started tui_start k 80 24 "$T/tui.conf" -u alice
+TUI_ENV="TERM=xterm-256color"
 setup term_logged_in tui_wait_row k status '^\[alice\] connected' 20
+setup term_bob_online tui_wait k '\| ?\+ bob' 15
+tell bob quit
+cli_eof bob
+setup term_bob_quit cli_wait bob 10
+setup term_bob_offline tui_wait k '\| ?- bob' 15
+bob_fresh
+tui_shows tui_contact_comes_online k '\| ?\+ bob' 15
+tui_cape k >"$T/k.esc"
+if [ "$(colours "$T/k.esc")" -eq 0 ] && LC_ALL=C grep -aq "$(printf '\033')\[" "$T/k.esc"; then pass tui_no_color_honoured; else
+	fail tui_no_color_honoured "$(colours "$T/k.esc") colour codes"; fi
 kill -TERM "$(tui_pid k)"
 quit_check sigterm k
 
