@@ -170,5 +170,17 @@ tui_stty_same() {
 	cmp -s "$T/$1.stty0n" "$T/$1.stty1n"
 }
 
+# tui_pipe ID [FILE]: from now on every byte the client writes to its
+# terminal is appended to FILE as well (what was ever drawn, not only
+# what the screen shows at one moment); without FILE: no more.
+tui_pipe() {
+	if [ $# -gt 1 ]; then
+		: >"$2"
+		tx pipe-pane -o -t "=$1:" "cat >>'$2'"
+	else
+		tx pipe-pane -t "=$1:"
+	fi
+}
+
 # tui_kill ID: ends the session (the client gets SIGHUP).
 tui_kill() { tx kill-session -t "=$1" >/dev/null 2>&1; }

@@ -219,10 +219,18 @@ if tui_wait_row m status '\[2:bob\]' 5; then pass tui_open_window_bracketed; els
 
 # --- a peer's escape sequences: shown as visible text, never obeyed
 setup dialog_before tui_wait m 'bob: reply-while-typing' 5
+tui_pipe m "$T/m.pipe"
 tell bob "$(printf 'msg alice esc-test \033[2J\033]0;pwned\007\033[31mred end')"
 tui_shows tui_peer_escape_shown_visible m 'bob: esc-test \\x1b\[2J\\x1b\]0;pwned\\x07\\x1b\[31mred end'
 if tui_wait m 'bob: reply-while-typing' 1; then pass tui_peer_escape_screen_not_cleared; else
 	fail tui_peer_escape_screen_not_cleared "$(tui_dump m)"; fi
+# The view itself never writes an OSC (ESC ]) or a BEL: any is the peer's.
+if [ -s "$T/m.pipe" ] && ! LC_ALL=C grep -aq "$(printf '\033')\]\|$(printf '\007')" "$T/m.pipe"; then
+	pass tui_peer_escape_never_written
+else
+	fail tui_peer_escape_never_written "$(wc -c <"$T/m.pipe") bytes written: $(LC_ALL=C grep -ao "$(printf '\033')\].\{0,12\}" "$T/m.pipe" | od -c | head -n 3 | tr '\n' '|')"
+fi
+tui_pipe m
 title=$(tui_info m '#{pane_title}')
 case $title in *pwned*) fail tui_peer_escape_title_not_set "pane title '$title'" ;; *) pass tui_peer_escape_title_not_set ;; esac
 # With -e the cells' attributes come back as SGR sequences (ESC [ ... m);
@@ -294,6 +302,20 @@ while [ $i -lt 50 ]; do
 done
 if [ -n "$KEY" ] && nospace "$T/m.screen" | grep -qF "$KEY"; then pass tui_fingerprint_shows_own_key; else
 	fail tui_fingerprint_shows_own_key "key '$KEY' not on the screen: $(tui_dump m)"; fi
+# /fingerprint bob: the key alice pinned for bob, as bob's --fingerprint
+BOBKEY=$("$IM" client -c "$T/bob.conf" --fingerprint 2>/dev/null)
+tui_type m "/fingerprint bob"
+tui_keys m Enter
+i=0
+while [ $i -lt 50 ]; do
+	tui_cap m "$T/m.screen"
+	nospace "$T/m.screen" | grep -qF "$BOBKEY" && break
+	sleep 0.2
+	i=$((i + 1))
+done
+if [ -n "$BOBKEY" ] && nospace "$T/m.screen" | grep -qF "$BOBKEY"; then pass tui_fingerprint_name_shows_contact_key; else
+	fail tui_fingerprint_name_shows_contact_key "key '$BOBKEY' not on the screen: $(tui_dump m)"; fi
+tui_save m fingerprint
 
 # --- resizing: the layout at each size (window 1: ASCII text only)
 for size in 120x40 60x20 40x15 80x24; do
@@ -350,16 +372,19 @@ tui_type p "/login alice"
 tui_keys p Enter
 if tui_wait_row p last '^password: *$' 10; then pass tui_password_prompt; else
 	fail tui_password_prompt "last row: '$(tail -n 1 "$T/p.screen")'"; fi
+# Every byte the client writes from here on goes to $T/p.pipe too: the
+# password must never be among them (not only: not on the screen now).
+tui_pipe p "$T/p.pipe"
 tui_type p "alice-pw1"
-# The prompt shows nothing of what is typed: wait for the cursor to stay
-# put after the typing (the row is checked at the end below as well).
-sleep 0.5
-if tui_wait_row p last '^password: *$' 2 && tui_lacks p 'alice-pw1|\*\*\*'; then pass tui_password_typed_not_shown; else
-	fail tui_password_typed_not_shown "$(tui_dump p)"; fi
 tui_save p password-prompt
 tui_keys p Enter
-if tui_wait_row p status '^\[alice\] connected' 20 && tui_lacks p 'alice-pw1'; then pass tui_login_prompted_status_line; else
+if tui_wait_row p status '^\[alice\] connected' 20; then pass tui_login_prompted_status_line; else
 	fail tui_login_prompted_status_line "$(tui_dump p)"; fi
+if [ -s "$T/p.pipe" ] && ! grep -aq 'alice-pw1' "$T/p.pipe" && tui_lacks p 'alice-pw1|\*\*\*'; then
+	pass tui_password_typed_never_written
+else
+	fail tui_password_typed_never_written "$(wc -c <"$T/p.pipe") bytes written, $(grep -ac 'alice-pw1' "$T/p.pipe") with the password: $(tui_dump p)"
+fi
 tui_keys p C-d
 quit_check ctrl_d p
 
@@ -402,6 +427,9 @@ kill -TERM "$(tui_pid k)"
 quit_check sigterm k
 
 # ===== plain line mode: TERM=dumb, and --plain =====
+# plain_row ID: the number of the last row that is not blank (where plain
+# mode's input line is).
+plain_row() { tui_cap "$1" | sed 's/ *$//' | grep -n -v '^$' | tail -n 1 | cut -d: -f1; }
 # plain_run HOW ID ARGS...: the prompt, a sent line shown once, an
 # incoming message while typing leaves the input whole.
 plain_run() {
@@ -422,7 +450,8 @@ plain_run() {
 	tui_keys "$_pid" Enter
 	setup "${_how}_sent" got_new bob "^msg alice [^ ]+ plain-once-$_how\$" 15
 	if tui_wait "$_pid" "^[0-9]{2}:[0-9]{2} alice: plain-once-$_how" 10; then
-		sleep 0.3 # anything else the Enter drew
+		# the prompt redrawn below the entry: the Enter's drawing is done
+		setup "${_how}_prompt_after_entry" tui_wait_row "$_pid" "$(plain_row "$_pid")" '^\[bob\]> *$' 10
 		n=$(tui_cap "$_pid" | grep -c "plain-once-$_how")
 		if [ "$n" -eq 1 ]; then pass "tui_${_how}_line_shown_once"; else
 			fail "tui_${_how}_line_shown_once" "$n times: $(tui_dump "$_pid")"; fi
