@@ -100,8 +100,20 @@ layout() {
 		sed -n "${_h}p" "$T/$_id.lay" | grep -Eq "^$_p" || _why="$_why no prompt '$_p' on row $_h;"
 		if [ "$_w" -ge 60 ]; then
 			_c=$((_w - 21))
-			sed -n 2p "$T/$_id.lay" | grep -Eq "^.{$_c}\| ?Contacts" || _why="$_why no 'Contacts' after a '|' at column $((_c + 1)) of row 2;"
-			_bad=$(sed -n "2,$((_h - 2))p" "$T/$_id.lay" | grep -Evc "^.{$_c}\|")
+			sed -n 2p "$T/$_id.lay" | grep -Eq "\| ?Contacts" || _why="$_why no 'Contacts' after a '|' on row 2;"
+			# the '|' at column W-20 of every row between: what is
+			# left of it is W-21 columns wide (wc -L: display width,
+			# a wide character counting 2)
+			_bad=0
+			sed -n "2,$((_h - 2))p" "$T/$_id.lay" >"$T/$_id.rows"
+			while IFS= read -r _row; do
+				case $_row in *'|'*) ;; *)
+					_bad=$((_bad + 1))
+					continue
+					;;
+				esac
+				[ "$(printf '%s\n' "${_row%|*}" | wc -L)" -eq "$_c" ] || _bad=$((_bad + 1))
+			done <"$T/$_id.rows"
 			[ "$_bad" -eq 0 ] || _why="$_why $_bad rows of 2..$((_h - 2)) without the '|' at column $((_c + 1));"
 		elif grep -q 'Contacts' "$T/$_id.lay"; then
 			_why="$_why the contact list shown below 60 columns;"
@@ -279,6 +291,30 @@ while ! tui_wait m 'bob: scroll-40' 1 && [ $i -lt 12 ]; do
 done
 if tui_wait m 'bob: scroll-40' 2 && tui_gone m 'more below' 5; then pass tui_scroll_pagedown_back; else
 	fail tui_scroll_pagedown_back "$i pages: $(tui_dump m)"; fi
+
+# --- wide characters (CJK, emoji) wrap by character within the dialog,
+# at 80x24 and at 40x15, and nothing is lost or overflows
+WIDE=wide-
+for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do WIDE="${WIDE}日本語😀"; done
+WIDE="${WIDE}-end"
+tell bob "msg alice $WIDE"
+i=0
+while [ $i -lt 50 ]; do
+	tui_cap m "$T/m.screen"
+	nospace "$T/m.screen" | grep -qF "$WIDE" && break
+	sleep 0.2
+	i=$((i + 1))
+done
+if nospace "$T/m.screen" | grep -qF "$WIDE"; then pass tui_wide_text_wrapped_whole; else
+	fail tui_wide_text_wrapped_whole "$(tui_dump m)"; fi
+layout tui_layout_wide_text_80x24 m 80 24 '\[bob\]( |$)'
+tui_save m wide
+if setup resize_wide_40x15 tui_resize m 40 15; then
+	layout tui_layout_wide_text_40x15 m 40 15 '\[bob\]( |$)'
+	if tui_wait m 'wide-' 5 && nospace "$T/m.screen" | grep -qF "$WIDE"; then pass tui_wide_text_rewrapped_40x15; else
+		fail tui_wide_text_rewrapped_40x15 "$(tui_dump m)"; fi
+	setup resize_wide_back tui_resize m 80 24
+fi
 
 # --- small frictions: //, /add yourself
 mark "$T/bob.out"
