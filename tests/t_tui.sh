@@ -376,6 +376,12 @@ tui_keys m Enter
 tui_shows tui_failed_marked_not_delivered m 'alice: tob \[not delivered: [^]]+\]' 30
 tui_save m failed
 
+# --- /close carol: her window goes, the list is renumbered
+tui_type m "/close carol"
+tui_keys m Enter
+if tui_wait_row m status '^\[alice\] connected +1:status \[2:bob\] *$' 10; then pass tui_close_removes_window; else
+	fail tui_close_removes_window "status line: '$(sed -n 23p "$T/m.screen")'"; fi
+
 # --- /quit
 tui_type m "/quit"
 tui_keys m Enter
@@ -450,6 +456,22 @@ need tui_term_started tui_start k 80 24 "$T/tui.conf" -u alice
 TUI_ENV="TERM=xterm-256color"
 setup term_logged_in tui_wait_row k status '^\[alice\] connected' 20
 setup term_bob_online tui_wait k '\| ?\+ bob' 15
+# dave lists alice, alice does not list him: "? dave", after the online
+cli_conf dave
+cli_start dave 6
+tell dave "signup dave dave-pw1" "add alice"
+setup dave_ready got dave '^ready dave$'
+if tui_wait k '\| ?\? dave' 15; then
+	rows=$(grep -En '\| ?[-+?!] [a-z]+' "$T/k.screen" | sed -E 's/^([0-9]+):.*\| ?([-+?!] [a-z]+).*/\2/' | tr '\n' ',')
+	if [ "$rows" = "+ bob,+ carol,? dave," ]; then pass tui_contact_asked_you_after_online; else
+		fail tui_contact_asked_you_after_online "contact rows: $rows"; fi
+else
+	fail tui_contact_asked_you_after_online "$(tui_dump k)"
+fi
+tui_save k asked
+tell dave quit
+cli_eof dave
+cli_wait dave 10
 tell bob quit
 cli_eof bob
 setup term_bob_quit cli_wait bob 10
