@@ -478,6 +478,28 @@ setup term_bob_quit cli_wait bob 10
 setup term_bob_offline tui_wait k '\| ?- bob' 15
 bob_fresh
 tui_shows tui_contact_comes_online k '\| ?\+ bob' 15
+# bob reinstalls (a new key under his name): "! bob", the window's title
+# says so, the warning shows once in his window; /trust bob accepts it
+tell bob quit
+cli_eof bob
+setup key_bob_quit cli_wait bob 10
+setup key_bob_offline tui_wait k '\| ?- bob' 15
+rm -f "$T/bob/id.key" "$T/bob/id.crt"
+bob_fresh
+tui_shows tui_keychange_contact_marked k '\| ?! bob' 15
+tui_type k "/open bob"
+tui_keys k Enter
+tui_shows tui_keychange_title k '^ im: bob \(key changed\)' 10
+setup keychange_warning_shown tui_wait k 'WARNING.*NEW KEY' 5
+tui_save k keychange
+tui_type k "/trust bob"
+tui_keys k Enter
+if tui_wait k '\| ?\+ bob' 15 && tui_wait_row k 1 '^ im: bob \(online\)' 10; then pass tui_trust_clears_keychange; else
+	fail tui_trust_clears_keychange "$(tui_dump k)"; fi
+# the whole story in bob's window (open, the warning, /trust, online):
+# the warning once
+n=$(grep -c 'WARNING' "$T/k.screen")
+if [ "$n" -eq 1 ]; then pass tui_keychange_warning_once; else fail tui_keychange_warning_once "$n times: $(tui_dump k)"; fi
 tui_cape k >"$T/k.esc"
 if [ "$(colours "$T/k.esc")" -eq 0 ] && LC_ALL=C grep -aq "$(printf '\033')\[" "$T/k.esc"; then pass tui_no_color_honoured; else
 	fail tui_no_color_honoured "$(colours "$T/k.esc") colour codes"; fi
