@@ -500,6 +500,13 @@ if tui_wait k '\| ?\+ bob' 15 && tui_wait_row k 1 '^ im: bob \(online\)' 10; the
 # the warning once
 n=$(grep -c 'WARNING' "$T/k.screen")
 if [ "$n" -eq 1 ]; then pass tui_keychange_warning_once; else fail tui_keychange_warning_once "$n times: $(tui_dump k)"; fi
+# Ctrl-L: something else wrote on the terminal; the view draws itself anew
+printf '\033[5;5HSTRAY-OUTPUT-XYZ' >"$(tui_info k '#{pane_tty}')"
+if setup stray_output_shown tui_wait k 'STRAY-OUTPUT-XYZ' 10; then
+	tui_keys k C-l
+	if tui_gone k 'STRAY-OUTPUT-XYZ' 10 && tui_wait_row k 1 '^ im: bob' 5; then pass tui_ctrl_l_redraws; else
+		fail tui_ctrl_l_redraws "$(tui_dump k)"; fi
+fi
 tui_cape k >"$T/k.esc"
 if [ "$(colours "$T/k.esc")" -eq 0 ] && LC_ALL=C grep -aq "$(printf '\033')\[" "$T/k.esc"; then pass tui_no_color_honoured; else
 	fail tui_no_color_honoured "$(colours "$T/k.esc") colour codes"; fi
