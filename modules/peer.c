@@ -299,7 +299,8 @@ static void on_close(struct conn *c, const char *why)
 		if (cv == NULL && (k->progress || (c->tls && tls_answered(c->tls))))
 			log_info("peer connection from %s closed: %s", c->peer, why);
 		else if (cv == NULL)
-			log_debug("peer connection from %s closed before a TLS ClientHello: %s", c->peer, why);
+			log_debug("peer connection from %s closed before a TLS ClientHello: %s", c->peer,
+			          why);
 		link_free(k);
 		return;
 	}
@@ -1477,6 +1478,12 @@ void peer_close(struct peer *p, const char *name, const char *reason)
 	ladder_stop(cv);
 	loop_timer_stop(p->loop, &cv->wait_t);
 	fail_msgs(cv, reason, 0);
+	/* The contact left: its next run numbers its messages from 1 again,
+	 * and those are new messages, not ones to acknowledge unseen. */
+	if (strcmp(reason, PEER_OFFLINE) == 0) {
+		memset(cv->acked, 0, sizeof cv->acked);
+		cv->acked_at = 0;
+	}
 }
 
 void peer_set_self(struct peer *p, const char *ip, int reach)

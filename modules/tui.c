@@ -36,6 +36,7 @@ struct tui {
 	char in[TUI_IN_MAX];
 	size_t inlen;
 	struct loop_timer esc_t;
+	struct loop_timer redraw_t; /* not loop_defer: a timer can be stopped in tui_free */
 	struct scr_win *wins[TUI_WINDOWS_MAX];
 	size_t nwins, open;
 	struct scr_contact *contacts;
@@ -43,8 +44,9 @@ struct tui {
 	struct scr_buf out;
 	int redraw; /* a full redraw is deferred */
 	int started, gone, paste;
-	int quiet;    /* plain: the entry being added is printed already */
-	size_t drawn; /* plain: columns of the input line on the terminal */
+	int quiet;                 /* plain: the entry being added is printed already */
+	struct scr_entry *sending; /* inside cli_msg: its FAILED may come before its id */
+	size_t drawn;              /* plain: columns of the input line on the terminal */
 	char hint[300];
 	char title[PROTO_NAME_MAX + 32];
 	char prompt[PROTO_NAME_MAX + 8];
@@ -422,8 +424,8 @@ static void schedule(struct tui *t)
 {
 	if (!t->full || t->redraw || !t->started || t->gone)
 		return;
-	if (loop_defer(t->loop, redraw_now, t) == 0)
-		t->redraw = 1;
+	loop_timer_set(t->loop, &t->redraw_t, 0, redraw_now, t);
+	t->redraw = 1;
 }
 
 static void win_open(struct tui *t, size_t i)
@@ -493,6 +495,8 @@ static void keychange(struct tui *t, const char *name)
 static void failed(struct tui *t, const char *name, unsigned long id, const char *why)
 {
 	struct scr_win *w = win_find(t, name, NULL);
+	if (t->sending && t->sending->id == 0)
+		t->sending->id = id; /* failed at once, inside cli_msg */
 	for (size_t i = w ? w->n : 0; i-- > 0;) {
 		struct scr_entry *e = screen_entry(w, i);
 		if (e->kind != SCR_MINE || e->id != id || e->reason)
@@ -717,8 +721,10 @@ static void send_text(struct tui *t, const char *to, const char *text)
 	proto_printable(text, strlen(text), show, sizeof show, PROTO_SHOW_SCREEN);
 	const char *me = cli_name(t->cli);
 	struct scr_entry *e = add(t, win_get(t, name), SCR_MINE, me[0] ? me : "me", show);
+	t->sending = e;
 	unsigned long id = cli_msg(t->cli, name, wire);
-	if (e)
+	t->sending = NULL;
+	if (e && e->id == 0)
 		e->id = id;
 }
 
@@ -1196,6 +1202,7 @@ void tui_free(struct tui *t)
 	if (t == NULL)
 		return;
 	loop_timer_stop(t->loop, &t->esc_t);
+	loop_timer_stop(t->loop, &t->redraw_t);
 	if (t->started) {
 		if (!t->full)
 			plain_clear(t);
