@@ -389,11 +389,10 @@ quit_check slash_quit m
 if [ "$(cat "$T/m.rc" 2>/dev/null)" = 0 ]; then pass tui_quit_slash_quit_status_0; else
 	fail tui_quit_slash_quit_status_0 "exit $(cat "$T/m.rc" 2>/dev/null)"; fi
 
-# bob_fresh: bob's batch client started again. Each run of alice's client
-# numbers its messages from 1, and a running bob remembers the ids of
-# alice's earlier runs and drops such a message as a repeat, though he
-# ACKs it (a defect of the client core, see TUI_DEFECTS.md): a fresh bob
-# per run keeps these tests on what the terminal UI does.
+# bob_fresh: bob's batch client started again, so that each run of
+# alice's terminal client meets a bob with nothing of her earlier runs
+# (a running bob took her next run's message ids for repeats until peer.c
+# forgot a contact's ids at OFFLINE; t_client_ui covers that itself).
 bob_fresh() {
 	if [ -n "${CPID_bob:-}" ] && alive "$CPID_bob"; then
 		tell bob quit
