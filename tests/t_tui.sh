@@ -202,6 +202,28 @@ tui_type m "ne done"
 tui_keys m Enter
 want_new tui_half_line_sent_whole bob '^msg alice [^ ]+ half a line done$' 15
 
+# --- keys that are no text never reach a message (F5, Insert, Ctrl-T,
+# Ctrl-G, Ctrl-Right); Right, Ctrl-K and End edit
+mark "$T/bob.out"
+tui_type m "ctl"
+tui_keys m F5 IC C-t C-g C-Right
+tui_type m "-keep drop-that"
+tui_keys m Home Right Right Right Right Right Right Right Right C-k End
+tui_type m "!"
+setup keys_typed tui_wait_row m last '^\[bob\] ctl-keep!$' 10
+tui_keys m Enter
+want_new tui_keys_no_control_bytes_in_message bob '^msg alice [^ ]+ ctl-keep!$' 15
+# a bracketed paste with a line break is one message, its lines never
+# commands: the pasted "/quit" is text
+tx set-buffer -b tuip "$(printf 'pasted one\n/quit two')"
+mark "$T/bob.out"
+tx paste-buffer -p -d -b tuip -t "=m:"
+setup paste_shown tui_wait_row m last '^\[bob\] pasted one /quit two$' 10
+tui_keys m Enter
+want_new tui_paste_one_message bob '^msg alice [^ ]+ pasted one /quit two$' 15
+if [ ! -f "$T/m.rc" ] && tui_wait_row m 1 '^ im: bob' 2; then pass tui_paste_no_command; else
+	fail tui_paste_no_command "the client ended or left the window: $(tui_dump m)"; fi
+
 # --- a message from carol, whose window is not open
 tell carol "msg alice carol-says-hi"
 if tui_wait_row m status '3:carol\*' 15; then pass tui_unread_marked_in_window_list; else
