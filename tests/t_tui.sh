@@ -1,13 +1,16 @@
 #!/bin/sh
 # t_tui: the terminal client as a person sees it, driven in a real terminal
-# (tmux: fixed size, send-keys, capture-pane) against a real server and
-# batch peers (bob, carol): log in (password file; /login with the prompt),
-# contacts coming and going, a Unicode line edited before sending, a reply
-# while half a line is typed, unread windows and switching, resizing, a
-# peer's escape sequences neutralised, scrollback, the small frictions
-# (failed mark, //, /add yourself, /fingerprint), quitting four ways with
-# the terminal restored, plain line mode, 80x24 and 200x50. Screens of the
-# main views are kept as tests/tmp/tui-*.txt.
+# (tmux: fixed size, send-keys, capture-pane, pipe-pane) against a real
+# server and batch peers (bob, carol, dave): log in (password file; /login
+# with the prompt, the password never written), contacts coming and going
+# (+ - ? !), a Unicode line edited before sending, history, Tab, keys that
+# are no text, a bracketed paste, a reply while half a line is typed,
+# unread windows and switching (Alt+N, Ctrl-N/P, /open, /close), resizing,
+# wide characters wrapped, a peer's escape sequences neutralised,
+# scrollback, the small frictions (failed mark, //, /add yourself,
+# /fingerprint [NAME]), a key change and /trust, colour and NO_COLOR,
+# Ctrl-L, quitting four ways with the terminal restored, plain line mode,
+# 80x24 and 200x50. Screens of the main views: tests/tmp/tui-*.txt.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
