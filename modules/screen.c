@@ -171,7 +171,7 @@ void screen_layout(unsigned cols, size_t *dialog, size_t *list)
 {
 	if (cols >= 60) {
 		*list = LIST_W;
-		*dialog = cols - LIST_W - 1;
+		*dialog = cols - LIST_W - 2; /* then " |": a blank column before the list */
 	} else {
 		*list = 0;
 		*dialog = cols;
@@ -269,7 +269,7 @@ static void draw_contact(struct scr_buf *b, const struct scr_model *m, size_t r,
 		              : snprintf(row, sizeof row, " %c %s", c->mark, c->name);
 	} else
 		n = 0;
-	put(b, "|", 1);
+	put(b, " |", 2);
 	cell(b, row, n > 0 ? (size_t)n : 0, list);
 }
 

@@ -85,7 +85,8 @@ int screen_contact_cmp(const void *a, const void *b);
 void screen_status(const struct scr_model *m, char *out, size_t cap);
 
 /* The widths of the dialog (columns 1..*dialog) and the contact list
- * (0 when hidden, below 60 columns). */
+ * (0 when hidden, below 60 columns); between them a blank column and
+ * the '|'. */
 void screen_layout(unsigned cols, size_t *dialog, size_t *list);
 
 /* The most dialog rows w can scroll back with rows rows shown. */

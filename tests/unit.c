@@ -1477,7 +1477,7 @@ static void test_screen(void)
 
 	size_t d, l;
 	screen_layout(80, &d, &l);
-	int ok = d == 59 && l == 20;
+	int ok = d == 58 && l == 20;
 	screen_layout(59, &d, &l);
 	result("screen_layout_list_from_60", ok && d == 59 && l == 0, "%zu %zu", d, l);
 
