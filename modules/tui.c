@@ -733,7 +733,7 @@ static void who_row(void *arg, const struct cli_contact *ct)
 	struct tui *t = arg;
 	char name[PROTO_NAME_MAX * 4 + 1];
 	t->nrows++;
-	sysf(t, t->wins[0], SCR_SYS, "  %-32s %s%s", shown(ct->name, name, sizeof name),
+	sysf(t, t->wins[t->open], SCR_SYS, "  %-32s %s%s", shown(ct->name, name, sizeof name),
 	     !ct->listed  ? "asked you (not your contact)"
 	     : ct->online ? "online"
 	                  : "offline",
@@ -774,7 +774,7 @@ static void fingerprint(struct tui *t, const char *arg)
 	char g[128], name[PROTO_NAME_MAX + 1];
 	if (*arg == '\0') {
 		grouped(cli_fingerprint(t->cli), g, sizeof g);
-		sysf(t, t->wins[0], SCR_SYS, "your key: %s", g);
+		sysf(t, t->wins[t->open], SCR_SYS, "your key: %s", g);
 		return;
 	}
 	if (proto_name_fold(arg, name) < 0) {
@@ -788,14 +788,15 @@ static void fingerprint(struct tui *t, const char *arg)
 		return;
 	}
 	if (f.key[0] == '\0') {
-		sysf(t, t->wins[0], SCR_SYS, "no key of %s yet (it was not online since you added it)", name);
+		sysf(t, t->wins[t->open], SCR_SYS, "no key of %s yet (it was not online since you added it)",
+		     name);
 	} else {
 		grouped(f.key, g, sizeof g);
-		sysf(t, t->wins[0], SCR_SYS, "%s's key: %s", name, g);
+		sysf(t, t->wins[t->open], SCR_SYS, "%s's key: %s", name, g);
 	}
 	if (f.keychange && f.newkey[0]) {
 		grouped(f.newkey, g, sizeof g);
-		sysf(t, t->wins[0], SCR_ERR, "%s's NEW key, announced by the server: %s", name, g);
+		sysf(t, t->wins[t->open], SCR_ERR, "%s's NEW key, announced by the server: %s", name, g);
 	}
 }
 
@@ -870,17 +871,13 @@ static void command(struct tui *t, char *line)
 			say(t, SCR_SYS, "the new key of %s is now trusted", rest);
 		}
 	} else if (strcmp(cmd, "who") == 0) {
-		sysf(t, t->wins[0], SCR_SYS, "contacts:");
+		sysf(t, t->wins[t->open], SCR_SYS, "contacts:");
 		t->nrows = 0;
 		cli_each_contact(t->cli, who_row, t);
 		if (t->nrows == 0)
-			sysf(t, t->wins[0], SCR_SYS, "  (no contacts yet; /add NAME)");
-		if (t->full)
-			win_open(t, 0);
+			sysf(t, t->wins[t->open], SCR_SYS, "  (no contacts yet; /add NAME)");
 	} else if (strcmp(cmd, "fingerprint") == 0) {
 		fingerprint(t, rest);
-		if (t->full)
-			win_open(t, 0);
 	} else if (strcmp(cmd, "win") == 0) {
 		char *end;
 		unsigned long n = strtoul(rest, &end, 10);
@@ -890,9 +887,7 @@ static void command(struct tui *t, char *line)
 			win_open(t, n - 1);
 	} else if (strcmp(cmd, "help") == 0) {
 		for (size_t i = 0; i < sizeof help_lines / sizeof help_lines[0]; i++)
-			sysf(t, t->wins[0], SCR_SYS, "%s", help_lines[i]);
-		if (t->full)
-			win_open(t, 0);
+			sysf(t, t->wins[t->open], SCR_SYS, "%s", help_lines[i]);
 	} else if (strcmp(cmd, "quit") == 0) {
 		cli_quit(t->cli);
 	} else {

@@ -363,8 +363,12 @@ while [ $i -lt 50 ]; do
 done
 if [ -n "$KEY" ] && nospace "$T/m.screen" | grep -qF "$KEY"; then pass tui_fingerprint_shows_own_key; else
 	fail tui_fingerprint_shows_own_key "key '$KEY' not on the screen: $(tui_dump m)"; fi
-# /fingerprint bob: the key alice pinned for bob, as bob's --fingerprint
+# /fingerprint bob, typed in bob's window: the key alice pinned for bob,
+# as bob's --fingerprint, shown there (a command's answer never switches
+# windows)
 BOBKEY=$("$IM" client -c "$T/bob.conf" --fingerprint 2>/dev/null)
+tui_keys m M-2
+setup to_bob_window tui_wait_row m 1 '^ im: bob' 10
 tui_type m "/fingerprint bob"
 tui_keys m Enter
 i=0
@@ -376,7 +380,11 @@ while [ $i -lt 50 ]; do
 done
 if [ -n "$BOBKEY" ] && nospace "$T/m.screen" | grep -qF "$BOBKEY"; then pass tui_fingerprint_name_shows_contact_key; else
 	fail tui_fingerprint_name_shows_contact_key "key '$BOBKEY' not on the screen: $(tui_dump m)"; fi
+if tui_row m 1 | grep -q '^ im: bob'; then pass tui_fingerprint_stays_in_window; else
+	fail tui_fingerprint_stays_in_window "title now: $(tui_row m 1)"; fi
 tui_save m fingerprint
+tui_keys m M-1
+setup back_to_status_again tui_wait_row m 1 '^ im: status' 10
 
 # --- resizing: the layout at each size (window 1: ASCII text only)
 for size in 120x40 60x20 40x15 80x24; do
