@@ -160,7 +160,8 @@ build_pkgs() {
 # runtimes, Debian's inih for the differential INI fuzzer), openssl, the
 # cross compilers and qemu for the boards' smoke tests, groff and man for
 # the man pages' render check, and the tools some tests drive (iproute2
-# and nftables: the simulated NATs of tests/t_nat.sh).
+# and nftables: the simulated NATs of tests/t_nat.sh; tmux: t_tui drives
+# the terminal client in it).
 test_pkgs() {
 	core_test_pkgs
 	pkg_missing groff-base command -v groff
@@ -170,6 +171,7 @@ test_pkgs() {
 	pkg_missing strace command -v strace          # races made certain, syscalls seen
 	pkg_missing binutils command -v readelf       # what the linker was given
 	pkg_missing mosquitto command -v mosquitto    # the footprint benchmark's yardstick
+	pkg_missing tmux command -v tmux              # t_tui: the terminal client in a real terminal
 	# t_nat's simulated internet: namespaces and veths, the NAT routers
 	# (in /usr/sbin, which a user's PATH may lack)
 	pkg_missing iproute2 sh -c 'command -v ip || [ -x /usr/sbin/ip ] || [ -x /sbin/ip ]'

@@ -1448,8 +1448,13 @@ void cli_each_contact(struct cli *c, void (*fn)(void *arg, const struct cli_cont
 		const struct contact *k = &c->ct[i];
 		if (!k->listed && !k->asked)
 			continue;
-		struct cli_contact row = {k->name, k->listed, k->online, k->asked, k->keychange,
-		                          k->ip,   k->port,   k->key,    k->newkey};
+		/* The pinned key is the store's: k->key is the last one
+		 * announced (the new one, while a change waits for trust),
+		 * and empty until the contact was online in this run. */
+		const char *pinned = store_contact_key(c->st, k->name);
+		struct cli_contact row = {k->name,      k->listed, k->online, k->asked,
+		                          k->keychange, k->ip,     k->port,   pinned ? pinned : "",
+		                          k->newkey};
 		fn(arg, &row);
 	}
 }

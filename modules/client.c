@@ -22,16 +22,20 @@
 #include "proto.h"
 #include "store.h"
 #include "tls.h"
+#include "tui.h"
 #include "ui.h"
 #include "version.h"
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: im client [-c FILE] [--batch] [-u NAME] [--fingerprint]\n"
+	fprintf(f, "usage: im client [-c FILE] [--batch | --plain] [-u NAME] [--fingerprint]\n"
 	           "  -c FILE         config file ([client] section; see config/im.conf);\n"
 	           "                  without it: " PATHS_NO_C_TEXT "\n"
 	           "  -b, --batch     script mode: commands on stdin, events on stdout\n"
 	           "                  (the default when stdin is not a terminal)\n"
+	           "  -p, --plain     line mode on a terminal: a prompt and the line editor,\n"
+	           "                  no full screen (the default when TERM is dumb or unset,\n"
+	           "                  or stdout is not a terminal)\n"
 	           "  -u NAME         log in as NAME at start (with the server's stored resume\n"
 	           "                  token, else the password from password_file, or asked\n"
 	           "                  for without echo)\n"
@@ -40,7 +44,9 @@ static void usage(FILE *f)
 	           "  -h, --help      this text\n"
 	           "Interactive: /signup NAME, /login NAME (the password is asked for), /add NAME,\n"
 	           "/del NAME, /open NAME (then plain lines go to NAME), /msg NAME TEXT, /close,\n"
-	           "/who, /trust NAME, /help, /quit.\n"
+	           "/who, /trust NAME, /fingerprint [NAME], /win N, /help, /quit; //text sends\n"
+	           "/text. Keys: Alt+1..9, Ctrl-N/P switch windows, PageUp/PageDown scroll,\n"
+	           "Tab completes, Up/Down history, Ctrl-C or Ctrl-D quit. NO_COLOR: no colour.\n"
 	           "Batch commands: login NAME [PASSWORD], signup NAME PASSWORD, msg NAME TEXT,\n"
 	           "open NAME, close [NAME], add NAME, del NAME, trust NAME, who, help, quit.\n"
 	           "A login (or /login NAME) without a password uses the resume token the server\n"
@@ -221,7 +227,7 @@ static void on_quit_signal(struct loop *l, void *arg)
 int client_main(int argc, char **argv)
 {
 	const char *conf_path = NULL, *user = NULL;
-	int batch = 0, fingerprint = 0;
+	int batch = 0, plain = 0, fingerprint = 0;
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "-c") == 0 && i + 1 < argc)
 			conf_path = argv[++i];
@@ -229,6 +235,8 @@ int client_main(int argc, char **argv)
 			user = argv[++i];
 		else if (strcmp(argv[i], "-b") == 0 || strcmp(argv[i], "--batch") == 0)
 			batch = 1;
+		else if (strcmp(argv[i], "-p") == 0 || strcmp(argv[i], "--plain") == 0)
+			plain = 1;
 		else if (strcmp(argv[i], "--fingerprint") == 0)
 			fingerprint = 1;
 		else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -252,33 +260,57 @@ int client_main(int argc, char **argv)
 	}
 	if (!batch && !isatty(STDIN_FILENO))
 		batch = 1;
+	/* Full screen needs a terminal both ways that knows cursor addressing. */
+	const char *term = getenv("TERM"), *nocolor = getenv("NO_COLOR");
+	int full = !batch && !plain && isatty(STDOUT_FILENO) && term && term[0] && strcmp(term, "dumb") != 0;
+	char errmsg[512] = "";
 	status = 1;
 	struct ui *ui = NULL;
+	struct tui *tui = NULL;
 	if (start_loop(&s) < 0)
 		goto out;
-	if ((ui = ui_new(s.l, batch)) == NULL) {
+	if (batch ? (ui = ui_new(s.l, 1)) == NULL
+	          : (tui = tui_new(s.l, full, !(nocolor && nocolor[0]))) == NULL) {
 		fprintf(stderr, "im client: out of memory\n");
 		goto out;
 	}
-	if (start_cli(&s, ui_emit, ui, on_quit_signal, &s) < 0)
+	if (start_cli(&s, batch ? ui_emit : tui_emit, batch ? (void *)ui : (void *)tui, on_quit_signal, &s) <
+	    0)
 		goto out;
-	if (ui_start(ui, s.c) < 0) {
-		fprintf(stderr, "im client: cannot set up the loop: %s\n", strerror(errno));
+	if ((batch ? ui_start(ui, s.c) : tui_start(tui, s.c)) < 0) {
+		fprintf(stderr, "im client: cannot set up the %s: %s\n", batch ? "loop" : "terminal",
+		        strerror(errno));
 		goto out;
 	}
-	ui_batch_bounds(ui, login_bound_ms(&s.conf->cli),
-	                /* the quit itself waits connect_timeout more for
-	                 * messages in flight: the bound in all stays */
-	                outcome_bound_ms(&s.conf->cli) - (unsigned)s.conf->cli.connect_timeout * 1000);
+	/* Log lines written over the screen would garble it: to the status
+	 * window instead, while stderr is the terminal. */
+	if (tui && isatty(STDERR_FILENO))
+		log_set_sink(tui_log, tui);
+	if (ui)
+		ui_batch_bounds(ui, login_bound_ms(&s.conf->cli),
+		                /* the quit itself waits connect_timeout more for
+		                 * messages in flight: the bound in all stays */
+		                outcome_bound_ms(&s.conf->cli) -
+		                    (unsigned)s.conf->cli.connect_timeout * 1000);
 	if (s.conf->cli.user[0]) {
-		ui_wait_login(ui, 1);
+		if (ui)
+			ui_wait_login(ui, 1);
+		else
+			tui_login_started(tui, s.conf->cli.user);
 		if (login_configured(&s) < 0) {
-			ui_wait_login(ui, 0);
+			if (ui)
+				ui_wait_login(ui, 0);
+			else
+				tui_login_started(tui, "");
 			if (s.err[0]) {
-				fprintf(stderr, "im client: %s\n", s.err);
+				/* said once the terminal is back */
+				snprintf(errmsg, sizeof errmsg, "%s", s.err);
 				goto out;
 			}
-			ui_ask_password(ui, s.conf->cli.user, 0);
+			if (ui)
+				ui_ask_password(ui, s.conf->cli.user, 0);
+			else
+				tui_ask_password(tui, s.conf->cli.user, 0);
 		}
 	}
 	if (loop_run(s.l) < 0)
@@ -289,7 +321,11 @@ int client_main(int argc, char **argv)
 		status = 0;
 out:
 	start_free_cli(&s);
+	log_set_sink(NULL, NULL);
 	ui_free(ui);
+	tui_free(tui);
+	if (errmsg[0])
+		fprintf(stderr, "im client: %s\n", errmsg);
 	start_end(&s);
 	return status;
 }

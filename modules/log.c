@@ -70,10 +70,28 @@ int log_level_parse(const char *s)
 	return -1;
 }
 
+static void (*sink_fn)(void *, const char *);
+static void *sink_arg;
+static pthread_t sink_thread;
+
+void log_set_sink(void (*fn)(void *arg, const char *line), void *arg)
+{
+	sink_fn = fn;
+	sink_arg = arg;
+	sink_thread = pthread_self();
+}
+
 static void emit(enum log_level lvl, const char *fmt, va_list ap)
 {
 	if (log_to_syslog) {
 		vsyslog(syslog_prio[lvl], fmt, ap);
+		return;
+	}
+	if (sink_fn && pthread_equal(pthread_self(), sink_thread)) {
+		char line[512];
+		int n = snprintf(line, sizeof line, "%s: ", level_names[lvl]);
+		vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
+		sink_fn(sink_arg, line);
 		return;
 	}
 	char stamp[32];

@@ -32,6 +32,11 @@ void log_set_rate(int n);
  * event loop can call log_flush() a second later (fn must not log). */
 void log_on_suppress(void (*fn)(void *arg), void *arg);
 
+/* Sends the lines logged on the calling thread to fn ("LEVEL: text",
+ * without a time) instead of stderr, e.g. into a full-screen view; NULL
+ * goes back to stderr. Syslog is left alone. fn must not log. */
+void log_set_sink(void (*fn)(void *arg, const char *line), void *arg);
+
 /* Writes the summary of every call site whose second is over (all of
  * them with force). Returns 1 while some are still held back (call again
  * in a second), else 0. Exit runs it with force. */

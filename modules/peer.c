@@ -299,7 +299,8 @@ static void on_close(struct conn *c, const char *why)
 		if (cv == NULL && (k->progress || (c->tls && tls_answered(c->tls))))
 			log_info("peer connection from %s closed: %s", c->peer, why);
 		else if (cv == NULL)
-			log_debug("peer connection from %s closed before a TLS ClientHello: %s", c->peer, why);
+			log_debug("peer connection from %s closed before a TLS ClientHello: %s", c->peer,
+			          why);
 		link_free(k);
 		return;
 	}

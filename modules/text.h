@@ -31,11 +31,13 @@ size_t text_next(const char *s, size_t n, size_t off);
 size_t text_prev(const char *s, size_t n, size_t off);
 
 /* One row of s[0..n) wrapped at cols columns (cols >= 2): returns the
- * bytes the row shows (> 0 when n > 0), *width their columns, *skip
- * the bytes after them that the next row skips (a space or newline the
- * row broke at: 0 or 1). A row ends at a newline, else at the last space
- * that lets it fit, else (a word longer than a row) at the last character
- * that fits; a wide character never straddles the edge. */
+ * bytes the row shows, *width their columns, *skip the bytes after them
+ * that the next row skips (a space or newline the row broke at: 0 or 1);
+ * the row moves on (return + *skip > 0) when n > 0, and an empty line
+ * (s starts with a newline) is a row of 0 bytes with *skip 1. A row
+ * ends at a newline, else at the last space that lets it fit, else (a
+ * word longer than a row) at the last character that fits; a wide
+ * character never straddles the edge. */
 size_t text_wrap(const char *s, size_t n, size_t cols, size_t *width, size_t *skip);
 
 #endif

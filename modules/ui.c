@@ -1,5 +1,5 @@
-/* ui: batch mode (commands in, one event line out each, flushed) and the
- * interactive line mode (slash commands, a window per conversation). */
+/* ui: batch mode (commands in, one event line out each, flushed); the
+ * interactive modes are tui's. */
 #include "ui.h"
 
 #include <errno.h>
@@ -8,8 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <termios.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <mbedtls/platform_util.h>
@@ -17,18 +15,9 @@
 #include "log.h"
 #include "proto.h"
 
-#define UI_LINE_MAX    4096 /* a stdin line, newline included */
-#define UI_HISTORY     200  /* lines kept per window */
-#define UI_WINDOWS_MAX 1024
+#define UI_LINE_MAX 4096 /* a stdin line, newline included */
 /* A field as shown: every byte may become a four-byte escape. */
 #define UI_SHOW_MAX (UI_LINE_MAX * 4 + 1)
-
-struct win {
-	struct win *next;
-	char name[PROTO_NAME_MAX + 1];
-	char *lines[UI_HISTORY];
-	size_t start, n;
-};
 
 struct ui {
 	struct loop *loop;
@@ -44,19 +33,10 @@ struct ui {
 	 * lines after a login for its end, each bounded (0: no bound). */
 	unsigned login_ms, outcome_ms;
 	struct loop_timer login_t, check_t, drain_t;
-	unsigned long inflight; /* messages whose sent/failed has not come */
-	int draining;           /* stdin ended; quitting once inflight is 0 */
-	char login_err[256];    /* the last error while a login was waited for */
-	struct termios saved;
-	int echo_off;
-	char pw_name[PROTO_NAME_MAX + 1]; /* non-empty: the next line is a password */
-	int pw_signup;
-	int pw_again;                 /* signup: the next line repeats pw_first */
-	char pw_first[UI_LINE_MAX];   /* wiped once compared */
-	size_t nrows;                 /* rows the last /who listed */
-	char cur[PROTO_NAME_MAX + 1]; /* the open window */
-	struct win *wins;
-	size_t nwins;
+	unsigned long inflight;       /* messages whose sent/failed has not come */
+	int draining;                 /* stdin ended; quitting once inflight is 0 */
+	char login_err[256];          /* the last error while a login was waited for */
+	char cur[PROTO_NAME_MAX + 1]; /* the conversation "close" alone ends */
 };
 
 static const char *const help_lines[] = {
@@ -83,99 +63,6 @@ static void out(const char *fmt, ...)
 	putchar('\n');
 	/* Scripts read events through pipes: each line goes out at once. */
 	fflush(stdout);
-}
-
-/* ---- interactive windows ---- */
-
-static struct win *win_get(struct ui *u, const char *name)
-{
-	for (struct win *w = u->wins; w; w = w->next)
-		if (strcmp(w->name, name) == 0)
-			return w;
-	if (u->nwins >= UI_WINDOWS_MAX)
-		return NULL;
-	struct win *w = calloc(1, sizeof *w);
-	if (w == NULL)
-		return NULL;
-	snprintf(w->name, sizeof w->name, "%s", name);
-	w->next = u->wins;
-	u->wins = w;
-	u->nwins++;
-	return w;
-}
-
-static void win_add(struct win *w, const char *line)
-{
-	char *copy = strdup(line);
-	if (w == NULL || copy == NULL) {
-		free(copy);
-		return;
-	}
-	if (w->n == UI_HISTORY) {
-		free(w->lines[w->start]);
-		w->lines[w->start] = copy;
-		w->start = (w->start + 1) % UI_HISTORY;
-	} else {
-		w->lines[(w->start + w->n++) % UI_HISTORY] = copy;
-	}
-}
-
-static void stamp(char *buf, size_t len)
-{
-	time_t t = time(NULL);
-	struct tm tm;
-	if (localtime_r(&t, &tm) == NULL || strftime(buf, len, "%H:%M", &tm) == 0)
-		snprintf(buf, len, "--:--");
-}
-
-/* Adds a dialog entry to name's window; shows it if that window is open.
- * text is shown already (no controls); the lines of a multi-line message
- * are indented, so no line of it can pass for an entry of its own. */
-static void dialog(struct ui *u, const char *name, const char *who, const char *text)
-{
-	char ts[8], head[PROTO_NAME_MAX + 16];
-	stamp(ts, sizeof ts);
-	int hlen = snprintf(head, sizeof head, "[%s] %s: ", ts, who);
-	size_t indent = hlen > 0 && (size_t)hlen < sizeof head ? (size_t)hlen : 4;
-	size_t nl = 0;
-	for (const char *q = text; (q = strchr(q, '\n')) != NULL; q++)
-		nl++;
-	char *line = malloc(sizeof head + strlen(text) + nl * indent + 1), *o = line;
-	if (line == NULL)
-		return;
-	o += sprintf(o, "%s", head);
-	for (const char *q = text; *q; q++) {
-		*o++ = *q;
-		if (*q == '\n') {
-			memset(o, ' ', indent);
-			o += indent;
-		}
-	}
-	*o = '\0';
-	win_add(win_get(u, name), line);
-	if (strcmp(u->cur, name) == 0)
-		out("%s", line);
-	else
-		out("* new message from %s (/open %s)", name, name);
-	free(line);
-}
-
-/* Adds a line about the conversation (not a message) to name's window;
- * shows it if that window is open. */
-static void note(struct ui *u, const char *name, const char *line)
-{
-	win_add(win_get(u, name), line);
-	if (strcmp(u->cur, name) == 0)
-		out("%s", line);
-}
-
-static void show_window(struct ui *u, const char *name)
-{
-	struct win *w = win_get(u, name);
-	out("--- conversation with %s ---", name);
-	if (w)
-		for (size_t i = 0; i < w->n; i++)
-			out("%s", w->lines[(w->start + i) % UI_HISTORY]);
 }
 
 /* ---- events ---- */
@@ -227,69 +114,6 @@ static void batch_event(const struct cli_event *ev)
 	}
 }
 
-static void interactive_event(struct ui *u, const struct cli_event *ev)
-{
-	static char text[UI_LINE_MAX], shown[UI_SHOW_MAX];
-	switch (ev->type) {
-	case CLI_EV_READY:
-		out("* logged in as %s; /who lists your contacts, /help the commands", ev->name);
-		break;
-	case CLI_EV_ONLINE:
-		out("* %s is online", ev->name);
-		break;
-	case CLI_EV_OFFLINE:
-		out("* %s went offline", ev->name);
-		break;
-	case CLI_EV_ASKED:
-		out("* %s added you as a contact; /add %s to talk", ev->name, ev->name);
-		break;
-	case CLI_EV_MSG:
-		/* The peer's own escaping is undone, then what a terminal
-		 * would act on made visible (newlines stay: a message may
-		 * have several lines). */
-		if (proto_unescape(ev->text, strlen(ev->text), text, sizeof text) < 0)
-			snprintf(text, sizeof text, "%s", ev->text);
-		proto_printable(text, strlen(text), shown, sizeof shown, PROTO_SHOW_SCREEN_NL);
-		dialog(u, ev->name, ev->name, shown);
-		break;
-	case CLI_EV_SENT:
-		break;
-	case CLI_EV_FAILED:
-		out("! message %lu to %s was not delivered: %s", ev->num, ev->name,
-		    cli_reason_text(ev->text));
-		break;
-	case CLI_EV_KEYCHANGE:
-		out("!!! WARNING: the server announced a NEW KEY for %s.", ev->name);
-		out("!!! Someone may be impersonating %s, or %s reinstalled. Check with %s by", ev->name,
-		    ev->name, ev->name);
-		out("!!! another way; '/trust %s' accepts the new key. Until then nothing is sent.",
-		    ev->name);
-		break;
-	case CLI_EV_ERROR:
-		out("! %s", ev->text);
-		break;
-	case CLI_EV_BYE:
-		out("* bye");
-		break;
-	case CLI_EV_TYPING:
-		break;
-	case CLI_EV_NOTICE:
-		out("* %s", ev->text);
-		break;
-	case CLI_EV_CLOSED:
-		out("* %s closed the conversation", ev->name);
-		break;
-	case CLI_EV_NEED_PASSWORD:
-		out("! %s", ev->text);
-		ui_ask_password(u, ev->name, 0);
-		break;
-	case CLI_EV_PATH:
-		snprintf(text, sizeof text, "* %s: connected (%s)", ev->name, ev->text);
-		note(u, ev->name, text);
-		break;
-	}
-}
-
 /* Writes s as shown into buf (cap bytes); NULL stays NULL. */
 static const char *shown(const char *s, char *buf, size_t cap, enum proto_show how)
 {
@@ -327,10 +151,7 @@ void ui_emit(void *arg, const struct cli_event *ev)
 		e.text = shown(ev->text, text, sizeof text, PROTO_SHOW_BATCH_TEXT);
 	else if (u->batch || ev->type != CLI_EV_MSG)
 		e.text = shown(ev->text, text, sizeof text, how);
-	if (u->batch)
-		batch_event(&e);
-	else
-		interactive_event(u, &e);
+	batch_event(&e);
 	if (ev->type == CLI_EV_SENT || ev->type == CLI_EV_FAILED)
 		outcome_seen(u);
 	if (u->wait_login && ev->type == CLI_EV_READY) {
@@ -345,36 +166,13 @@ void ui_emit(void *arg, const struct cli_event *ev)
 
 /* ---- commands ---- */
 
-static void echo(struct ui *u, int on)
-{
-	if (u->batch || !isatty(STDIN_FILENO))
-		return;
-	if (!on && !u->echo_off && tcgetattr(STDIN_FILENO, &u->saved) == 0) {
-		struct termios t = u->saved;
-		t.c_lflag &= ~(tcflag_t)ECHO;
-		if (tcsetattr(STDIN_FILENO, TCSAFLUSH, &t) == 0)
-			u->echo_off = 1;
-	} else if (on && u->echo_off) {
-		tcsetattr(STDIN_FILENO, TCSAFLUSH, &u->saved);
-		u->echo_off = 0;
-	}
-}
-
 void ui_ask_password(struct ui *u, const char *name, int signup)
 {
-	if (u->batch) {
-		struct cli_event ev = {.type = CLI_EV_ERROR,
-		                       .text = "no password: set password_file, or send a login line"};
-		ui_emit(u, &ev);
-		return;
-	}
-	snprintf(u->pw_name, sizeof u->pw_name, "%.32s", name);
-	u->pw_signup = signup;
-	/* echo off before the prompt shows: a password typed (or pasted) as
-	 * soon as it is asked for is then neither echoed nor flushed away */
-	echo(u, 0);
-	printf("%s for %s: ", signup ? "new password" : "password", name);
-	fflush(stdout);
+	(void)name;
+	(void)signup;
+	struct cli_event ev = {.type = CLI_EV_ERROR,
+	                       .text = "no password: set password_file, or send a login line"};
+	ui_emit(u, &ev);
 }
 
 static void error(struct ui *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -391,24 +189,15 @@ static void error(struct ui *u, const char *fmt, ...)
 
 static void who_row(void *arg, const struct cli_contact *ct)
 {
-	struct ui *u = arg;
-	u->nrows++;
-	if (u->batch) {
-		if (!ct->listed)
-			out("asked %s", ct->name);
-		else if (ct->online)
-			out("online %s %s %u", ct->name, ct->ip, ct->port);
-		else
-			out("offline %s", ct->name);
-		if (ct->keychange)
-			out("keychange %s", ct->name);
-		return;
-	}
-	out("  %-32s %s%s", ct->name,
-	    !ct->listed  ? "asked you (not your contact)"
-	    : ct->online ? "online"
-	                 : "offline",
-	    ct->keychange ? ", KEY CHANGED (see /trust)" : "");
+	(void)arg;
+	if (!ct->listed)
+		out("asked %s", ct->name);
+	else if (ct->online)
+		out("online %s %s %u", ct->name, ct->ip, ct->port);
+	else
+		out("offline %s", ct->name);
+	if (ct->keychange)
+		out("keychange %s", ct->name);
 }
 
 /* Splits "word rest" in place: returns rest (maybe ""), word NUL-ended. */
@@ -423,38 +212,16 @@ static char *next_word(char *s)
 
 static void send_text(struct ui *u, const char *name, const char *text)
 {
-	char wire[UI_LINE_MAX * 2];
 	char plain[UI_LINE_MAX];
-	if (u->batch) {
-		if (proto_unescape(text, strlen(text), plain, sizeof plain) < 0) {
-			error(u, "bad escape in message text (use \\n for a newline, \\\\ for a backslash)");
-			return;
-		}
-		if (cli_name(u->cli)[0] == '\0')
-			error(u,
-			      "not logged in: the message to %.64s fails (log in first: login NAME PASSWORD)",
-			      name);
-		u->inflight++;
-		cli_msg(u->cli, name, text);
+	if (proto_unescape(text, strlen(text), plain, sizeof plain) < 0) {
+		error(u, "bad escape in message text (use \\n for a newline, \\\\ for a backslash)");
 		return;
 	}
-	if (proto_escape(text, strlen(text), wire, sizeof wire) < 0) {
-		error(u, "message too long");
-		return;
-	}
-	char folded[PROTO_NAME_MAX + 1];
-	if (proto_name_fold(name, folded) == 0) {
-		static char show[UI_SHOW_MAX];
-		char ts[8], line[UI_SHOW_MAX + 64];
-		stamp(ts, sizeof ts);
-		proto_printable(text, strlen(text), show, sizeof show, PROTO_SHOW_SCREEN);
-		snprintf(line, sizeof line, "[%s] %s: %s", ts, cli_name(u->cli)[0] ? cli_name(u->cli) : "me",
-		         show);
-		win_add(win_get(u, folded), line);
-		if (strcmp(u->cur, folded) == 0)
-			out("%s", line);
-	}
-	cli_msg(u->cli, name, wire);
+	if (cli_name(u->cli)[0] == '\0')
+		error(u, "not logged in: the message to %.64s fails (log in first: login NAME PASSWORD)",
+		      name);
+	u->inflight++;
+	cli_msg(u->cli, name, text);
 }
 
 static void stdin_done(struct ui *u);
@@ -562,44 +329,6 @@ void ui_login(struct ui *u, const char *name, const char *pw, int signup)
 
 static void command(struct ui *u, char *line)
 {
-	if (u->pw_name[0]) {
-		putchar('\n');
-		if (*line != '\0' && u->pw_signup && !u->pw_again) {
-			/* A new password is typed twice, as im adduser asks. */
-			snprintf(u->pw_first, sizeof u->pw_first, "%s", line);
-			mbedtls_platform_zeroize(line, strlen(line));
-			u->pw_again = 1;
-			printf("again: ");
-			fflush(stdout);
-			return;
-		}
-		echo(u, 1);
-		char name[PROTO_NAME_MAX + 1];
-		memcpy(name, u->pw_name, sizeof name);
-		u->pw_name[0] = '\0';
-		if (*line == '\0')
-			error(u, "no password given");
-		else if (u->pw_again && strcmp(line, u->pw_first) != 0)
-			error(u, "the passwords do not match; /signup %s to try again", name);
-		else
-			ui_login(u, name, line, u->pw_signup);
-		u->pw_again = 0;
-		mbedtls_platform_zeroize(u->pw_first, sizeof u->pw_first);
-		mbedtls_platform_zeroize(line, strlen(line));
-		return;
-	}
-	if (!u->batch) {
-		if (*line == '\0')
-			return;
-		if (*line != '/') {
-			if (u->cur[0] == '\0')
-				error(u, "no conversation open: /open NAME first (/help lists the commands)");
-			else
-				send_text(u, u->cur, line);
-			return;
-		}
-		line++;
-	}
 	char *rest = next_word(line);
 	const char *cmd = line;
 	if (*cmd == '\0')
@@ -628,8 +357,6 @@ static void command(struct ui *u, char *line)
 			error(u, "usage: open NAME");
 		} else if (cli_open(u->cli, name) == 0) {
 			memcpy(u->cur, name, sizeof name);
-			if (!u->batch)
-				show_window(u, name);
 		}
 	} else if (strcmp(cmd, "close") == 0) {
 		char name[PROTO_NAME_MAX + 1];
@@ -643,8 +370,6 @@ static void command(struct ui *u, char *line)
 			cli_close(u->cli, name);
 			if (strcmp(name, u->cur) == 0)
 				u->cur[0] = '\0';
-			if (!u->batch)
-				out("* closed the conversation with %s", name);
 		}
 	} else if (strcmp(cmd, "add") == 0 || strcmp(cmd, "del") == 0 || strcmp(cmd, "trust") == 0) {
 		if (*rest == '\0' || strchr(rest, ' '))
@@ -653,24 +378,17 @@ static void command(struct ui *u, char *line)
 			cli_add(u->cli, rest);
 		else if (cmd[0] == 'd')
 			cli_del(u->cli, rest);
-		else if (cli_trust(u->cli, rest) == 0 && !u->batch)
-			out("* the new key of %s is now trusted", rest);
+		else
+			cli_trust(u->cli, rest);
 	} else if (strcmp(cmd, "who") == 0) {
-		if (!u->batch)
-			out("contacts:");
-		u->nrows = 0;
 		cli_each_contact(u->cli, who_row, u);
-		if (!u->batch && u->nrows == 0)
-			out("  (no contacts yet; /add NAME)");
 	} else if (strcmp(cmd, "help") == 0) {
 		for (size_t i = 0; i < sizeof help_lines / sizeof help_lines[0]; i++)
-			out(u->batch ? "help %s" : "  /%s", help_lines[i]);
-		if (!u->batch)
-			out("  plain text goes to the open conversation");
+			out("help %s", help_lines[i]);
 	} else if (strcmp(cmd, "quit") == 0) {
 		stdin_done(u);
 	} else {
-		error(u, "unknown command '%.40s'; try %shelp", cmd, u->batch ? "" : "/");
+		error(u, "unknown command '%.40s'; try help", cmd);
 	}
 }
 
@@ -796,8 +514,6 @@ int ui_start(struct ui *u, struct cli *c)
 	if (loop_add(u->loop, STDIN_FILENO, POLLIN, on_stdin, u) < 0)
 		return -1;
 	u->reading = 1;
-	if (!u->batch)
-		out("im client: /login NAME or /signup NAME to start, /help for the commands");
 	return 0;
 }
 
@@ -805,18 +521,9 @@ void ui_free(struct ui *u)
 {
 	if (u == NULL)
 		return;
-	echo(u, 1);
 	loop_timer_stop(u->loop, &u->login_t);
 	loop_timer_stop(u->loop, &u->check_t);
 	loop_timer_stop(u->loop, &u->drain_t);
 	mbedtls_platform_zeroize(u->in, sizeof u->in);
-	mbedtls_platform_zeroize(u->pw_first, sizeof u->pw_first);
-	while (u->wins) {
-		struct win *w = u->wins;
-		u->wins = w->next;
-		for (size_t i = 0; i < w->n; i++)
-			free(w->lines[(w->start + i) % UI_HISTORY]);
-		free(w);
-	}
 	free(u);
 }

@@ -1,6 +1,5 @@
-/* ui: how the client is shown and driven: batch mode (commands on stdin,
- * event lines on stdout for scripts) and the line-oriented interactive mode
- * with a window per conversation. It holds no client logic. */
+/* ui: the client's batch mode: commands on stdin, event lines on stdout
+ * for scripts (the interactive modes are tui's). It holds no client logic. */
 #ifndef IM_UI_H
 #define IM_UI_H
 

@@ -251,7 +251,7 @@ if command -v script >/dev/null 2>&1; then
 	rm -f "$T/tty.fifo"
 	mkfifo "$T/tty.fifo"
 	: >"$T/tty.out"
-	script -qfec "\"$IM\" client -c \"$T/alicetty.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 \
+	script -qfec "\"$IM\" client --plain -c \"$T/alicetty.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 \
 		3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS="$PIDS $!"
 	exec 8>"$T/tty.fifo"

@@ -290,11 +290,11 @@ if command -v script >/dev/null 2>&1; then
 	rm -f "$T/tty.fifo"
 	mkfifo "$T/tty.fifo"
 	: >"$T/tty.out"
-	script -qfec "\"$IM\" client -c \"$T/tty.conf\" 2>>\"$T/tty.err\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 \
+	script -qfec "\"$IM\" client --plain -c \"$T/tty.conf\" 2>>\"$T/tty.err\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 \
 		3>&- 4>&- 5>&- 6>&- &
 	PIDS="$PIDS $!"
 	exec 6>"$T/tty.fifo"
-	if wait_for "$T/tty.out" 'refused the stored resume token' 20 && wait_for "$T/tty.out" 'password for alice: ' 5 &&
+	if wait_for "$T/tty.out" 'refused the stored resume token' 20 && wait_for "$T/tty.out" 'password for alice \(nothing is shown' 5 &&
 		got_line f10 "RESUME alice $(tok 11)"; then
 		pass resume_refused_asks_password
 	else

@@ -2,8 +2,10 @@
 # t_client_ui: what a person reads. --help explains the key and the slash
 # commands; a bad name gets the whole rule; too many failed logins say so
 # (not "unreachable"); batch exit status is 1 when no login succeeded; and
-# interactively (on a pseudo-terminal): the password prompt, a signup that
-# asks twice, the server-key notice once, an empty /who.
+# interactively (plain line mode on a pseudo-terminal): the password prompt,
+# a signup that asks twice, the server-key notice once, an empty /who, the
+# small frictions (/add yourself, /fingerprint, //text, a failed message);
+# a contact's next run is not taken for repeats of its last one's ids.
 . "$(dirname "$0")/lib.sh"
 . "$(dirname "$0")/lib_server.sh"
 . "$(dirname "$0")/lib_client.sh"
@@ -74,14 +76,17 @@ if command -v script >/dev/null 2>&1; then
 	rm -f "$T/tty.fifo"
 	mkfifo "$T/tty.fifo"
 	: >"$T/tty.out"
-	script -qfec "\"$IM\" client -c \"$T/zed.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- &
+	script -qfec "\"$IM\" client --plain -c \"$T/zed.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- &
 	PIDS="$PIDS $!"
-	exec 6>"$T/tty.fifo"
+	exec 6<>"$T/tty.fifo"
 	ttysay() { printf '%s\r' "$1" >&6; }
 	setup tty_started wait_for "$T/tty.out" '/signup NAME to start' 10
 	ttysay "/signup zed"
-	if wait_for "$T/tty.out" '^new password for zed: ' 5; then pass ui_prompt_no_stray_space; else
-		fail ui_prompt_no_stray_space "$(tr '\r\n' '||' <"$T/tty.out")"; fi
+	# plain mode: the password is asked on the input line, after a line
+	# naming the account
+	if wait_for "$T/tty.out" 'new password for zed \(nothing is shown' 5 && wait_for "$T/tty.out" 'new password: ' 5; then
+		pass ui_password_prompt; else
+		fail ui_password_prompt "$(tr '\r\n' '||' <"$T/tty.out")"; fi
 	ttysay "zed-pw-one"
 	setup tty_asked_again wait_for "$T/tty.out" 'again: ' 10
 	ttysay "zed-pw-two"
@@ -91,9 +96,9 @@ if command -v script >/dev/null 2>&1; then
 		fail ui_signup_mismatch_refused "$(tr '\r\n' '||' <"$T/tty.out")"
 	fi
 	ttysay "/signup zed"
-	setup tty_prompt_2 got_n tty 'new password for zed: ' 2 10
+	setup tty_prompt_2 got_n tty 'new password for zed' 2 10
 	ttysay "zed-pw-one"
-	setup tty_again_2 got_n tty 'again: ' 2 10
+	setup tty_again_2 got_n tty 'password again: ' 2 10
 	ttysay "zed-pw-one"
 	if wait_for "$T/tty.out" 'logged in as zed' 5; then pass ui_signup_twice_same; else
 		fail ui_signup_twice_same "$(tr '\r\n' '||' <"$T/tty.out")"; fi
@@ -110,6 +115,77 @@ else
 	skip ui_interactive "script(1) is not installed (package bsdutils)"
 fi
 
+# --- a contact's next run numbers its messages from 1 again: they are new
+# messages (before: acknowledged unseen, as repeats of the last run's ids)
+cli_conf pal
+cli_conf kit
+cli_start pal 3
+tell pal "signup pal pal-pw1" "add kit"
+setup pal_ready got pal '^ready pal$'
+cli_start kit 4
+tell kit "signup kit kit-pw1" "add pal"
+setup kit_ready got kit '^ready kit$'
+setup kit_sees_pal got kit '^online pal ' 10
+tell pal "msg kit first-run"
+setup pal_first_sent got pal '^sent kit 1$' 15
+setup kit_got_first got kit '^msg pal 1 first-run$' 5
+tell pal quit
+cli_eof pal
+setup pal_quit cli_wait pal 10
+setup kit_sees_pal_leave got kit '^offline pal$' 10
+cli_start pal 3
+tell pal "login pal pal-pw1"
+setup pal_ready_2 got pal '^ready pal$'
+setup pal_sees_kit got pal '^online kit ' 10
+tell pal "msg kit second-run"
+setup pal_second_sent got pal '^sent kit 1$' 15
+want ui_next_run_same_id_is_new kit '^msg pal 1 second-run$' 5
+tell pal quit
+cli_eof pal
+setup pal_quit_2 cli_wait pal 10
+
+# --- plain line mode: the small frictions (/add yourself, /fingerprint,
+# //text, a failed message marked) ---
+if command -v script >/dev/null 2>&1; then
+	rm -f "$T/tty3.fifo"
+	mkfifo "$T/tty3.fifo"
+	: >"$T/tty3.out"
+	script -qfec "\"$IM\" client --plain -c \"$T/pal.conf\" 2>>\"$T/pal.err\"" /dev/null <"$T/tty3.fifo" >"$T/tty3.out" 2>&1 3>&- 4>&- 5>&- &
+	PIDS="$PIDS $!"
+	exec 5<>"$T/tty3.fifo" # read-write: no hang if the client is gone at once
+	say3() { printf '%s\r' "$1" >&5; }
+	want3() { if wait_for "$T/tty3.out" "$2" "${3:-10}"; then pass "$1"; else fail "$1" "$(tail -n 4 "$T/tty3.out" | tr '\r\n' '||')"; fi; }
+	need tty3_started wait_for "$T/tty3.out" '/signup NAME to start' 10
+	say3 "/login pal pal-pw1"
+	need tty3_logged_in wait_for "$T/tty3.out" 'logged in as pal' 10
+	setup tty3_kit_online wait_for "$T/tty3.out" '\* kit is online' 10
+	say3 "/add pal"
+	want3 ui_add_yourself_refused '\* you cannot add yourself'
+	# hex in groups of four
+	grouped() { printf '%s\n' "$1" | sed 's/..../& /g;s/ $//'; }
+	PALKEY=$(grouped "$("$IM" client -c "$T/pal.conf" --fingerprint)")
+	KITKEY=$(grouped "$("$IM" client -c "$T/kit.conf" --fingerprint)")
+	say3 "/fingerprint"
+	want3 ui_fingerprint_own "\* your key: $PALKEY"
+	say3 "/fingerprint kit"
+	want3 ui_fingerprint_contact "\* kit's key: $KITKEY"
+	say3 "/open kit"
+	setup tty3_window wait_for "$T/tty3.out" '--- 2:kit ---' 10
+	say3 "//slash-text"
+	want ui_double_slash_sends_slash kit '^msg pal [^ ]+ /slash-text$' 15
+	tell kit quit
+	cli_eof kit
+	setup kit_quit cli_wait kit 10
+	setup tty3_kit_offline wait_for "$T/tty3.out" '\* kit went offline' 10
+	say3 "too-late"
+	want3 ui_failed_marked_in_window 'pal: too-late \[not delivered: [a-z]' 20
+	say3 "/quit"
+	setup tty3_bye wait_for "$T/tty3.out" '\* bye' 10
+	exec 5>&-
+else
+	skip ui_plain_frictions "script(1) is not installed (package bsdutils)"
+fi
+
 # --- a slow terminal switch: strace holds every ioctl 0.3 s, as a slow
 # board or an emulator may; the password typed the moment its prompt shows
 # is neither echoed nor lost (echo goes off before the prompt is printed)
@@ -121,13 +197,13 @@ else
 	mkfifo "$T/tty2.fifo"
 	: >"$T/tty2.out"
 	script -qfec "ASAN_OPTIONS=detect_leaks=0 strace -f -qq -o /dev/null -e trace=ioctl \
-		-e inject=ioctl:delay_enter=300000 \"$IM\" client -c \"$T/yan.conf\"" /dev/null \
+		-e inject=ioctl:delay_enter=300000 \"$IM\" client --plain -c \"$T/yan.conf\"" /dev/null \
 		<"$T/tty2.fifo" >"$T/tty2.out" 2>&1 3>&- 4>&- 5>&- &
 	PIDS="$PIDS $!"
-	exec 6>"$T/tty2.fifo"
+	exec 6<>"$T/tty2.fifo"
 	need tty2_started wait_for "$T/tty2.out" '/signup NAME to start' 30
 	printf '/signup yan\r' >&6
-	setup tty2_prompt wait_for "$T/tty2.out" 'new password for yan: ' 30 && printf 'yan-secret-1\r' >&6
+	setup tty2_prompt wait_for "$T/tty2.out" 'new password: ' 30 && printf 'yan-secret-1\r' >&6
 	setup tty2_again wait_for "$T/tty2.out" 'again: ' 30 && printf 'yan-secret-1\r' >&6
 	if wait_for "$T/tty2.out" 'logged in as yan' 30 && ! grep -q 'yan-secret' "$T/tty2.out"; then
 		pass ui_password_typed_at_prompt
@@ -140,4 +216,4 @@ else
 fi
 
 srv_stop ui_server_stops
-no_crash ui_no_crash "$T/s.log" "$T/eve.err" "$T/tty.out"
+no_crash ui_no_crash "$T/s.log" "$T/eve.err" "$T/tty.out" "$T/tty3.out" "$T/pal.err" "$T/kit.err"

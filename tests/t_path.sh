@@ -399,7 +399,7 @@ if command -v script >/dev/null 2>&1; then
 	rm -f "$T/tty.fifo"
 	mkfifo "$T/tty.fifo"
 	: >"$T/tty.out"
-	script -qfec "\"$IM\" client -c \"$T/kim.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
+	script -qfec "\"$IM\" client --plain -c \"$T/kim.conf\"" /dev/null <"$T/tty.fifo" >"$T/tty.out" 2>&1 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- &
 	PIDS="$PIDS $!"
 	exec 6>"$T/tty.fifo"
 	ttysay() { printf '%s\r' "$1" >&6; }
@@ -408,7 +408,7 @@ if command -v script >/dev/null 2>&1; then
 	setup path_tty_logged_in wait_for "$T/tty.out" 'logged in as kim' 10
 	setup path_tty_lee_online wait_for "$T/tty.out" '\* lee is online' 10
 	ttysay "/open lee"
-	setup path_tty_window wait_for "$T/tty.out" '--- conversation with lee ---' 10
+	setup path_tty_window wait_for "$T/tty.out" '--- 2:lee ---' 10
 	ttysay "hello from the terminal"
 	if wait_for "$T/tty.out" '\* lee: connected \(direct\)' 10 && got lee '^msg kim 1 hello from the terminal$' 10; then
 		pass path_interactive_window_line

@@ -14,19 +14,28 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <poll.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <termios.h>
 
 #include <mbedtls/base64.h>
 
 #include "cli.h"
 #include "conf.h"
+#include "edit.h"
 #include "ini.h"
 #include "net.h"
 #include "peer.h"
 #include "proto.h"
+#include "screen.h"
 #include "sess.h"
 #include "store.h"
 #include "tls.h"
 #include "tlsmem.h"
+#include "term.h"
+#include "text.h"
 #include "tokens.h"
 #include "users.h"
 
@@ -1501,6 +1510,698 @@ static void test_dial_from(void)
 		close(lb);
 }
 
+/* The full-screen view's layout helpers and a drawn frame. */
+static struct scr_entry *mk_entry(enum scr_kind kind, const char *who, const char *text)
+{
+	static struct scr_entry pool[8];
+	static char texts[8][128];
+	static size_t n;
+	struct scr_entry *e = &pool[n % 8];
+	char *t = texts[n++ % 8];
+	memset(e, 0, sizeof *e);
+	memcpy(e->ts, "12:34", 6);
+	e->kind = (unsigned char)kind;
+	snprintf(e->who, sizeof e->who, "%s", who);
+	snprintf(t, 128, "%s", text);
+	e->text = t;
+	return e;
+}
+
+static void test_screen(void)
+{
+	struct scr_contact c[] = {{"zed", '?', 2, 0},
+	                          {"bob", '-', 1, 0},
+	                          {"carol", '+', 0, 3},
+	                          {"amy", '!', 1, 0},
+	                          {"al", '+', 0, 0}};
+	qsort(c, 5, sizeof c[0], screen_contact_cmp);
+	char order[256] = "";
+	for (int i = 0; i < 5; i++) {
+		size_t o = strlen(order);
+		order[o] = c[i].mark;
+		order[o + 1] = '\0';
+		strcat(order, c[i].name);
+		strcat(order, " ");
+	}
+	result("screen_contacts_online_offline_asked", strcmp(order, "+al +carol !amy -bob ?zed ") == 0, "%s",
+	       order);
+
+	struct scr_win st = {.name = "status"}, bob = {.name = "bob"}, carol = {.name = "carol", .unread = 2};
+	struct scr_win *wins[] = {&st, &bob, &carol};
+	struct edit ed;
+	edit_init(&ed, NULL, NULL);
+	struct scr_model m = {.rows = 24,
+	                      .cols = 80,
+	                      .wins = wins,
+	                      .nwins = 3,
+	                      .open = 1,
+	                      .contacts = c,
+	                      .ncontacts = 5,
+	                      .me = "alice",
+	                      .link = CLI_LINK_UP,
+	                      .title = "bob (online)",
+	                      .prompt = "[bob] ",
+	                      .ed = &ed};
+	char line[256];
+	screen_status(&m, line, sizeof line);
+	result("screen_status_windows", strcmp(line, "[alice] connected 1:status [2:bob] 3:carol*") == 0,
+	       "%s", line);
+	m.link = CLI_LINK_RETRY;
+	screen_status(&m, line, sizeof line);
+	result("screen_status_reconnecting", strncmp(line, "[alice] reconnecting 1:", 23) == 0, "%s", line);
+	m.me = "";
+	m.link = CLI_LINK_IDLE;
+	screen_status(&m, line, sizeof line);
+	result("screen_status_not_logged_in", strncmp(line, "[not logged in] 1:status", 24) == 0, "%s", line);
+	m.me = "alice";
+	m.link = CLI_LINK_UP;
+
+	size_t d, l;
+	screen_layout(80, &d, &l);
+	int ok = d == 58 && l == 20;
+	screen_layout(59, &d, &l);
+	result("screen_layout_list_from_60", ok && d == 59 && l == 0, "%zu %zu", d, l);
+
+	/* width 20: 14 columns after "HH:MM ": "bob: one two" "three four" "five" */
+	struct scr_entry *e = mk_entry(SCR_THEIRS, "bob", "one two three four five");
+	size_t r1 = screen_entry_rows(e, 20);
+	e = mk_entry(SCR_THEIRS, "bob", "a\nb\nc");
+	size_t r2 = screen_entry_rows(e, 20);
+	/* 7 wide characters (14 columns) after "bob: " (5): 9 fit the first
+	 * row's remaining columns as 4 characters, the rest on the second */
+	e = mk_entry(SCR_THEIRS, "bob",
+	             "\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2\xe6\xbc\xa2");
+	size_t r3 = screen_entry_rows(e, 20);
+	result("screen_entry_rows_wrap", r1 == 3 && r2 == 3 && r3 == 2, "%zu %zu %zu", r1, r2, r3);
+
+	struct scr_entry *ents[] = {mk_entry(SCR_MINE, "alice", "hello \xc3\xbc"),
+	                            mk_entry(SCR_THEIRS, "bob", "line1\nline2"),
+	                            mk_entry(SCR_SYS, "", "bob is online")};
+	static char reason[] = "not online";
+	ents[0]->reason = reason;
+	for (int i = 0; i < 3; i++)
+		bob.ent[bob.n++] = ents[i];
+	struct scr_buf b = {0};
+	m.color = 1;
+	screen_draw(&b, &m);
+	char *out = malloc(b.len + 1);
+	memcpy(out, b.p, b.len);
+	out[b.len] = '\0';
+	ok = strstr(out, " im: bob (online)") && strstr(out, "12:34 ") && strstr(out, "hello \xc3\xbc") &&
+	     strstr(out, " [not delivered: not online]") && strstr(out, "\033[1;36malice:") &&
+	     strstr(out, "\033[32mbob:") && strstr(out, "      line2") &&
+	     strstr(out, "|  Contacts") == NULL && strstr(out, "| Contacts") &&
+	     strstr(out, "| + carol (3)") && strstr(out, "[alice] connected") && strstr(out, "\033[24;1H");
+	result("screen_draw_frame", ok, "%.300s", out);
+	free(out);
+	b.len = 0;
+	m.color = 0;
+	m.cols = 40;
+	screen_draw(&b, &m);
+	out = malloc(b.len + 1);
+	memcpy(out, b.p, b.len);
+	out[b.len] = '\0';
+	result("screen_draw_no_color_narrow",
+	       strstr(out, "\033[31m") == NULL && strstr(out, "\033[32m") == NULL &&
+	           strstr(out, "\033[1;36m") == NULL && strstr(out, "\033[1malice:") &&
+	           strchr(out, '|') == NULL,
+	       "%.300s", out);
+	free(out);
+	/* 3 entries, 5 rows at width 40 (the failed one's mark wraps) in 21 */
+	result("screen_scroll_max",
+	       screen_scroll_max(&bob, 40, 21) == 0 && screen_scroll_max(&bob, 40, 2) > 0, "%zu",
+	       screen_scroll_max(&bob, 40, 2));
+	screen_buf_free(&b);
+	edit_free(&ed);
+}
+
+/* text: widths, stepping by character, wrapping */
+static void test_text(void)
+{
+	static const struct {
+		const char *s;
+		size_t w;
+	} widths[] = {
+	    {"hello", 5},
+	    {"caf\xc3\xa9", 4},              /* é composed */
+	    {"cafe\xcc\x81", 4},             /* e + U+0301 */
+	    {"\xe6\x97\xa5\xe6\x9c\xac", 4}, /* 日本 */
+	    {"\xf0\x9f\x98\x80", 2},         /* 😀 */
+	    {"a\x01"
+	     "b",
+	     3},                             /* a control shows as one column */
+	    {"\xff", 1},                     /* an invalid byte too */
+	    {"\xea\xb0\x80", 2},             /* 가 */
+	    {"\xe1\x84\x80\xe1\x85\xa1", 2}, /* Jamo L + medial vowel */
+	    {"a\xe2\x80\x8b"
+	     "b",
+	     2},                             /* zero width space */
+	    {"\xef\xbc\xa1", 2},             /* fullwidth A */
+	    {"\xe2\x9d\xa4\xef\xb8\x8f", 1}, /* heart + VS16: 1 + 0 */
+	    {"", 0},
+	};
+	for (size_t i = 0; i < sizeof widths / sizeof widths[0]; i++) {
+		size_t w = text_width(widths[i].s, strlen(widths[i].s));
+		result("text_width", w == widths[i].w, "case %zu: %zu columns, want %zu", i, w, widths[i].w);
+	}
+	static const struct {
+		uint32_t cp;
+		int w;
+	} cps[] = {{'a', 1},     {0, -1},      {0x1f, -1},    {0x7f, -1},   {0x85, -1},   {0x9f, -1},
+	           {0xa0, 1},    {0x300, 0},   {0x36f, 0},    {0x1ab0, 0},  {0x1dc0, 0},  {0x20d0, 0},
+	           {0xfe20, 0},  {0x200b, 0},  {0x200d, 0},   {0x2060, 0},  {0xfe0f, 0},  {0xe0100, 0},
+	           {0x1160, 0},  {0x11ff, 0},  {0x1100, 2},   {0x3042, 2},  {0x4e00, 2},  {0x9fff, 2},
+	           {0xac00, 2},  {0xd7a3, 2},  {0xff01, 2},   {0xffe6, 2},  {0x1f600, 2}, {0x1f680, 2},
+	           {0x1f9d0, 2}, {0x1fa70, 2}, {0x20000, 2},  {0x30000, 2}, {0x3099, 0},  {0x303f, 1},
+	           {0x2e7f, 1},  {0xff61, 1},  {0x10ffff, 1}, {0xfffd, 1},  {0x41f, 1},   {0x1f650, 1}};
+	for (size_t i = 0; i < sizeof cps / sizeof cps[0]; i++) {
+		int w = text_cp_width(cps[i].cp);
+		result("text_cp_width", w == cps[i].w, "U+%04X: %d, want %d", (unsigned)cps[i].cp, w,
+		       cps[i].w);
+	}
+	static const char *const bad[] = {
+	    "\xc0\xaf", "\xe0\x80\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80", "\xf8\x88\x80\x80\x80",
+	    "\x80",     "\xe2\x82",     "\xc3"};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		uint32_t cp = 0;
+		size_t l = text_decode(bad[i], strlen(bad[i]), &cp);
+		result("text_decode_invalid", l == 1 && cp == 0xfffd, "case %zu: %zu bytes, U+%04X", i, l,
+		       (unsigned)cp);
+	}
+	uint32_t cp = 0;
+	size_t l = text_decode("\xf0\x9f\x98\x80!", 5, &cp);
+	result("text_decode_4", l == 4 && cp == 0x1f600, "%zu U+%X", l, (unsigned)cp);
+	l = text_decode("\xc3\xa9", 2, &cp);
+	result("text_decode_2", l == 2 && cp == 0xe9, "%zu U+%X", l, (unsigned)cp);
+	l = text_decode("\xf4\x8f\xbf\xbf", 4, &cp);
+	result("text_decode_max", l == 4 && cp == 0x10ffff, "%zu U+%X", l, (unsigned)cp);
+
+	/* "e" + two combining marks, "日", an invalid byte, "x" */
+	const char *s = "e\xcc\x81\xcc\xa7\xe6\x97\xa5\xff"
+	                "x";
+	size_t n = strlen(s);
+	size_t fwd[8], nf = 0, back[8], nb = 0;
+	for (size_t o = 0; o < n && nf < 8; o = text_next(s, n, o))
+		fwd[nf++] = o;
+	for (size_t o = n; o > 0 && nb < 8;) {
+		o = text_prev(s, n, o);
+		back[nb++] = o;
+	}
+	int same = nf == 4 && nb == 4;
+	for (size_t i = 0; same && i < nf; i++)
+		same = fwd[i] == back[nf - 1 - i];
+	result("text_next_prev", same && fwd[1] == 5 && fwd[2] == 8 && fwd[3] == 9,
+	       "%zu forward, %zu back: 0 %zu %zu %zu", nf, nb, nf > 1 ? fwd[1] : 0, nf > 2 ? fwd[2] : 0,
+	       nf > 3 ? fwd[3] : 0);
+	result("text_next_end", text_next(s, n, n) == n && text_prev(s, n, 0) == 0, "ends");
+	/* marks with no base: one character */
+	result("text_next_leading_mark",
+	       text_next("\xcc\x81\xcc\x81"
+	                 "a",
+	                 5, 0) == 4 &&
+	           text_prev("\xcc\x81\xcc\x81"
+	                     "a",
+	                     5, 4) == 0,
+	       "marks before any letter");
+	result("text_prev_cut", text_prev("a\xe2\x82", 3, 3) == 2 && text_prev("a\xe2\x82", 3, 2) == 1,
+	       "a cut sequence steps back a byte at a time");
+
+	struct {
+		const char *s;
+		size_t cols;
+		const char *rows; /* rows joined by '|' */
+	} wraps[] = {
+	    {"hello world foo", 11, "hello world|foo"},
+	    {"hello world foo", 10, "hello|world foo"},
+	    {"hello world foo", 5, "hello|world|foo"},
+	    {"abcdefghij", 4, "abcd|efgh|ij"},
+	    {"ab\ncd", 10, "ab|cd"},
+	    {"ab\n\ncd", 10, "ab||cd"},
+	    {"\xe6\x97\xa5\xe6\x97\xa5\xe6\x97\xa5", 5, "\xe6\x97\xa5\xe6\x97\xa5|\xe6\x97\xa5"},
+	    {"a\xe6\x97\xa5\xe6\x97\xa5", 4, "a\xe6\x97\xa5|\xe6\x97\xa5"},
+	    {"ab \xe6\x97\xa5\xe6\x97\xa5", 4, "ab|\xe6\x97\xa5\xe6\x97\xa5"},
+	    {"e\xcc\x81"
+	     "e\xcc\x81"
+	     "e\xcc\x81",
+	     2,
+	     "e\xcc\x81"
+	     "e\xcc\x81|e\xcc\x81"},
+	    {"x verylongword", 4, "x|very|long|word"},
+	    {"abc", 3, "abc"},
+	    {"", 3, ""},
+	};
+	for (size_t i = 0; i < sizeof wraps / sizeof wraps[0]; i++) {
+		char got[128] = "";
+		size_t at = 0, len = strlen(wraps[i].s), rows = 0, wmax = 0;
+		const char *t = wraps[i].s;
+		while (at < len && rows < 20) {
+			size_t w, skip, r = text_wrap(t + at, len - at, wraps[i].cols, &w, &skip);
+			if (r + skip == 0 || w > wraps[i].cols || w != text_width(t + at, r))
+				break;
+			if (w > wmax)
+				wmax = w;
+			size_t g = strlen(got);
+			snprintf(got + g, sizeof got - g, "%s%.*s", rows ? "|" : "", (int)r, t + at);
+			at += r + skip;
+			rows++;
+		}
+		result("text_wrap", at == len && strcmp(got, wraps[i].rows) == 0 && wmax <= wraps[i].cols,
+		       "case %zu: '%s' (stopped at %zu of %zu)", i, got, at, len);
+	}
+}
+
+/* term_key over s (all of it, final), as "KIND[:x]" words joined by ' ' */
+static void keys_of(const char *s, size_t n, char *out, size_t cap)
+{
+	static const char *const names[] = {"TEXT",   "ENTER", "TAB",  "BS",  "DEL",    "LEFT",   "RIGHT",
+	                                    "UP",     "DOWN",  "HOME", "END", "PGUP",   "PGDN",   "CLEFT",
+	                                    "CRIGHT", "CTRL",  "ALT",  "ESC", "PASTE(", "PASTE)", "IGNORED"};
+	size_t at = 0;
+	out[0] = '\0';
+	while (at < n) {
+		struct term_key k;
+		size_t used = term_key(s + at, n - at, 1, &k);
+		size_t o = strlen(out);
+		if (used == 0 || used > n - at) {
+			snprintf(out + o, cap - o, "%sSTUCK", o ? " " : "");
+			return;
+		}
+		if (k.type == TERM_K_TEXT)
+			snprintf(out + o, cap - o, "%s%.*s", o ? " " : "", (int)k.len, k.text);
+		else if (k.type == TERM_K_CTRL || k.type == TERM_K_ALT)
+			snprintf(out + o, cap - o, "%s%s:%c", o ? " " : "", names[k.type], k.c);
+		else
+			snprintf(out + o, cap - o, "%s%s", o ? " " : "", names[k.type]);
+		at += used;
+	}
+}
+
+static void test_term_key(void)
+{
+	static const struct {
+		const char *in, *want;
+	} cases[] = {
+	    {"ab", "a b"},
+	    {"\xc3\xa9\xe6\x97\xa5\xf0\x9f\x98\x80", "\xc3\xa9 \xe6\x97\xa5 \xf0\x9f\x98\x80"},
+	    {"\r\n\t\x7f\x08", "ENTER ENTER TAB BS BS"},
+	    {"\x01\x05\x0b\x15\x17\x03\x04\x0c\x0e\x10\x1a",
+	     "CTRL:a CTRL:e CTRL:k CTRL:u CTRL:w CTRL:c CTRL:d CTRL:l CTRL:n CTRL:p CTRL:z"},
+	    {"\x1c\x1d\x1e\x1f", "IGNORED IGNORED IGNORED IGNORED"},
+	    {"\x1b[A\x1b[B\x1b[C\x1b[D", "UP DOWN RIGHT LEFT"},
+	    {"\x1bOA\x1bOB\x1bOC\x1bOD\x1bOH\x1bOF", "UP DOWN RIGHT LEFT HOME END"},
+	    {"\x1b[H\x1b[F\x1b[1~\x1b[7~\x1b[4~\x1b[8~", "HOME END HOME HOME END END"},
+	    {"\x1b[3~\x1b[5~\x1b[6~", "DEL PGUP PGDN"},
+	    {"\x1b[1;5C\x1b[1;5D\x1b[1;3C", "CRIGHT CLEFT CRIGHT"},
+	    {"\x1b[1;2A\x1b[1;5A", "UP UP"},
+	    {"\x1b[200~hi\x1b[201~", "PASTE( h i PASTE)"},
+	    {"\x1b"
+	     "b\x1b"
+	     "f\x1b"
+	     "1",
+	     "ALT:b ALT:f ALT:1"},
+	    {"\x1b\x1b[A", "ESC UP"},
+	    {"\x1b\x01", "ESC CTRL:a"},
+	    {"\x1b\xc3\xa9", "ESC \xc3\xa9"},
+	    {"\x1b[?1;2c"
+	     "x",
+	     "IGNORED x"},
+	    {"\x1b[15~\x1b[2~\x1b[99Zx", "IGNORED IGNORED IGNORED x"},
+	    {"\x1bOP\x1b[[A", "IGNORED IGNORED"},
+	    {"\x1b", "ESC"},
+	    {"\x1b[", "ALT:["},
+	    {"\x1bO", "ALT:O"},
+	    {"\x80\xff\xc0\xaf"
+	     "a",
+	     "IGNORED IGNORED IGNORED IGNORED a"},
+	    {"\xed\xa0\x80", "IGNORED IGNORED IGNORED"},
+	    {"\xc2\x85", "IGNORED"},
+	    {"\xe6\x97", "IGNORED IGNORED"},
+	};
+	char got[256];
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		keys_of(cases[i].in, strlen(cases[i].in), got, sizeof got);
+		result("term_key", strcmp(got, cases[i].want) == 0, "case %zu: '%s', want '%s'", i, got,
+		       cases[i].want);
+	}
+	char nul[2] = {0, 'a'};
+	keys_of(nul, 2, got, sizeof got);
+	result("term_key_nul", strcmp(got, "IGNORED a") == 0, "'%s'", got);
+
+	/* split reads: every proper prefix of a key waits (0) unless final */
+	static const char *const whole[] = {"\x1b[A",       "\x1b[1;5C",        "\x1b[200~", "\x1bOH",
+	                                    "\xe6\x97\xa5", "\xf0\x9f\x98\x80", "\xc3\xa9",  "\x1b[3~"};
+	for (size_t i = 0; i < sizeof whole / sizeof whole[0]; i++) {
+		size_t n = strlen(whole[i]);
+		int ok = 1;
+		struct term_key k;
+		for (size_t p = 1; p < n; p++)
+			ok = ok && term_key(whole[i], p, 0, &k) == 0;
+		ok = ok && term_key(whole[i], n, 0, &k) == n;
+		result("term_key_split", ok, "case %zu", i);
+	}
+	struct term_key k;
+	result("term_key_esc_wait",
+	       term_key("\x1b", 1, 0, &k) == 0 && term_key("\x1b", 1, 1, &k) == 1 && k.type == TERM_K_ESC,
+	       "a lone ESC waits, then is Escape");
+	result("term_key_cut_utf8_final", term_key("\xe6\x97", 2, 1, &k) == 1 && k.type == TERM_K_IGNORED,
+	       "a cut character at the end is skipped a byte at a time");
+	result("term_key_bad_prefix",
+	       term_key("\xe6"
+	                "a",
+	                2, 0, &k) == 1 &&
+	           k.type == TERM_K_IGNORED,
+	       "a lead byte followed by ASCII does not wait");
+	char longcsi[64] = "\x1b[";
+	memset(longcsi + 2, '1', 40);
+	size_t u = term_key(longcsi, 42, 0, &k);
+	result("term_key_endless_csi", u == 32 && k.type == TERM_K_IGNORED, "used %zu", u);
+	u = term_key(longcsi, 10, 0, &k);
+	result("term_key_csi_waits", u == 0, "used %zu", u);
+}
+
+/* raw mode and its undoing on a pty */
+static void test_term_raw(void)
+{
+	int m = posix_openpt(O_RDWR | O_NOCTTY);
+	int s = -1;
+	if (m >= 0 && grantpt(m) == 0 && unlockpt(m) == 0) {
+		const char *name = ptsname(m);
+		if (name != NULL)
+			s = open(name, O_RDWR | O_NOCTTY);
+	}
+	if (s < 0) {
+		result("term_raw_pty", 0, "no pty: %s", strerror(errno));
+		if (m >= 0)
+			close(m);
+		return;
+	}
+	struct termios before, during, after;
+	tcgetattr(s, &before);
+	int rc = term_raw(s);
+	tcgetattr(s, &during);
+	result("term_raw",
+	       rc == 0 && !(during.c_lflag & (ECHO | ICANON | ISIG | IEXTEN)) &&
+	           !(during.c_iflag & (ICRNL | IXON)) && !(during.c_oflag & OPOST) &&
+	           during.c_cc[VMIN] == 1 && during.c_cc[VTIME] == 0,
+	       "rc %d lflag %#x", rc, (unsigned)during.c_lflag);
+	result("term_screen", term_screen(s) == 0, "%s", strerror(errno));
+	term_restore();
+	term_restore(); /* idempotent */
+	tcgetattr(s, &after);
+	result("term_restore",
+	       after.c_lflag == before.c_lflag && after.c_iflag == before.c_iflag &&
+	           after.c_oflag == before.c_oflag,
+	       "lflag %#x, was %#x", (unsigned)after.c_lflag, (unsigned)before.c_lflag);
+	char out[256];
+	size_t got = 0;
+	struct pollfd pf = {.fd = m, .events = POLLIN};
+	while (got < sizeof out - 1 && poll(&pf, 1, 200) > 0) {
+		ssize_t r = read(m, out + got, sizeof out - 1 - got);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	out[got] = '\0';
+	const char *enter = strstr(out, "\x1b[?1049h\x1b[?2004h"), *leave = strstr(out, "\x1b[?1049l");
+	result("term_screen_sequences",
+	       enter && leave && leave > enter && strstr(out, "\x1b[?2004l") && strstr(out, "\x1b[?25h") &&
+	           strstr(out, "\x1b[0m") && strstr(leave + 1, "\x1b[?1049l") == NULL,
+	       "wrote %zu bytes", got);
+
+	struct winsize ws = {.ws_row = 40, .ws_col = 132};
+	ioctl(s, TIOCSWINSZ, &ws);
+	unsigned rows = 0, cols = 0;
+	rc = term_size(s, &rows, &cols);
+	result("term_size", rc == 0 && rows == 40 && cols == 132, "%d %ux%u", rc, rows, cols);
+	int dn = open("/dev/null", O_RDONLY);
+	rc = term_size(dn, &rows, &cols);
+	result("term_size_default", rc == -1 && rows == 24 && cols == 80, "%d %ux%u", rc, rows, cols);
+	close(dn);
+
+	/* a crash: the child's terminal comes back before the signal kills it */
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (term_raw(s) < 0)
+			_exit(3);
+		abort();
+	}
+	int st = 0;
+	waitpid(pid, &st, 0);
+	tcgetattr(s, &after);
+	result("term_restore_on_crash",
+	       WIFSIGNALED(st) && WTERMSIG(st) == SIGABRT && after.c_lflag == before.c_lflag &&
+	           after.c_oflag == before.c_oflag,
+	       "status %#x, lflag %#x (was %#x)", st, (unsigned)after.c_lflag, (unsigned)before.c_lflag);
+	close(s);
+	close(m);
+}
+
+static const char *const edit_names[] = {"alice",         "albert", "bob", "\xc3\xa9lo\xc3\xafse",
+                                         "\xc3\xa9lodie", NULL};
+static const char *const edit_cmds[] = {"/open", "/quit", "/query", "/add", NULL};
+
+static const char *edit_cands(void *arg, int command, size_t i)
+{
+	int *calls = arg;
+	(*calls)++;
+	const char *const *list = command ? edit_cmds : edit_names;
+	for (size_t k = 0; k <= i; k++)
+		if (list[k] == NULL)
+			return NULL;
+	return list[i];
+}
+
+/* 1 if e's line is s with the cursor at byte cur */
+static int line_is(const struct edit *e, const char *s, size_t cur)
+{
+	return e->len == strlen(s) && strcmp(e->buf, s) == 0 && e->cur == cur;
+}
+
+static void test_edit(void)
+{
+	struct edit *e = malloc(sizeof *e);
+	int calls = 0;
+	if (e == NULL)
+		return;
+	edit_init(e, edit_cands, &calls);
+	size_t r = edit_insert(e, "h\x01\x1bl\x7f\xc2\x85o\r\n\xff\xc0\xaf\t", 14);
+	result("edit_filters_controls", r == 3 && line_is(e, "hlo", 3), "%zu '%s'", r, e->buf);
+	edit_key(e, EDIT_LEFT);
+	edit_key(e, EDIT_LEFT);
+	edit_insert(e, "e", 1);
+	result("edit_insert_middle", line_is(e, "helo", 2), "'%s' at %zu", e->buf, e->cur);
+	edit_key(e, EDIT_RIGHT);
+	edit_insert(e, "l", 1);
+	result("edit_arrows", line_is(e, "hello", 4), "'%s' at %zu", e->buf, e->cur);
+	result("edit_home_end",
+	       edit_key(e, EDIT_HOME) == 1 && e->cur == 0 && edit_key(e, EDIT_HOME) == 0 &&
+	           edit_key(e, EDIT_LEFT) == 0 && edit_key(e, EDIT_END) == 1 && e->cur == 5 &&
+	           edit_key(e, EDIT_RIGHT) == 0 && edit_key(e, EDIT_DELETE) == 0,
+	       "at %zu", e->cur);
+	edit_clear(e);
+
+	/* by character: wide, combining, emoji */
+	const char *u = "a\xe6\x97\xa5"
+	                "e\xcc\x81\xf0\x9f\x98\x80";
+	edit_insert(e, u, strlen(u));
+	edit_key(e, EDIT_BACKSPACE);
+	result("edit_backspace_emoji",
+	       line_is(e,
+	               "a\xe6\x97\xa5"
+	               "e\xcc\x81",
+	               7),
+	       "'%s'", e->buf);
+	edit_key(e, EDIT_BACKSPACE);
+	result("edit_backspace_combining", line_is(e, "a\xe6\x97\xa5", 4), "'%s'", e->buf);
+	edit_key(e, EDIT_LEFT);
+	result("edit_left_wide", e->cur == 1, "at %zu", e->cur);
+	edit_key(e, EDIT_DELETE);
+	result("edit_delete_wide", line_is(e, "a", 1), "'%s' at %zu", e->buf, e->cur);
+	edit_clear(e);
+	edit_insert(e, "e\xcc\x81x", 4);
+	edit_key(e, EDIT_HOME);
+	edit_key(e, EDIT_RIGHT);
+	result("edit_right_combining", e->cur == 3, "at %zu", e->cur);
+	edit_key(e, EDIT_HOME);
+	edit_key(e, EDIT_DELETE);
+	result("edit_delete_combining", line_is(e, "x", 0), "'%s'", e->buf);
+	/* a mark typed at the start joins what follows: the cursor stays on a boundary */
+	edit_insert(e, "\xcc\x81", 2);
+	edit_key(e, EDIT_HOME);
+	edit_insert(e, "a", 1);
+	result("edit_mark_boundary", e->cur == 3 && strcmp(e->buf, "a\xcc\x81x") == 0, "'%s' at %zu", e->buf,
+	       e->cur);
+	edit_clear(e);
+
+	/* words and kills */
+	edit_insert(e, "one two  three", 14);
+	edit_key(e, EDIT_WORD_LEFT);
+	result("edit_word_left", e->cur == 9, "at %zu", e->cur);
+	edit_key(e, EDIT_WORD_LEFT);
+	result("edit_word_left2", e->cur == 4, "at %zu", e->cur);
+	edit_key(e, EDIT_WORD_RIGHT);
+	result("edit_word_right", e->cur == 7, "at %zu", e->cur);
+	edit_key(e, EDIT_KILL_WORD);
+	result("edit_kill_word", line_is(e, "one   three", 4), "'%s' at %zu", e->buf, e->cur);
+	edit_key(e, EDIT_KILL_END);
+	result("edit_kill_end", line_is(e, "one ", 4), "'%s'", e->buf);
+	edit_key(e, EDIT_KILL_WORD);
+	result("edit_kill_word_spaces", line_is(e, "", 0), "'%s'", e->buf);
+	edit_insert(e, "abc def", 7);
+	edit_key(e, EDIT_LEFT);
+	edit_key(e, EDIT_KILL_START);
+	result("edit_kill_start", line_is(e, "f", 0), "'%s'", e->buf);
+	result("edit_nothing_to_kill",
+	       edit_key(e, EDIT_KILL_START) == 0 && edit_key(e, EDIT_BACKSPACE) == 0 &&
+	           edit_key(e, EDIT_KILL_WORD) == 0,
+	       "a no-op says 0");
+	edit_clear(e);
+
+	/* the bound, by whole characters */
+	char big[EDIT_MAX + 10];
+	memset(big, 'x', sizeof big);
+	r = edit_insert(e, big, EDIT_MAX - 1);
+	r += edit_insert(e, "\xe6\x97\xa5", 3);
+	result("edit_max_wide", r == EDIT_MAX - 1 && e->len == EDIT_MAX - 1, "%zu bytes", e->len);
+	r = edit_insert(e, "e\xcc\x81", 3);
+	result("edit_max_combining", r == 0 && e->len == EDIT_MAX - 1, "inserted %zu, %zu bytes", r, e->len);
+	r = edit_insert(e, "yz", 2);
+	result("edit_max_ascii", r == 1 && e->len == EDIT_MAX && e->buf[EDIT_MAX] == '\0', "%zu", r);
+	edit_clear(e);
+	r = edit_insert(e, big, sizeof big);
+	result("edit_max_paste", r == EDIT_MAX && e->len == EDIT_MAX, "%zu", r);
+	edit_clear(e);
+
+	/* history: newest last, the draft kept, entries edited as copies */
+	char out[EDIT_MAX + 1];
+	edit_insert(e, "first", 5);
+	edit_take(e, out, sizeof out);
+	edit_insert(e, "second", 6);
+	size_t took = edit_take(e, out, sizeof out);
+	result("edit_take",
+	       took == 6 && strcmp(out, "second") == 0 && e->len == 0 && e->cur == 0 && e->nhist == 2,
+	       "%zu '%s' %zu", took, out, e->nhist);
+	edit_insert(e, "second", 6);
+	edit_take(e, out, sizeof out);
+	edit_take(e, out, sizeof out);
+	result("edit_history_no_dups_or_empty", e->nhist == 2, "%zu entries", e->nhist);
+	edit_insert(e, "draft", 5);
+	result("edit_up", edit_key(e, EDIT_UP) == 1 && line_is(e, "second", 6), "'%s'", e->buf);
+	edit_key(e, EDIT_UP);
+	result("edit_up2", line_is(e, "first", 5) && edit_key(e, EDIT_UP) == 0, "'%s'", e->buf);
+	edit_key(e, EDIT_BACKSPACE);
+	result("edit_history_copy", strcmp(e->hist[0], "first") == 0 && line_is(e, "firs", 4), "'%s' '%s'",
+	       e->hist[0], e->buf);
+	edit_key(e, EDIT_DOWN);
+	result("edit_down", line_is(e, "second", 6), "'%s'", e->buf);
+	edit_key(e, EDIT_DOWN);
+	result("edit_down_draft", line_is(e, "draft", 5) && edit_key(e, EDIT_DOWN) == 0, "'%s'", e->buf);
+	edit_clear(e);
+	for (int i = 0; i < EDIT_HISTORY + 5; i++) {
+		char l[16];
+		int n = snprintf(l, sizeof l, "line %d", i);
+		edit_insert(e, l, (size_t)n);
+		edit_take(e, out, sizeof out);
+	}
+	result("edit_history_bound",
+	       e->nhist == EDIT_HISTORY && strcmp(e->hist[0], "line 5") == 0 &&
+	           strcmp(e->hist[EDIT_HISTORY - 1], "line 104") == 0,
+	       "%zu, oldest '%s'", e->nhist, e->hist[0]);
+
+	/* secret: never in history, never shown */
+	e->secret = 1;
+	edit_insert(e, "hunter2", 7);
+	size_t from = 9, len = 9, col = 9;
+	edit_view(e, 80, &from, &len, &col);
+	result("edit_secret_view", from == 0 && len == 0 && col == 0, "%zu %zu %zu", from, len, col);
+	result("edit_secret_no_history", edit_key(e, EDIT_UP) == 0 && edit_key(e, EDIT_TAB) == 0, "browsed");
+	took = edit_take(e, out, sizeof out);
+	result("edit_secret_take",
+	       took == 7 && strcmp(out, "hunter2") == 0 && e->nhist == EDIT_HISTORY &&
+	           strcmp(e->hist[EDIT_HISTORY - 1], "line 104") == 0 &&
+	           memchr(e->buf, 'h', sizeof e->buf) == NULL,
+	       "%zu", took);
+	e->secret = 0;
+
+	/* Tab */
+	edit_insert(e, "/o", 2);
+	int tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_command", tr == 1 && line_is(e, "/open ", 6), "%d '%s'", tr, e->buf);
+	edit_insert(e, "b", 1);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_name", tr == 1 && line_is(e, "/open bob ", 10), "%d '%s'", tr, e->buf);
+	edit_clear(e);
+	edit_insert(e, "hi al", 5);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_several",
+	       tr == 2 && line_is(e, "hi al", 5) && strcmp(e->matches, "alice albert") == 0, "%d '%s' [%s]",
+	       tr, e->buf, e->matches);
+	edit_clear(e);
+	edit_insert(e, "/q", 2);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_common_prefix",
+	       tr == 2 && line_is(e, "/qu", 3) && strcmp(e->matches, "/quit /query") == 0, "%d '%s' [%s]", tr,
+	       e->buf, e->matches);
+	edit_clear(e);
+	edit_insert(e, "\xc3\xa9", 2);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_utf8_prefix", tr == 2 && line_is(e, "\xc3\xa9lo", 4), "%d '%s'", tr, e->buf);
+	edit_clear(e);
+	edit_insert(e, "zed", 3);
+	calls = 0;
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_none", tr == 0 && line_is(e, "zed", 3) && e->matches[0] == '\0' && calls > 0,
+	       "%d '%s'", tr, e->buf);
+	edit_clear(e);
+	edit_insert(e, "open", 4);
+	tr = edit_key(e, EDIT_TAB);
+	result("edit_tab_no_slash_no_commands", tr == 0, "%d '%s'", tr, e->buf);
+	edit_clear(e);
+
+	/* the view: short lines as they are; long ones scrolled, the cursor in sight */
+	edit_insert(e, "hello", 5);
+	edit_view(e, 10, &from, &len, &col);
+	result("edit_view_short", from == 0 && len == 5 && col == 5, "%zu %zu %zu", from, len, col);
+	edit_clear(e);
+	memset(big, 'a', 100);
+	edit_insert(e, big, 100);
+	edit_view(e, 30, &from, &len, &col);
+	result("edit_view_scrolled", col <= 29 && col >= 10 && from + col == 100 && len == 100 - from,
+	       "%zu %zu %zu", from, len, col);
+	edit_key(e, EDIT_HOME);
+	edit_view(e, 30, &from, &len, &col);
+	result("edit_view_home", from == 0 && col == 0 && len == 30, "%zu %zu %zu", from, len, col);
+	edit_clear(e);
+	/* wide characters: never split at either edge */
+	for (int i = 0; i < 40; i++)
+		edit_insert(e, "\xe6\x97\xa5", 3);
+	int ok = 1;
+	for (size_t cols = 2; cols < 40 && ok; cols++) {
+		edit_key(e, EDIT_END);
+		for (int step = 0; step <= 40 && ok; step++) {
+			edit_view(e, cols, &from, &len, &col);
+			size_t w = text_width(e->buf + from, len);
+			ok = from % 3 == 0 && len % 3 == 0 && w <= cols && col <= cols - 1 &&
+			     from <= e->cur && col == text_width(e->buf + from, e->cur - from) &&
+			     (w >= cols - 1 || from + len == e->len);
+			edit_key(e, EDIT_LEFT);
+		}
+	}
+	result("edit_view_wide", ok, "cols: from %zu len %zu col %zu cur %zu", from, len, col, e->cur);
+	edit_clear(e);
+	edit_insert(e, "a", 1);
+	for (int i = 0; i < 10; i++)
+		edit_insert(e, "\xe6\x97\xa5", 3);
+	edit_view(e, 6, &from, &len, &col);
+	result("edit_view_wide_odd",
+	       from >= 1 && (from - 1) % 3 == 0 && col <= 5 && text_width(e->buf + from, len) <= 6,
+	       "%zu %zu %zu", from, len, col);
+	edit_free(e);
+	edit_free(e); /* twice is safe */
+	result("edit_free", e->nhist == 0 && e->len == 0 && e->draft == NULL, "freed");
+	free(e);
+}
+
 int main(void)
 {
 	snprintf(tmpdir, sizeof tmpdir, "/tmp/im-unit.XXXXXX");
@@ -1534,10 +2235,15 @@ int main(void)
 	test_msg_id();
 	test_store_pin();
 	test_backoff();
+	test_screen();
 	test_store_tokens();
 	test_ladder();
 	test_reach_lines();
 	test_dial_from();
+	test_text();
+	test_term_key();
+	test_term_raw();
+	test_edit();
 	char cmd[300];
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
 	if (system(cmd) != 0)
