@@ -33,6 +33,7 @@ node_start() {
 	eval "P$1=\$PORT NPID$1=\$SRV_PID"
 }
 
+IP=127\\.0\\.0\\.1
 need redis redis_start
 node_conf 1
 node_conf 2
@@ -115,6 +116,38 @@ wants lastchange_one_pass_across_nodes "r$RAW"
 sleep 1
 if [ -z "$(rcli GET im:sess:dave)" ]; then pass lastchange_one_pass_record_removed; else
 	fail lastchange_one_pass_record_removed "im:sess:dave = $(rcli GET im:sess:dave)"; fi
+
+# --- the record is another node's newer session (as when a login there
+# kicks this one): the last change neither overwrites it nor is announced ---
+i=0
+while [ $i -lt 100 ] && [ -n "$(rcli GET im:sess:dave)" ]; do
+	sleep 0.1
+	i=$((i + 1))
+done
+PORT=$P1
+need dave_on_node1 login k dave 4004 "$KEYD"
+# dave's record with his PEER is out (nothing of his login left to publish)
+i=0
+while [ $i -lt 100 ] && ! rcli GET im:sess:dave | grep -q "^n1 [0-9]* $IP 4004 "; do
+	sleep 0.1
+	i=$((i + 1))
+done
+setup dave_published sh -c "redis-cli -h 127.0.0.1 -p $REDIS_PORT GET im:sess:dave | grep -q '^n1 [0-9]* $IP 4004 '"
+rset() { [ "$(rcli SET "$1" "$2" EX 60)" = OK ]; }
+newer="n9 $(($(date +%s) + 100)) 127.0.0.1 4999 $KEYA - 0 unknown alice"
+need forged_newer_record rset im:sess:dave "$newer"
+mark "$T/alice.out"
+say k '!raw ADD alice\nLOGOUT\n'
+setup dave_k_closed seen k '^\*closed' 10
+sleep 2
+if [ "$(rcli GET im:sess:dave)" = "$newer" ]; then pass lastchange_newer_record_kept; else
+	fail lastchange_newer_record_kept "im:sess:dave = $(rcli GET im:sess:dave)"; fi
+if new_lines "$T/alice.out" | grep -q 'dave'; then
+	fail lastchange_newer_record_not_contradicted "alice printed: $(new_lines "$T/alice.out" | tr '\n' '|')"
+else
+	pass lastchange_newer_record_not_contradicted
+fi
+rcli DEL im:sess:dave >/dev/null
 
 tell alice "quit"
 SRV_PID=$NPID1
