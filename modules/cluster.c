@@ -28,6 +28,17 @@ static const char del_lua[] = "local v=redis.call('GET',KEYS[1]) "
                               "if v and string.sub(v,1,#ARGV[1])==ARGV[1] then "
                               "return redis.call('DEL',KEYS[1]) end return 0";
 
+/* A session's last change, at its logout: SET and PUBLISH only while the
+ * record is still this session's (or, never published, absent), so a
+ * newer login on another node (the kick) is never overwritten nor
+ * contradicted. KEYS[1] key, ARGV: record, "<node> <login> ", ttl,
+ * channel, message, "1" if never published. */
+static const char last_lua[] = "local v=redis.call('GET',KEYS[1]) "
+                               "if (v and string.sub(v,1,#ARGV[2])==ARGV[2]) or "
+                               "((not v) and ARGV[6]=='1') then "
+                               "redis.call('SET',KEYS[1],ARGV[1],'EX',ARGV[3]) "
+                               "redis.call('PUBLISH',ARGV[4],ARGV[5]) return 1 end return 0";
+
 /* A logout that could not be published (the link was down). */
 struct gone {
 	sess_name name;
@@ -188,9 +199,34 @@ static int unpublish(struct cluster *c, const char *name, time_t login)
 	return 0;
 }
 
+/* s ends with a change of this pass unpublished (an ADD and a close in
+ * one pass): announce it first, as one node would have shown it, unless
+ * the record is no longer s's. The DEL and LOGOUT follow in order. */
+static void publish_last(struct cluster *c, const struct sess *s)
+{
+	char key[160], mine[SESS_NODE_MAX + 32];
+	char *rec = record(c, s);
+	size_t n = rec ? strlen(c->node) + strlen(rec) + PROTO_NAME_MAX + 16 : 0;
+	char *msg = rec ? malloc(n) : NULL;
+	if (msg == NULL) {
+		log_warn("cluster: out of memory publishing %s's last change", s->name);
+		free(rec);
+		return;
+	}
+	snprintf(msg, n, "%s %s %s %s", c->node, s->published ? "UPDATE" : "LOGIN", s->name, rec);
+	key_of(c, s->name, key, sizeof key);
+	snprintf(mine, sizeof mine, "%s %lld ", c->node, (long long)s->login);
+	(void)redis_cmd(c->r, check_reply, c, "EVAL %s 1 %s %s %s %d %s %s %s", last_lua, key, rec, mine,
+	                c->ttl, c->channel, msg, s->published ? "0" : "1");
+	free(msg);
+	free(rec);
+}
+
 static void on_gone(void *arg, const struct sess *s)
 {
 	struct cluster *c = arg;
+	if (s->dirty && c->link_up)
+		publish_last(c, s);
 	if (unpublish(c, s->name, s->login) < 0)
 		remember_gone(c, s->name, s->login);
 }

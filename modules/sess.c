@@ -410,9 +410,11 @@ void sess_logout(struct sess_table *t, struct sess *s)
 	for (size_t i = 0; i < s->ncontacts; i++)
 		watch_del(t, s->contacts[i], s);
 	hmap_del(&t->by_name, s->name);
-	forget_dirty(t, s);
+	/* The gone hook sees s->dirty: a change of this pass not yet
+	 * published (an ADD just before the close) is its to announce. */
 	if (s->c && t->hooks.gone)
 		t->hooks.gone(t->hooks.arg, s);
+	forget_dirty(t, s);
 	remove_file(t, s);
 	free(s->contacts);
 	free(s->asked);

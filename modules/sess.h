@@ -44,8 +44,9 @@ struct sess {
 
 /* Who hears of a local session's changes (cluster mode): changed once per
  * loop pass however many changes it had (the record is then current),
- * gone when it ends (before it is freed). Neither may log a session out
- * or change one. */
+ * gone when it ends (before it is freed; out of the table already, and
+ * s->dirty set when a change of this pass was never given to changed).
+ * Neither may log a session out or change one. */
 struct sess_hooks {
 	void (*changed)(void *arg, struct sess *s);
 	void (*gone)(void *arg, const struct sess *s);
