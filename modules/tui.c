@@ -37,6 +37,7 @@ struct tui {
 	size_t inlen;
 	struct loop_timer esc_t;
 	struct loop_timer redraw_t; /* not loop_defer: a timer can be stopped in tui_free */
+	struct loop_timer greet_t;  /* the first line, once the start-up login is known */
 	struct scr_win *wins[TUI_WINDOWS_MAX];
 	size_t nwins, open;
 	struct scr_contact *contacts;
@@ -1173,6 +1174,20 @@ struct tui *tui_new(struct loop *l, int full, int color)
 	return t;
 }
 
+/* The first line: how to start, unless a login (the configured user's)
+ * is under way already. */
+static void greet(struct loop *l, void *arg)
+{
+	struct tui *t = arg;
+	(void)l;
+	if (t->pending[0])
+		sysf(t, t->wins[0], SCR_SYS, "im client: logging in as %s; /help for the commands",
+		     t->pending);
+	else
+		sysf(t, t->wins[0], SCR_SYS,
+		     "im client: /login NAME or /signup NAME to start, /help for the commands");
+}
+
 int tui_start(struct tui *t, struct cli *c)
 {
 	t->cli = c;
@@ -1183,8 +1198,7 @@ int tui_start(struct tui *t, struct cli *c)
 	    loop_signal(t->loop, SIGWINCH, on_winch, t) < 0)
 		return -1;
 	t->started = 1;
-	sysf(t, t->wins[0], SCR_SYS,
-	     "im client: /login NAME or /signup NAME to start, /help for the commands");
+	loop_timer_set(t->loop, &t->greet_t, 0, greet, t);
 	if (t->full)
 		tty_write("\033[2J", 4);
 	schedule(t);
@@ -1198,6 +1212,7 @@ void tui_free(struct tui *t)
 		return;
 	loop_timer_stop(t->loop, &t->esc_t);
 	loop_timer_stop(t->loop, &t->redraw_t);
+	loop_timer_stop(t->loop, &t->greet_t);
 	if (t->started) {
 		if (!t->full)
 			plain_clear(t);

@@ -142,6 +142,9 @@ if tui_wait m '\| ?\+ bob' 15 && tui_wait m '\| ?\+ carol' 5; then pass tui_cont
 setup bob_sees_alice got_new bob '^online alice ' 15
 setup carol_sees_alice got_new carol '^online alice ' 15
 if tui_lacks m 'alice-pw1'; then pass tui_password_file_not_shown; else fail tui_password_file_not_shown "$(tui_dump m)"; fi
+# a configured user is logging in already: the first line says so, not how to start
+if tui_wait m 'logging in as alice' 5 && tui_lacks m 'signup NAME to start'; then pass tui_greeting_names_login; else
+	fail tui_greeting_names_login "$(tui_dump m)"; fi
 tui_save m status-80x24
 
 # --- plain text in window 1 is refused with a hint naming /open
