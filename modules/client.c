@@ -269,7 +269,7 @@ int client_main(int argc, char **argv)
 	struct tui *tui = NULL;
 	if (start_loop(&s) < 0)
 		goto out;
-	if (batch ? (ui = ui_new(s.l, 1)) == NULL
+	if (batch ? (ui = ui_new(s.l)) == NULL
 	          : (tui = tui_new(s.l, full, !(nocolor && nocolor[0]))) == NULL) {
 		fprintf(stderr, "im client: out of memory\n");
 		goto out;

@@ -22,7 +22,6 @@
 struct ui {
 	struct loop *loop;
 	struct cli *cli;
-	int batch;
 	char in[UI_LINE_MAX];
 	size_t inlen;
 	int skipping; /* dropping the rest of an overlong line */
@@ -139,18 +138,16 @@ void ui_emit(void *arg, const struct cli_event *ev)
 	 * NAME ..." is shown whole, not cut). */
 	static char name[UI_SHOW_MAX], ip[48 * 4 + 1], id[PROTO_LINE_MAX * 4 + 1], text[UI_SHOW_MAX];
 	struct ui *u = arg;
-	enum proto_show how = u->batch ? PROTO_SHOW_BATCH : PROTO_SHOW_SCREEN;
 	struct cli_event e = *ev;
-	e.name = shown(ev->name, name, sizeof name, how);
-	e.ip = shown(ev->ip, ip, sizeof ip, how);
-	e.id = shown(ev->id, id, sizeof id, how);
-	/* In batch mode a message's text is in the peer channel's escaping
-	 * already; an error's or notice's is not: its backslashes are
-	 * doubled, so "\\n" in it can never pass for an escape. */
-	if (u->batch && (ev->type == CLI_EV_ERROR || ev->type == CLI_EV_NOTICE))
-		e.text = shown(ev->text, text, sizeof text, PROTO_SHOW_BATCH_TEXT);
-	else if (u->batch || ev->type != CLI_EV_MSG)
-		e.text = shown(ev->text, text, sizeof text, how);
+	e.name = shown(ev->name, name, sizeof name, PROTO_SHOW_BATCH);
+	e.ip = shown(ev->ip, ip, sizeof ip, PROTO_SHOW_BATCH);
+	e.id = shown(ev->id, id, sizeof id, PROTO_SHOW_BATCH);
+	/* A message's text is in the peer channel's escaping already; an
+	 * error's or notice's is not: its backslashes are doubled, so "\\n"
+	 * in it can never pass for an escape. */
+	e.text = shown(ev->text, text, sizeof text,
+	               ev->type == CLI_EV_ERROR || ev->type == CLI_EV_NOTICE ? PROTO_SHOW_BATCH_TEXT
+	                                                                     : PROTO_SHOW_BATCH);
 	batch_event(&e);
 	if (ev->type == CLI_EV_SENT || ev->type == CLI_EV_FAILED)
 		outcome_seen(u);
@@ -264,8 +261,6 @@ static void login_check(struct loop *l, void *arg)
  * once, with an error. */
 void ui_wait_login(struct ui *u, int on)
 {
-	if (!u->batch)
-		return;
 	if (on) {
 		u->wait_login = 1;
 		u->login_err[0] = '\0';
@@ -404,7 +399,7 @@ static void stdin_done(struct ui *u)
  * at most outcome_ms. */
 static void input_end(struct ui *u)
 {
-	if (!u->batch || u->inflight == 0) {
+	if (u->inflight == 0) {
 		stdin_done(u);
 		return;
 	}
@@ -498,13 +493,12 @@ static void resume_input(struct loop *l, void *arg)
 	run_lines(arg);
 }
 
-struct ui *ui_new(struct loop *l, int batch)
+struct ui *ui_new(struct loop *l)
 {
 	struct ui *u = calloc(1, sizeof *u);
 	if (u == NULL)
 		return NULL;
 	u->loop = l;
-	u->batch = batch;
 	return u;
 }
 

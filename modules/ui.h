@@ -8,9 +8,8 @@
 
 struct ui;
 
-/* Makes the presentation for batch or interactive mode. NULL if out of
- * memory. */
-struct ui *ui_new(struct loop *l, int batch);
+/* Makes batch mode on loop l. NULL if out of memory. */
+struct ui *ui_new(struct loop *l);
 /* Starts reading commands from stdin into client c. 0/-1 (errno set). */
 int ui_start(struct ui *u, struct cli *c);
 /* Frees it and restores the terminal. Safe on NULL. */
